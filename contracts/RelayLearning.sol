@@ -1,0 +1,1003 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.28;
+
+import {IRelayLearning} from "./interfaces/IRelayLearning.sol";
+import {Ranking} from "./libraries/Ranking.sol";
+import {RelayToken} from "./RelayToken.sol";
+
+/// @title RelayLearning
+/// @notice One DeRelayL learning task (see {IRelayLearning} and docs/protocol.md).
+/// @dev Token flows: every deposit and stake is locked here (`_totalLocked`); every
+/// refund, reward and allocation becomes withdrawable credit (`_totalCredited`);
+/// forfeits are burned. Invariant: token.balanceOf(this) == _totalLocked + _totalCredited.
+/// Loops run over one round's bounded lists only (bids <= maxTrainers, evaluators <=
+/// maxEvaluators, a lineage layer <= maxTrainers); lineage claims cost O(1) per layer.
+contract RelayLearning is IRelayLearning {
+    using Ranking for uint256[];
+
+    // -------------------------------------------------------------- CONSTANTS
+
+    /// @notice Scores are fixed-point: SCORE_SCALE means a perfect score (1.0).
+    uint256 public constant SCORE_SCALE = 1_000_000;
+    /// @notice Longest CID accepted.
+    uint256 public constant MAX_CID_LENGTH = 128;
+    /// @notice Longest key envelope accepted.
+    uint256 public constant MAX_ENVELOPE_LENGTH = 512;
+    /// @notice Largest bid, price, stake or reward.
+    uint256 public constant MAX_AMOUNT = type(uint128).max;
+    /// @notice Upper bound of maxTrainers (bounds every per-round loop).
+    uint256 public constant MAX_TRAINERS_CAP = 128;
+    /// @notice Upper bound of maxEvaluators.
+    uint256 public constant MAX_EVALUATORS_CAP = 32;
+
+    // ------------------------------------------------------------------ STATE
+
+    struct RoundState {
+        Phase phase;
+        uint64 phaseStart;
+        uint64 parentLayer;
+        uint32 slotCount;
+        uint32 submittedCount;
+        uint32 committedCount;
+        uint32 revealedCount;
+        bytes32 seed;
+    }
+
+    struct EvaluatorRecord {
+        uint32 indexPlusOne;
+        bool committed;
+        bool revealed;
+        bytes32 commitment;
+    }
+
+    RelayToken private immutable _token;
+    Params private _params;
+    string private _taskSpecCid;
+    string private _genesisCid;
+
+    uint256 private _round;
+    mapping(uint256 round => RoundState) private _rounds;
+    mapping(uint256 round => Bid[]) private _bids;
+    mapping(uint256 round => mapping(address trainer => uint256 indexPlusOne)) private _bidIndex;
+    mapping(uint256 round => Offer[]) private _offers;
+    mapping(uint256 round => mapping(uint256 modelId => bool)) private _offered;
+    mapping(uint256 round => address[]) private _evaluators;
+    mapping(uint256 round => mapping(address evaluator => EvaluatorRecord)) private _evaluatorRecords;
+    mapping(uint256 round => mapping(address evaluator => uint32[])) private _scores;
+    mapping(uint256 round => Slot[]) private _slots;
+    mapping(uint256 round => mapping(address trainer => uint256 slotPlusOne)) private _trainerSlots;
+
+    Model[] private _models;
+    uint256 private _layerCount;
+    mapping(uint256 layer => uint256[] modelIds) private _layers;
+    mapping(uint256 layer => uint256[] prefix) private _childStart;
+    mapping(uint256 layer => mapping(address owner => uint256 modelIdPlusOne)) private _ownerModels;
+
+    mapping(address account => uint256) private _credit;
+    mapping(address account => bytes32) private _publicKeys;
+    uint256 private _totalLocked;
+    uint256 private _totalCredited;
+
+    // ------------------------------------------------------------ CONSTRUCTOR
+
+    /// @param params_ Deployment parameters (see {Params}).
+    /// @param token_ The reward token; its minter must be this contract.
+    /// @param genesisOwner Creator of the genesis model, the round-0 model owner.
+    /// @param genesisHash sha256 of the genesis model's plain weights.
+    /// @param genesisCid CID of the genesis model's encrypted weights.
+    /// @param taskSpecCid_ CID of the task specification.
+    /// @param holders Accounts credited with a genesis allocation (to stake and bid).
+    /// @param amounts Their allocations, minted to this contract as credit.
+    constructor(
+        Params memory params_,
+        RelayToken token_,
+        address genesisOwner,
+        bytes32 genesisHash,
+        string memory genesisCid,
+        string memory taskSpecCid_,
+        address[] memory holders,
+        uint256[] memory amounts
+    ) {
+        _validateParams(params_);
+        if (token_.minter() != address(this)) revert RelayTokenMinterMismatch(token_.minter());
+        if (genesisOwner == address(0)) revert RelayInvalidParameter("genesisOwner");
+        if (genesisHash == bytes32(0)) revert RelayZeroHash();
+        _checkCid(genesisCid);
+        if (holders.length != amounts.length) revert RelayInvalidParameter("allocation");
+
+        _params = params_;
+        _token = token_;
+        _taskSpecCid = taskSpecCid_;
+        _genesisCid = genesisCid;
+
+        _models.push(
+            Model({
+                parentId: 0,
+                layer: 0,
+                index: 0,
+                round: 0,
+                creator: genesisOwner,
+                slot: 0,
+                score: 0,
+                weightsHash: genesisHash,
+                claimLayer: 0,
+                claimLo: 0,
+                claimHi: 1,
+                lineageEnded: false,
+                claimedUnits: 0
+            })
+        );
+        _layers[0].push(0);
+        _layerCount = 1;
+        _ownerModels[0][genesisOwner] = 1;
+        emit ModelAccepted(0, 0, 0, genesisOwner, 0, 0, 0);
+
+        for (uint256 i = 0; i < holders.length; ++i) {
+            if (amounts[i] > MAX_AMOUNT) revert RelayAmountTooLarge(amounts[i], MAX_AMOUNT);
+            _mintCredit(holders[i], amounts[i]);
+        }
+        _startPhase(0, Phase.Bidding);
+    }
+
+    // ------------------------------------------------------------ PARTICIPATE
+
+    /// @inheritdoc IRelayLearning
+    function registerKey(bytes32 publicKey) external {
+        if (publicKey == bytes32(0)) revert RelayZeroKey();
+        _publicKeys[msg.sender] = publicKey;
+        emit KeyRegistered(msg.sender, publicKey);
+    }
+
+    /// @inheritdoc IRelayLearning
+    function bid(uint256 round, uint256 amount) external {
+        RoundState storage rs = _requirePhase(round, Phase.Bidding);
+        if (amount > MAX_AMOUNT) revert RelayAmountTooLarge(amount, MAX_AMOUNT);
+        _requireKey(msg.sender);
+        if (_bidIndex[round][msg.sender] != 0) revert RelayAlreadyBid(round, msg.sender);
+        if (_ownerModels[rs.parentLayer][msg.sender] != 0) revert RelayOwnerCannotBid(round, msg.sender);
+        if (_evaluatorRecords[round][msg.sender].indexPlusOne != 0) {
+            revert RelayEvaluatorCannotBid(round, msg.sender);
+        }
+
+        Bid[] storage bids = _bids[round];
+        Bid memory placed = Bid({trainer: msg.sender, amount: uint128(amount)});
+        if (bids.length < _params.maxTrainers) {
+            bids.push(placed);
+            _bidIndex[round][msg.sender] = bids.length;
+        } else {
+            // Full: the lowest bid (the latest among equals) makes room for a higher one,
+            // so zero-bid identities cannot crowd paying trainers out.
+            uint256 lowest = 0;
+            for (uint256 i = 1; i < bids.length; ++i) {
+                if (bids[i].amount <= bids[lowest].amount) lowest = i;
+            }
+            Bid memory evicted = bids[lowest];
+            if (amount <= evicted.amount) revert RelayBidTooLow(amount, evicted.amount);
+            bids[lowest] = placed;
+            delete _bidIndex[round][evicted.trainer];
+            _bidIndex[round][msg.sender] = lowest + 1;
+            emit BidEvicted(round, evicted.trainer, evicted.amount);
+            _release(evicted.trainer, evicted.amount);
+        }
+        emit BidPlaced(round, msg.sender, amount);
+        _collect(msg.sender, amount);
+    }
+
+    /// @inheritdoc IRelayLearning
+    function offer(uint256 round, uint256 price) external {
+        RoundState storage rs = _requirePhase(round, Phase.Bidding);
+        if (price > MAX_AMOUNT) revert RelayAmountTooLarge(price, MAX_AMOUNT);
+        uint256 idPlusOne = _ownerModels[rs.parentLayer][msg.sender];
+        if (idPlusOne == 0) revert RelayNotModelOwner(round, msg.sender);
+        uint256 modelId = idPlusOne - 1;
+        if (_offered[round][modelId]) revert RelayAlreadyOffered(round, modelId);
+
+        _offered[round][modelId] = true;
+        _offers[round].push(Offer({modelId: uint64(modelId), price: uint128(price)}));
+        emit OfferMade(round, modelId, msg.sender, price);
+        _collect(msg.sender, price * _params.k);
+    }
+
+    /// @inheritdoc IRelayLearning
+    function stakeEvaluator(uint256 round) external {
+        RoundState storage rs = _requirePhase(round, Phase.Bidding);
+        _requireKey(msg.sender);
+        if (_evaluatorRecords[round][msg.sender].indexPlusOne != 0) revert RelayAlreadyEvaluator(round, msg.sender);
+        if (_bidIndex[round][msg.sender] != 0 || _ownerModels[rs.parentLayer][msg.sender] != 0) {
+            revert RelayParticipantCannotEvaluate(round, msg.sender);
+        }
+        address[] storage evaluators = _evaluators[round];
+        if (evaluators.length >= _params.maxEvaluators) {
+            revert RelayEvaluatorCapReached(round, _params.maxEvaluators);
+        }
+
+        evaluators.push(msg.sender);
+        _evaluatorRecords[round][msg.sender].indexPlusOne = uint32(evaluators.length);
+        emit EvaluatorStaked(round, msg.sender, _params.evaluatorStake);
+        _collect(msg.sender, _params.evaluatorStake);
+    }
+
+    /// @inheritdoc IRelayLearning
+    function closeBidding() external {
+        uint256 round = _round;
+        RoundState storage rs = _requirePhase(round, Phase.Bidding);
+        bool everyoneActed = _offers[round].length == _layers[rs.parentLayer].length
+            && _bids[round].length == _params.maxTrainers;
+        _requireClosable(rs, everyoneActed);
+
+        bytes32 seed = keccak256(abi.encode(blockhash(block.number - 1), address(this), round));
+        rs.seed = seed;
+        uint256 slotCount = _match(round, seed);
+        emit BiddingClosed(round, seed, slotCount);
+        _startPhase(round, Phase.Training);
+        _advanceWhileDone(round);
+    }
+
+    /// @inheritdoc IRelayLearning
+    function deliverKey(uint256 round, uint256 slot, bytes calldata envelope) external {
+        _requirePhase(round, Phase.Training);
+        Slot storage s = _slot(round, slot);
+        if (_models[s.parentId].creator != msg.sender) revert RelayNotSlotOwner(round, slot, msg.sender);
+        if (s.delivered) revert RelayKeyAlreadyDelivered(round, slot);
+        _checkEnvelope(envelope);
+
+        s.delivered = true;
+        emit KeyDelivered(round, slot, s.trainer, envelope);
+    }
+
+    /// @inheritdoc IRelayLearning
+    function submit(
+        uint256 round,
+        uint256 slot,
+        bytes32 weightsHash,
+        string calldata cid,
+        bytes[] calldata envelopes
+    ) external {
+        RoundState storage rs = _requirePhase(round, Phase.Training);
+        Slot storage s = _slot(round, slot);
+        if (s.trainer != msg.sender) revert RelayNotSlotTrainer(round, slot, msg.sender);
+        if (!s.delivered) revert RelayKeyNotDelivered(round, slot);
+        if (s.submitted) revert RelayAlreadySubmitted(round, slot);
+        if (weightsHash == bytes32(0)) revert RelayZeroHash();
+        _checkCid(cid);
+        uint256 evaluatorCount = _evaluators[round].length;
+        if (envelopes.length != evaluatorCount) revert RelayEnvelopeCount(envelopes.length, evaluatorCount);
+        for (uint256 i = 0; i < envelopes.length; ++i) {
+            _checkEnvelope(envelopes[i]);
+        }
+
+        s.submitted = true;
+        s.weightsHash = weightsHash;
+        s.cid = cid;
+        rs.submittedCount += 1;
+        emit ModelSubmitted(round, slot, msg.sender, weightsHash, cid, envelopes);
+        _advanceWhileDone(round);
+    }
+
+    /// @inheritdoc IRelayLearning
+    function closeTraining() external {
+        uint256 round = _round;
+        RoundState storage rs = _requirePhase(round, Phase.Training);
+        _requireClosable(rs, rs.submittedCount == rs.slotCount);
+        _startPhase(round, Phase.Committing);
+        _advanceWhileDone(round);
+    }
+
+    /// @inheritdoc IRelayLearning
+    function reclaimUndelivered(uint256 round, uint256 slot) external {
+        if (round > _round) revert RelayWrongRound(_round, round);
+        Phase phase = _rounds[round].phase;
+        if (phase == Phase.Bidding || phase == Phase.Training) revert RelayWrongPhase(Phase.Committing, phase);
+        Slot storage s = _slot(round, slot);
+        if (s.trainer != msg.sender) revert RelayNotSlotTrainer(round, slot, msg.sender);
+        if (s.delivered) revert RelayKeyAlreadyDelivered(round, slot);
+        if (s.reclaimed) revert RelayAlreadyReclaimed(round, slot);
+
+        s.reclaimed = true;
+        uint256 amount = uint256(s.bid) + s.price;
+        emit UndeliveredReclaimed(round, slot, msg.sender, amount);
+        _release(msg.sender, amount);
+    }
+
+    /// @inheritdoc IRelayLearning
+    function commit(uint256 round, bytes32 commitment) external {
+        RoundState storage rs = _requirePhase(round, Phase.Committing);
+        EvaluatorRecord storage record = _evaluatorRecord(round, msg.sender);
+        if (record.committed) revert RelayAlreadyCommitted(round, msg.sender);
+        if (commitment == bytes32(0)) revert RelayZeroHash();
+
+        record.committed = true;
+        record.commitment = commitment;
+        rs.committedCount += 1;
+        emit ScoresCommitted(round, msg.sender, commitment);
+        _advanceWhileDone(round);
+    }
+
+    /// @inheritdoc IRelayLearning
+    function closeCommit() external {
+        uint256 round = _round;
+        RoundState storage rs = _requirePhase(round, Phase.Committing);
+        _requireClosable(rs, rs.committedCount == _evaluators[round].length);
+        _startPhase(round, Phase.Revealing);
+    }
+
+    /// @inheritdoc IRelayLearning
+    function reveal(uint256 round, uint256[] calldata scores, bytes32 salt) external {
+        RoundState storage rs = _requirePhase(round, Phase.Revealing);
+        EvaluatorRecord storage record = _evaluatorRecord(round, msg.sender);
+        if (!record.committed) revert RelayNotCommitted(round, msg.sender);
+        if (record.revealed) revert RelayAlreadyRevealed(round, msg.sender);
+        if (scores.length != rs.slotCount) revert RelayScoresLength(scores.length, rs.slotCount);
+        if (_commitment(round, msg.sender, scores, salt) != record.commitment) {
+            revert RelayRevealMismatch(round, msg.sender);
+        }
+
+        uint32[] storage stored = _scores[round][msg.sender];
+        for (uint256 i = 0; i < scores.length; ++i) {
+            if (scores[i] > SCORE_SCALE) revert RelayScoreTooLarge(i, scores[i], SCORE_SCALE);
+            stored.push(uint32(scores[i]));
+        }
+        record.revealed = true;
+        rs.revealedCount += 1;
+        emit ScoresRevealed(round, msg.sender, scores);
+    }
+
+    /// @inheritdoc IRelayLearning
+    function settle() external {
+        uint256 round = _round;
+        RoundState storage rs = _requirePhase(round, Phase.Revealing);
+        _requireClosable(rs, rs.revealedCount == rs.committedCount);
+
+        address[] memory evaluators = _evaluators[round];
+        uint256[][] memory revealed = _loadRevealedScores(round, evaluators);
+        (uint256[] memory medians, bool[] memory scored, uint256 scoredCount) =
+            _settleUnscoredSlots(round, revealed);
+        uint256[] memory acceptedSlots = _selectAndPay(round, rs.seed, medians, scored, scoredCount);
+        _settleEvaluators(round, evaluators, revealed, medians, scored, rs.submittedCount > 0);
+
+        bool carriedOver = acceptedSlots.length == 0;
+        uint256 nextParentLayer = rs.parentLayer;
+        if (!carriedOver) nextParentLayer = _appendLayer(round, rs.parentLayer, acceptedSlots, medians);
+        rs.phase = Phase.Settled;
+        emit RoundSettled(round, acceptedSlots.length, scoredCount, carriedOver);
+
+        uint256 next = round + 1;
+        _round = next;
+        _rounds[next].parentLayer = uint64(nextParentLayer);
+        _startPhase(next, Phase.Bidding);
+    }
+
+    /// @inheritdoc IRelayLearning
+    function claim(uint256 modelId, uint256 maxLayers) external returns (uint256 units) {
+        if (modelId >= _models.length) revert RelayUnknownModel(modelId);
+        if (maxLayers == 0) revert RelayZeroAmount();
+        Model storage m = _models[modelId];
+        (uint256 found, uint64 layer, uint64 lo, uint64 hi, bool ended) = _scanLineage(m, maxLayers);
+        if (found == 0) revert RelayNothingToClaim(modelId);
+
+        m.claimLayer = layer;
+        m.claimLo = lo;
+        m.claimHi = hi;
+        m.lineageEnded = ended;
+        m.claimedUnits += found;
+        uint256 amount = found * _params.lineageReward;
+        emit LineageClaimed(modelId, m.creator, found, amount);
+        _mintCredit(m.creator, amount);
+        return found;
+    }
+
+    /// @inheritdoc IRelayLearning
+    function withdraw(uint256 amount) external {
+        if (amount == 0) revert RelayZeroAmount();
+        uint256 credit = _credit[msg.sender];
+        if (amount > credit) revert RelayInsufficientCredit(msg.sender, credit, amount);
+        unchecked {
+            // amount <= credit <= _totalCredited (the sum of all credits).
+            _credit[msg.sender] = credit - amount;
+            _totalCredited -= amount;
+        }
+        emit Withdrawn(msg.sender, amount);
+        bool sent = _token.transfer(msg.sender, amount);
+        assert(sent); // OpenZeppelin's ERC20 reverts on failure rather than returning false.
+    }
+
+    // ------------------------------------------------------------------ VIEWS
+
+    /// @inheritdoc IRelayLearning
+    function token() external view returns (address) {
+        return address(_token);
+    }
+
+    /// @inheritdoc IRelayLearning
+    function params() external view returns (Params memory) {
+        return _params;
+    }
+
+    /// @inheritdoc IRelayLearning
+    function taskSpecCid() external view returns (string memory) {
+        return _taskSpecCid;
+    }
+
+    /// @inheritdoc IRelayLearning
+    function currentRound() external view returns (uint256) {
+        return _round;
+    }
+
+    /// @inheritdoc IRelayLearning
+    function roundInfo(uint256 round) external view returns (RoundView memory info) {
+        if (round > _round) revert RelayWrongRound(_round, round);
+        RoundState storage rs = _rounds[round];
+        info.phase = rs.phase;
+        info.phaseStart = rs.phaseStart;
+        info.deadline = rs.phase == Phase.Settled ? rs.phaseStart : rs.phaseStart + _duration(rs.phase);
+        info.parentLayer = rs.parentLayer;
+        info.seed = rs.seed;
+        info.bidCount = _bids[round].length;
+        info.offerCount = _offers[round].length;
+        info.evaluatorCount = _evaluators[round].length;
+        info.slotCount = rs.slotCount;
+        info.submittedCount = rs.submittedCount;
+        info.committedCount = rs.committedCount;
+        info.revealedCount = rs.revealedCount;
+    }
+
+    /// @inheritdoc IRelayLearning
+    function bidsOf(uint256 round) external view returns (Bid[] memory) {
+        return _bids[round];
+    }
+
+    /// @inheritdoc IRelayLearning
+    function offersOf(uint256 round) external view returns (Offer[] memory) {
+        return _offers[round];
+    }
+
+    /// @inheritdoc IRelayLearning
+    function evaluatorsOf(uint256 round) external view returns (address[] memory) {
+        return _evaluators[round];
+    }
+
+    /// @inheritdoc IRelayLearning
+    function slotOf(uint256 round, uint256 slot) external view returns (Slot memory) {
+        return _slot(round, slot);
+    }
+
+    /// @inheritdoc IRelayLearning
+    function trainerSlot(uint256 round, address trainer) external view returns (bool found, uint256 slot) {
+        uint256 slotPlusOne = _trainerSlots[round][trainer];
+        if (slotPlusOne == 0) return (false, 0);
+        return (true, slotPlusOne - 1);
+    }
+
+    /// @inheritdoc IRelayLearning
+    function evaluatorState(uint256 round, address evaluator)
+        external
+        view
+        returns (bool staked, bool committed, bool revealed, bytes32 commitment)
+    {
+        EvaluatorRecord storage record = _evaluatorRecords[round][evaluator];
+        return (record.indexPlusOne != 0, record.committed, record.revealed, record.commitment);
+    }
+
+    /// @inheritdoc IRelayLearning
+    function revealedScores(uint256 round, address evaluator) external view returns (uint256[] memory scores) {
+        uint32[] storage stored = _scores[round][evaluator];
+        scores = new uint256[](stored.length);
+        for (uint256 i = 0; i < stored.length; ++i) {
+            scores[i] = stored[i];
+        }
+    }
+
+    /// @inheritdoc IRelayLearning
+    function commitmentFor(uint256 round, address evaluator, uint256[] calldata scores, bytes32 salt)
+        external
+        view
+        returns (bytes32)
+    {
+        return _commitment(round, evaluator, scores, salt);
+    }
+
+    /// @inheritdoc IRelayLearning
+    function modelCount() external view returns (uint256) {
+        return _models.length;
+    }
+
+    /// @inheritdoc IRelayLearning
+    function modelOf(uint256 modelId) external view returns (Model memory) {
+        if (modelId >= _models.length) revert RelayUnknownModel(modelId);
+        return _models[modelId];
+    }
+
+    /// @inheritdoc IRelayLearning
+    function cidOf(uint256 modelId) external view returns (string memory) {
+        if (modelId >= _models.length) revert RelayUnknownModel(modelId);
+        if (modelId == 0) return _genesisCid;
+        Model storage m = _models[modelId];
+        return _slots[m.round][m.slot].cid;
+    }
+
+    /// @inheritdoc IRelayLearning
+    function currentModelOf(address account) external view returns (bool found, uint256 modelId) {
+        uint256 idPlusOne = _ownerModels[_rounds[_round].parentLayer][account];
+        if (idPlusOne == 0) return (false, 0);
+        return (true, idPlusOne - 1);
+    }
+
+    /// @inheritdoc IRelayLearning
+    function layerCount() external view returns (uint256) {
+        return _layerCount;
+    }
+
+    /// @inheritdoc IRelayLearning
+    function layerOf(uint256 layer) external view returns (uint256[] memory) {
+        return _layers[layer];
+    }
+
+    /// @inheritdoc IRelayLearning
+    function childStartOf(uint256 layer) external view returns (uint256[] memory) {
+        return _childStart[layer];
+    }
+
+    /// @inheritdoc IRelayLearning
+    function claimable(uint256 modelId, uint256 maxLayers) external view returns (uint256 units, bool complete) {
+        if (modelId >= _models.length) revert RelayUnknownModel(modelId);
+        (uint256 found, uint64 layer,,, bool ended) = _scanLineage(_models[modelId], maxLayers);
+        return (found, ended || layer + 1 >= _layerCount);
+    }
+
+    /// @inheritdoc IRelayLearning
+    function creditOf(address account) external view returns (uint256) {
+        return _credit[account];
+    }
+
+    /// @inheritdoc IRelayLearning
+    function publicKeyOf(address account) external view returns (bytes32) {
+        return _publicKeys[account];
+    }
+
+    /// @inheritdoc IRelayLearning
+    function totalLocked() external view returns (uint256) {
+        return _totalLocked;
+    }
+
+    /// @inheritdoc IRelayLearning
+    function totalCredited() external view returns (uint256) {
+        return _totalCredited;
+    }
+
+    // ------------------------------------------------------- ROUND MECHANICS
+
+    /// @dev Matches bids to offers: offers by parent-model score, bids by amount, both
+    /// best first with seeded ties; k trainers per offer. Refunds unmatched bids and
+    /// unused offer slots. Returns the number of slots.
+    function _match(uint256 round, bytes32 seed) private returns (uint256 slotCount) {
+        Offer[] memory offers = _offers[round];
+        Bid[] memory bids = _bids[round];
+        uint256[] memory offerOrder = _orderOffers(offers, seed);
+        uint256[] memory bidOrder = _orderBids(bids, seed);
+        uint256 k = _params.k;
+
+        uint256 nextBid = 0;
+        for (uint256 o = 0; o < offerOrder.length; ++o) {
+            Offer memory chosen = offers[offerOrder[o]];
+            uint256 served = 0;
+            while (served < k && nextBid < bids.length) {
+                _openSlot(round, bids[bidOrder[nextBid]], chosen);
+                ++served;
+                ++nextBid;
+            }
+            _release(_models[chosen.modelId].creator, (k - served) * chosen.price);
+        }
+        for (; nextBid < bids.length; ++nextBid) {
+            Bid memory unmatched = bids[bidOrder[nextBid]];
+            _release(unmatched.trainer, unmatched.amount);
+        }
+        slotCount = _slots[round].length;
+        _rounds[round].slotCount = uint32(slotCount);
+    }
+
+    /// @dev Opens a slot: `taken`'s trainer will train `chosen`'s model.
+    function _openSlot(uint256 round, Bid memory taken, Offer memory chosen) private {
+        Slot[] storage slots = _slots[round];
+        Slot storage s = slots.push();
+        s.trainer = taken.trainer;
+        s.parentId = chosen.modelId;
+        s.bid = taken.amount;
+        s.price = chosen.price;
+        uint256 slot = slots.length - 1;
+        _trainerSlots[round][taken.trainer] = slot + 1;
+        emit TrainerMatched(round, slot, taken.trainer, chosen.modelId, taken.amount, chosen.price);
+    }
+
+    function _orderOffers(Offer[] memory offers, bytes32 seed) private view returns (uint256[] memory) {
+        uint256[] memory primary = new uint256[](offers.length);
+        uint256[] memory tie = new uint256[](offers.length);
+        for (uint256 i = 0; i < offers.length; ++i) {
+            primary[i] = _models[offers[i].modelId].score;
+            tie[i] = uint256(keccak256(abi.encode(seed, "offer", offers[i].modelId)));
+        }
+        return primary.orderDescending(tie);
+    }
+
+    function _orderBids(Bid[] memory bids, bytes32 seed) private pure returns (uint256[] memory) {
+        uint256[] memory primary = new uint256[](bids.length);
+        uint256[] memory tie = new uint256[](bids.length);
+        for (uint256 i = 0; i < bids.length; ++i) {
+            primary[i] = bids[i].amount;
+            tie[i] = uint256(keccak256(abi.encode(seed, "bid", bids[i].trainer)));
+        }
+        return primary.orderDescending(tie);
+    }
+
+    /// @dev Copies each evaluator's revealed scores to memory (empty when it did not reveal).
+    function _loadRevealedScores(uint256 round, address[] memory evaluators)
+        private
+        view
+        returns (uint256[][] memory revealed)
+    {
+        revealed = new uint256[][](evaluators.length);
+        for (uint256 e = 0; e < evaluators.length; ++e) {
+            uint32[] storage stored = _scores[round][evaluators[e]];
+            uint256[] memory copy = new uint256[](stored.length);
+            for (uint256 i = 0; i < stored.length; ++i) {
+                copy[i] = stored[i];
+            }
+            revealed[e] = copy;
+        }
+    }
+
+    /// @dev Settles the slots that cannot be ranked (undelivered, not submitted, no
+    /// quorum) and returns the medians of the others.
+    function _settleUnscoredSlots(uint256 round, uint256[][] memory revealed)
+        private
+        returns (uint256[] memory medians, bool[] memory scored, uint256 scoredCount)
+    {
+        Slot[] storage slots = _slots[round];
+        uint256 n = slots.length;
+        medians = new uint256[](n);
+        scored = new bool[](n);
+        uint256[] memory values = new uint256[](revealed.length);
+        for (uint256 i = 0; i < n; ++i) {
+            Slot storage s = slots[i];
+            address owner = _models[s.parentId].creator;
+            if (!s.delivered) {
+                // The MO never delivered: the trainer gets its bid and the MO's slot deposit.
+                if (!s.reclaimed) {
+                    s.reclaimed = true;
+                    _release(s.trainer, uint256(s.bid) + s.price);
+                }
+                emit SlotSettled(round, i, SlotOutcome.Undelivered, 0);
+            } else if (!s.submitted) {
+                // The trainer got the key and never submitted: its bid is forfeited.
+                _forfeit(round, s.trainer, s.bid);
+                _release(owner, s.price);
+                emit SlotSettled(round, i, SlotOutcome.NotSubmitted, 0);
+            } else {
+                uint256 count = 0;
+                for (uint256 e = 0; e < revealed.length; ++e) {
+                    if (revealed[e].length != 0) values[count++] = revealed[e][i];
+                }
+                if (count < _params.quorum) {
+                    // Not the trainer's fault: both deposits go back.
+                    _release(s.trainer, s.bid);
+                    _release(owner, s.price);
+                    emit SlotSettled(round, i, SlotOutcome.NoQuorum, 0);
+                } else {
+                    medians[i] = values.median(count);
+                    scored[i] = true;
+                    ++scoredCount;
+                }
+            }
+        }
+    }
+
+    /// @dev Ranks the scored slots, accepts the top floor(s * n) (at least one), refunds
+    /// their deposits and forfeits the others'. Returns the accepted slots, best first.
+    function _selectAndPay(
+        uint256 round,
+        bytes32 seed,
+        uint256[] memory medians,
+        bool[] memory scored,
+        uint256 scoredCount
+    ) private returns (uint256[] memory acceptedSlots) {
+        uint256[] memory ranked = _rankScored(seed, medians, scored, scoredCount);
+        uint256 acceptCount = scoredCount * _params.selectionPermille / 1000;
+        if (acceptCount == 0 && scoredCount > 0) acceptCount = 1;
+
+        acceptedSlots = new uint256[](acceptCount);
+        for (uint256 r = 0; r < scoredCount; ++r) {
+            bool accepted = r < acceptCount;
+            if (accepted) acceptedSlots[r] = ranked[r];
+            _payRanked(round, ranked[r], accepted, medians[ranked[r]]);
+        }
+    }
+
+    /// @dev Slot indices of the scored slots, best median first, seeded ties.
+    function _rankScored(bytes32 seed, uint256[] memory medians, bool[] memory scored, uint256 scoredCount)
+        private
+        pure
+        returns (uint256[] memory ranked)
+    {
+        uint256[] memory candidates = new uint256[](scoredCount);
+        uint256[] memory primary = new uint256[](scoredCount);
+        uint256[] memory tie = new uint256[](scoredCount);
+        uint256 c = 0;
+        for (uint256 i = 0; i < medians.length; ++i) {
+            if (!scored[i]) continue;
+            candidates[c] = i;
+            primary[c] = medians[i];
+            tie[c] = uint256(keccak256(abi.encode(seed, "slot", i)));
+            ++c;
+        }
+        uint256[] memory order = primary.orderDescending(tie);
+        ranked = new uint256[](scoredCount);
+        for (uint256 r = 0; r < scoredCount; ++r) {
+            ranked[r] = candidates[order[r]];
+        }
+    }
+
+    /// @dev Refunds an accepted slot's deposits, or forfeits a rejected one's.
+    function _payRanked(uint256 round, uint256 slot, bool accepted, uint256 median) private {
+        Slot storage s = _slots[round][slot];
+        address owner = _models[s.parentId].creator;
+        if (accepted) {
+            _release(s.trainer, s.bid);
+            _release(owner, s.price);
+            emit SlotSettled(round, slot, SlotOutcome.Accepted, median);
+        } else {
+            _forfeit(round, s.trainer, s.bid);
+            _forfeit(round, owner, s.price);
+            emit SlotSettled(round, slot, SlotOutcome.Rejected, median);
+        }
+    }
+
+    /// @dev Returns stakes, pays agreeing scores, and penalizes evaluators that did not
+    /// reveal when there was something to score.
+    function _settleEvaluators(
+        uint256 round,
+        address[] memory evaluators,
+        uint256[][] memory revealed,
+        uint256[] memory medians,
+        bool[] memory scored,
+        bool anySubmitted
+    ) private {
+        uint256 stake = _params.evaluatorStake;
+        uint256 tolerance = _params.scoreTolerance;
+        for (uint256 e = 0; e < evaluators.length; ++e) {
+            uint256 agreed = 0;
+            uint256 penalty = 0;
+            if (revealed[e].length != 0) {
+                for (uint256 i = 0; i < medians.length; ++i) {
+                    if (!scored[i]) continue;
+                    uint256 score = revealed[e][i];
+                    uint256 distance = score > medians[i] ? score - medians[i] : medians[i] - score;
+                    if (distance <= tolerance) ++agreed;
+                }
+            } else if (anySubmitted) {
+                penalty = stake * _params.evaluatorPenaltyPermille / 1000;
+            }
+            uint256 reward = agreed * _params.evaluatorReward;
+            emit EvaluatorSettled(round, evaluators[e], agreed, reward, penalty);
+            _forfeit(round, evaluators[e], penalty);
+            _release(evaluators[e], stake - penalty);
+            _mintCredit(evaluators[e], reward);
+        }
+    }
+
+    /// @dev Appends the accepted models as a new lineage layer, grouped by parent in
+    /// the parent layer's order, and records the parent layer's childStart prefix array.
+    function _appendLayer(uint256 round, uint256 parentLayer, uint256[] memory acceptedSlots, uint256[] memory medians)
+        private
+        returns (uint256 layer)
+    {
+        Slot[] storage slots = _slots[round];
+        uint256 parentCount = _layers[parentLayer].length;
+        uint256[] memory start = new uint256[](parentCount + 1);
+        for (uint256 a = 0; a < acceptedSlots.length; ++a) {
+            ++start[_models[slots[acceptedSlots[a]].parentId].index + 1];
+        }
+        uint256[] storage childStart = _childStart[parentLayer];
+        childStart.push(0);
+        for (uint256 p = 1; p <= parentCount; ++p) {
+            start[p] += start[p - 1];
+            childStart.push(start[p]);
+        }
+        // Counting sort: within one parent, children keep their rank order.
+        uint256[] memory ordered = new uint256[](acceptedSlots.length);
+        for (uint256 a = 0; a < acceptedSlots.length; ++a) {
+            uint256 parentIndex = _models[slots[acceptedSlots[a]].parentId].index;
+            ordered[start[parentIndex]++] = acceptedSlots[a];
+        }
+
+        layer = _layerCount;
+        _layerCount = layer + 1;
+        for (uint256 position = 0; position < ordered.length; ++position) {
+            _createModel(round, layer, position, ordered[position], medians[ordered[position]]);
+        }
+    }
+
+    /// @dev Stores the model of `slot` at `position` of `layer`; its creator becomes an
+    /// owner of the next round.
+    function _createModel(uint256 round, uint256 layer, uint256 position, uint256 slot, uint256 score) private {
+        Slot storage s = _slots[round][slot];
+        uint256 modelId = _models.length;
+        Model storage m = _models.push();
+        m.parentId = s.parentId;
+        m.layer = uint64(layer);
+        m.index = uint64(position);
+        m.round = uint64(round);
+        m.creator = s.trainer;
+        m.slot = uint32(slot);
+        m.score = uint32(score);
+        m.weightsHash = s.weightsHash;
+        m.claimLayer = uint64(layer);
+        m.claimLo = uint64(position);
+        m.claimHi = uint64(position + 1);
+        _layers[layer].push(modelId);
+        _ownerModels[layer][s.trainer] = modelId + 1;
+        emit ModelAccepted(round, modelId, s.parentId, s.trainer, slot, score, layer);
+    }
+
+    /// @dev Walks a model's descendant interval down at most `maxLayers` layers from
+    /// where its last claim stopped. O(1) per layer: the next interval is
+    /// [childStart[lo], childStart[hi]) of the current layer.
+    function _scanLineage(Model storage m, uint256 maxLayers)
+        private
+        view
+        returns (uint256 units, uint64 layer, uint64 lo, uint64 hi, bool ended)
+    {
+        layer = m.claimLayer;
+        lo = m.claimLo;
+        hi = m.claimHi;
+        ended = m.lineageEnded;
+        uint256 last = _layerCount - 1;
+        for (uint256 step = 0; step < maxLayers && !ended && layer < last; ++step) {
+            uint256[] storage childStart = _childStart[layer];
+            lo = uint64(childStart[lo]);
+            hi = uint64(childStart[hi]);
+            units += hi - lo;
+            ++layer;
+            ended = lo == hi;
+        }
+    }
+
+    /// @dev Moves through phases whose expected participants have all acted.
+    function _advanceWhileDone(uint256 round) private {
+        RoundState storage rs = _rounds[round];
+        while (true) {
+            if (rs.phase == Phase.Training && rs.submittedCount == rs.slotCount) {
+                _startPhase(round, Phase.Committing);
+            } else if (
+                rs.phase == Phase.Committing
+                    && (rs.submittedCount == 0 || rs.committedCount == _evaluators[round].length)
+            ) {
+                _startPhase(round, Phase.Revealing);
+            } else {
+                return;
+            }
+        }
+    }
+
+    function _startPhase(uint256 round, Phase phase) private {
+        RoundState storage rs = _rounds[round];
+        rs.phase = phase;
+        rs.phaseStart = uint64(block.timestamp);
+        emit PhaseStarted(round, phase, block.timestamp + _duration(phase));
+    }
+
+    function _duration(Phase phase) private view returns (uint256) {
+        if (phase == Phase.Bidding) return _params.biddingDuration;
+        if (phase == Phase.Training) return _params.trainingDuration;
+        if (phase == Phase.Committing) return _params.commitDuration;
+        if (phase == Phase.Revealing) return _params.revealDuration;
+        return 0;
+    }
+
+    // ----------------------------------------------------------------- CHECKS
+
+    function _requirePhase(uint256 round, Phase phase) private view returns (RoundState storage rs) {
+        if (round != _round) revert RelayWrongRound(_round, round);
+        rs = _rounds[round];
+        if (rs.phase != phase) revert RelayWrongPhase(phase, rs.phase);
+    }
+
+    function _requireClosable(RoundState storage rs, bool everyoneActed) private view {
+        uint256 deadline = rs.phaseStart + _duration(rs.phase);
+        if (!everyoneActed && block.timestamp < deadline) revert RelayPhaseNotOver(rs.phase, deadline);
+    }
+
+    function _requireKey(address account) private view {
+        if (_publicKeys[account] == bytes32(0)) revert RelayKeyNotRegistered(account);
+    }
+
+    function _slot(uint256 round, uint256 slot) private view returns (Slot storage) {
+        Slot[] storage slots = _slots[round];
+        if (slot >= slots.length) revert RelayUnknownSlot(round, slot, slots.length);
+        return slots[slot];
+    }
+
+    function _evaluatorRecord(uint256 round, address account) private view returns (EvaluatorRecord storage record) {
+        record = _evaluatorRecords[round][account];
+        if (record.indexPlusOne == 0) revert RelayNotEvaluator(round, account);
+    }
+
+    function _commitment(uint256 round, address evaluator, uint256[] calldata scores, bytes32 salt)
+        private
+        view
+        returns (bytes32)
+    {
+        return keccak256(abi.encode(block.chainid, address(this), round, evaluator, scores, salt));
+    }
+
+    function _checkCid(string memory cid) private pure {
+        uint256 length = bytes(cid).length;
+        if (length == 0) revert RelayEmptyCid();
+        if (length > MAX_CID_LENGTH) revert RelayCidTooLong(length, MAX_CID_LENGTH);
+    }
+
+    function _checkEnvelope(bytes calldata envelope) private pure {
+        if (envelope.length == 0) revert RelayEmptyEnvelope();
+        if (envelope.length > MAX_ENVELOPE_LENGTH) revert RelayEnvelopeTooLong(envelope.length, MAX_ENVELOPE_LENGTH);
+    }
+
+    function _validateParams(Params memory p) private pure {
+        if (p.maxTrainers == 0 || p.maxTrainers > MAX_TRAINERS_CAP) revert RelayInvalidParameter("maxTrainers");
+        if (p.k == 0 || p.k > p.maxTrainers) revert RelayInvalidParameter("k");
+        if (p.selectionPermille == 0 || p.selectionPermille > 1000) revert RelayInvalidParameter("selectionPermille");
+        if (p.maxEvaluators == 0 || p.maxEvaluators > MAX_EVALUATORS_CAP) revert RelayInvalidParameter("maxEvaluators");
+        if (p.quorum == 0 || p.quorum > p.maxEvaluators) revert RelayInvalidParameter("quorum");
+        if (p.evaluatorPenaltyPermille > 1000) revert RelayInvalidParameter("evaluatorPenaltyPermille");
+        if (p.scoreTolerance > SCORE_SCALE) revert RelayInvalidParameter("scoreTolerance");
+        if (p.evaluatorStake > MAX_AMOUNT) revert RelayInvalidParameter("evaluatorStake");
+        if (p.evaluatorReward > MAX_AMOUNT) revert RelayInvalidParameter("evaluatorReward");
+        if (p.lineageReward > MAX_AMOUNT) revert RelayInvalidParameter("lineageReward");
+    }
+
+    // ----------------------------------------------------------------- TOKENS
+
+    /// @dev Locks `amount` from `account`: its credit first, then its wallet.
+    function _collect(address account, uint256 amount) private {
+        if (amount == 0) return;
+        uint256 credit = _credit[account];
+        uint256 fromCredit = credit < amount ? credit : amount;
+        if (fromCredit > 0) {
+            unchecked {
+                // fromCredit <= credit <= _totalCredited.
+                _credit[account] = credit - fromCredit;
+                _totalCredited -= fromCredit;
+            }
+            emit CreditSpent(account, fromCredit);
+        }
+        _totalLocked += amount;
+        uint256 fromWallet = amount - fromCredit;
+        if (fromWallet > 0) {
+            bool received = _token.transferFrom(account, address(this), fromWallet);
+            assert(received); // OpenZeppelin's ERC20 reverts on failure.
+        }
+    }
+
+    /// @dev Unlocks `amount` as `account`'s credit.
+    function _release(address account, uint256 amount) private {
+        if (amount == 0) return;
+        _totalLocked -= amount;
+        _credit[account] += amount;
+        _totalCredited += amount;
+        emit Credited(account, amount);
+    }
+
+    /// @dev Burns `amount` of locked tokens forfeited by `account`.
+    function _forfeit(uint256 round, address account, uint256 amount) private {
+        if (amount == 0) return;
+        _totalLocked -= amount;
+        emit Forfeited(round, account, amount);
+        _token.burn(amount);
+    }
+
+    /// @dev Mints `amount` to this contract as `account`'s credit.
+    function _mintCredit(address account, uint256 amount) private {
+        if (amount == 0) return;
+        _credit[account] += amount;
+        _totalCredited += amount;
+        emit Credited(account, amount);
+        _token.mint(address(this), amount);
+    }
+}

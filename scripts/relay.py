@@ -1,0 +1,135 @@
+"""Scripted participants that play whole RelayLearning rounds through brownie.
+
+Used by the demo, the tests and the gas benchmark: every participant is a brownie
+account, weights are stand-ins (a hash and a CID-shaped string), and each evaluator's
+score for a slot comes from a function, so tests can script ties, absences and cheats.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from eth_utils import keccak
+
+from derelayl import SCORE_SCALE
+
+ENVELOPE = b"\x5e" * 80  # the size of a NaCl sealed box holding a 32-byte key
+
+
+def default_score(evaluator, slot: int, trainer: str) -> int:
+    """A deterministic score in [0.5, 0.9] that depends on the trainer only."""
+    return SCORE_SCALE // 2 + int.from_bytes(keccak(text=trainer.lower())[:4], "big") % (4 * SCORE_SCALE // 10)
+
+
+@dataclass
+class RoundScript:
+    """What every participant does in one round (absent = does not act)."""
+
+    offers: dict = field(default_factory=dict)  # MO account -> price per trainer
+    bids: dict = field(default_factory=dict)  # trainer account -> bid
+    evaluators: list = field(default_factory=list)
+    withhold_keys: set = field(default_factory=set)  # MOs that never deliver
+    skip_submit: set = field(default_factory=set)  # trainers that never submit
+    skip_commit: set = field(default_factory=set)  # evaluators that never commit
+    skip_reveal: set = field(default_factory=set)  # evaluators that commit and never reveal
+    score: Callable[[object, int, str], int] = default_score
+
+
+@dataclass
+class RoundResult:
+    """What happened, for reports and gas figures."""
+
+    round: int
+    slots: list
+    accepted: list  # (model id, parent id, creator, score)
+    outcomes: dict  # slot -> outcome name
+    gas: dict = field(default_factory=dict)  # function name -> list of gas used
+    settle_tx: object = None
+
+
+OUTCOMES = ["Accepted", "Rejected", "NoQuorum", "NotSubmitted", "Undelivered"]
+
+
+def ensure_key(relay, account) -> None:
+    """Registers a public key for `account` once (a stand-in for its X25519 key)."""
+    if int(relay.publicKeyOf(account).hex(), 16) == 0:
+        relay.registerKey(keccak(text=f"key:{account.address}"), {"from": account}, silent=True)
+
+
+def play_round(relay, script: RoundScript, closer, silent: bool = True) -> RoundResult:
+    """Plays the current round to settlement; `closer` sends the closing calls."""
+    r = relay.currentRound()
+    gas: dict[str, list[int]] = {}
+
+    def send(name, fn, *args, sender):
+        tx = fn(*args, {"from": sender}, silent=silent)
+        gas.setdefault(name, []).append(tx.gas_used)
+        return tx
+
+    for account in [*script.bids, *script.evaluators]:
+        ensure_key(relay, account)
+    for evaluator in script.evaluators:
+        send("stakeEvaluator", relay.stakeEvaluator, r, sender=evaluator)
+    for mo, price in script.offers.items():
+        send("offer", relay.offer, r, price, sender=mo)
+    for trainer, amount in script.bids.items():
+        send("bid", relay.bid, r, amount, sender=trainer)
+    send("closeBidding", relay.closeBidding, sender=closer)
+
+    info = relay.roundInfo(r)
+    slots = [relay.slotOf(r, i) for i in range(info["slotCount"])]
+    owner_of = {}
+    for i, slot in enumerate(slots):
+        owner_of[i] = relay.modelOf(slot["parentId"])["creator"]
+    for i, slot in enumerate(slots):
+        mo = _account(script, owner_of[i])
+        if mo is not None and mo not in script.withhold_keys:
+            send("deliverKey", relay.deliverKey, r, i, ENVELOPE, sender=mo)
+    evaluator_count = len(relay.evaluatorsOf(r))
+    for i, slot in enumerate(slots):
+        trainer = _account(script, slot["trainer"])
+        if trainer is None or trainer in script.skip_submit or mo_withheld(script, owner_of[i]):
+            continue
+        weights_hash = keccak(text=f"weights:{r}:{i}:{trainer.address}")
+        cid = "Qm" + keccak(text=f"cid:{r}:{i}").hex()[:44]
+        send("submit", relay.submit, r, i, weights_hash, cid, [ENVELOPE] * evaluator_count, sender=trainer)
+    if relay.roundInfo(r)["phase"] == 1:
+        send("closeTraining", relay.closeTraining, sender=closer)
+
+    salts = {}
+    scores = {}
+    if relay.roundInfo(r)["phase"] == 2:
+        for evaluator in script.evaluators:
+            if evaluator in script.skip_commit:
+                continue
+            scores[evaluator] = [script.score(evaluator, i, s["trainer"]) for i, s in enumerate(slots)]
+            salts[evaluator] = os.urandom(32)
+            commitment = relay.commitmentFor(r, evaluator, scores[evaluator], salts[evaluator])
+            send("commit", relay.commit, r, commitment, sender=evaluator)
+        if relay.roundInfo(r)["phase"] == 2:
+            send("closeCommit", relay.closeCommit, sender=closer)
+    for evaluator in scores:
+        if evaluator not in script.skip_reveal:
+            send("reveal", relay.reveal, r, scores[evaluator], salts[evaluator], sender=evaluator)
+    settle_tx = send("settle", relay.settle, sender=closer)
+
+    events = settle_tx.events
+    outcomes = {e["slot"]: OUTCOMES[e["outcome"]] for e in events["SlotSettled"]} if "SlotSettled" in events else {}
+    accepted = [
+        (e["modelId"], e["parentId"], e["creator"], e["score"]) for e in events["ModelAccepted"]
+    ] if "ModelAccepted" in events else []
+    return RoundResult(r, slots, accepted, outcomes, gas, settle_tx)
+
+
+def mo_withheld(script: RoundScript, owner: str) -> bool:
+    """True when the slot's MO withholds its key (the trainer cannot train)."""
+    return any(a.address == owner for a in script.withhold_keys)
+
+
+def _account(script: RoundScript, address: str):
+    for account in [*script.offers, *script.bids, *script.evaluators]:
+        if account.address == address:
+            return account
+    return None

@@ -1,0 +1,698 @@
+"""The DeRelayL round rules in plain Python: no chain, no ML, fast and exact.
+
+`RelayProtocol` mirrors `contracts/RelayLearning.sol` action for action: the same
+checks in the same order (raising `ProtocolRevert` with the contract's error name and
+arguments), the same matching, selection, refunds, forfeits, evaluator rewards,
+carry-over and lineage layers, and the same seeded tie-breaks. The contract tests use
+it as their model of the expected state; the simulator plays the paper's study on it.
+
+Token accounting follows the contract: deposits are paid from credit first, then from
+the wallet; refunds and rewards become credit; forfeits are burned. Invariant:
+``contract_balance == locked + sum(credit)``.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from eth_abi import encode
+from eth_utils import keccak
+
+from derelayl.commitment import score_commitment
+from derelayl.errors import ProtocolRevert
+from derelayl.params import SCORE_SCALE, ProtocolParams
+
+MAX_CID_LENGTH = 128
+MAX_ENVELOPE_LENGTH = 512
+MAX_AMOUNT = 2**128 - 1
+ZERO32 = b"\x00" * 32
+
+
+class Phase(enum.IntEnum):
+    """Phases of a round, numbered as in the contract."""
+
+    BIDDING = 0
+    TRAINING = 1
+    COMMITTING = 2
+    REVEALING = 3
+    SETTLED = 4
+
+
+class SlotOutcome(enum.IntEnum):
+    """How a slot ended at settlement, numbered as in the contract."""
+
+    ACCEPTED = 0
+    REJECTED = 1
+    NO_QUORUM = 2
+    NOT_SUBMITTED = 3
+    UNDELIVERED = 4
+
+
+@dataclass
+class Slot:
+    """A matched (parent model, trainer) pair of one round."""
+
+    trainer: str
+    parent_id: int
+    bid: int
+    price: int
+    delivered: bool = False
+    submitted: bool = False
+    reclaimed: bool = False
+    weights_hash: bytes = ZERO32
+    cid: str = ""
+
+
+@dataclass
+class Model:
+    """An accepted model (id 0 is genesis) with its lineage-claim cursor."""
+
+    model_id: int
+    parent_id: int
+    layer: int
+    index: int
+    round: int
+    creator: str
+    slot: int
+    score: int
+    weights_hash: bytes
+    claim_layer: int
+    claim_lo: int
+    claim_hi: int
+    lineage_ended: bool = False
+    claimed_units: int = 0
+
+
+@dataclass
+class EvaluatorRecord:
+    """One evaluator's commit-reveal state in a round."""
+
+    index: int
+    committed: bool = False
+    revealed: bool = False
+    commitment: bytes = ZERO32
+    scores: list[int] = field(default_factory=list)
+
+
+@dataclass
+class RoundState:
+    """Everything the contract keeps about one round."""
+
+    number: int
+    parent_layer: int
+    phase: Phase = Phase.BIDDING
+    phase_start: int = 0
+    seed: bytes = ZERO32
+    bids: list[tuple[str, int]] = field(default_factory=list)
+    bid_index: dict[str, int] = field(default_factory=dict)
+    offers: list[tuple[int, int]] = field(default_factory=list)
+    offered: set[int] = field(default_factory=set)
+    evaluators: list[str] = field(default_factory=list)
+    records: dict[str, EvaluatorRecord] = field(default_factory=dict)
+    slots: list[Slot] = field(default_factory=list)
+    trainer_slots: dict[str, int] = field(default_factory=dict)
+    submitted_count: int = 0
+    committed_count: int = 0
+    revealed_count: int = 0
+
+
+@dataclass
+class Settlement:
+    """What `settle` decided, for callers that report or simulate."""
+
+    round: int
+    outcomes: dict[int, tuple[SlotOutcome, int]]
+    accepted_models: list[int]
+    evaluator_rewards: dict[str, tuple[int, int, int]]
+    carried_over: bool
+
+
+def offer_tie_key(seed: bytes, model_id: int) -> int:
+    """keccak256(abi.encode(seed, "offer", modelId)) as the contract computes it."""
+    return int.from_bytes(keccak(encode(["bytes32", "string", "uint64"], [seed, "offer", model_id])), "big")
+
+
+def bid_tie_key(seed: bytes, trainer: str) -> int:
+    """keccak256(abi.encode(seed, "bid", trainer))."""
+    return int.from_bytes(keccak(encode(["bytes32", "string", "address"], [seed, "bid", trainer])), "big")
+
+
+def slot_tie_key(seed: bytes, slot: int) -> int:
+    """keccak256(abi.encode(seed, "slot", slot))."""
+    return int.from_bytes(keccak(encode(["bytes32", "string", "uint256"], [seed, "slot", slot])), "big")
+
+
+def order_descending(primary: Sequence[int], tie: Sequence[int]) -> list[int]:
+    """Indices ordered by (primary, tie) descending, stable: Ranking.orderDescending."""
+    return sorted(range(len(primary)), key=lambda i: (-primary[i], -tie[i]))
+
+
+def median(values: Sequence[int]) -> int:
+    """Ranking.median: the middle value, or the floor of the two middle ones' mean."""
+    ordered = sorted(values)
+    mid = len(ordered) // 2
+    if len(ordered) % 2 == 1:
+        return ordered[mid]
+    return (ordered[mid - 1] + ordered[mid]) // 2
+
+
+class RelayProtocol:
+    """One learning task's state, changed by the same actions as the contract.
+
+    Parameters
+    ----------
+    params:
+        The deployment parameters.
+    genesis_owner, genesis_hash, genesis_cid:
+        The genesis model.
+    allocations:
+        Genesis credit per address.
+    chain_id, contract:
+        What score commitments are bound to (see `derelayl.commitment`).
+    tie_keys:
+        The three tie-break functions; the simulator may pass cheaper random ones.
+    """
+
+    def __init__(
+        self,
+        params: ProtocolParams,
+        genesis_owner: str,
+        genesis_hash: bytes = b"\x01" * 32,
+        genesis_cid: str = "genesis",
+        allocations: dict[str, int] | None = None,
+        *,
+        chain_id: int = 0,
+        contract: str = "0x" + "00" * 20,
+        now: int = 0,
+        tie_keys: tuple[Callable[[bytes, int], int], Callable[[bytes, str], int], Callable[[bytes, int], int]]
+        | None = None,
+    ) -> None:
+        self.params = params
+        self.chain_id = chain_id
+        self.contract = contract
+        self.now = now
+        self._offer_tie, self._bid_tie, self._slot_tie = tie_keys or (offer_tie_key, bid_tie_key, slot_tie_key)
+        self.genesis_cid = genesis_cid
+
+        self.public_keys: dict[str, bytes] = {}
+        self.credit: dict[str, int] = {}
+        self.wallet: dict[str, int] = {}
+        self.locked = 0
+        self.total_supply = 0
+        self.burned = 0
+        self.minted = 0
+
+        self.models: list[Model] = [
+            Model(0, 0, 0, 0, 0, genesis_owner, 0, 0, genesis_hash, 0, 0, 1)
+        ]
+        self.layers: list[list[int]] = [[0]]
+        self.child_start: dict[int, list[int]] = {}
+        self.owner_models: dict[int, dict[str, int]] = {0: {genesis_owner: 0}}
+
+        for holder, amount in (allocations or {}).items():
+            self._mint_credit(holder, amount)
+        self.round = 0
+        self.rounds: dict[int, RoundState] = {0: RoundState(0, 0, Phase.BIDDING, now)}
+
+    # ------------------------------------------------------------ accounting
+
+    @property
+    def contract_balance(self) -> int:
+        """Tokens the contract holds: locked deposits and stakes plus all credit."""
+        return self.locked + sum(self.credit.values())
+
+    def _check_collect(self, account: str, amount: int) -> None:
+        """Raises what the token would if `amount` cannot be locked from `account`."""
+        from_wallet = amount - min(self.credit.get(account, 0), amount)
+        balance = self.wallet.get(account, 0)
+        if from_wallet > balance:
+            raise ProtocolRevert("ERC20InsufficientBalance", account, balance, from_wallet)
+
+    def _collect(self, account: str, amount: int) -> None:
+        if amount == 0:
+            return
+        self._check_collect(account, amount)
+        credit = self.credit.get(account, 0)
+        from_credit = min(credit, amount)
+        from_wallet = amount - from_credit
+        balance = self.wallet.get(account, 0)
+        self.credit[account] = credit - from_credit
+        self.wallet[account] = balance - from_wallet
+        self.locked += amount
+
+    def _release(self, account: str, amount: int) -> None:
+        if amount == 0:
+            return
+        self.locked -= amount
+        self.credit[account] = self.credit.get(account, 0) + amount
+
+    def _forfeit(self, amount: int) -> None:
+        if amount == 0:
+            return
+        self.locked -= amount
+        self.total_supply -= amount
+        self.burned += amount
+
+    def _mint_credit(self, account: str, amount: int) -> None:
+        if amount == 0:
+            return
+        self.credit[account] = self.credit.get(account, 0) + amount
+        self.total_supply += amount
+        self.minted += amount
+
+    # --------------------------------------------------------------- checks
+
+    def _require_phase(self, round_: int, phase: Phase) -> RoundState:
+        if round_ != self.round:
+            raise ProtocolRevert("RelayWrongRound", self.round, round_)
+        rs = self.rounds[round_]
+        if rs.phase != phase:
+            raise ProtocolRevert("RelayWrongPhase", int(phase), int(rs.phase))
+        return rs
+
+    def _duration(self, phase: Phase) -> int:
+        p = self.params
+        return {
+            Phase.BIDDING: p.bidding_duration,
+            Phase.TRAINING: p.training_duration,
+            Phase.COMMITTING: p.commit_duration,
+            Phase.REVEALING: p.reveal_duration,
+        }.get(phase, 0)
+
+    def deadline(self, rs: RoundState) -> int:
+        """When the round's current phase may be closed by anyone."""
+        return rs.phase_start + self._duration(rs.phase)
+
+    def _require_closable(self, rs: RoundState, everyone_acted: bool) -> None:
+        if not everyone_acted and self.now < self.deadline(rs):
+            raise ProtocolRevert("RelayPhaseNotOver", int(rs.phase), self.deadline(rs))
+
+    def _require_key(self, account: str) -> None:
+        if not self.public_keys.get(account):
+            raise ProtocolRevert("RelayKeyNotRegistered", account)
+
+    def _slot(self, round_: int, slot: int) -> Slot:
+        slots = self.rounds[round_].slots if round_ in self.rounds else []
+        if slot >= len(slots):
+            raise ProtocolRevert("RelayUnknownSlot", round_, slot, len(slots))
+        return slots[slot]
+
+    def _record(self, rs: RoundState, account: str) -> EvaluatorRecord:
+        record = rs.records.get(account)
+        if record is None:
+            raise ProtocolRevert("RelayNotEvaluator", rs.number, account)
+        return record
+
+    @staticmethod
+    def _check_cid(cid: str) -> None:
+        length = len(cid.encode())
+        if length == 0:
+            raise ProtocolRevert("RelayEmptyCid")
+        if length > MAX_CID_LENGTH:
+            raise ProtocolRevert("RelayCidTooLong", length, MAX_CID_LENGTH)
+
+    @staticmethod
+    def _check_envelope(envelope: bytes) -> None:
+        if len(envelope) == 0:
+            raise ProtocolRevert("RelayEmptyEnvelope")
+        if len(envelope) > MAX_ENVELOPE_LENGTH:
+            raise ProtocolRevert("RelayEnvelopeTooLong", len(envelope), MAX_ENVELOPE_LENGTH)
+
+    def current_model_of(self, account: str) -> int | None:
+        """The model `account` owns in the current parent layer, if any."""
+        return self.owner_models.get(self.rounds[self.round].parent_layer, {}).get(account)
+
+    # ---------------------------------------------------------- participate
+
+    def register_key(self, account: str, public_key: bytes) -> None:
+        if public_key == ZERO32:
+            raise ProtocolRevert("RelayZeroKey")
+        self.public_keys[account] = public_key
+
+    def bid(self, account: str, round_: int, amount: int) -> None:
+        rs = self._require_phase(round_, Phase.BIDDING)
+        if amount > MAX_AMOUNT:
+            raise ProtocolRevert("RelayAmountTooLarge", amount, MAX_AMOUNT)
+        self._require_key(account)
+        if account in rs.bid_index:
+            raise ProtocolRevert("RelayAlreadyBid", round_, account)
+        if account in self.owner_models.get(rs.parent_layer, {}):
+            raise ProtocolRevert("RelayOwnerCannotBid", round_, account)
+        if account in rs.records:
+            raise ProtocolRevert("RelayEvaluatorCannotBid", round_, account)
+
+        evicted: tuple[str, int] | None = None
+        full = len(rs.bids) >= self.params.max_trainers
+        if full:
+            lowest = 0
+            for i in range(1, len(rs.bids)):
+                if rs.bids[i][1] <= rs.bids[lowest][1]:
+                    lowest = i
+            if amount <= rs.bids[lowest][1]:
+                raise ProtocolRevert("RelayBidTooLow", amount, rs.bids[lowest][1])
+        self._check_collect(account, amount)
+        if not full:
+            rs.bids.append((account, amount))
+            rs.bid_index[account] = len(rs.bids) - 1
+        else:
+            evicted = rs.bids[lowest]
+            rs.bids[lowest] = (account, amount)
+            del rs.bid_index[evicted[0]]
+            rs.bid_index[account] = lowest
+            self._release(*evicted)
+        self._collect(account, amount)
+
+    def offer(self, account: str, round_: int, price: int) -> None:
+        rs = self._require_phase(round_, Phase.BIDDING)
+        if price > MAX_AMOUNT:
+            raise ProtocolRevert("RelayAmountTooLarge", price, MAX_AMOUNT)
+        model_id = self.owner_models.get(rs.parent_layer, {}).get(account)
+        if model_id is None:
+            raise ProtocolRevert("RelayNotModelOwner", round_, account)
+        if model_id in rs.offered:
+            raise ProtocolRevert("RelayAlreadyOffered", round_, model_id)
+        self._collect(account, price * self.params.k)
+        rs.offered.add(model_id)
+        rs.offers.append((model_id, price))
+
+    def stake_evaluator(self, account: str, round_: int) -> None:
+        rs = self._require_phase(round_, Phase.BIDDING)
+        self._require_key(account)
+        if account in rs.records:
+            raise ProtocolRevert("RelayAlreadyEvaluator", round_, account)
+        if account in rs.bid_index or account in self.owner_models.get(rs.parent_layer, {}):
+            raise ProtocolRevert("RelayParticipantCannotEvaluate", round_, account)
+        if len(rs.evaluators) >= self.params.max_evaluators:
+            raise ProtocolRevert("RelayEvaluatorCapReached", round_, self.params.max_evaluators)
+        self._collect(account, self.params.evaluator_stake)
+        rs.evaluators.append(account)
+        rs.records[account] = EvaluatorRecord(index=len(rs.evaluators) - 1)
+
+    def close_bidding(self, seed: bytes) -> int:
+        """Matches trainers to MOs with the tie-break `seed` (the contract's is in
+        the BiddingClosed event). Returns the number of slots."""
+        rs = self._require_phase(self.round, Phase.BIDDING)
+        everyone = (
+            len(rs.offers) == len(self.layers[rs.parent_layer]) and len(rs.bids) == self.params.max_trainers
+        )
+        self._require_closable(rs, everyone)
+        rs.seed = seed
+        self._match(rs)
+        self._start_phase(rs, Phase.TRAINING)
+        self._advance_while_done(rs)
+        return len(rs.slots)
+
+    def _match(self, rs: RoundState) -> None:
+        seed = rs.seed
+        offer_order = order_descending(
+            [self.models[m].score for m, _ in rs.offers], [self._offer_tie(seed, m) for m, _ in rs.offers]
+        )
+        bid_order = order_descending(
+            [amount for _, amount in rs.bids], [self._bid_tie(seed, t) for t, _ in rs.bids]
+        )
+        k = self.params.k
+        next_bid = 0
+        for o in offer_order:
+            model_id, price = rs.offers[o]
+            served = 0
+            while served < k and next_bid < len(bid_order):
+                trainer, amount = rs.bids[bid_order[next_bid]]
+                rs.slots.append(Slot(trainer, model_id, amount, price))
+                rs.trainer_slots[trainer] = len(rs.slots) - 1
+                served += 1
+                next_bid += 1
+            self._release(self.models[model_id].creator, (k - served) * price)
+        for b in bid_order[next_bid:]:
+            self._release(*rs.bids[b])
+
+    def deliver_key(self, account: str, round_: int, slot: int, envelope: bytes) -> None:
+        self._require_phase(round_, Phase.TRAINING)
+        s = self._slot(round_, slot)
+        if self.models[s.parent_id].creator != account:
+            raise ProtocolRevert("RelayNotSlotOwner", round_, slot, account)
+        if s.delivered:
+            raise ProtocolRevert("RelayKeyAlreadyDelivered", round_, slot)
+        self._check_envelope(envelope)
+        s.delivered = True
+
+    def submit(
+        self, account: str, round_: int, slot: int, weights_hash: bytes, cid: str, envelopes: Sequence[bytes]
+    ) -> None:
+        rs = self._require_phase(round_, Phase.TRAINING)
+        s = self._slot(round_, slot)
+        if s.trainer != account:
+            raise ProtocolRevert("RelayNotSlotTrainer", round_, slot, account)
+        if not s.delivered:
+            raise ProtocolRevert("RelayKeyNotDelivered", round_, slot)
+        if s.submitted:
+            raise ProtocolRevert("RelayAlreadySubmitted", round_, slot)
+        if weights_hash == ZERO32:
+            raise ProtocolRevert("RelayZeroHash")
+        self._check_cid(cid)
+        if len(envelopes) != len(rs.evaluators):
+            raise ProtocolRevert("RelayEnvelopeCount", len(envelopes), len(rs.evaluators))
+        for envelope in envelopes:
+            self._check_envelope(envelope)
+        s.submitted = True
+        s.weights_hash = weights_hash
+        s.cid = cid
+        rs.submitted_count += 1
+        self._advance_while_done(rs)
+
+    def close_training(self) -> None:
+        rs = self._require_phase(self.round, Phase.TRAINING)
+        self._require_closable(rs, rs.submitted_count == len(rs.slots))
+        self._start_phase(rs, Phase.COMMITTING)
+        self._advance_while_done(rs)
+
+    def reclaim_undelivered(self, account: str, round_: int, slot: int) -> None:
+        if round_ > self.round:
+            raise ProtocolRevert("RelayWrongRound", self.round, round_)
+        phase = self.rounds[round_].phase
+        if phase in (Phase.BIDDING, Phase.TRAINING):
+            raise ProtocolRevert("RelayWrongPhase", int(Phase.COMMITTING), int(phase))
+        s = self._slot(round_, slot)
+        if s.trainer != account:
+            raise ProtocolRevert("RelayNotSlotTrainer", round_, slot, account)
+        if s.delivered:
+            raise ProtocolRevert("RelayKeyAlreadyDelivered", round_, slot)
+        if s.reclaimed:
+            raise ProtocolRevert("RelayAlreadyReclaimed", round_, slot)
+        s.reclaimed = True
+        self._release(account, s.bid + s.price)
+
+    def commitment_for(self, round_: int, evaluator: str, scores: Sequence[int], salt: bytes) -> bytes:
+        """The commitment `evaluator` must send (see `derelayl.commitment`)."""
+        return score_commitment(self.chain_id, self.contract, round_, evaluator, scores, salt)
+
+    def commit(self, account: str, round_: int, commitment: bytes) -> None:
+        rs = self._require_phase(round_, Phase.COMMITTING)
+        record = self._record(rs, account)
+        if record.committed:
+            raise ProtocolRevert("RelayAlreadyCommitted", round_, account)
+        if commitment == ZERO32:
+            raise ProtocolRevert("RelayZeroHash")
+        record.committed = True
+        record.commitment = commitment
+        rs.committed_count += 1
+        self._advance_while_done(rs)
+
+    def close_commit(self) -> None:
+        rs = self._require_phase(self.round, Phase.COMMITTING)
+        self._require_closable(rs, rs.committed_count == len(rs.evaluators))
+        self._start_phase(rs, Phase.REVEALING)
+
+    def reveal(self, account: str, round_: int, scores: Sequence[int], salt: bytes) -> None:
+        rs = self._require_phase(round_, Phase.REVEALING)
+        record = self._record(rs, account)
+        if not record.committed:
+            raise ProtocolRevert("RelayNotCommitted", round_, account)
+        if record.revealed:
+            raise ProtocolRevert("RelayAlreadyRevealed", round_, account)
+        if len(scores) != len(rs.slots):
+            raise ProtocolRevert("RelayScoresLength", len(scores), len(rs.slots))
+        if self.commitment_for(round_, account, scores, salt) != record.commitment:
+            raise ProtocolRevert("RelayRevealMismatch", round_, account)
+        for i, score in enumerate(scores):
+            if score > SCORE_SCALE:
+                raise ProtocolRevert("RelayScoreTooLarge", i, score, SCORE_SCALE)
+        record.scores = list(scores)
+        record.revealed = True
+        rs.revealed_count += 1
+
+    def settle(self) -> Settlement:
+        rs = self._require_phase(self.round, Phase.REVEALING)
+        self._require_closable(rs, rs.revealed_count == rs.committed_count)
+        p = self.params
+        outcomes: dict[int, tuple[SlotOutcome, int]] = {}
+        revealed = [rs.records[e].scores if rs.records[e].revealed else [] for e in rs.evaluators]
+
+        medians: dict[int, int] = {}
+        for i, s in enumerate(rs.slots):
+            owner = self.models[s.parent_id].creator
+            if not s.delivered:
+                if not s.reclaimed:
+                    s.reclaimed = True
+                    self._release(s.trainer, s.bid + s.price)
+                outcomes[i] = (SlotOutcome.UNDELIVERED, 0)
+            elif not s.submitted:
+                self._forfeit(s.bid)
+                self._release(owner, s.price)
+                outcomes[i] = (SlotOutcome.NOT_SUBMITTED, 0)
+            else:
+                values = [scores[i] for scores in revealed if scores]
+                if len(values) < p.quorum:
+                    self._release(s.trainer, s.bid)
+                    self._release(owner, s.price)
+                    outcomes[i] = (SlotOutcome.NO_QUORUM, 0)
+                else:
+                    medians[i] = median(values)
+
+        candidates = sorted(medians)
+        order = order_descending(
+            [medians[i] for i in candidates], [self._slot_tie(rs.seed, i) for i in candidates]
+        )
+        ranked = [candidates[j] for j in order]
+        accept_count = len(ranked) * p.selection_permille // 1000
+        if accept_count == 0 and ranked:
+            accept_count = 1
+        for r, i in enumerate(ranked):
+            s = rs.slots[i]
+            owner = self.models[s.parent_id].creator
+            if r < accept_count:
+                self._release(s.trainer, s.bid)
+                self._release(owner, s.price)
+                outcomes[i] = (SlotOutcome.ACCEPTED, medians[i])
+            else:
+                self._forfeit(s.bid)
+                self._forfeit(s.price)
+                outcomes[i] = (SlotOutcome.REJECTED, medians[i])
+
+        evaluator_rewards: dict[str, tuple[int, int, int]] = {}
+        for e, evaluator in enumerate(rs.evaluators):
+            agreed = 0
+            penalty = 0
+            if revealed[e]:
+                agreed = sum(1 for i, m in medians.items() if abs(revealed[e][i] - m) <= p.score_tolerance)
+            elif rs.submitted_count > 0:
+                penalty = p.evaluator_stake * p.evaluator_penalty_permille // 1000
+            reward = agreed * p.evaluator_reward
+            self._forfeit(penalty)
+            self._release(evaluator, p.evaluator_stake - penalty)
+            self._mint_credit(evaluator, reward)
+            evaluator_rewards[evaluator] = (agreed, reward, penalty)
+
+        accepted = ranked[:accept_count]
+        accepted_models: list[int] = []
+        next_parent = rs.parent_layer
+        if accepted:
+            next_parent, accepted_models = self._append_layer(rs, accepted, medians)
+        rs.phase = Phase.SETTLED
+        self.round += 1
+        self.rounds[self.round] = RoundState(self.round, next_parent, Phase.BIDDING, self.now)
+        return Settlement(rs.number, outcomes, accepted_models, evaluator_rewards, not accepted)
+
+    def _append_layer(self, rs: RoundState, accepted: list[int], medians: dict[int, int]) -> tuple[int, list[int]]:
+        parents = self.layers[rs.parent_layer]
+        start = [0] * (len(parents) + 1)
+        for i in accepted:
+            start[self.models[rs.slots[i].parent_id].index + 1] += 1
+        for p in range(1, len(parents) + 1):
+            start[p] += start[p - 1]
+        self.child_start[rs.parent_layer] = list(start)
+        ordered = [0] * len(accepted)
+        for i in accepted:
+            parent_index = self.models[rs.slots[i].parent_id].index
+            ordered[start[parent_index]] = i
+            start[parent_index] += 1
+
+        layer = len(self.layers)
+        self.layers.append([])
+        self.owner_models[layer] = {}
+        ids = []
+        for position, i in enumerate(ordered):
+            s = rs.slots[i]
+            model_id = len(self.models)
+            self.models.append(
+                Model(model_id, s.parent_id, layer, position, rs.number, s.trainer, i, medians[i],
+                      s.weights_hash, layer, position, position + 1)
+            )
+            self.layers[layer].append(model_id)
+            self.owner_models[layer][s.trainer] = model_id
+            ids.append(model_id)
+        return layer, ids
+
+    def _start_phase(self, rs: RoundState, phase: Phase) -> None:
+        rs.phase = phase
+        rs.phase_start = self.now
+
+    def _advance_while_done(self, rs: RoundState) -> None:
+        while True:
+            if rs.phase == Phase.TRAINING and rs.submitted_count == len(rs.slots):
+                self._start_phase(rs, Phase.COMMITTING)
+            elif rs.phase == Phase.COMMITTING and (
+                rs.submitted_count == 0 or rs.committed_count == len(rs.evaluators)
+            ):
+                self._start_phase(rs, Phase.REVEALING)
+            else:
+                return
+
+    # -------------------------------------------------------------- lineage
+
+    def _scan_lineage(self, m: Model, max_layers: int) -> tuple[int, int, int, int, bool]:
+        layer, lo, hi, ended = m.claim_layer, m.claim_lo, m.claim_hi, m.lineage_ended
+        units = 0
+        last = len(self.layers) - 1
+        step = 0
+        while step < max_layers and not ended and layer < last:
+            child_start = self.child_start[layer]
+            lo, hi = child_start[lo], child_start[hi]
+            units += hi - lo
+            layer += 1
+            ended = lo == hi
+            step += 1
+        return units, layer, lo, hi, ended
+
+    def claimable(self, model_id: int, max_layers: int) -> tuple[int, bool]:
+        if model_id >= len(self.models):
+            raise ProtocolRevert("RelayUnknownModel", model_id)
+        units, layer, _, _, ended = self._scan_lineage(self.models[model_id], max_layers)
+        return units, ended or layer + 1 >= len(self.layers)
+
+    def claim(self, model_id: int, max_layers: int) -> int:
+        if model_id >= len(self.models):
+            raise ProtocolRevert("RelayUnknownModel", model_id)
+        if max_layers == 0:
+            raise ProtocolRevert("RelayZeroAmount")
+        m = self.models[model_id]
+        units, layer, lo, hi, ended = self._scan_lineage(m, max_layers)
+        if units == 0:
+            raise ProtocolRevert("RelayNothingToClaim", model_id)
+        m.claim_layer, m.claim_lo, m.claim_hi, m.lineage_ended = layer, lo, hi, ended
+        m.claimed_units += units
+        self._mint_credit(m.creator, units * self.params.lineage_reward)
+        return units
+
+    def descendants(self, model_id: int) -> int:
+        """Accepted descendants of `model_id`, counted by brute force over parent links."""
+        children: dict[int, list[int]] = {}
+        for m in self.models[1:]:
+            children.setdefault(m.parent_id, []).append(m.model_id)
+        count = 0
+        stack = list(children.get(model_id, []))
+        while stack:
+            node = stack.pop()
+            count += 1
+            stack.extend(children.get(node, []))
+        return count
+
+    def withdraw(self, account: str, amount: int) -> None:
+        if amount == 0:
+            raise ProtocolRevert("RelayZeroAmount")
+        credit = self.credit.get(account, 0)
+        if amount > credit:
+            raise ProtocolRevert("RelayInsufficientCredit", account, credit, amount)
+        self.credit[account] = credit - amount
+        self.wallet[account] = self.wallet.get(account, 0) + amount
