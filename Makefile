@@ -1,0 +1,42 @@
+# DeRelayL: every target installs what is missing first (idempotent).
+#   make demo   install, then play the scripted relay on a Ganache it starts
+#   make test   install, then run every test (brownie on a Ganache it starts)
+#   make gas    install, then run the gas benchmark
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BROWNIE_NETWORK := derelayl-ganache
+
+.PHONY: setup demo test gas compile clean
+
+setup: $(VENV)/.installed node_modules/.installed
+	@tools/install-solc.sh
+	@$(VENV)/bin/brownie networks list 2>/dev/null | grep -q "$(BROWNIE_NETWORK)" || \
+	  $(VENV)/bin/brownie networks add Development $(BROWNIE_NETWORK) cmd=ganache host=http://127.0.0.1 \
+	    port=8545 accounts=40 evm_version=shanghai mnemonic=brownie gas_limit=30000000 >/dev/null
+	@echo "setup complete"
+
+$(VENV)/.installed: requirements.txt pyproject.toml
+	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --upgrade pip
+	$(VENV)/bin/pip install --quiet -r requirements.txt -e .
+	@touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	@touch $@
+
+compile: setup
+	$(VENV)/bin/brownie compile --size
+
+demo: setup
+	tools/brownie-on-ganache.sh run scripts/demo.py
+
+test: setup
+	tools/brownie-on-ganache.sh test tests/
+
+gas: setup
+	PATH="$$PWD/node_modules/.bin:$$PATH" $(VENV)/bin/python benchmarks/gas.py
+
+clean:
+	rm -rf build reports .hypothesis

@@ -1,0 +1,152 @@
+"""Shared fixtures: role accounts, a deployment per module, and rounds set up to a phase.
+
+Every test runs in isolation (brownie snapshots the chain before each test and
+reverts after it). Reverts are checked by the contract's custom error name.
+"""
+
+from __future__ import annotations
+
+import os
+
+import brownie
+import pytest
+from brownie import accounts, chain
+from eth_utils import keccak
+
+from derelayl import DEFAULT_PARAMS, TOKEN
+from scripts.deploy import deploy
+
+ENVELOPE = b"\x5e" * 80
+UNIT_PARAMS = DEFAULT_PARAMS.replace(k=2, max_trainers=6, max_evaluators=3, quorum=1)
+
+
+def reverts(error_name: str):
+    """Expects a revert with the custom error `error_name` (any arguments)."""
+    return brownie.reverts(revert_pattern=rf"{error_name}(: .*)?")
+
+
+def key_of(account) -> bytes:
+    return keccak(text=f"key:{account.address}")
+
+
+def weights_hash(tag) -> bytes:
+    return keccak(text=f"weights:{tag}")
+
+
+def cid_of(tag) -> str:
+    return "Qm" + keccak(text=f"cid:{tag}").hex()[:44]
+
+
+@pytest.fixture(autouse=True)
+def isolation(fn_isolation):
+    pass
+
+
+@pytest.fixture(scope="session")
+def deployer():
+    return accounts[0]
+
+
+@pytest.fixture(scope="session")
+def genesis_owner():
+    return accounts[1]
+
+
+@pytest.fixture(scope="session")
+def trainers():
+    return accounts[2:14]
+
+
+@pytest.fixture(scope="session")
+def evaluators():
+    return accounts[14:18]
+
+
+@pytest.fixture(scope="session")
+def outsider():
+    return accounts[19]
+
+
+@pytest.fixture(scope="module")
+def params():
+    return UNIT_PARAMS
+
+
+@pytest.fixture(scope="module")
+def deployment(deployer, genesis_owner, trainers, evaluators, params):
+    allocations = {a: 100 * TOKEN for a in [genesis_owner, *trainers, *evaluators]}
+    return deploy(deployer, params, genesis_owner, allocations)
+
+
+@pytest.fixture(scope="module")
+def token(deployment):
+    return deployment[0]
+
+
+@pytest.fixture(scope="module")
+def relay(deployment):
+    return deployment[1]
+
+
+@pytest.fixture
+def keyed(relay, genesis_owner, trainers, evaluators):
+    """Everyone but the outsider has registered a key."""
+    for account in [genesis_owner, *trainers, *evaluators]:
+        relay.registerKey(key_of(account), {"from": account})
+
+
+@pytest.fixture
+def matched(relay, keyed, genesis_owner, trainers, evaluators):
+    """Round 0 after matching: the genesis owner offered 1 token per trainer, trainers
+    0..2 bid 3, 2 and 1 tokens (k = 2, so trainer 2 is unmatched), two evaluators."""
+    for e in evaluators[:2]:
+        relay.stakeEvaluator(0, {"from": e})
+    relay.offer(0, TOKEN, {"from": genesis_owner})
+    for i, amount in enumerate([3, 2, 1]):
+        relay.bid(0, amount * TOKEN, {"from": trainers[i]})
+    relay.closeBidding({"from": genesis_owner})
+    return [relay.slotOf(0, i) for i in range(2)]
+
+
+@pytest.fixture
+def delivered(relay, matched, genesis_owner):
+    for slot in range(2):
+        relay.deliverKey(0, slot, ENVELOPE, {"from": genesis_owner})
+
+
+@pytest.fixture
+def submitted(relay, delivered, matched, trainers):
+    """Both slots submitted: the round is in Committing."""
+    for slot, s in enumerate(matched):
+        relay.submit(0, slot, weights_hash(slot), cid_of(slot), [ENVELOPE] * 2, {"from": s["trainer"]})
+
+
+class Scores:
+    """Scores and salts of the round-0 evaluators, kept for reveal."""
+
+    def __init__(self):
+        self.scores = {}
+        self.salts = {}
+
+
+@pytest.fixture
+def committed(relay, submitted, evaluators):
+    """Both evaluators committed: slot 0 scores 0.9/0.8, slot 1 0.6/0.7."""
+    record = Scores()
+    for e, scores in zip(evaluators[:2], [[900_000, 600_000], [800_000, 700_000]]):
+        record.scores[e] = scores
+        record.salts[e] = os.urandom(32)
+        relay.commit(0, relay.commitmentFor(0, e, scores, record.salts[e]), {"from": e})
+    return record
+
+
+@pytest.fixture
+def revealed(relay, committed, evaluators):
+    for e in evaluators[:2]:
+        relay.reveal(0, committed.scores[e], committed.salts[e], {"from": e})
+    return committed
+
+
+def sleep_past_deadline(relay):
+    chain.sleep(int(relay.roundInfo(relay.currentRound())["deadline"]) - chain.time() + 1)
+    chain.mine()

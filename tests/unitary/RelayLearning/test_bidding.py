@@ -1,0 +1,249 @@
+"""registerKey, bid, offer, stakeEvaluator and closeBidding."""
+
+from brownie import ZERO_ADDRESS
+from conftest import ENVELOPE, key_of, reverts
+
+from derelayl import TOKEN
+
+
+# --------------------------------------------------------------- registerKey
+
+def test_register_key_stores_key_and_emits(relay, outsider):
+    tx = relay.registerKey(key_of(outsider), {"from": outsider})
+    assert relay.publicKeyOf(outsider) == "0x" + key_of(outsider).hex()
+    assert tx.events["KeyRegistered"]["account"] == outsider
+
+
+def test_register_key_reverts_on_zero_key(relay, outsider):
+    with reverts("RelayZeroKey"):
+        relay.registerKey(b"\x00" * 32, {"from": outsider})
+
+
+# ----------------------------------------------------------------------- bid
+
+def test_bid_locks_deposit_from_credit(relay, keyed, trainers):
+    tx = relay.bid(0, 5 * TOKEN, {"from": trainers[0]})
+    assert relay.creditOf(trainers[0]) == 95 * TOKEN
+    assert relay.totalLocked() == 5 * TOKEN
+    assert tx.events["BidPlaced"]["amount"] == 5 * TOKEN
+    assert tx.events["CreditSpent"]["amount"] == 5 * TOKEN
+
+
+def test_bid_of_zero_is_allowed(relay, keyed, trainers):
+    relay.bid(0, 0, {"from": trainers[0]})
+    placed = relay.bidsOf(0)[0]
+    assert placed[0] == trainers[0] and placed[1] == 0
+
+
+def test_bid_takes_wallet_tokens_beyond_credit(relay, token, keyed, trainers):
+    relay.withdraw(100 * TOKEN, {"from": trainers[0]})
+    token.approve(relay, 150 * TOKEN, {"from": trainers[0]})
+    relay.withdraw(10 * TOKEN, {"from": trainers[1]})
+    token.transfer(trainers[0], 10 * TOKEN, {"from": trainers[1]})
+    relay.bid(0, 110 * TOKEN, {"from": trainers[0]})
+    assert token.balanceOf(trainers[0]) == 0
+    assert relay.totalLocked() == 110 * TOKEN
+
+
+def test_bid_reverts_without_allowance(relay, token, keyed, trainers):
+    with reverts("ERC20InsufficientAllowance"):
+        relay.bid(0, 101 * TOKEN, {"from": trainers[0]})
+
+
+def test_bid_reverts_for_wrong_round(relay, keyed, trainers):
+    with reverts("RelayWrongRound"):
+        relay.bid(1, 0, {"from": trainers[0]})
+
+
+def test_bid_reverts_in_wrong_phase(relay, matched, trainers):
+    with reverts("RelayWrongPhase"):
+        relay.bid(0, 0, {"from": trainers[5]})
+
+
+def test_bid_reverts_when_oversize(relay, keyed, trainers):
+    with reverts("RelayAmountTooLarge"):
+        relay.bid(0, 2**128, {"from": trainers[0]})
+
+
+def test_bid_reverts_without_key(relay, outsider):
+    with reverts("RelayKeyNotRegistered"):
+        relay.bid(0, 0, {"from": outsider})
+
+
+def test_bid_reverts_when_bidding_twice(relay, keyed, trainers):
+    relay.bid(0, TOKEN, {"from": trainers[0]})
+    with reverts("RelayAlreadyBid"):
+        relay.bid(0, 2 * TOKEN, {"from": trainers[0]})
+
+
+def test_bid_reverts_for_current_model_owner(relay, keyed, genesis_owner):
+    with reverts("RelayOwnerCannotBid"):
+        relay.bid(0, 0, {"from": genesis_owner})
+
+
+def test_bid_reverts_for_evaluator_of_round(relay, keyed, evaluators):
+    relay.stakeEvaluator(0, {"from": evaluators[0]})
+    with reverts("RelayEvaluatorCannotBid"):
+        relay.bid(0, 0, {"from": evaluators[0]})
+
+
+def test_full_round_evicts_lowest_bid(relay, keyed, trainers, params):
+    for i in range(params.max_trainers):
+        relay.bid(0, (i + 1) * TOKEN, {"from": trainers[i]})
+    tx = relay.bid(0, 10 * TOKEN, {"from": trainers[params.max_trainers]})
+    assert tx.events["BidEvicted"]["trainer"] == trainers[0]
+    assert relay.creditOf(trainers[0]) == 100 * TOKEN
+    assert trainers[0] not in [b[0] for b in relay.bidsOf(0)]
+    assert len(relay.bidsOf(0)) == params.max_trainers
+
+
+def test_full_round_refuses_bid_not_above_lowest(relay, keyed, trainers, params):
+    for i in range(params.max_trainers):
+        relay.bid(0, 0, {"from": trainers[i]})
+    with reverts("RelayBidTooLow"):
+        relay.bid(0, 0, {"from": trainers[params.max_trainers]})
+
+
+# --------------------------------------------------------------------- offer
+
+def test_offer_locks_k_times_price(relay, keyed, genesis_owner, params):
+    tx = relay.offer(0, TOKEN, {"from": genesis_owner})
+    assert relay.totalLocked() == params.k * TOKEN
+    assert tx.events["OfferMade"]["modelId"] == 0
+
+
+def test_offer_reverts_for_non_owner(relay, keyed, trainers):
+    with reverts("RelayNotModelOwner"):
+        relay.offer(0, 0, {"from": trainers[0]})
+
+
+def test_offer_reverts_when_offering_twice(relay, keyed, genesis_owner):
+    relay.offer(0, 0, {"from": genesis_owner})
+    with reverts("RelayAlreadyOffered"):
+        relay.offer(0, 0, {"from": genesis_owner})
+
+
+def test_offer_reverts_when_oversize(relay, keyed, genesis_owner):
+    with reverts("RelayAmountTooLarge"):
+        relay.offer(0, 2**128, {"from": genesis_owner})
+
+
+def test_offer_reverts_in_wrong_phase(relay, matched, genesis_owner):
+    with reverts("RelayWrongPhase"):
+        relay.offer(0, 0, {"from": genesis_owner})
+
+
+# ------------------------------------------------------------ stakeEvaluator
+
+def test_stake_evaluator_locks_stake(relay, keyed, evaluators, params):
+    tx = relay.stakeEvaluator(0, {"from": evaluators[0]})
+    assert relay.evaluatorsOf(0) == [evaluators[0]]
+    assert relay.totalLocked() == params.evaluator_stake
+    assert tx.events["EvaluatorStaked"]["stake"] == params.evaluator_stake
+
+
+def test_stake_evaluator_reverts_without_key(relay, outsider):
+    with reverts("RelayKeyNotRegistered"):
+        relay.stakeEvaluator(0, {"from": outsider})
+
+
+def test_stake_evaluator_reverts_when_staking_twice(relay, keyed, evaluators):
+    relay.stakeEvaluator(0, {"from": evaluators[0]})
+    with reverts("RelayAlreadyEvaluator"):
+        relay.stakeEvaluator(0, {"from": evaluators[0]})
+
+
+def test_stake_evaluator_reverts_for_bidder(relay, keyed, trainers):
+    relay.bid(0, 0, {"from": trainers[0]})
+    with reverts("RelayParticipantCannotEvaluate"):
+        relay.stakeEvaluator(0, {"from": trainers[0]})
+
+
+def test_stake_evaluator_reverts_for_model_owner(relay, keyed, genesis_owner):
+    with reverts("RelayParticipantCannotEvaluate"):
+        relay.stakeEvaluator(0, {"from": genesis_owner})
+
+
+def test_stake_evaluator_reverts_at_cap(relay, keyed, evaluators, params):
+    for e in evaluators[: params.max_evaluators]:
+        relay.stakeEvaluator(0, {"from": e})
+    with reverts("RelayEvaluatorCapReached"):
+        relay.stakeEvaluator(0, {"from": evaluators[params.max_evaluators]})
+
+
+def test_stake_evaluator_reverts_in_wrong_phase(relay, matched, evaluators):
+    with reverts("RelayWrongPhase"):
+        relay.stakeEvaluator(0, {"from": evaluators[3]})
+
+
+# -------------------------------------------------------------- closeBidding
+
+def test_close_bidding_matches_highest_bids_and_refunds_the_rest(relay, keyed, genesis_owner, trainers):
+    relay.offer(0, TOKEN, {"from": genesis_owner})
+    for i, amount in enumerate([1, 3, 2]):
+        relay.bid(0, amount * TOKEN, {"from": trainers[i]})
+    tx = relay.closeBidding({"from": trainers[5]})
+    slots = [relay.slotOf(0, i) for i in range(relay.roundInfo(0)["slotCount"])]
+    assert [s["trainer"] for s in slots] == [trainers[1], trainers[2]]
+    assert [s["bid"] for s in slots] == [3 * TOKEN, 2 * TOKEN]
+    assert relay.creditOf(trainers[0]) == 100 * TOKEN  # unmatched: refunded
+    assert relay.roundInfo(0)["phase"] == 1
+    assert len(tx.events["TrainerMatched"]) == 2
+
+
+def test_close_bidding_refunds_unused_offer_slots(relay, keyed, genesis_owner, trainers):
+    relay.offer(0, TOKEN, {"from": genesis_owner})
+    relay.bid(0, 0, {"from": trainers[0]})
+    relay.closeBidding({"from": trainers[0]})
+    assert relay.creditOf(genesis_owner) == 99 * TOKEN  # k = 2, one slot used
+    assert relay.totalLocked() == TOKEN
+
+
+def test_close_bidding_with_no_bids_goes_straight_to_settlement(relay, keyed, genesis_owner):
+    relay.offer(0, TOKEN, {"from": genesis_owner})
+    relay.closeBidding({"from": genesis_owner})
+    assert relay.roundInfo(0)["phase"] == 3  # Revealing, nothing to wait for
+    tx = relay.settle({"from": genesis_owner})
+    assert tx.events["RoundSettled"]["carriedOver"] is True
+    assert relay.currentRound() == 1
+    assert relay.creditOf(genesis_owner) == 100 * TOKEN
+
+
+def test_close_bidding_reverts_in_wrong_phase(relay, matched):
+    with reverts("RelayWrongPhase"):
+        relay.closeBidding({"from": matched[0]["trainer"]})
+
+
+def test_close_bidding_reverts_before_deadline(deployer, genesis_owner, trainers, evaluators, params):
+    from scripts.deploy import deploy
+
+    _, timed = deploy(deployer, params.replace(bidding_duration=3600), genesis_owner)
+    with reverts("RelayPhaseNotOver"):
+        timed.closeBidding({"from": trainers[0]})
+
+
+def test_close_bidding_before_deadline_once_everyone_acted(deployer, genesis_owner, trainers, params):
+    from scripts.deploy import deploy
+
+    _, timed = deploy(deployer, params.replace(bidding_duration=3600, max_trainers=2), genesis_owner)
+    for account in [genesis_owner, *trainers[:2]]:
+        timed.registerKey(key_of(account), {"from": account})
+    timed.offer(0, 0, {"from": genesis_owner})
+    timed.bid(0, 0, {"from": trainers[0]})
+    timed.bid(0, 0, {"from": trainers[1]})
+    timed.closeBidding({"from": trainers[0]})
+    assert timed.roundInfo(0)["slotCount"] == 2
+
+
+def test_bid_ties_are_broken_by_the_seed(relay, keyed, genesis_owner, trainers):
+    relay.offer(0, 0, {"from": genesis_owner})
+    for t in trainers[:4]:
+        relay.bid(0, TOKEN, {"from": t})
+    tx = relay.closeBidding({"from": genesis_owner})
+    seed = tx.events["BiddingClosed"]["seed"]
+    from derelayl.protocol import bid_tie_key
+
+    expected = sorted(trainers[:4], key=lambda t: -bid_tie_key(bytes(seed), t.address))[:2]
+    assert [relay.slotOf(0, i)["trainer"] for i in range(2)] == [t.address for t in expected]
+    assert ZERO_ADDRESS not in [relay.slotOf(0, i)["trainer"] for i in range(2)]
+    assert len(ENVELOPE) == 80

@@ -1,0 +1,64 @@
+"""The constructor, the genesis state and the parameter checks."""
+
+import pytest
+from brownie import RelayLearning, RelayToken
+from conftest import reverts
+from scripts.deploy import GENESIS_CID, GENESIS_HASH, TASK_SPEC_CID, deploy
+
+from derelayl import TOKEN
+
+
+def test_genesis_state(relay, token, genesis_owner, params, evaluators):
+    assert relay.currentRound() == 0
+    assert relay.roundInfo(0)["phase"] == 0
+    assert relay.modelCount() == 1 and relay.layerCount() == 1
+    assert relay.modelOf(0)["creator"] == genesis_owner
+    assert relay.cidOf(0) == GENESIS_CID
+    assert relay.taskSpecCid() == TASK_SPEC_CID
+    assert tuple(relay.currentModelOf(genesis_owner)) == (True, 0)
+    assert relay.token() == token
+    assert relay.params()[0] == params.k
+    assert relay.creditOf(evaluators[0]) == 100 * TOKEN
+    assert token.balanceOf(relay) == relay.totalCredited()
+
+
+@pytest.mark.parametrize(
+    "field,value",
+    [
+        ("k", 0),
+        ("k", 7),
+        ("selection_permille", 0),
+        ("selection_permille", 1001),
+        ("max_trainers", 0),
+        ("max_trainers", 129),
+        ("max_evaluators", 0),
+        ("max_evaluators", 33),
+        ("quorum", 0),
+        ("quorum", 4),
+        ("evaluator_penalty_permille", 1001),
+        ("score_tolerance", 1_000_001),
+        ("evaluator_stake", 2**128),
+    ],
+)
+def test_constructor_names_the_invalid_parameter(deployer, params, field, value):
+    names = {"selection_permille": "selectionPermille", "max_trainers": "maxTrainers",
+             "max_evaluators": "maxEvaluators", "evaluator_penalty_permille": "evaluatorPenaltyPermille",
+             "score_tolerance": "scoreTolerance", "evaluator_stake": "evaluatorStake"}
+    with reverts(f"RelayInvalidParameter: {names.get(field, field)}"):
+        deploy(deployer, params.replace(**{field: value}))
+
+
+def test_constructor_reverts_when_token_minter_is_another_address(deployer, params):
+    token = RelayToken.deploy(deployer, {"from": deployer})
+    with reverts("RelayTokenMinterMismatch"):
+        RelayLearning.deploy(params.as_tuple(), token, deployer, GENESIS_HASH, GENESIS_CID, "", [], [], {"from": deployer})
+
+
+def test_constructor_reverts_on_zero_genesis_hash(deployer, params):
+    with reverts("RelayZeroHash"):
+        deploy(deployer, params, genesis_hash=b"\x00" * 32)
+
+
+def test_constructor_reverts_on_empty_genesis_cid(deployer, params):
+    with reverts("RelayEmptyCid"):
+        deploy(deployer, params, genesis_cid="")

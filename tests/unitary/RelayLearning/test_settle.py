@@ -1,0 +1,105 @@
+"""settle: medians, selection, refunds, forfeits, evaluator rewards and penalties."""
+
+import os
+
+from conftest import ENVELOPE, cid_of, reverts, sleep_past_deadline, weights_hash
+
+from derelayl import TOKEN
+from derelayl.protocol import slot_tie_key
+
+
+def test_settle_accepts_top_half_and_pays(relay, token, revealed, genesis_owner, trainers, evaluators, params):
+    supply = token.totalSupply()
+    tx = relay.settle({"from": trainers[5]})
+    accepted = tx.events["ModelAccepted"]
+    assert len(accepted) == 1
+    assert accepted[0]["creator"] == trainers[0] and accepted[0]["score"] == 850_000
+    assert accepted[0]["parentId"] == 0 and accepted[0]["layer"] == 1
+    outcomes = {e["slot"]: e["outcome"] for e in tx.events["SlotSettled"]}
+    assert outcomes == {0: 0, 1: 1}  # Accepted, Rejected
+    assert relay.creditOf(trainers[0]) == 100 * TOKEN  # bid refunded
+    assert relay.creditOf(trainers[1]) == 98 * TOKEN  # bid of 2 burned
+    assert relay.creditOf(genesis_owner) == 99 * TOKEN  # slot 0 refunded, slot 1 burned
+    reward = 2 * params.evaluator_reward
+    for e in evaluators[:2]:
+        assert relay.creditOf(e) == 100 * TOKEN + reward
+    assert token.totalSupply() == supply - 3 * TOKEN + 2 * reward
+    assert relay.totalLocked() == 0
+
+
+def test_settle_starts_next_round_with_new_owners(relay, revealed, trainers):
+    relay.settle({"from": trainers[5]})
+    assert relay.currentRound() == 1
+    assert relay.roundInfo(1)["parentLayer"] == 1
+    assert tuple(relay.currentModelOf(trainers[0])) == (True, 1)
+    assert relay.roundInfo(0)["phase"] == 4  # Settled
+    model = relay.modelOf(1)
+    assert model["creator"] == trainers[0] and model["round"] == 0
+    assert relay.cidOf(1) == cid_of(0)
+
+
+def test_settle_penalizes_commit_without_reveal(relay, token, committed, evaluators, params):
+    e0, e1 = evaluators[:2]
+    relay.reveal(0, committed.scores[e0], committed.salts[e0], {"from": e0})
+    relay.settle({"from": e0})  # reveal duration 0: closable at once
+    penalty = params.evaluator_stake * params.evaluator_penalty_permille // 1000
+    assert relay.creditOf(e1) == 100 * TOKEN - penalty
+    assert relay.creditOf(e0) == 100 * TOKEN + 2 * params.evaluator_reward
+
+
+def test_settle_refunds_models_without_quorum(relay, committed, genesis_owner, trainers):
+    tx = relay.settle({"from": trainers[5]})  # nobody revealed
+    assert {e["outcome"] for e in tx.events["SlotSettled"]} == {2}  # NoQuorum
+    assert tx.events["RoundSettled"]["carriedOver"] is True
+    assert relay.creditOf(trainers[0]) == 100 * TOKEN
+    assert relay.creditOf(genesis_owner) == 100 * TOKEN
+    assert tuple(relay.currentModelOf(genesis_owner)) == (True, 0)  # the baton stays
+
+
+def test_settle_forfeits_bid_of_trainer_that_never_submitted(relay, delivered, matched, genesis_owner, trainers):
+    relay.submit(0, 0, weights_hash(0), cid_of(0), [ENVELOPE] * 2, {"from": matched[0]["trainer"]})
+    relay.closeTraining({"from": trainers[5]})
+    relay.closeCommit({"from": trainers[5]})
+    tx = relay.settle({"from": trainers[5]})
+    outcomes = {e["slot"]: e["outcome"] for e in tx.events["SlotSettled"]}
+    assert outcomes[1] == 3  # NotSubmitted
+    assert relay.creditOf(matched[1]["trainer"]) == 98 * TOKEN
+    assert tx.events["Forfeited"][0]["amount"] == 2 * TOKEN
+
+
+def test_settle_breaks_score_ties_with_the_seed(relay, submitted, evaluators, trainers):
+    salt = os.urandom(32)
+    e = evaluators[0]
+    relay.commit(0, relay.commitmentFor(0, e, [700_000, 700_000], salt), {"from": e})
+    relay.closeCommit({"from": e})
+    relay.reveal(0, [700_000, 700_000], salt, {"from": e})
+    tx = relay.settle({"from": trainers[5]})
+    seed = bytes(relay.roundInfo(0)["seed"])
+    winner = max([0, 1], key=lambda i: slot_tie_key(seed, i))
+    assert tx.events["ModelAccepted"][0]["slot"] == winner
+
+
+def test_settle_reverts_in_wrong_phase(relay, submitted, trainers):
+    with reverts("RelayWrongPhase"):
+        relay.settle({"from": trainers[5]})
+
+
+def test_settle_reverts_before_reveal_deadline(deployer, genesis_owner, trainers, evaluators, params):
+    from conftest import key_of
+    from scripts.deploy import deploy
+
+    _, timed = deploy(deployer, params.replace(reveal_duration=3600), genesis_owner, {evaluators[0]: 100 * TOKEN})
+    for account in [genesis_owner, trainers[0], evaluators[0]]:
+        timed.registerKey(key_of(account), {"from": account})
+    timed.stakeEvaluator(0, {"from": evaluators[0]})
+    timed.offer(0, 0, {"from": genesis_owner})
+    timed.bid(0, 0, {"from": trainers[0]})
+    timed.closeBidding({"from": trainers[0]})
+    timed.deliverKey(0, 0, ENVELOPE, {"from": genesis_owner})
+    timed.submit(0, 0, weights_hash(0), cid_of(0), [ENVELOPE], {"from": trainers[0]})
+    timed.commit(0, b"\x01" * 32, {"from": evaluators[0]})
+    with reverts("RelayPhaseNotOver"):
+        timed.settle({"from": trainers[0]})
+    sleep_past_deadline(timed)
+    timed.settle({"from": trainers[0]})
+    assert timed.currentRound() == 1

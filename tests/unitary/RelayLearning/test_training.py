@@ -1,0 +1,189 @@
+"""deliverKey, submit, closeTraining and reclaimUndelivered."""
+
+from conftest import ENVELOPE, cid_of, reverts, sleep_past_deadline, weights_hash
+
+from derelayl import TOKEN
+
+
+# ---------------------------------------------------------------- deliverKey
+
+def test_deliver_key_emits_envelope_for_trainer(relay, matched, genesis_owner):
+    tx = relay.deliverKey(0, 0, ENVELOPE, {"from": genesis_owner})
+    event = tx.events["KeyDelivered"]
+    assert event["trainer"] == matched[0]["trainer"]
+    assert event["envelope"] == "0x" + ENVELOPE.hex()
+    assert relay.slotOf(0, 0)["delivered"] is True
+
+
+def test_deliver_key_reverts_for_non_owner(relay, matched, trainers):
+    with reverts("RelayNotSlotOwner"):
+        relay.deliverKey(0, 0, ENVELOPE, {"from": trainers[0]})
+
+
+def test_deliver_key_reverts_when_delivered_twice(relay, delivered, genesis_owner):
+    with reverts("RelayKeyAlreadyDelivered"):
+        relay.deliverKey(0, 0, ENVELOPE, {"from": genesis_owner})
+
+
+def test_deliver_key_reverts_on_unknown_slot(relay, matched, genesis_owner):
+    with reverts("RelayUnknownSlot"):
+        relay.deliverKey(0, 2, ENVELOPE, {"from": genesis_owner})
+
+
+def test_deliver_key_reverts_on_empty_envelope(relay, matched, genesis_owner):
+    with reverts("RelayEmptyEnvelope"):
+        relay.deliverKey(0, 0, b"", {"from": genesis_owner})
+
+
+def test_deliver_key_reverts_on_oversize_envelope(relay, matched, genesis_owner):
+    with reverts("RelayEnvelopeTooLong"):
+        relay.deliverKey(0, 0, b"\x01" * 513, {"from": genesis_owner})
+
+
+def test_deliver_key_reverts_in_wrong_phase(relay, keyed, genesis_owner):
+    with reverts("RelayWrongPhase"):
+        relay.deliverKey(0, 0, ENVELOPE, {"from": genesis_owner})
+
+
+# -------------------------------------------------------------------- submit
+
+def test_submit_records_model_and_emits_envelopes(relay, delivered, matched):
+    trainer = matched[0]["trainer"]
+    tx = relay.submit(0, 0, weights_hash(0), cid_of(0), [ENVELOPE, ENVELOPE], {"from": trainer})
+    slot = relay.slotOf(0, 0)
+    assert slot["submitted"] is True and slot["cid"] == cid_of(0)
+    assert slot["weightsHash"] == "0x" + weights_hash(0).hex()
+    assert len(tx.events["ModelSubmitted"]["envelopes"]) == 2
+    assert relay.roundInfo(0)["phase"] == 1  # slot 1 still expected
+
+
+def test_last_submission_starts_committing(relay, submitted):
+    assert relay.roundInfo(0)["phase"] == 2
+
+
+def test_submit_reverts_for_slot_not_held(relay, delivered, matched):
+    with reverts("RelayNotSlotTrainer"):
+        relay.submit(0, 1, weights_hash(1), cid_of(1), [ENVELOPE] * 2, {"from": matched[0]["trainer"]})
+
+
+def test_submit_reverts_before_key_delivered(relay, matched):
+    with reverts("RelayKeyNotDelivered"):
+        relay.submit(0, 0, weights_hash(0), cid_of(0), [ENVELOPE] * 2, {"from": matched[0]["trainer"]})
+
+
+def test_submit_reverts_when_submitting_twice(relay, delivered, matched):
+    trainer = matched[0]["trainer"]
+    relay.submit(0, 0, weights_hash(0), cid_of(0), [ENVELOPE] * 2, {"from": trainer})
+    with reverts("RelayAlreadySubmitted"):
+        relay.submit(0, 0, weights_hash(9), cid_of(9), [ENVELOPE] * 2, {"from": trainer})
+
+
+def test_submit_reverts_on_zero_hash(relay, delivered, matched):
+    with reverts("RelayZeroHash"):
+        relay.submit(0, 0, b"\x00" * 32, cid_of(0), [ENVELOPE] * 2, {"from": matched[0]["trainer"]})
+
+
+def test_submit_reverts_on_empty_cid(relay, delivered, matched):
+    with reverts("RelayEmptyCid"):
+        relay.submit(0, 0, weights_hash(0), "", [ENVELOPE] * 2, {"from": matched[0]["trainer"]})
+
+
+def test_submit_reverts_on_oversize_cid(relay, delivered, matched):
+    with reverts("RelayCidTooLong"):
+        relay.submit(0, 0, weights_hash(0), "Q" * 129, [ENVELOPE] * 2, {"from": matched[0]["trainer"]})
+
+
+def test_submit_reverts_on_wrong_envelope_count(relay, delivered, matched):
+    with reverts("RelayEnvelopeCount"):
+        relay.submit(0, 0, weights_hash(0), cid_of(0), [ENVELOPE], {"from": matched[0]["trainer"]})
+
+
+def test_submit_reverts_on_empty_envelope(relay, delivered, matched):
+    with reverts("RelayEmptyEnvelope"):
+        relay.submit(0, 0, weights_hash(0), cid_of(0), [ENVELOPE, b""], {"from": matched[0]["trainer"]})
+
+
+def test_submit_reverts_for_wrong_round(relay, delivered, matched):
+    with reverts("RelayWrongRound"):
+        relay.submit(1, 0, weights_hash(0), cid_of(0), [ENVELOPE] * 2, {"from": matched[0]["trainer"]})
+
+
+# ------------------------------------------------------------- closeTraining
+
+def test_close_training_after_deadline_with_missing_submission(relay, delivered, matched):
+    relay.submit(0, 0, weights_hash(0), cid_of(0), [ENVELOPE] * 2, {"from": matched[0]["trainer"]})
+    relay.closeTraining({"from": matched[0]["trainer"]})  # duration 0: deadline already passed
+    assert relay.roundInfo(0)["phase"] == 2
+
+
+def test_close_training_reverts_before_deadline(deployer, genesis_owner, trainers, params):
+    from conftest import key_of
+    from scripts.deploy import deploy
+
+    _, timed = deploy(deployer, params.replace(training_duration=3600), genesis_owner)
+    for account in [genesis_owner, trainers[0]]:
+        timed.registerKey(key_of(account), {"from": account})
+    timed.offer(0, 0, {"from": genesis_owner})
+    timed.bid(0, 0, {"from": trainers[0]})
+    timed.closeBidding({"from": trainers[0]})
+    with reverts("RelayPhaseNotOver"):
+        timed.closeTraining({"from": trainers[0]})
+    sleep_past_deadline(timed)
+    timed.closeTraining({"from": trainers[0]})
+    assert timed.roundInfo(0)["phase"] == 3  # nothing submitted: testing is skipped
+
+
+def test_close_training_reverts_in_wrong_phase(relay, keyed, trainers):
+    with reverts("RelayWrongPhase"):
+        relay.closeTraining({"from": trainers[0]})
+
+
+# -------------------------------------------------------- reclaimUndelivered
+
+def test_reclaim_undelivered_returns_bid_and_mo_deposit(relay, matched, genesis_owner):
+    trainer = matched[0]["trainer"]
+    before = relay.creditOf(trainer)
+    relay.closeTraining({"from": trainer})
+    tx = relay.reclaimUndelivered(0, 0, {"from": trainer})
+    assert tx.events["UndeliveredReclaimed"]["amount"] == 3 * TOKEN + TOKEN
+    assert relay.creditOf(trainer) == before + 4 * TOKEN
+
+
+def test_reclaim_undelivered_reverts_during_training(relay, matched):
+    with reverts("RelayWrongPhase"):
+        relay.reclaimUndelivered(0, 0, {"from": matched[0]["trainer"]})
+
+
+def test_reclaim_undelivered_reverts_for_other_trainer(relay, matched):
+    relay.closeTraining({"from": matched[0]["trainer"]})
+    with reverts("RelayNotSlotTrainer"):
+        relay.reclaimUndelivered(0, 0, {"from": matched[1]["trainer"]})
+
+
+def test_reclaim_undelivered_reverts_when_key_delivered(relay, delivered, matched):
+    relay.closeTraining({"from": matched[0]["trainer"]})
+    with reverts("RelayKeyAlreadyDelivered"):
+        relay.reclaimUndelivered(0, 0, {"from": matched[0]["trainer"]})
+
+
+def test_reclaim_undelivered_reverts_when_claimed_twice(relay, matched):
+    trainer = matched[0]["trainer"]
+    relay.closeTraining({"from": trainer})
+    relay.reclaimUndelivered(0, 0, {"from": trainer})
+    with reverts("RelayAlreadyReclaimed"):
+        relay.reclaimUndelivered(0, 0, {"from": trainer})
+
+
+def test_settlement_pays_undelivered_slots_nobody_reclaimed(relay, matched, genesis_owner):
+    trainer = matched[1]["trainer"]
+    before = relay.creditOf(trainer)
+    relay.closeTraining({"from": trainer})
+    relay.settle({"from": trainer})
+    assert relay.creditOf(trainer) == before + 2 * TOKEN + TOKEN
+    with reverts("RelayAlreadyReclaimed"):
+        relay.reclaimUndelivered(0, 1, {"from": trainer})
+
+
+def test_reclaim_undelivered_reverts_for_future_round(relay, matched):
+    with reverts("RelayWrongRound"):
+        relay.reclaimUndelivered(5, 0, {"from": matched[0]["trainer"]})
