@@ -52,41 +52,51 @@ class RoundResult:
 OUTCOMES = ["Accepted", "Rejected", "NoQuorum", "NotSubmitted", "Undelivered"]
 
 
-def ensure_key(relay, account) -> None:
+def ensure_key(relay, account, model=None) -> None:
     """Registers a public key for `account` once (a stand-in for its X25519 key)."""
     if int(relay.publicKeyOf(account).hex(), 16) == 0:
-        relay.registerKey(keccak(text=f"key:{account.address}"), {"from": account}, silent=True)
+        key = keccak(text=f"key:{account.address}")
+        relay.registerKey(key, {"from": account}, silent=True)
+        if model is not None:
+            model.register_key(account.address, key)
 
 
-def play_round(relay, script: RoundScript, closer, silent: bool = True) -> RoundResult:
-    """Plays the current round to settlement; `closer` sends the closing calls."""
+def play_round(relay, script: RoundScript, closer, silent: bool = True, model=None) -> RoundResult:
+    """Plays the current round to settlement; `closer` sends the closing calls.
+
+    With `model` (a `derelayl.RelayProtocol`), every action is applied to the model
+    too, so callers can compare the contract's state with the rules' state.
+    """
     r = relay.currentRound()
     gas: dict[str, list[int]] = {}
 
-    def send(name, fn, *args, sender):
-        tx = fn(*args, {"from": sender}, silent=silent)
+    def send(name, *args, sender, mirror=None):
+        tx = getattr(relay, name)(*args, {"from": sender}, silent=silent)
         gas.setdefault(name, []).append(tx.gas_used)
+        if model is not None and mirror is not None:
+            mirror()
         return tx
 
     for account in [*script.bids, *script.evaluators]:
-        ensure_key(relay, account)
-    for evaluator in script.evaluators:
-        send("stakeEvaluator", relay.stakeEvaluator, r, sender=evaluator)
+        ensure_key(relay, account, model)
+    for e in script.evaluators:
+        send("stakeEvaluator", r, sender=e, mirror=lambda e=e: model.stake_evaluator(e.address, r))
     for mo, price in script.offers.items():
-        send("offer", relay.offer, r, price, sender=mo)
-    for trainer, amount in script.bids.items():
-        send("bid", relay.bid, r, amount, sender=trainer)
-    send("closeBidding", relay.closeBidding, sender=closer)
+        send("offer", r, price, sender=mo, mirror=lambda mo=mo, price=price: model.offer(mo.address, r, price))
+    for t, amount in script.bids.items():
+        send("bid", r, amount, sender=t, mirror=lambda t=t, amount=amount: model.bid(t.address, r, amount))
+    tx = send("closeBidding", sender=closer)
+    if model is not None:
+        model.close_bidding(bytes(tx.events["BiddingClosed"]["seed"]))
 
     info = relay.roundInfo(r)
     slots = [relay.slotOf(r, i) for i in range(info["slotCount"])]
-    owner_of = {}
-    for i, slot in enumerate(slots):
-        owner_of[i] = relay.modelOf(slot["parentId"])["creator"]
-    for i, slot in enumerate(slots):
+    owner_of = {i: relay.modelOf(slot["parentId"])["creator"] for i, slot in enumerate(slots)}
+    for i in range(len(slots)):
         mo = _account(script, owner_of[i])
         if mo is not None and mo not in script.withhold_keys:
-            send("deliverKey", relay.deliverKey, r, i, ENVELOPE, sender=mo)
+            send("deliverKey", r, i, ENVELOPE, sender=mo,
+                 mirror=lambda i=i, mo=mo: model.deliver_key(mo.address, r, i, ENVELOPE))
     evaluator_count = len(relay.evaluatorsOf(r))
     for i, slot in enumerate(slots):
         trainer = _account(script, slot["trainer"])
@@ -94,26 +104,30 @@ def play_round(relay, script: RoundScript, closer, silent: bool = True) -> Round
             continue
         weights_hash = keccak(text=f"weights:{r}:{i}:{trainer.address}")
         cid = "Qm" + keccak(text=f"cid:{r}:{i}").hex()[:44]
-        send("submit", relay.submit, r, i, weights_hash, cid, [ENVELOPE] * evaluator_count, sender=trainer)
+        envelopes = [ENVELOPE] * evaluator_count
+        send("submit", r, i, weights_hash, cid, envelopes, sender=trainer,
+             mirror=lambda i=i, t=trainer, h=weights_hash, c=cid: model.submit(t.address, r, i, h, c, envelopes))
     if relay.roundInfo(r)["phase"] == 1:
-        send("closeTraining", relay.closeTraining, sender=closer)
+        send("closeTraining", sender=closer, mirror=lambda: model.close_training())
 
     salts = {}
     scores = {}
     if relay.roundInfo(r)["phase"] == 2:
-        for evaluator in script.evaluators:
-            if evaluator in script.skip_commit:
+        for e in script.evaluators:
+            if e in script.skip_commit:
                 continue
-            scores[evaluator] = [script.score(evaluator, i, s["trainer"]) for i, s in enumerate(slots)]
-            salts[evaluator] = os.urandom(32)
-            commitment = relay.commitmentFor(r, evaluator, scores[evaluator], salts[evaluator])
-            send("commit", relay.commit, r, commitment, sender=evaluator)
+            scores[e] = [script.score(e, i, s["trainer"]) for i, s in enumerate(slots)]
+            salts[e] = os.urandom(32)
+            commitment = relay.commitmentFor(r, e, scores[e], salts[e])
+            send("commit", r, commitment, sender=e,
+                 mirror=lambda e=e, c=commitment: model.commit(e.address, r, bytes(c)))
         if relay.roundInfo(r)["phase"] == 2:
-            send("closeCommit", relay.closeCommit, sender=closer)
-    for evaluator in scores:
-        if evaluator not in script.skip_reveal:
-            send("reveal", relay.reveal, r, scores[evaluator], salts[evaluator], sender=evaluator)
-    settle_tx = send("settle", relay.settle, sender=closer)
+            send("closeCommit", sender=closer, mirror=lambda: model.close_commit())
+    for e in scores:
+        if e not in script.skip_reveal:
+            send("reveal", r, scores[e], salts[e], sender=e,
+                 mirror=lambda e=e: model.reveal(e.address, r, scores[e], salts[e]))
+    settle_tx = send("settle", sender=closer, mirror=lambda: model.settle())
 
     events = settle_tx.events
     outcomes = {e["slot"]: OUTCOMES[e["outcome"]] for e in events["SlotSettled"]} if "SlotSettled" in events else {}
