@@ -10,6 +10,7 @@ import os
 
 import brownie
 import pytest
+from hypothesis import Phase
 from brownie import accounts, chain
 from eth_utils import keccak
 
@@ -150,3 +151,18 @@ def revealed(relay, committed, evaluators):
 def sleep_past_deadline(relay):
     chain.sleep(int(relay.roundInfo(relay.currentRound())["deadline"]) - chain.time() + 1)
     chain.mine()
+
+
+@pytest.fixture(scope="session")
+def state_machine_settings():
+    """Size of the stateful runs: `make test` plays a few hundred steps; `make fuzz`
+    sets DERELAYL_FUZZ_EXAMPLES / DERELAYL_FUZZ_STEPS for long runs."""
+    return {
+        "max_examples": int(os.environ.get("DERELAYL_FUZZ_EXAMPLES", "4")),
+        "stateful_step_count": int(os.environ.get("DERELAYL_FUZZ_STEPS", "150")),
+        "deadline": None,
+        # no shrinking: a walk is replayed from its seed, which the failure prints
+        "phases": [Phase.explicit, Phase.reuse, Phase.generate],
+        # `make test` replays the same walks every time; `make fuzz` draws new ones
+        "derandomize": os.environ.get("DERELAYL_FUZZ_RANDOM", "0") != "1",
+    }

@@ -199,6 +199,8 @@ class RelayProtocol:
         self.public_keys: dict[str, bytes] = {}
         self.credit: dict[str, int] = {}
         self.wallet: dict[str, int] = {}
+        self.earned: dict[str, int] = {}  # allocations, rewards and remedies received
+        self.paid_in: dict[str, int] = {}  # wallet tokens each account deposited
         self.locked = 0
         self.total_supply = 0
         self.burned = 0
@@ -240,6 +242,7 @@ class RelayProtocol:
         balance = self.wallet.get(account, 0)
         self.credit[account] = credit - from_credit
         self.wallet[account] = balance - from_wallet
+        self.paid_in[account] = self.paid_in.get(account, 0) + from_wallet
         self.locked += amount
 
     def _release(self, account: str, amount: int) -> None:
@@ -247,6 +250,11 @@ class RelayProtocol:
             return
         self.locked -= amount
         self.credit[account] = self.credit.get(account, 0) + amount
+
+    def _pay_remedy(self, s: Slot) -> None:
+        """An MO that never delivered pays its slot deposit to the trainer."""
+        self._release(s.trainer, s.bid + s.price)
+        self.earned[s.trainer] = self.earned.get(s.trainer, 0) + s.price
 
     def _forfeit(self, amount: int) -> None:
         if amount == 0:
@@ -259,6 +267,7 @@ class RelayProtocol:
         if amount == 0:
             return
         self.credit[account] = self.credit.get(account, 0) + amount
+        self.earned[account] = self.earned.get(account, 0) + amount
         self.total_supply += amount
         self.minted += amount
 
@@ -481,7 +490,7 @@ class RelayProtocol:
         if s.reclaimed:
             raise ProtocolRevert("RelayAlreadyReclaimed", round_, slot)
         s.reclaimed = True
-        self._release(account, s.bid + s.price)
+        self._pay_remedy(s)
 
     def commitment_for(self, round_: int, evaluator: str, scores: Sequence[int], salt: bytes) -> bytes:
         """The commitment `evaluator` must send (see `derelayl.commitment`)."""
@@ -535,7 +544,7 @@ class RelayProtocol:
             if not s.delivered:
                 if not s.reclaimed:
                     s.reclaimed = True
-                    self._release(s.trainer, s.bid + s.price)
+                    self._pay_remedy(s)
                 outcomes[i] = (SlotOutcome.UNDELIVERED, 0)
             elif not s.submitted:
                 self._forfeit(s.bid)
