@@ -36,7 +36,7 @@ test: setup
 	tools/brownie-on-ganache.sh test tests/
 
 gas: setup
-	PATH="$$PWD/node_modules/.bin:$$PATH" $(VENV)/bin/python benchmarks/gas.py
+	tools/brownie-on-ganache.sh run $(CURDIR)/benchmarks/gas.py
 
 clean:
 	rm -rf build reports .hypothesis

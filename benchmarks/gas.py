@@ -1,0 +1,181 @@
+"""Gas benchmark of the RelayLearning contract (a brownie script).
+
+    make gas        # = tools/brownie-on-ganache.sh run $PWD/benchmarks/gas.py
+
+Plays rounds on a Ganache that brownie starts and measures:
+- the gas of every external function in a typical round (2 MOs, 8 trainers, 4 evaluators);
+- `settle` gas per submitted model and `claim` gas per lineage layer at depth 2, 50
+  and 200 (one accepted model per round, so depth = rounds played);
+- one complete relay turn (bid + submit + share of settle + claim of one layer) next to
+  an OpenZeppelin ERC20 transfer measured in the same run.
+Writes benchmarks/results/gas.json and docs/gas.md.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import time
+from pathlib import Path
+
+from brownie import accounts, network
+from scripts.deploy import deploy
+from scripts.relay import RoundScript, play_round
+
+from derelayl import DEFAULT_PARAMS, TOKEN
+
+ROOT = Path(__file__).resolve().parent.parent
+DEPTHS = (2, 50, 200)
+
+
+def by_address(address):
+    return next(a for a in accounts if a.address == address)
+
+
+def typical_round_gas() -> dict[str, int]:
+    """Median gas per function over two rounds: genesis -> 2 MOs -> 8 trainers."""
+    params = DEFAULT_PARAMS.replace(k=4, max_trainers=16, max_evaluators=4, quorum=2)
+    genesis, pool, evaluators = accounts[1], list(accounts[2:22]), list(accounts[22:26])
+    token, relay = deploy(accounts[0], params, genesis, {a: 100 * TOKEN for a in [genesis, *pool, *evaluators]})
+    gas: dict[str, list[int]] = {}
+    owners = [genesis]
+    for r in range(2):
+        trainers = [a for a in pool if a not in owners][r * 8 : r * 8 + 4 * len(owners)]
+        script = RoundScript(offers={o: TOKEN // 10 for o in owners},
+                             bids={t: TOKEN // (2 + i) for i, t in enumerate(trainers)}, evaluators=evaluators)
+        result = play_round(relay, script, accounts[0])
+        for name, values in result.gas.items():
+            gas.setdefault(name, []).extend(values)
+        owners = [by_address(c) for _, _, c, _ in result.accepted]
+    figures = {name: int(statistics.median(values)) for name, values in gas.items()}
+    figures["registerKey"] = relay.registerKey(b"\x11" * 32, {"from": accounts[30]}).gas_used
+    figures["claim (1 layer)"] = relay.claim(1, 1, {"from": accounts[0]}).gas_used
+    figures["withdraw"] = relay.withdraw(TOKEN, {"from": evaluators[0]}).gas_used
+    # a round where an MO withholds its key: reclaimUndelivered and closeTraining
+    r = relay.currentRound()
+    for o in owners:
+        relay.offer(r, 0, {"from": o})
+    trainers = [a for a in pool if a not in owners][:2]
+    for t in trainers:
+        relay.bid(r, 0, {"from": t})
+    relay.closeBidding({"from": accounts[0]})
+    figures["closeTraining"] = relay.closeTraining({"from": accounts[0]}).gas_used
+    slot = relay.trainerSlot(r, trainers[0])[1]
+    figures["reclaimUndelivered"] = relay.reclaimUndelivered(r, slot, {"from": trainers[0]}).gas_used
+    return dict(sorted(figures.items()))
+
+
+def lineage_depth_gas() -> dict:
+    """One accepted model per round for 200 rounds; settle and claim gas at 2, 50, 200."""
+    params = DEFAULT_PARAMS.replace(k=2, max_trainers=4, max_evaluators=2, quorum=1)
+    genesis, pool, evaluator = accounts[1], list(accounts[2:12]), accounts[12]
+    token, relay = deploy(accounts[0], params, genesis, {evaluator: 1000 * TOKEN})
+    settle_per_model: dict[str, int] = {}
+    owner = genesis
+    started = time.time()
+    for r in range(max(DEPTHS)):
+        trainers = [a for a in pool if a != owner][(2 * r) % 8 :][:2] or [a for a in pool if a != owner][:2]
+        result = play_round(relay, RoundScript(offers={owner: 0}, bids={t: 0 for t in trainers},
+                                               evaluators=[evaluator]), accounts[0])
+        depth = relay.layerCount() - 1
+        if depth in DEPTHS:
+            settle_per_model[str(depth)] = result.settle_tx.gas_used // len(result.slots)
+        owner = by_address(result.accepted[0][2])
+        if r % 20 == 19:
+            print(f"  lineage depth {depth} after {time.time() - started:.0f} s")
+    claim_per_layer: dict[str, int] = {}
+    claim_total: dict[str, int] = {}
+    last = relay.layerCount() - 1
+    for d in DEPTHS:
+        model_id = relay.layerOf(last - d)[0]  # never claimed: exactly d layers below it
+        tx = relay.claim(model_id, d, {"from": accounts[0]})
+        assert tx.return_value == d
+        claim_total[str(d)] = tx.gas_used
+        claim_per_layer[str(d)] = tx.gas_used // d
+    return {"settle_gas_per_model": settle_per_model, "claim_gas_per_layer": claim_per_layer,
+            "claim_gas_total": claim_total}
+
+
+def erc20_transfer_gas() -> dict[str, int]:
+    """An OpenZeppelin ERC20 transfer (RelayToken is a plain OZ ERC20 for transfers)."""
+    holder = accounts[1]
+    token, relay = deploy(accounts[0], DEFAULT_PARAMS, holder, {holder: 10 * TOKEN})
+    relay.withdraw(10 * TOKEN, {"from": holder})
+    new = token.transfer(accounts[35], TOKEN, {"from": holder}).gas_used
+    existing = token.transfer(accounts[35], TOKEN, {"from": holder}).gas_used
+    return {"new_holder": new, "existing_holder": existing}
+
+
+def write_table(result: dict, path: Path) -> None:
+    per = result["per_function"]
+    lines = [
+        "# Gas of the DeRelayL contracts",
+        "",
+        "Measured by `make gas` (benchmarks/gas.py) on Ganache 7.9.2 (shanghai), solc 0.8.28",
+        "(viaIR, optimizer 200 runs). Raw figures: benchmarks/results/gas.json.",
+        "",
+        "## Every external function (median over a typical round: 2 MOs, 8 trainers, 4 evaluators)",
+        "",
+        "| function | gas |",
+        "|---|---:|",
+        *[f"| {name} | {gas:,} |" for name, gas in per.items()],
+        "",
+        "## Lineage depth",
+        "",
+        "One accepted model per round, so the depth is the number of rounds played.",
+        "",
+        "| depth | settle gas per submitted model | claim gas per layer | claim gas (whole call) |",
+        "|---:|---:|---:|---:|",
+        *[
+            f"| {d} | {result['settle_gas_per_model'][d]:,} | {result['claim_gas_per_layer'][d]:,} "
+            f"| {result['claim_gas_total'][d]:,} |"
+            for d in result["settle_gas_per_model"]
+        ],
+        "",
+        f"Ratio depth 200 / depth 2: settle per model {result['ratios']['settle_200_over_2']:.3f}, "
+        f"claim per layer {result['ratios']['claim_200_over_2']:.3f} "
+        "(the per-layer figure at depth 2 carries the 21,000 base cost of the call over only two layers;",
+        f"the marginal cost of one more layer is {result['claim_marginal_gas_per_layer']:,} gas).",
+        "",
+        "## One relay turn against an ERC20 transfer",
+        "",
+        f"- one complete relay turn (bid + submit + share of settle + claim of one layer): "
+        f"**{result['relay_turn_gas']:,} gas**",
+        f"- OpenZeppelin ERC20 transfer in the same run: {result['erc20_transfer_gas']:,} gas to a new holder, "
+        f"{result['erc20_transfer_gas_existing_holder']:,} to an existing one",
+        f"- ratio: {result['relay_turn_gas'] / result['erc20_transfer_gas']:.1f} transfers",
+        "",
+    ]
+    path.write_text("\n".join(lines))
+
+
+def main() -> None:
+    started = time.time()
+    print(f"gas benchmark on {network.show_active()}")
+    per_function = typical_round_gas()
+    print("per function:", per_function)
+    depth = lineage_depth_gas()
+    transfer = erc20_transfer_gas()
+    per_model = depth["settle_gas_per_model"]
+    claim = depth["claim_gas_per_layer"]
+    relay_turn = (per_function["bid"] + per_function["submit"] + per_function["settle"] // 8
+                  + per_function["claim (1 layer)"])
+    result = {
+        "per_function": per_function,
+        **depth,
+        "ratios": {"settle_200_over_2": per_model["200"] / per_model["2"],
+                   "claim_200_over_2": claim["200"] / claim["2"]},
+        "claim_marginal_gas_per_layer": (depth["claim_gas_total"]["200"] - depth["claim_gas_total"]["50"]) // 150,
+        "relay_turn_gas": relay_turn,
+        "relay_turn_parts": {"bid": per_function["bid"], "submit": per_function["submit"],
+                             "settle_share": per_function["settle"] // 8, "claim": per_function["claim (1 layer)"]},
+        "erc20_transfer_gas": transfer["new_holder"],
+        "erc20_transfer_gas_existing_holder": transfer["existing_holder"],
+        "seconds": round(time.time() - started, 1),
+    }
+    out = ROOT / "benchmarks" / "results" / "gas.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    write_table(result, ROOT / "docs" / "gas.md")
+    print(json.dumps(result, indent=2))
+    print(f"written {out} and docs/gas.md")
