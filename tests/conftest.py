@@ -166,3 +166,28 @@ def state_machine_settings():
         # `make test` replays the same walks every time; `make fuzz` draws new ones
         "derandomize": os.environ.get("DERELAYL_FUZZ_RANDOM", "0") != "1",
     }
+
+
+def timed_relay(deployer, genesis_owner, trainer, evaluator, params, until: str, **durations):
+    """A fresh deployment whose phases have the given durations (seconds), played to
+    `until`: "bidding" (keys registered, one evaluator staked, one offer, one bid),
+    "training" (bidding closed: one slot) or "committing" (key delivered, model submitted)."""
+    from scripts.deploy import deploy
+
+    from derelayl import TOKEN
+
+    _, relay = deploy(deployer, params.replace(**durations), genesis_owner, {evaluator: 100 * TOKEN})
+    for account in [genesis_owner, trainer, evaluator]:
+        relay.registerKey(key_of(account), {"from": account})
+    relay.stakeEvaluator(0, {"from": evaluator})
+    relay.offer(0, 0, {"from": genesis_owner})
+    relay.bid(0, 0, {"from": trainer})
+    if until == "bidding":
+        return relay
+    relay.closeBidding({"from": trainer})
+    if until == "training":
+        return relay
+    relay.deliverKey(0, 0, ENVELOPE, {"from": genesis_owner})
+    relay.submit(0, 0, weights_hash(0), cid_of(0), [ENVELOPE], {"from": trainer})
+    assert until == "committing" and relay.roundInfo(0)["phase"] == 2
+    return relay

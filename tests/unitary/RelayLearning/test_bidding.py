@@ -1,7 +1,7 @@
 """registerKey, bid, offer, stakeEvaluator and closeBidding."""
 
 from brownie import ZERO_ADDRESS
-from conftest import ENVELOPE, key_of, reverts
+from conftest import ENVELOPE, key_of, reverts, sleep_past_deadline, timed_relay
 
 from derelayl import TOKEN
 
@@ -215,11 +215,12 @@ def test_close_bidding_reverts_in_wrong_phase(relay, matched):
 
 
 def test_close_bidding_reverts_before_deadline(deployer, genesis_owner, trainers, evaluators, params):
-    from scripts.deploy import deploy
-
-    _, timed = deploy(deployer, params.replace(bidding_duration=3600), genesis_owner)
+    timed = timed_relay(deployer, genesis_owner, trainers[0], evaluators[0], params, "bidding", bidding_duration=3600)
     with reverts("RelayPhaseNotOver"):
         timed.closeBidding({"from": trainers[0]})
+    sleep_past_deadline(timed)
+    timed.closeBidding({"from": trainers[0]})
+    assert timed.roundInfo(0)["slotCount"] == 1
 
 
 def test_close_bidding_before_deadline_once_everyone_acted(deployer, genesis_owner, trainers, params):

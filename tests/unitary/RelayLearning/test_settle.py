@@ -2,7 +2,7 @@
 
 import os
 
-from conftest import ENVELOPE, cid_of, reverts, sleep_past_deadline, weights_hash
+from conftest import ENVELOPE, cid_of, reverts, sleep_past_deadline, timed_relay, weights_hash
 
 from derelayl import TOKEN
 from derelayl.protocol import slot_tie_key
@@ -85,18 +85,7 @@ def test_settle_reverts_in_wrong_phase(relay, submitted, trainers):
 
 
 def test_settle_reverts_before_reveal_deadline(deployer, genesis_owner, trainers, evaluators, params):
-    from conftest import key_of
-    from scripts.deploy import deploy
-
-    _, timed = deploy(deployer, params.replace(reveal_duration=3600), genesis_owner, {evaluators[0]: 100 * TOKEN})
-    for account in [genesis_owner, trainers[0], evaluators[0]]:
-        timed.registerKey(key_of(account), {"from": account})
-    timed.stakeEvaluator(0, {"from": evaluators[0]})
-    timed.offer(0, 0, {"from": genesis_owner})
-    timed.bid(0, 0, {"from": trainers[0]})
-    timed.closeBidding({"from": trainers[0]})
-    timed.deliverKey(0, 0, ENVELOPE, {"from": genesis_owner})
-    timed.submit(0, 0, weights_hash(0), cid_of(0), [ENVELOPE], {"from": trainers[0]})
+    timed = timed_relay(deployer, genesis_owner, trainers[0], evaluators[0], params, "committing", reveal_duration=3600)
     timed.commit(0, b"\x01" * 32, {"from": evaluators[0]})
     with reverts("RelayPhaseNotOver"):
         timed.settle({"from": trainers[0]})

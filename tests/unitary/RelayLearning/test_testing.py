@@ -2,7 +2,7 @@
 
 import os
 
-from conftest import reverts
+from conftest import reverts, sleep_past_deadline, timed_relay
 
 from derelayl import score_commitment
 
@@ -63,23 +63,7 @@ def test_close_commit_reverts_in_wrong_phase(relay, delivered, evaluators):
 
 
 def test_close_commit_reverts_before_deadline(deployer, genesis_owner, trainers, evaluators, params):
-    from conftest import ENVELOPE, cid_of, key_of, sleep_past_deadline, weights_hash
-    from scripts.deploy import deploy
-
-    from derelayl import TOKEN
-
-    _, timed = deploy(
-        deployer, params.replace(commit_duration=3600), genesis_owner, {evaluators[0]: 100 * TOKEN}
-    )
-    for account in [genesis_owner, trainers[0], evaluators[0]]:
-        timed.registerKey(key_of(account), {"from": account})
-    timed.stakeEvaluator(0, {"from": evaluators[0]})
-    timed.offer(0, 0, {"from": genesis_owner})
-    timed.bid(0, 0, {"from": trainers[0]})
-    timed.closeBidding({"from": trainers[0]})
-    timed.deliverKey(0, 0, ENVELOPE, {"from": genesis_owner})
-    timed.submit(0, 0, weights_hash(0), cid_of(0), [ENVELOPE], {"from": trainers[0]})
-    assert timed.roundInfo(0)["phase"] == 2
+    timed = timed_relay(deployer, genesis_owner, trainers[0], evaluators[0], params, "committing", commit_duration=3600)
     with reverts("RelayPhaseNotOver"):
         timed.closeCommit({"from": trainers[0]})
     sleep_past_deadline(timed)

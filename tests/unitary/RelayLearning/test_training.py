@@ -1,6 +1,6 @@
 """deliverKey, submit, closeTraining and reclaimUndelivered."""
 
-from conftest import ENVELOPE, cid_of, reverts, sleep_past_deadline, weights_hash
+from conftest import ENVELOPE, cid_of, reverts, sleep_past_deadline, timed_relay, weights_hash
 
 from derelayl import TOKEN
 
@@ -116,16 +116,8 @@ def test_close_training_after_deadline_with_missing_submission(relay, delivered,
     assert relay.roundInfo(0)["phase"] == 2
 
 
-def test_close_training_reverts_before_deadline(deployer, genesis_owner, trainers, params):
-    from conftest import key_of
-    from scripts.deploy import deploy
-
-    _, timed = deploy(deployer, params.replace(training_duration=3600), genesis_owner)
-    for account in [genesis_owner, trainers[0]]:
-        timed.registerKey(key_of(account), {"from": account})
-    timed.offer(0, 0, {"from": genesis_owner})
-    timed.bid(0, 0, {"from": trainers[0]})
-    timed.closeBidding({"from": trainers[0]})
+def test_close_training_reverts_before_deadline(deployer, genesis_owner, trainers, evaluators, params):
+    timed = timed_relay(deployer, genesis_owner, trainers[0], evaluators[0], params, "training", training_duration=3600)
     with reverts("RelayPhaseNotOver"):
         timed.closeTraining({"from": trainers[0]})
     sleep_past_deadline(timed)
