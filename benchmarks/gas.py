@@ -62,6 +62,17 @@ def typical_round_gas() -> dict[str, int]:
     figures["closeTraining"] = relay.closeTraining({"from": accounts[0]}).gas_used
     slot = relay.trainerSlot(r, trainers[0])[1]
     figures["reclaimUndelivered"] = relay.reclaimUndelivered(r, slot, {"from": trainers[0]}).gas_used
+    # a round with one submission and an evaluator that never commits: closeCommit
+    relay.settle({"from": accounts[0]})
+    r = relay.currentRound()
+    for e in evaluators[:1]:
+        relay.stakeEvaluator(r, {"from": e})
+    relay.offer(r, 0, {"from": owners[0]})
+    relay.bid(r, 0, {"from": trainers[0]})
+    relay.closeBidding({"from": accounts[0]})
+    relay.deliverKey(r, 0, b"\x5e" * 80, {"from": owners[0]})
+    relay.submit(r, 0, b"\x01" * 32, "QmClosedCommit", [b"\x5e" * 80], {"from": trainers[0]})
+    figures["closeCommit"] = relay.closeCommit({"from": accounts[0]}).gas_used
     return dict(sorted(figures.items()))
 
 
