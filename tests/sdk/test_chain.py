@@ -1,0 +1,107 @@
+"""derelayl.chain: an embedded Ganache, deployment without brownie, reverts by name,
+unreachable endpoints named, and the `derelayl deploy` command."""
+
+import json
+
+import pytest
+from click.testing import CliRunner
+from web3 import Web3
+
+from derelayl.chain import (
+    ChainUnreachable,
+    ContractRevert,
+    Deployment,
+    LocalChain,
+    connect,
+    deploy,
+    dev_account,
+    relay_contract,
+    send,
+)
+from derelayl.cli import main
+from derelayl.errors import ConfigurationError, ProtocolRevert
+
+
+@pytest.fixture(scope="module")
+def local_chain():
+    with LocalChain() as local:
+        yield local
+
+
+@pytest.fixture(scope="module")
+def deployed(local_chain):
+    w3 = connect(local_chain.url)
+    return w3, deploy(w3, dev_account(0))
+
+
+def test_local_chain_serves_the_dev_accounts(local_chain):
+    w3 = connect(local_chain.url)
+    assert w3.eth.accounts[0] == dev_account(0).address
+    assert w3.eth.chain_id == 1337
+
+
+def test_deploy_without_brownie(deployed):
+    w3, deployment = deployed
+    relay, _ = relay_contract(w3, deployment)
+    assert relay.functions.currentRound().call() == 0
+    assert relay.functions.token().call() == deployment.token
+    assert len(w3.eth.get_code(deployment.relay)) > 10_000
+
+
+def test_reverts_are_raised_by_error_name_with_arguments(deployed):
+    w3, deployment = deployed
+    relay, decoder = relay_contract(w3, deployment)
+    with pytest.raises(ContractRevert) as caught:
+        send(w3, dev_account(1), relay.functions.bid(5, 0), decoder)
+    assert caught.value.name == "RelayWrongRound"
+    assert caught.value.args_ == (0, 5)
+    assert isinstance(caught.value, ProtocolRevert)
+
+
+def test_view_reverts_decode_too(deployed):
+    w3, deployment = deployed
+    relay, decoder = relay_contract(w3, deployment)
+    with pytest.raises(Exception) as caught:
+        relay.functions.modelOf(9).call()
+    decoded = decoder.wrap(caught.value)
+    assert isinstance(decoded, ContractRevert) and decoded.name == "RelayUnknownModel"
+
+
+def test_unreachable_endpoint_is_named():
+    with pytest.raises(ChainUnreachable, match="127.0.0.1:9"):
+        connect("http://127.0.0.1:9", retries=2, delay=0.05)
+
+
+def test_deployment_file_round_trips(tmp_path, deployed):
+    _, deployment = deployed
+    assert Deployment.load(deployment.save(tmp_path / "d.json")) == deployment
+    with pytest.raises(ConfigurationError, match="no deployment file"):
+        Deployment.load(tmp_path / "missing.json")
+
+
+def test_cli_deploy_to_an_rpc_url(tmp_path, local_chain):
+    out = tmp_path / "deployment.json"
+    key = "0x" + dev_account(2).key.hex().removeprefix("0x")
+    result = CliRunner().invoke(main, ["deploy", "--rpc-url", local_chain.url, "--private-key", key,
+                                       "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    written = json.loads(out.read_text())
+    assert Web3.is_checksum_address(written["relay"])
+    assert len(connect(local_chain.url).eth.get_code(written["relay"])) > 10_000
+
+
+def test_cli_deploy_refuses_rpc_url_without_key(local_chain):
+    result = CliRunner().invoke(main, ["deploy", "--rpc-url", local_chain.url])
+    assert result.exit_code != 0 and "--private-key" in result.output
+
+
+def test_cli_deploy_names_an_unreachable_endpoint():
+    result = CliRunner().invoke(main, ["deploy", "--rpc-url", "http://127.0.0.1:9", "--private-key", "0x" + "11" * 32])
+    assert result.exit_code != 0 and "127.0.0.1:9" in result.output
+
+
+def test_cli_deploy_on_embedded_chain(tmp_path):
+    out = tmp_path / "embedded.json"
+    result = CliRunner().invoke(main, ["deploy", "--no-serve", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert json.loads(out.read_text())["chain_id"] == 1337
