@@ -9,13 +9,41 @@ Everything a user needs is importable from here::
 from derelayl.addresses import create_address
 from derelayl.chain import ChainUnreachable, ContractRevert, Deployment, LocalChain, connect, deploy, dev_account
 from derelayl.commitment import score_commitment
+from derelayl.crypto import DecryptionError, KeyPair
+from derelayl.ipfs_node import IpfsNode
 from derelayl.errors import ConfigurationError, DeRelayLError, ProtocolRevert
 from derelayl.params import DEFAULT_PARAMS, SCORE_SCALE, TOKEN, ProtocolParams
 from derelayl.protocol import Phase, RelayProtocol, Settlement, SlotOutcome
+from derelayl.storage import (
+    ContentMismatch,
+    ContentNotFound,
+    IpfsStore,
+    LocalStore,
+    ModelStore,
+    StorageError,
+    StorageUnreachable,
+)
+from derelayl.training import ModelSpec, WeightsError, evaluate, load_weights, save_weights, train_turn
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "ContentMismatch",
+    "ContentNotFound",
+    "DecryptionError",
+    "IpfsNode",
+    "IpfsStore",
+    "KeyPair",
+    "LocalStore",
+    "ModelSpec",
+    "ModelStore",
+    "StorageError",
+    "StorageUnreachable",
+    "WeightsError",
+    "evaluate",
+    "load_weights",
+    "save_weights",
+    "train_turn",
     "ChainUnreachable",
     "ContractRevert",
     "DEFAULT_PARAMS",
