@@ -7,7 +7,7 @@ PYTHON ?= python3
 VENV := .venv
 BROWNIE_NETWORK := derelayl-ganache
 
-.PHONY: setup demo test gas compile clean
+.PHONY: setup demo test gas bench-store compile clean
 
 setup: $(VENV)/.installed node_modules/.installed
 	@tools/install-solc.sh
@@ -34,6 +34,9 @@ demo: setup
 
 test: setup
 	tools/brownie-on-ganache.sh test tests/
+
+bench-store: setup
+	PATH="$$PWD/node_modules/.bin:$$PATH" $(VENV)/bin/python benchmarks/store_throughput.py
 
 gas: setup
 	tools/brownie-on-ganache.sh run $(CURDIR)/benchmarks/gas.py
