@@ -191,3 +191,12 @@ def timed_relay(deployer, genesis_owner, trainer, evaluator, params, until: str,
     relay.submit(0, 0, weights_hash(0), cid_of(0), [ENVELOPE], {"from": trainer})
     assert until == "committing" and relay.roundInfo(0)["phase"] == 2
     return relay
+
+
+@pytest.fixture(scope="session")
+def ipfs_node():
+    """A real IPFS daemon (js-ipfs, offline) on free ports, started and stopped by the run."""
+    from derelayl.ipfs_node import IpfsNode
+
+    with IpfsNode() as node:
+        yield node

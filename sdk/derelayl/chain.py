@@ -280,7 +280,9 @@ class Deployment:
 
 def send(w3: Web3, account, call, decoder: ErrorDecoder, value: int = 0) -> dict[str, Any]:
     """Signs and sends `call` (a web3 contract function) from `account`; waits for the
-    receipt. A revert is raised as `ContractRevert` with the contract's error name."""
+    receipt. A revert is raised as `ContractRevert` with the contract's error name, also
+    when the state changed between the gas estimate and the block (the call is then
+    replayed on the block before to find out why)."""
     try:
         tx = call.build_transaction({
             "from": account.address, "nonce": w3.eth.get_transaction_count(account.address),
@@ -288,11 +290,17 @@ def send(w3: Web3, account, call, decoder: ErrorDecoder, value: int = 0) -> dict
         })
     except ContractLogicError as exc:  # gas estimation runs the call: reverts surface here
         raise decoder.wrap(exc) from exc
+    tx["gas"] = int(tx["gas"] * 1.25) + 30_000  # room for state that grew since the estimate
     signed = account.sign_transaction(tx)
     tx_hash = w3.eth.send_raw_transaction(signed.raw_transaction)
     receipt = w3.eth.wait_for_transaction_receipt(tx_hash, timeout=120)
     if receipt["status"] != 1:
-        raise DeRelayLError(f"transaction {tx_hash.hex()} reverted without a decodable error")
+        replay = {"from": account.address, "to": tx.get("to"), "data": tx["data"], "value": value}
+        try:
+            w3.eth.call(replay, block_identifier=receipt["blockNumber"] - 1)
+        except ContractLogicError as exc:
+            raise decoder.wrap(exc) from exc
+        raise DeRelayLError(f"transaction {tx_hash.hex()} reverted (gas used {receipt['gasUsed']} of {tx['gas']})")
     return receipt
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import time
 from pathlib import Path
 
@@ -65,6 +66,65 @@ def deploy(rpc_url: str | None, private_key: str | None, params_file: str | None
                     time.sleep(3600)
     except KeyboardInterrupt:
         click.echo("stopped")
+    except DeRelayLError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+@main.command()
+@click.option("--state-dir", required=True, type=click.Path(file_okay=False),
+              help="Folder with participant.json (role, account_index or $DERELAYL_PRIVATE_KEY, deployment, "
+                   "ipfs_api, model, epochs, seed, rounds) and data.npz (features, labels); state is kept here.")
+def participant(state_dir: str) -> None:
+    """Play the relay as one participant (trainer/model owner or evaluator) until the
+    configured number of rounds is settled. Safe to kill and restart."""
+    import numpy as np
+
+    from derelayl import chain
+    from derelayl.participant import Participant, ParticipantConfig
+    from derelayl.storage import IpfsStore
+    from derelayl.training import ModelSpec
+
+    folder = Path(state_dir)
+    try:
+        settings = json.loads((folder / "participant.json").read_text())
+        data = np.load(folder / "data.npz")
+    except FileNotFoundError as exc:
+        raise click.ClickException(f"{exc.filename} is missing: see `derelayl participant --help`")
+    key = os.environ.get("DERELAYL_PRIVATE_KEY")
+    account = Account.from_key(key) if key else chain.dev_account(int(settings["account_index"]))
+    config = ParticipantConfig(role=settings["role"], state_dir=folder, spec=ModelSpec(kind=settings["model"]),
+                               epochs=int(settings.get("epochs", 5)), seed=int(settings.get("seed", 0)))
+    try:
+        agent = Participant(config, chain.Deployment.load(Path(settings["deployment"])), account,
+                            IpfsStore(settings["ipfs_api"]), data["features"], data["labels"],
+                            log=lambda m: click.echo(f"{time.strftime('%H:%M:%S')} {m}", err=False))
+        genesis_key = folder / "genesis_key"
+        if genesis_key.exists():
+            agent.state.data["model_keys"]["0"] = genesis_key.read_text().strip()
+            agent.state.save()
+        agent.run(rounds=int(settings["rounds"]))
+    except DeRelayLError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+@main.command()
+@click.option("--trainers", default=8, show_default=True, help="Trainers (and model owners), one process each.")
+@click.option("--evaluators", default=2, show_default=True, help="Evaluators, one process each.")
+@click.option("--rounds", default=5, show_default=True)
+@click.option("--alpha", default=1.0, show_default=True, help="Dirichlet label skew (small: non-IID).")
+@click.option("--model", type=click.Choice(["mlp", "cnn"]), default="mlp", show_default=True)
+@click.option("--epochs", default=5, show_default=True, help="Local epochs per relay turn.")
+@click.option("--seed", default=0, show_default=True)
+@click.option("--out", type=click.Path(file_okay=False), default="demo-output", show_default=True)
+@click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None,
+              help="Write a machine-readable record of the run here.")
+def demo(trainers, evaluators, rounds, alpha, model, epochs, seed, out, json_path) -> None:
+    """Run a whole relay on digits: Ganache, IPFS, and every participant its own process."""
+    from derelayl.demo import DemoConfig, run_demo
+
+    try:
+        run_demo(DemoConfig(trainers, evaluators, rounds, alpha, seed, model, epochs, Path(out),
+                            Path(json_path) if json_path else None), echo=click.echo)
     except DeRelayLError as exc:
         raise click.ClickException(str(exc)) from exc
 

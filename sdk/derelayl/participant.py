@@ -1,0 +1,321 @@
+"""A participant that plays model owner, trainer or evaluator, round after round.
+
+It polls the chain and does what the current phase asks of it. The chain is the record
+of what was done (a bid placed, a model submitted, scores committed), so a restarted
+participant never acts twice; its state folder keeps what the chain must not see (its
+X25519 key, model keys, salts, scores and trained weights), each written *before* the
+transaction that needs it, so a crash or a failed transaction never loses a trained
+model or a commitment.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from web3 import Web3
+
+from derelayl import crypto
+from derelayl.chain import ContractRevert, Deployment, connect, relay_contract, send
+from derelayl.commitment import score_commitment
+from derelayl.params import SCORE_SCALE, TOKEN
+from derelayl.protocol import Phase
+from derelayl.storage import ModelStore
+from derelayl.training import ModelSpec, evaluate, load_weights, save_weights, train_turn
+
+
+@dataclass
+class PolicyView:
+    """What a bidding policy may look at."""
+
+    credit: int  # withdrawable credit, in token base units
+    latest_version: int  # newest lineage layer
+    own_version: int  # newest layer of a model this participant holds (-1: none)
+    k: int
+
+
+def default_bid(view: PolicyView) -> int:
+    """The authors' trainer policy: min(balance, V_latest - V_own + 1) tokens."""
+    return min(view.credit, (view.latest_version - view.own_version + 1) * TOKEN)
+
+
+def default_price(view: PolicyView, budget: int = TOKEN) -> int:
+    """The authors' MO policy: min(balance, budget) / k per trainer."""
+    return min(view.credit, budget) // view.k
+
+
+@dataclass
+class ParticipantConfig:
+    """How one participant plays."""
+
+    role: str  # "trainer" (also plays model owner once accepted) or "evaluator"
+    state_dir: Path
+    spec: ModelSpec = field(default_factory=ModelSpec)
+    epochs: int = 5
+    lr: float = 0.05
+    seed: int = 0
+    poll_interval: float = 0.3
+    bid_policy: Callable[[PolicyView], int] = default_bid
+    price_policy: Callable[[PolicyView], int] = default_price
+
+
+class StateFile:
+    """A JSON document written atomically (write, fsync, rename)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.data: dict[str, Any] = json.loads(path.read_text()) if path.exists() else {}
+
+    def save(self) -> None:
+        tmp = self.path.with_suffix(".tmp")
+        with open(tmp, "w") as f:
+            json.dump(self.data, f, indent=1)
+            f.flush()
+            os.fsync(f.fileno())
+        tmp.replace(self.path)
+
+
+class Participant:
+    """One account playing the relay through `deployment`, storing weights in `store`."""
+
+    def __init__(self, config: ParticipantConfig, deployment: Deployment, account, store: ModelStore,
+                 features: np.ndarray, labels: np.ndarray, rpc_url: str | None = None,
+                 log: Callable[[str], None] = print) -> None:
+        self.config = config
+        self.account = account
+        self.store = store
+        self.features, self.labels = features, labels
+        self.log = log
+        self.w3: Web3 = connect(rpc_url or deployment.rpc_url)
+        self.relay, self.decoder = relay_contract(self.w3, deployment)
+        self.deployment = deployment
+        config.state_dir.mkdir(parents=True, exist_ok=True)
+        (config.state_dir / "weights").mkdir(exist_ok=True)
+        self.state = StateFile(config.state_dir / "state.json")
+        if "x25519" not in self.state.data:
+            self.state.data.update({"x25519": crypto.KeyPair.generate().private.hex(), "model_keys": {},
+                                    "rounds": {}, "own_version": -1})
+            self.state.save()
+        self.keypair = crypto.KeyPair.from_private(bytes.fromhex(self.state.data["x25519"]))
+        self.params = self.relay.functions.params().call()
+        self.k = self.params[0]
+
+    # ------------------------------------------------------------ plumbing
+
+    @property
+    def address(self) -> str:
+        return self.account.address
+
+    def call(self, name: str, *args):
+        return getattr(self.relay.functions, name)(*args).call()
+
+    def transact(self, name: str, *args) -> dict | None:
+        """Sends relay.<name>(*args); a revert is raised as ContractRevert."""
+        return send(self.w3, self.account, getattr(self.relay.functions, name)(*args), self.decoder)
+
+    def try_close(self, name: str) -> None:
+        """Closing calls race between participants: losing the race is fine."""
+        try:
+            self.transact(name)
+            self.log(f"{name}()")
+        except ContractRevert as exc:
+            if exc.name not in ("RelayWrongPhase", "RelayPhaseNotOver"):
+                raise
+
+    def round_state(self, r: int) -> dict[str, Any]:
+        return self.state.data["rounds"].setdefault(str(r), {})
+
+    def model_key(self, model_id: int) -> bytes | None:
+        """The key of a model this participant created (or was given, like genesis)."""
+        key = self.state.data["model_keys"].get(str(model_id))
+        if key is None:
+            cid = self.call("cidOf", model_id)
+            key = next((m["key"] for m in self.state.data["rounds"].values() if m.get("cid") == cid), None)
+        return bytes.fromhex(key) if key else None
+
+    def now(self) -> float:
+        """Wall-clock time: a dev chain mines no block while nobody sends, so its
+        latest block time can lag; the contract checks the deadline again anyway."""
+        return time.time()
+
+    # ---------------------------------------------------------------- loop
+
+    def run(self, rounds: int | None = None, stop: Callable[[], bool] = lambda: False) -> None:
+        """Plays until round `rounds` has been settled (or `stop()` says so)."""
+        if int(self.call("publicKeyOf", self.address).hex(), 16) != int(self.keypair.public.hex(), 16):
+            self.transact("registerKey", self.keypair.public)
+        while not stop():
+            r = self.call("currentRound")
+            if rounds is not None and r >= rounds:
+                return
+            try:
+                self.step(r)
+            except ContractRevert as exc:
+                # Others act at the same time: a phase may close between our read and our
+                # transaction. The chain is the record, so the next poll simply resumes.
+                self.log(f"round {r}: {exc} (state moved on; resuming)")
+            time.sleep(self.config.poll_interval)
+
+    def step(self, r: int) -> None:
+        """Does whatever the current phase of round `r` asks of this participant."""
+        info = self.call("roundInfo", r)
+        phase = Phase(info[0])
+        deadline_passed = self.now() >= info[2]
+        if phase == Phase.BIDDING:
+            self.bidding(r)
+            if deadline_passed:
+                self.try_close("closeBidding")
+        elif phase == Phase.TRAINING:
+            self.deliver_keys(r)
+            self.train_and_submit(r)
+            if deadline_passed:
+                self.try_close("closeTraining")
+        elif phase == Phase.COMMITTING:
+            self.score_and_commit(r)
+            if deadline_passed:
+                self.try_close("closeCommit")
+        elif phase == Phase.REVEALING:
+            self.reveal(r)
+            if deadline_passed or info[11] == info[10]:  # every committer revealed
+                self.try_close("settle")
+
+    # ------------------------------------------------------------- bidding
+
+    def policy_view(self) -> PolicyView:
+        return PolicyView(self.call("creditOf", self.address), self.call("layerCount") - 1,
+                          self.state.data["own_version"], self.k)
+
+    def bidding(self, r: int) -> None:
+        if self.config.role == "evaluator":
+            if not self.call("evaluatorState", r, self.address)[0]:
+                self.transact("stakeEvaluator", r)
+                self.log(f"round {r}: staked as evaluator")
+            return
+        is_owner, model_id = self.call("currentModelOf", self.address)
+        if is_owner:
+            if not any(o[0] == model_id for o in self.call("offersOf", r)):
+                price = self.config.price_policy(self.policy_view())
+                self.transact("offer", r, price)
+                self.log(f"round {r}: offered model {model_id} at {price / TOKEN:.3f} DRL per trainer")
+        elif not any(b[0] == self.address for b in self.call("bidsOf", r)):
+            amount = self.config.bid_policy(self.policy_view())
+            self.transact("bid", r, amount)
+            self.log(f"round {r}: bid {amount / TOKEN:.3f} DRL")
+
+    # ------------------------------------------------------------ training
+
+    def deliver_keys(self, r: int) -> None:
+        is_owner, model_id = self.call("currentModelOf", self.address)
+        if not is_owner:
+            return
+        key = self.model_key(model_id)
+        for slot in range(self.call("roundInfo", r)[8]):
+            s = self.call("slotOf", r, slot)
+            if s[1] != model_id or s[2]:  # another MO's slot, or delivered already
+                continue
+            if key is None:
+                self.log(f"round {r}: no key for model {model_id}: cannot deliver slot {slot}")
+                continue
+            trainer_key = self.call("publicKeyOf", s[0])
+            self.transact("deliverKey", r, slot, crypto.seal_key(key, bytes(trainer_key)))
+            self.log(f"round {r}: delivered the key of model {model_id} to slot {slot}")
+
+    def my_slot(self, r: int) -> int | None:
+        found, slot = self.call("trainerSlot", r, self.address)
+        return slot if found else None
+
+    def train_and_submit(self, r: int) -> None:
+        slot = self.my_slot(r)
+        if slot is None:
+            return
+        s = self.call("slotOf", r, slot)
+        if s[3] or not s[2]:  # submitted already, or no key yet
+            return
+        mine = self.round_state(r)
+        if "cid" not in mine:  # train (again, after a crash) only what was never stored
+            parent_id = s[1]
+            envelope = self.event_arg("KeyDelivered", "envelope", round=r, slot=slot)
+            parent_key = crypto.open_envelope(envelope, self.keypair)
+            model = self.fetch_model(parent_id, parent_key)
+            train_turn(model, self.features, self.labels, epochs=self.config.epochs, lr=self.config.lr,
+                       seed=self.config.seed + r)
+            plain = save_weights(model)
+            key = crypto.new_model_key()
+            cid = self.store.put(crypto.encrypt(plain, key))
+            (self.config.state_dir / "weights" / f"{cid}.safetensors").write_bytes(plain)
+            mine.update({"slot": slot, "parent": parent_id, "cid": cid, "key": key.hex(),
+                         "hash": crypto.weights_hash(plain).hex()})
+            self.state.save()  # the trained model is safe before any transaction
+            self.log(f"round {r}: trained on model {parent_id}, pinned {cid}")
+        evaluators = self.call("evaluatorsOf", r)
+        key = bytes.fromhex(mine["key"])
+        envelopes = [crypto.seal_key(key, bytes(self.call("publicKeyOf", e))) for e in evaluators]
+        self.transact("submit", r, slot, bytes.fromhex(mine["hash"]), mine["cid"], envelopes)
+        self.log(f"round {r}: submitted slot {slot}")
+
+    def fetch_model(self, model_id: int, key: bytes):
+        """Fetches, decrypts, checks and loads model `model_id` (never unchecked bytes)."""
+        cid = self.call("cidOf", model_id)
+        expected = bytes(self.call("modelOf", model_id)[7])
+        plain = crypto.decrypt(self.store.get(cid), key)
+        if crypto.weights_hash(plain) != expected:
+            raise crypto.DecryptionError(f"model {model_id} ({cid}) does not match its on-chain sha256")
+        self.state.data["own_version"] = max(self.state.data["own_version"], self.call("modelOf", model_id)[1])
+        return load_weights(self.config.spec, plain)
+
+    def event_arg(self, event: str, arg: str, **filters):
+        logs = getattr(self.relay.events, event).get_logs(from_block=self.deployment.block,
+                                                          argument_filters=filters)
+        if not logs:
+            raise LookupError(f"no {event} event for {filters}")
+        return logs[-1]["args"][arg]
+
+    # ------------------------------------------------------------- testing
+
+    def score_and_commit(self, r: int) -> None:
+        if self.config.role != "evaluator":
+            return
+        staked, committed, _, _ = self.call("evaluatorState", r, self.address)
+        if not staked or committed:
+            return
+        mine = self.round_state(r)
+        if "salt" not in mine:
+            index = list(self.call("evaluatorsOf", r)).index(self.address)
+            scores = []
+            for slot in range(self.call("roundInfo", r)[8]):
+                s = self.call("slotOf", r, slot)
+                scores.append(self.score_slot(r, slot, s, index) if s[3] else 0)
+            mine.update({"scores": scores, "salt": os.urandom(32).hex()})
+            self.state.save()  # scores and salt are safe before the commitment is sent
+        commitment = score_commitment(self.w3.eth.chain_id, self.relay.address, r, self.address,
+                                      mine["scores"], bytes.fromhex(mine["salt"]))
+        self.transact("commit", r, commitment)
+        self.log(f"round {r}: committed scores {[round(x / SCORE_SCALE, 3) for x in mine['scores']]}")
+
+    def score_slot(self, r: int, slot: int, s, index: int) -> int:
+        envelopes = self.event_arg("ModelSubmitted", "envelopes", round=r, slot=slot)
+        try:
+            key = crypto.open_envelope(envelopes[index], self.keypair)
+            plain = crypto.decrypt(self.store.get(s[8]), key)
+            if crypto.weights_hash(plain) != bytes(s[7]):
+                raise crypto.DecryptionError("weights do not match the submitted sha256")
+            model = load_weights(self.config.spec, plain)
+        except Exception as exc:  # noqa: BLE001 - any unusable submission scores 0
+            self.log(f"round {r}: slot {slot} unusable ({exc}); scored 0")
+            return 0
+        return round(evaluate(model, self.features, self.labels) * SCORE_SCALE)
+
+    def reveal(self, r: int) -> None:
+        if self.config.role != "evaluator":
+            return
+        _, committed, revealed, _ = self.call("evaluatorState", r, self.address)
+        mine = self.round_state(r)
+        if committed and not revealed and "salt" in mine:
+            self.transact("reveal", r, mine["scores"], bytes.fromhex(mine["salt"]))
+            self.log(f"round {r}: revealed")
