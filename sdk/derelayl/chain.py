@@ -282,7 +282,7 @@ def send(w3: Web3, account, call, decoder: ErrorDecoder, value: int = 0) -> dict
     """Signs and sends `call` (a web3 contract function) from `account`; waits for the
     receipt. A revert is raised as `ContractRevert` with the contract's error name, also
     when the state changed between the gas estimate and the block (the call is then
-    replayed on the block before to find out why)."""
+    replayed on the state after that block, which holds whatever beat it)."""
     try:
         tx = call.build_transaction({
             "from": account.address, "nonce": w3.eth.get_transaction_count(account.address),
@@ -297,7 +297,7 @@ def send(w3: Web3, account, call, decoder: ErrorDecoder, value: int = 0) -> dict
     if receipt["status"] != 1:
         replay = {"from": account.address, "to": tx.get("to"), "data": tx["data"], "value": value}
         try:
-            w3.eth.call(replay, block_identifier=receipt["blockNumber"] - 1)
+            w3.eth.call(replay, block_identifier=receipt["blockNumber"])
         except ContractLogicError as exc:
             raise decoder.wrap(exc) from exc
         raise DeRelayLError(f"transaction {tx_hash.hex()} reverted (gas used {receipt['gasUsed']} of {tx['gas']})")

@@ -90,12 +90,18 @@ def participant(state_dir: str) -> None:
         data = np.load(folder / "data.npz")
     except FileNotFoundError as exc:
         raise click.ClickException(f"{exc.filename} is missing: see `derelayl participant --help`")
+    (folder / "ready").write_text(str(os.getpid()))  # imports done: a launcher may deploy now
+    deployment_path = Path(settings["deployment"])
+    for _ in range(1200):  # a launcher may deploy after its participants are up
+        if deployment_path.exists():
+            break
+        time.sleep(0.5)
     key = os.environ.get("DERELAYL_PRIVATE_KEY")
     account = Account.from_key(key) if key else chain.dev_account(int(settings["account_index"]))
     config = ParticipantConfig(role=settings["role"], state_dir=folder, spec=ModelSpec(kind=settings["model"]),
                                epochs=int(settings.get("epochs", 5)), seed=int(settings.get("seed", 0)))
     try:
-        agent = Participant(config, chain.Deployment.load(Path(settings["deployment"])), account,
+        agent = Participant(config, chain.Deployment.load(deployment_path), account,
                             IpfsStore(settings["ipfs_api"]), data["features"], data["labels"],
                             log=lambda m: click.echo(f"{time.strftime('%H:%M:%S')} {m}", err=False))
         genesis_key = folder / "genesis_key"

@@ -11,6 +11,7 @@ writes plots and, with a JSON path, a machine-readable record.
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 import time
@@ -35,7 +36,7 @@ class DemoConfig:
     alpha: float = 1.0
     seed: int = 0
     model: str = "mlp"
-    epochs: int = 5
+    epochs: int = 20
     out: Path = Path("demo-output")
     json_path: Path | None = None
 
@@ -63,7 +64,8 @@ def run_demo(config: DemoConfig, echo=print) -> dict:
                                     bidding_duration=6, training_duration=180, commit_duration=120,
                                     reveal_duration=60)
     started = time.time()
-    with LocalChain(accounts=config.trainers + config.evaluators + 2) as chain, IpfsNode() as node:
+    # Blocks every second, so that block time (and phase deadlines) advance while nobody sends.
+    with LocalChain(accounts=config.trainers + config.evaluators + 2, block_time=1) as chain, IpfsNode() as node:
         w3 = connect(chain.url)
         store = IpfsStore(node.api)
         # The genesis owner (trainer 0) creates and pins the genesis model.
@@ -73,21 +75,20 @@ def run_demo(config: DemoConfig, echo=print) -> dict:
         accounts = [dev_account(i + 1) for i in range(config.trainers + config.evaluators)]
         roles = ["trainer"] * config.trainers + ["evaluator"] * config.evaluators
         evaluators = accounts[config.trainers:]
-        deployment = deploy(w3, dev_account(0), params, genesis_owner=accounts[0].address,
-                            genesis_hash=crypto.weights_hash(genesis_plain), genesis_cid=genesis_cid,
-                            allocations={e.address: 100 * TOKEN for e in evaluators})
-        deployment_path = deployment.save(out / "deployment.json")
-        relay, _ = relay_contract(w3, deployment)
-        echo(f"Ganache {chain.url}, IPFS {node.api}, RelayLearning {deployment.relay}")
+        deployment_path = out / "deployment.json"
+        deployment_path.unlink(missing_ok=True)
 
+        # Participants start first and wait for the deployment, so round 0's bidding
+        # clock starts when every process is ready.
         processes = []
         for i, (account, role) in enumerate(zip(accounts, roles)):
             state = out / "participants" / f"{role}{i}"
-            state.mkdir(parents=True, exist_ok=True)
+            if state.exists():
+                shutil.rmtree(state)
+            state.mkdir(parents=True)
             indices = trainer_parts[i] if role == "trainer" else evaluator_parts[i - config.trainers]
             np.savez(state / "data.npz", features=x[indices], labels=y[indices])
             if i == 0:
-                (state / "state.json").unlink(missing_ok=True)
                 (state / "genesis_key").write_text(genesis_key.hex())
             settings = {"role": role, "account_index": i + 1, "deployment": str(deployment_path.resolve()),
                         "ipfs_api": node.api, "model": config.model, "epochs": config.epochs,
@@ -98,7 +99,19 @@ def run_demo(config: DemoConfig, echo=print) -> dict:
                 [sys.executable, "-m", "derelayl.cli", "participant", "--state-dir", str(state)],
                 stdout=log, stderr=subprocess.STDOUT)))
         echo(f"{config.trainers} trainers and {config.evaluators} evaluators started as separate processes "
-             f"(pids {', '.join(str(p.pid) for _, _, p in processes)})")
+             f"(pids {', '.join(str(p.pid) for _, _, p in processes)}); waiting until they are ready")
+        folders = [out / "participants" / f"{r}{i}" for i, r in enumerate(roles)]
+        while not all((f / "ready").exists() for f in folders):
+            if any(p.poll() is not None for _, _, p in processes):
+                raise RuntimeError(f"a participant exited at start: see the logs in {out / 'participants'}")
+            time.sleep(0.5)
+        deployment = deploy(w3, dev_account(0), params, genesis_owner=accounts[0].address,
+                            genesis_hash=crypto.weights_hash(genesis_plain), genesis_cid=genesis_cid,
+                            allocations={e.address: 100 * TOKEN for e in evaluators})
+        relay, _ = relay_contract(w3, deployment)
+        deployment.save(deployment_path)
+        echo(f"Ganache {chain.url}, IPFS {node.api}, RelayLearning {deployment.relay}")
+        started = time.time()
 
         record = {"participants": [{"address": a, "role": r, "pid": p.pid} for a, r, p in processes],
                   "config": {k: str(v) for k, v in asdict(config).items()}, "rounds": []}

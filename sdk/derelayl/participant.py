@@ -24,6 +24,7 @@ from web3 import Web3
 from derelayl import crypto
 from derelayl.chain import ContractRevert, Deployment, connect, relay_contract, send
 from derelayl.commitment import score_commitment
+from derelayl.errors import DeRelayLError
 from derelayl.params import SCORE_SCALE, TOKEN
 from derelayl.protocol import Phase
 from derelayl.storage import ModelStore
@@ -60,7 +61,7 @@ class ParticipantConfig:
     epochs: int = 5
     lr: float = 0.05
     seed: int = 0
-    poll_interval: float = 0.3
+    poll_interval: float = 1.0
     bid_policy: Callable[[PolicyView], int] = default_bid
     price_policy: Callable[[PolicyView], int] = default_price
 
@@ -105,6 +106,7 @@ class Participant:
         self.keypair = crypto.KeyPair.from_private(bytes.fromhex(self.state.data["x25519"]))
         self.params = self.relay.functions.params().call()
         self.k = self.params[0]
+        self._idle: tuple[int, int] | None = None  # (round, phase) with nothing left to do
 
     # ------------------------------------------------------------ plumbing
 
@@ -156,34 +158,29 @@ class Participant:
                 return
             try:
                 self.step(r)
-            except ContractRevert as exc:
+            except (ContractRevert, DeRelayLError) as exc:
                 # Others act at the same time: a phase may close between our read and our
                 # transaction. The chain is the record, so the next poll simply resumes.
                 self.log(f"round {r}: {exc} (state moved on; resuming)")
             time.sleep(self.config.poll_interval)
 
     def step(self, r: int) -> None:
-        """Does whatever the current phase of round `r` asks of this participant."""
+        """Does whatever the current phase of round `r` asks of this participant, then
+        closes the phase if its deadline passed (or, for settlement, everyone revealed)."""
         info = self.call("roundInfo", r)
         phase = Phase(info[0])
-        deadline_passed = self.now() >= info[2]
-        if phase == Phase.BIDDING:
-            self.bidding(r)
-            if deadline_passed:
-                self.try_close("closeBidding")
-        elif phase == Phase.TRAINING:
-            self.deliver_keys(r)
-            self.train_and_submit(r)
-            if deadline_passed:
-                self.try_close("closeTraining")
-        elif phase == Phase.COMMITTING:
-            self.score_and_commit(r)
-            if deadline_passed:
-                self.try_close("closeCommit")
-        elif phase == Phase.REVEALING:
-            self.reveal(r)
-            if deadline_passed or info[11] == info[10]:  # every committer revealed
-                self.try_close("settle")
+        if self._idle != (r, phase):
+            done = {
+                Phase.BIDDING: lambda: self.bidding(r),
+                Phase.TRAINING: lambda: self.deliver_keys(r) & self.train_and_submit(r),
+                Phase.COMMITTING: lambda: self.score_and_commit(r),
+                Phase.REVEALING: lambda: self.reveal(r),
+            }[phase]()
+            if done:
+                self._idle = (r, phase)  # only deadlines to watch until the phase changes
+        if self.now() >= info[2] or (phase == Phase.REVEALING and info[11] == info[10]):
+            self.try_close({Phase.BIDDING: "closeBidding", Phase.TRAINING: "closeTraining",
+                            Phase.COMMITTING: "closeCommit", Phase.REVEALING: "settle"}[phase])
 
     # ------------------------------------------------------------- bidding
 
@@ -191,12 +188,12 @@ class Participant:
         return PolicyView(self.call("creditOf", self.address), self.call("layerCount") - 1,
                           self.state.data["own_version"], self.k)
 
-    def bidding(self, r: int) -> None:
+    def bidding(self, r: int) -> bool:
         if self.config.role == "evaluator":
             if not self.call("evaluatorState", r, self.address)[0]:
                 self.transact("stakeEvaluator", r)
                 self.log(f"round {r}: staked as evaluator")
-            return
+            return True
         is_owner, model_id = self.call("currentModelOf", self.address)
         if is_owner:
             if not any(o[0] == model_id for o in self.call("offersOf", r)):
@@ -207,13 +204,14 @@ class Participant:
             amount = self.config.bid_policy(self.policy_view())
             self.transact("bid", r, amount)
             self.log(f"round {r}: bid {amount / TOKEN:.3f} DRL")
+        return True
 
     # ------------------------------------------------------------ training
 
-    def deliver_keys(self, r: int) -> None:
+    def deliver_keys(self, r: int) -> bool:
         is_owner, model_id = self.call("currentModelOf", self.address)
         if not is_owner:
-            return
+            return True
         key = self.model_key(model_id)
         for slot in range(self.call("roundInfo", r)[8]):
             s = self.call("slotOf", r, slot)
@@ -225,18 +223,21 @@ class Participant:
             trainer_key = self.call("publicKeyOf", s[0])
             self.transact("deliverKey", r, slot, crypto.seal_key(key, bytes(trainer_key)))
             self.log(f"round {r}: delivered the key of model {model_id} to slot {slot}")
+        return True
 
     def my_slot(self, r: int) -> int | None:
         found, slot = self.call("trainerSlot", r, self.address)
         return slot if found else None
 
-    def train_and_submit(self, r: int) -> None:
+    def train_and_submit(self, r: int) -> bool:
         slot = self.my_slot(r)
         if slot is None:
-            return
+            return True
         s = self.call("slotOf", r, slot)
-        if s[3] or not s[2]:  # submitted already, or no key yet
-            return
+        if s[3]:
+            return True  # submitted already
+        if not s[2]:
+            return False  # no key yet: keep watching
         mine = self.round_state(r)
         if "cid" not in mine:  # train (again, after a crash) only what was never stored
             parent_id = s[1]
@@ -258,6 +259,7 @@ class Participant:
         envelopes = [crypto.seal_key(key, bytes(self.call("publicKeyOf", e))) for e in evaluators]
         self.transact("submit", r, slot, bytes.fromhex(mine["hash"]), mine["cid"], envelopes)
         self.log(f"round {r}: submitted slot {slot}")
+        return True
 
     def fetch_model(self, model_id: int, key: bytes):
         """Fetches, decrypts, checks and loads model `model_id` (never unchecked bytes)."""
@@ -278,12 +280,12 @@ class Participant:
 
     # ------------------------------------------------------------- testing
 
-    def score_and_commit(self, r: int) -> None:
+    def score_and_commit(self, r: int) -> bool:
         if self.config.role != "evaluator":
-            return
+            return True
         staked, committed, _, _ = self.call("evaluatorState", r, self.address)
         if not staked or committed:
-            return
+            return True
         mine = self.round_state(r)
         if "salt" not in mine:
             index = list(self.call("evaluatorsOf", r)).index(self.address)
@@ -297,6 +299,7 @@ class Participant:
                                       mine["scores"], bytes.fromhex(mine["salt"]))
         self.transact("commit", r, commitment)
         self.log(f"round {r}: committed scores {[round(x / SCORE_SCALE, 3) for x in mine['scores']]}")
+        return True
 
     def score_slot(self, r: int, slot: int, s, index: int) -> int:
         envelopes = self.event_arg("ModelSubmitted", "envelopes", round=r, slot=slot)
@@ -311,11 +314,12 @@ class Participant:
             return 0
         return round(evaluate(model, self.features, self.labels) * SCORE_SCALE)
 
-    def reveal(self, r: int) -> None:
+    def reveal(self, r: int) -> bool:
         if self.config.role != "evaluator":
-            return
+            return True
         _, committed, revealed, _ = self.call("evaluatorState", r, self.address)
         mine = self.round_state(r)
         if committed and not revealed and "salt" in mine:
             self.transact("reveal", r, mine["scores"], bytes.fromhex(mine["salt"]))
             self.log(f"round {r}: revealed")
+        return True
