@@ -1,5 +1,5 @@
 # DeRelayL: every target installs what is missing first (idempotent).
-#   make demo   install, then play the scripted relay on a Ganache it starts
+#   make demo   install, then run the multi-process relay on digits (Ganache + IPFS it starts)
 #   make test   install, then run every test (brownie on a Ganache it starts)
 #   make gas    install, then run the gas benchmark
 SHELL := /bin/bash
@@ -7,7 +7,7 @@ PYTHON ?= python3
 VENV := .venv
 BROWNIE_NETWORK := derelayl-ganache
 
-.PHONY: setup demo test gas bench-store compile clean
+.PHONY: setup demo demo-scripted test gas bench-store compile clean
 
 setup: $(VENV)/.installed node_modules/.installed
 	@tools/install-solc.sh
@@ -30,6 +30,9 @@ compile: setup
 	$(VENV)/bin/brownie compile --size
 
 demo: setup
+	$(VENV)/bin/derelayl demo --out demo-output --json demo-output/run.json
+
+demo-scripted: setup
 	tools/brownie-on-ganache.sh run scripts/demo.py
 
 test: setup

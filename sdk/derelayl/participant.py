@@ -194,6 +194,7 @@ class Participant:
                 self.transact("stakeEvaluator", r)
                 self.log(f"round {r}: staked as evaluator")
             return True
+        self.claim_lineage()
         is_owner, model_id = self.call("currentModelOf", self.address)
         if is_owner:
             if not any(o[0] == model_id for o in self.call("offersOf", r)):
@@ -224,6 +225,27 @@ class Participant:
             self.transact("deliverKey", r, slot, crypto.seal_key(key, bytes(trainer_key)))
             self.log(f"round {r}: delivered the key of model {model_id} to slot {slot}")
         return True
+
+    def my_models(self) -> list[int]:
+        """Ids of the accepted models this participant created (learned from events)."""
+        for r, mine in self.state.data["rounds"].items():
+            if "cid" in mine and "model_id" not in mine and int(r) < self.call("currentRound"):
+                logs = self.relay.events.ModelAccepted.get_logs(from_block=self.deployment.block,
+                                                                argument_filters={"round": int(r)})
+                found = [e["args"]["modelId"] for e in logs if e["args"]["creator"] == self.address]
+                mine["model_id"] = found[0] if found else None  # None: not accepted
+                self.state.save()
+        trained = [m["model_id"] for m in self.state.data["rounds"].values() if m.get("model_id") is not None]
+        given = [int(model_id) for model_id in self.state.data["model_keys"]]  # e.g. genesis
+        return sorted(set(trained + given))
+
+    def claim_lineage(self, max_layers: int = 64) -> None:
+        """Collects the lineage reward of every own model with accepted descendants."""
+        for model_id in self.my_models():
+            units, _ = self.call("claimable", model_id, max_layers)
+            if units:
+                self.transact("claim", model_id, max_layers)
+                self.log(f"claimed {units} descendant(s) of model {model_id}")
 
     def my_slot(self, r: int) -> int | None:
         found, slot = self.call("trainerSlot", r, self.address)
