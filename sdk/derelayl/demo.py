@@ -197,7 +197,7 @@ def plot(record, names, out: Path) -> None:
     fig, ax = plt.subplots(figsize=(6, 4))
     ax.plot(rounds, [r["best_holdout_accuracy"] or 0 for r in record["rounds"]], marker="o")
     ax.set(xlabel="round", ylabel="held-out accuracy of the best accepted model", ylim=(0, 1),
-           title="DeRelayL on digits")
+           title="DeRelayL on digits", xticks=rounds)
     ax.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(out / "accuracy.png", dpi=120)
@@ -205,7 +205,7 @@ def plot(record, names, out: Path) -> None:
     fig, ax = plt.subplots(figsize=(7, 4))
     for address, name in names.items():
         ax.plot(rounds, [r["balances"][address] for r in record["rounds"]], marker=".", label=name)
-    ax.set(xlabel="round", ylabel="tokens (credit + wallet)", title="Balances")
+    ax.set(xlabel="round", ylabel="tokens (credit + wallet)", title="Balances", xticks=rounds)
     ax.legend(fontsize=7, ncol=2)
     fig.tight_layout()
     fig.savefig(out / "balances.png", dpi=120)
