@@ -9,10 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import signal
 import socket
-import subprocess
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -28,6 +25,7 @@ from eth_utils import function_abi_to_4byte_selector, keccak
 from web3 import HTTPProvider, Web3
 from web3.exceptions import ContractLogicError
 
+from derelayl import _service
 from derelayl.addresses import create_address
 from derelayl.errors import ConfigurationError, DeRelayLError, ProtocolRevert
 from derelayl.params import DEFAULT_PARAMS, ProtocolParams
@@ -150,34 +148,13 @@ class LocalChain:
         ]
         if block_time:
             command += ["--miner.blockTime", str(block_time)]
-        self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                        start_new_session=True)
-        self._wait_ready()
-
-    def _wait_ready(self, timeout: float = 60) -> None:
-        deadline = time.time() + timeout
+        self.process = _service.start(command)
         w3 = Web3(HTTPProvider(self.url, request_kwargs={"timeout": 2}))
-        while time.time() < deadline:
-            if self.process.poll() is not None:
-                raise ConfigurationError(f"Ganache exited at start: {self.process.stderr.read().decode()[-500:]}")
-            try:
-                if w3.is_connected():
-                    return
-            except Exception:  # noqa: BLE001 - not listening yet
-                pass
-            time.sleep(0.2)
-        self.stop()
-        raise ChainUnreachable(f"Ganache did not answer at {self.url} within {timeout:.0f} s")
+        _service.wait_ready(self.process, w3.is_connected, "Ganache", self.url, timeout=60)
 
     def stop(self) -> None:
         """Stops Ganache (its whole process group)."""
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait()
+        _service.stop(self.process)
 
     def __enter__(self) -> "LocalChain":
         return self

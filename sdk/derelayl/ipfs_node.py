@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import tempfile
-import time
 from pathlib import Path
 
 import requests
 
+from derelayl import _service
 from derelayl.chain import ROOT, free_port
 from derelayl.errors import ConfigurationError
 
@@ -40,9 +39,9 @@ class IpfsNode:
         if not (self.repo / "config").exists():
             subprocess.run([*node, "init", "--empty-repo"], env=env, check=True, capture_output=True, timeout=120)
         self._configure()
-        self.process = subprocess.Popen([*node, "daemon", "--offline"], env=env, stdout=subprocess.DEVNULL,
-                                        stderr=subprocess.PIPE, start_new_session=True)
-        self._wait_ready(timeout)
+        self.process = _service.start([*node, "daemon", "--offline"], env)
+        _service.wait_ready(self.process, lambda: requests.post(f"{self.api_url}/api/v0/id", timeout=2).ok,
+                            "IPFS daemon", self.api_url, timeout)
 
     def _configure(self) -> None:
         path = self.repo / "config"
@@ -58,28 +57,8 @@ class IpfsNode:
         config["Discovery"]["webRTCStar"]["Enabled"] = False
         path.write_text(json.dumps(config, indent=2))
 
-    def _wait_ready(self, timeout: float) -> None:
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            if self.process.poll() is not None:
-                raise ConfigurationError(f"IPFS daemon exited at start: {self.process.stderr.read().decode()[-500:]}")
-            try:
-                if requests.post(f"{self.api_url}/api/v0/id", timeout=2).ok:
-                    return
-            except requests.RequestException:
-                pass
-            time.sleep(0.3)
-        self.stop()
-        raise ConfigurationError(f"IPFS daemon did not answer at {self.api_url} within {timeout:.0f} s")
-
     def stop(self) -> None:
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(15)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait()
+        _service.stop(self.process)
         if self._tmp is not None:
             self._tmp.cleanup()
             self._tmp = None
