@@ -200,3 +200,12 @@ def ipfs_node():
 
     with IpfsNode() as node:
         yield node
+
+
+def assert_closes_only_after_deadline(relay, function: str, sender) -> None:
+    """relay.<function>() reverts with RelayPhaseNotOver before the phase deadline and
+    goes through once it has passed."""
+    with reverts("RelayPhaseNotOver"):
+        getattr(relay, function)({"from": sender})
+    sleep_past_deadline(relay)
+    getattr(relay, function)({"from": sender})

@@ -1,7 +1,7 @@
 """registerKey, bid, offer, stakeEvaluator and closeBidding."""
 
 from brownie import ZERO_ADDRESS
-from conftest import ENVELOPE, key_of, reverts, sleep_past_deadline, timed_relay
+from conftest import assert_closes_only_after_deadline, ENVELOPE, key_of, reverts, sleep_past_deadline, timed_relay
 
 from derelayl import TOKEN
 
@@ -216,10 +216,7 @@ def test_close_bidding_reverts_in_wrong_phase(relay, matched):
 
 def test_close_bidding_reverts_before_deadline(deployer, genesis_owner, trainers, evaluators, params):
     timed = timed_relay(deployer, genesis_owner, trainers[0], evaluators[0], params, "bidding", bidding_duration=3600)
-    with reverts("RelayPhaseNotOver"):
-        timed.closeBidding({"from": trainers[0]})
-    sleep_past_deadline(timed)
-    timed.closeBidding({"from": trainers[0]})
+    assert_closes_only_after_deadline(timed, "closeBidding", trainers[0])
     assert timed.roundInfo(0)["slotCount"] == 1
 
 

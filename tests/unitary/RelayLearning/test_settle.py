@@ -2,7 +2,7 @@
 
 import os
 
-from conftest import ENVELOPE, cid_of, reverts, sleep_past_deadline, timed_relay, weights_hash
+from conftest import assert_closes_only_after_deadline, ENVELOPE, cid_of, reverts, sleep_past_deadline, timed_relay, weights_hash
 
 from derelayl import TOKEN
 from derelayl.protocol import slot_tie_key
@@ -87,8 +87,5 @@ def test_settle_reverts_in_wrong_phase(relay, submitted, trainers):
 def test_settle_reverts_before_reveal_deadline(deployer, genesis_owner, trainers, evaluators, params):
     timed = timed_relay(deployer, genesis_owner, trainers[0], evaluators[0], params, "committing", reveal_duration=3600)
     timed.commit(0, b"\x01" * 32, {"from": evaluators[0]})
-    with reverts("RelayPhaseNotOver"):
-        timed.settle({"from": trainers[0]})
-    sleep_past_deadline(timed)
-    timed.settle({"from": trainers[0]})
+    assert_closes_only_after_deadline(timed, "settle", trainers[0])
     assert timed.currentRound() == 1

@@ -2,7 +2,7 @@
 
 import os
 
-from conftest import reverts, sleep_past_deadline, timed_relay
+from conftest import assert_closes_only_after_deadline, reverts, sleep_past_deadline, timed_relay
 
 from derelayl import score_commitment
 
@@ -64,10 +64,7 @@ def test_close_commit_reverts_in_wrong_phase(relay, delivered, evaluators):
 
 def test_close_commit_reverts_before_deadline(deployer, genesis_owner, trainers, evaluators, params):
     timed = timed_relay(deployer, genesis_owner, trainers[0], evaluators[0], params, "committing", commit_duration=3600)
-    with reverts("RelayPhaseNotOver"):
-        timed.closeCommit({"from": trainers[0]})
-    sleep_past_deadline(timed)
-    timed.closeCommit({"from": trainers[0]})
+    assert_closes_only_after_deadline(timed, "closeCommit", trainers[0])
     assert timed.roundInfo(0)["phase"] == 3
 
 

@@ -1,6 +1,6 @@
 """deliverKey, submit, closeTraining and reclaimUndelivered."""
 
-from conftest import ENVELOPE, cid_of, reverts, sleep_past_deadline, timed_relay, weights_hash
+from conftest import assert_closes_only_after_deadline, ENVELOPE, cid_of, reverts, sleep_past_deadline, timed_relay, weights_hash
 
 from derelayl import TOKEN
 
@@ -118,10 +118,7 @@ def test_close_training_after_deadline_with_missing_submission(relay, delivered,
 
 def test_close_training_reverts_before_deadline(deployer, genesis_owner, trainers, evaluators, params):
     timed = timed_relay(deployer, genesis_owner, trainers[0], evaluators[0], params, "training", training_duration=3600)
-    with reverts("RelayPhaseNotOver"):
-        timed.closeTraining({"from": trainers[0]})
-    sleep_past_deadline(timed)
-    timed.closeTraining({"from": trainers[0]})
+    assert_closes_only_after_deadline(timed, "closeTraining", trainers[0])
     assert timed.roundInfo(0)["phase"] == 3  # nothing submitted: testing is skipped
 
 
