@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import sys
 import time
 from pathlib import Path
 
@@ -71,9 +72,127 @@ def deploy(rpc_url: str | None, private_key: str | None, params_file: str | None
 
 
 @main.command()
+@click.option("--block-time", default=1.0, show_default=True,
+              help="Seconds between Ganache blocks (0: mine only on transactions; deadlines then stall).")
+@click.option("--accounts", default=20, show_default=True, help="Funded dev accounts.")
+@click.option("--endpoints", type=click.Path(dir_okay=False), default=None,
+              help="Also write the endpoints as JSON here (for scripts).")
+def node(block_time: float, accounts: int, endpoints: str | None) -> None:
+    """Start a local Ganache and an IPFS daemon, print their endpoints, serve until Ctrl-C."""
+    from derelayl.chain import DEV_MNEMONIC, LocalChain
+    from derelayl.ipfs_node import IpfsNode
+
+    try:
+        with LocalChain(accounts=accounts, block_time=block_time) as local, IpfsNode() as ipfs:
+            info = {"rpc_url": local.url, "chain_id": 1337, "ipfs_api": ipfs.api, "ipfs_api_url": ipfs.api_url,
+                    "dev_mnemonic": DEV_MNEMONIC, "pid": os.getpid()}
+            for name, value in info.items():
+                click.echo(f"{name:<13} {value}")
+            if endpoints:
+                Path(endpoints).write_text(json.dumps(info, indent=2) + "\n")
+            click.echo("serving; Ctrl-C stops both (their state is gone)")
+            while True:
+                time.sleep(3600)
+    except KeyboardInterrupt:
+        click.echo("stopped")
+    except DeRelayLError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+def _client(deployment_path: str, rpc_url: str | None):
+    """A read-only RelayClient for the deployment file (its own RPC URL unless given)."""
+    from derelayl.chain import Deployment, connect
+    from derelayl.client import RelayClient
+
+    deployment = Deployment.load(Path(deployment_path))
+    return RelayClient(connect(rpc_url or deployment.rpc_url), deployment)
+
+
+deployment_option = click.option(
+    "--deployment", "deployment_path", required=True, type=click.Path(dir_okay=False),
+    help="Deployment JSON written by `derelayl deploy` (or the demo's deployment.json).")
+rpc_option = click.option("--rpc-url", default=None, help="JSON-RPC endpoint (default: the deployment's).")
+
+
+@main.command()
+@deployment_option
+@rpc_option
+def status(deployment_path: str, rpc_url: str | None) -> None:
+    """Show the current round: phase, deadline, model owners, bids, slots, evaluators,
+    the last settled round's scores, and every participant's tokens."""
+    from derelayl.params import SCORE_SCALE, TOKEN
+
+    try:
+        client = _client(deployment_path, rpc_url)
+        r = client.current_round()
+        info = client.round_info(r)
+        head = client.w3.eth.get_block("latest")
+        left = info.deadline - head["timestamp"]
+        click.echo(f"RelayLearning {client.deployment.relay} on chain {client.deployment.chain_id} "
+                   f"(block {head['number']})")
+        click.echo(f"round {r}: {info.phase.name.lower()}, deadline in {max(left, 0)} s; {info.bid_count} bids, "
+                   f"{info.offer_count} offers, {info.slot_count} slots ({info.submitted_count} submitted), "
+                   f"{info.evaluator_count} evaluators ({info.committed_count} committed, "
+                   f"{info.revealed_count} revealed)")
+        owners = {e["modelId"]: e["owner"] for e in client.events("OfferMade", round=r)}
+        for o in client.offers(r):
+            click.echo(f"  MO    {owners.get(o.model_id, '?')}  model {o.model_id}  price {o.price / TOKEN:.4f}")
+        for b in client.bids(r):
+            click.echo(f"  bid   {b.trainer}  {b.amount / TOKEN:.4f}")
+        for i, s in enumerate(client.slots(r)):
+            state = "submitted" if s.submitted else "key delivered" if s.delivered else "waiting for key"
+            click.echo(f"  slot {i:<2} {s.trainer}  parent {s.parent_id}  {state}")
+        if r > 0:
+            accepted = [e for e in client.events("ModelAccepted", round=r - 1) if e["modelId"] != 0]
+            click.echo(f"round {r - 1} accepted {len(accepted)} model(s):")
+            for e in accepted:
+                click.echo(f"  model {e['modelId']:<4} parent {e['parentId']:<4} {e['creator']}  "
+                           f"score {e['score'] / SCORE_SCALE:.3f}")
+        people = sorted({e["trainer"] for e in client.events("BidPlaced")}
+                        | {e["owner"] for e in client.events("OfferMade")}
+                        | {e["evaluator"] for e in client.events("EvaluatorStaked")})
+        if people:
+            click.echo("tokens (credit / wallet):")
+            for a in people:
+                click.echo(f"  {a}  {client.credit_of(a) / TOKEN:10.4f} / {client.wallet_of(a) / TOKEN:10.4f}")
+    except DeRelayLError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+@main.command()
+@deployment_option
+@rpc_option
+def lineage(deployment_path: str, rpc_url: str | None) -> None:
+    """Print the model tree: every accepted model under its parent, with its round,
+    creator, score and lineage reward claimed / still claimable."""
+    from derelayl.params import SCORE_SCALE
+
+    try:
+        client = _client(deployment_path, rpc_url)
+        models = {m: client.model(m) for m in range(client.model_count())}
+        children: dict[int, list[int]] = {}
+        for m, view in models.items():
+            if m:
+                children.setdefault(view.parent_id, []).append(m)
+        click.echo(f"{len(models)} models in {client.layer_count()} layers")
+
+        stack = [(0, 0)]  # depth-first, without recursion: a lineage can be thousands deep
+        while stack:
+            m, depth = stack.pop()
+            v = models[m]
+            claimable, _ = client.claimable(m)
+            what = "genesis" if m == 0 else f"round {v.round}, score {v.score / SCORE_SCALE:.3f}"
+            click.echo(f"{'  ' * depth}model {m} ({what}) by {v.creator}; lineage units claimed "
+                       f"{v.claimed_units}, claimable {claimable}")
+            stack.extend((child, depth + 1) for child in reversed(children.get(m, [])))
+    except DeRelayLError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+@main.command()
 @click.option("--state-dir", required=True, type=click.Path(file_okay=False),
               help="Folder with participant.json (role, account_index or $DERELAYL_PRIVATE_KEY, deployment, "
-                   "ipfs_api, model, epochs, seed, rounds) and data.npz (features, labels); state is kept here.")
+                   "ipfs_api, model, epochs, seed, rounds, threads) and data.npz (features, labels); state is kept here.")
 def participant(state_dir: str) -> None:
     """Play the relay as one participant (trainer/model owner or evaluator) until the
     configured number of rounds is settled. Safe to kill and restart."""
@@ -98,8 +217,13 @@ def participant(state_dir: str) -> None:
         time.sleep(0.5)
     key = os.environ.get("DERELAYL_PRIVATE_KEY")
     account = Account.from_key(key) if key else chain.dev_account(int(settings["account_index"]))
+    if settings.get("threads"):
+        import torch
+
+        torch.set_num_threads(int(settings["threads"]))  # many participants on one machine
     config = ParticipantConfig(role=settings["role"], state_dir=folder, spec=ModelSpec(kind=settings["model"]),
-                               epochs=int(settings.get("epochs", 5)), seed=int(settings.get("seed", 0)))
+                               epochs=int(settings.get("epochs", 5)), seed=int(settings.get("seed", 0)),
+                               progress=sys.stderr.isatty())
     try:
         agent = Participant(config, chain.Deployment.load(deployment_path), account,
                             IpfsStore(settings["ipfs_api"]), data["features"], data["labels"],
@@ -113,14 +237,24 @@ def participant(state_dir: str) -> None:
         raise click.ClickException(str(exc)) from exc
 
 
+def _demo_default(name: str):
+    """Demo flags default to DemoConfig's fields: one place for the defaults."""
+    from derelayl.demo import DemoConfig
+
+    return getattr(DemoConfig, name)
+
+
 @main.command()
-@click.option("--trainers", default=8, show_default=True, help="Trainers (and model owners), one process each.")
-@click.option("--evaluators", default=2, show_default=True, help="Evaluators, one process each.")
-@click.option("--rounds", default=5, show_default=True)
-@click.option("--alpha", default=1.0, show_default=True, help="Dirichlet label skew (small: non-IID).")
-@click.option("--model", type=click.Choice(["mlp", "cnn"]), default="mlp", show_default=True)
-@click.option("--epochs", default=5, show_default=True, help="Local epochs per relay turn.")
-@click.option("--seed", default=0, show_default=True)
+@click.option("--trainers", default=_demo_default("trainers"), show_default=True,
+              help="Trainers (and model owners), one process each.")
+@click.option("--evaluators", default=_demo_default("evaluators"), show_default=True,
+              help="Evaluators, one process each.")
+@click.option("--rounds", default=_demo_default("rounds"), show_default=True)
+@click.option("--alpha", default=_demo_default("alpha"), show_default=True,
+              help="Dirichlet label skew (small: non-IID).")
+@click.option("--model", type=click.Choice(["mlp", "cnn"]), default=_demo_default("model"), show_default=True)
+@click.option("--epochs", default=_demo_default("epochs"), show_default=True, help="Local epochs per relay turn.")
+@click.option("--seed", default=_demo_default("seed"), show_default=True)
 @click.option("--out", type=click.Path(file_okay=False), default="demo-output", show_default=True)
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None,
               help="Write a machine-readable record of the run here.")

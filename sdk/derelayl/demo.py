@@ -19,9 +19,12 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
+from tqdm import tqdm
 
 from derelayl import crypto
-from derelayl.chain import LocalChain, connect, deploy, dev_account, relay_contract
+from derelayl.chain import LocalChain, connect, deploy, dev_account
+from derelayl.client import RelayClient
+from derelayl.errors import DeRelayLError
 from derelayl.ipfs_node import IpfsNode
 from derelayl.params import DEFAULT_PARAMS, SCORE_SCALE, TOKEN
 from derelayl.storage import IpfsStore
@@ -55,14 +58,16 @@ def split_data(config: DemoConfig):
     return x, y, holdout, trainer_parts, evaluator_parts
 
 
-def run_demo(config: DemoConfig, echo=print) -> dict:
+def run_demo(config: DemoConfig, echo=print, progress: bool = True) -> dict:
+    """Runs the demo of `config`; prints with `echo`; a tqdm bar shows the live phase.
+    Returns the record (also written to `config.json_path`)."""
     out = config.out
     out.mkdir(parents=True, exist_ok=True)
     x, y, holdout, trainer_parts, evaluator_parts = split_data(config)
     spec = ModelSpec(kind=config.model)
     params = DEFAULT_PARAMS.replace(k=4, max_trainers=32, max_evaluators=8, quorum=1,
-                                    bidding_duration=6, training_duration=180, commit_duration=120,
-                                    reveal_duration=60)
+                                    bidding_duration=10, training_duration=120, commit_duration=60,
+                                    reveal_duration=30)
     started = time.time()
     # Blocks every second, so that block time (and phase deadlines) advance while nobody sends.
     with LocalChain(accounts=config.trainers + config.evaluators + 2, block_time=1) as chain, IpfsNode() as node:
@@ -82,33 +87,21 @@ def run_demo(config: DemoConfig, echo=print) -> dict:
         # clock starts when every process is ready.
         processes = []
         for i, (account, role) in enumerate(zip(accounts, roles)):
-            state = out / "participants" / f"{role}{i}"
-            if state.exists():
-                shutil.rmtree(state)
-            state.mkdir(parents=True)
             indices = trainer_parts[i] if role == "trainer" else evaluator_parts[i - config.trainers]
-            np.savez(state / "data.npz", features=x[indices], labels=y[indices])
-            if i == 0:
-                (state / "genesis_key").write_text(genesis_key.hex())
             settings = {"role": role, "account_index": i + 1, "deployment": str(deployment_path.resolve()),
                         "ipfs_api": node.api, "model": config.model, "epochs": config.epochs,
-                        "seed": config.seed + i, "rounds": config.rounds}
-            (state / "participant.json").write_text(json.dumps(settings, indent=2))
-            log = open(state / "log.txt", "w")
-            processes.append((account.address, role, subprocess.Popen(
-                [sys.executable, "-m", "derelayl.cli", "participant", "--state-dir", str(state)],
-                stdout=log, stderr=subprocess.STDOUT)))
+                        "seed": config.seed + i, "rounds": config.rounds, "threads": 1}
+            folder = prepare_participant(out / "participants" / f"{role}{i}", settings, x[indices], y[indices],
+                                         genesis_key if i == 0 else None)
+            processes.append((account.address, role, start_participant(folder)))
         echo(f"{config.trainers} trainers and {config.evaluators} evaluators started as separate processes "
              f"(pids {', '.join(str(p.pid) for _, _, p in processes)}); waiting until they are ready")
-        folders = [out / "participants" / f"{r}{i}" for i, r in enumerate(roles)]
-        while not all((f / "ready").exists() for f in folders):
-            if any(p.poll() is not None for _, _, p in processes):
-                raise RuntimeError(f"a participant exited at start: see the logs in {out / 'participants'}")
-            time.sleep(0.5)
+        wait_until_ready([out / "participants" / f"{r}{i}" for i, r in enumerate(roles)],
+                         [p for _, _, p in processes])
         deployment = deploy(w3, dev_account(0), params, genesis_owner=accounts[0].address,
                             genesis_hash=crypto.weights_hash(genesis_plain), genesis_cid=genesis_cid,
                             allocations={e.address: 100 * TOKEN for e in evaluators})
-        relay, _ = relay_contract(w3, deployment)
+        client = RelayClient(w3, deployment)
         deployment.save(deployment_path)
         echo(f"Ganache {chain.url}, IPFS {node.api}, RelayLearning {deployment.relay}")
         started = time.time()
@@ -117,21 +110,28 @@ def run_demo(config: DemoConfig, echo=print) -> dict:
                   "config": {k: str(v) for k, v in asdict(config).items()}, "rounds": []}
         names = {a: f"{r}{i}" for i, (a, r, _) in enumerate(processes)}
         seen = 0
+        bar = tqdm(total=config.rounds, unit="round", desc="relay", disable=not progress)
+        say = bar.write if progress else echo
         try:
             while seen < config.rounds:
                 for a, role, p in processes:
                     if p.poll() is not None and p.returncode != 0:
-                        raise RuntimeError(f"{names[a]} (pid {p.pid}) exited with {p.returncode}: "
-                                           f"see {out / 'participants' / names[a] / 'log.txt'}")
-                if relay.functions.currentRound().call() <= seen:
+                        raise DeRelayLError(f"{names[a]} (pid {p.pid}) exited with {p.returncode}: "
+                                            f"see {out / 'participants' / names[a] / 'log.txt'}")
+                if client.current_round() <= seen:
+                    info = client.round_info(seen)
+                    bar.set_postfix_str(f"round {seen}: {info.phase.name.lower()}, {info.submitted_count}/"
+                                        f"{info.slot_count} submitted, {info.revealed_count}/"
+                                        f"{info.evaluator_count} revealed")
                     time.sleep(0.5)
                     continue
-                row = round_report(relay, deployment, seen, out, store, spec, x[holdout], y[holdout], names,
-                                   processes, w3)
+                row = round_report(client, seen, out, store, spec, x[holdout], y[holdout], names)
                 record["rounds"].append(row)
-                print_round(row, names, echo, time.time() - started)
+                print_round(row, names, say, time.time() - started)
                 seen += 1
+                bar.update(1)
         finally:
+            bar.close()
             for _, _, p in processes:
                 p.terminate()
             for _, _, p in processes:
@@ -142,6 +142,39 @@ def run_demo(config: DemoConfig, echo=print) -> dict:
         Path(config.json_path).write_text(json.dumps(record, indent=2) + "\n")
     echo(f"done in {record['wall_seconds']} s; plots in {out}")
     return record
+
+
+def prepare_participant(folder: Path, settings: dict, features: np.ndarray, labels: np.ndarray,
+                        genesis_key: bytes | None = None) -> Path:
+    """A fresh state folder for `derelayl participant`: its settings, its data and, for
+    the genesis owner, the genesis model's key."""
+    if folder.exists():
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True)
+    np.savez(folder / "data.npz", features=features, labels=labels)
+    if genesis_key is not None:
+        (folder / "genesis_key").write_text(genesis_key.hex())
+    (folder / "participant.json").write_text(json.dumps(settings, indent=2))
+    return folder
+
+
+def start_participant(folder: Path, append: bool = False) -> subprocess.Popen:
+    """Starts `derelayl participant` on `folder` as its own OS process, its output in
+    folder/log.txt (appended to, for a restart)."""
+    with open(folder / "log.txt", "a" if append else "w") as log:
+        return subprocess.Popen([sys.executable, "-m", "derelayl.cli", "participant", "--state-dir", str(folder)],
+                                stdout=log, stderr=subprocess.STDOUT)
+
+
+def wait_until_ready(folders: list[Path], processes: list[subprocess.Popen], timeout: float = 600) -> None:
+    """Waits until every participant has written its `ready` file (imports done)."""
+    deadline = time.time() + timeout
+    while not all((f / "ready").exists() for f in folders):
+        if any(p.poll() is not None for p in processes):
+            raise DeRelayLError(f"a participant exited at start: see the logs in {folders[0].parent}")
+        if time.time() > deadline:
+            raise DeRelayLError(f"participants not ready after {timeout} s: see the logs in {folders[0].parent}")
+        time.sleep(0.5)
 
 
 def model_key_of(out: Path, creator_name: str, cid: str) -> bytes | None:
@@ -156,24 +189,29 @@ def model_key_of(out: Path, creator_name: str, cid: str) -> bytes | None:
     return None
 
 
-def round_report(relay, deployment, r, out, store, spec, x_holdout, y_holdout, names, processes, w3) -> dict:
-    events = relay.events.ModelAccepted.get_logs(from_block=deployment.block, argument_filters={"round": r})
-    accepted = [{"model_id": e["args"]["modelId"], "parent_id": e["args"]["parentId"],
-                 "trainer": e["args"]["creator"], "score": e["args"]["score"] / SCORE_SCALE}
-                for e in events if e["args"]["modelId"] != 0]
+def round_report(client: RelayClient, r, out, store, spec, x_holdout, y_holdout, names) -> dict:
+    accepted = [{"model_id": e["modelId"], "parent_id": e["parentId"], "trainer": e["creator"],
+                 "score": e["score"] / SCORE_SCALE}
+                for e in client.events("ModelAccepted", round=r) if e["modelId"] != 0]
     best_accuracy = None
     if accepted:
         best = max(accepted, key=lambda a: a["score"])
-        cid = relay.functions.cidOf(best["model_id"]).call()
+        cid = client.cid_of(best["model_id"])
         key = model_key_of(out, names[best["trainer"]], cid)
         if key is not None:
             model = load_weights(spec, crypto.decrypt(store.get(cid), key))
             best_accuracy = evaluate(model, x_holdout, y_holdout)
-    token = w3.eth.contract(address=deployment.token, abi=[{
-        "name": "balanceOf", "type": "function", "stateMutability": "view",
-        "inputs": [{"name": "a", "type": "address"}], "outputs": [{"name": "", "type": "uint256"}]}])
-    balances = {a: (relay.functions.creditOf(a).call() + token.functions.balanceOf(a).call()) / TOKEN
-                for a, _, _ in processes}
+    # Tokens = wallet + withdrawable credit + what is locked in the next round's bids,
+    # offers and stakes (the default policies put credit straight back into deposits).
+    nxt = r + 1
+    locked = {b.trainer: b.amount for b in client.bids(nxt)}
+    owners = {e["modelId"]: e["owner"] for e in client.events("OfferMade", round=nxt)}
+    params = client.params()
+    for o in client.offers(nxt):
+        locked[owners[o.model_id]] = locked.get(owners[o.model_id], 0) + params.k * o.price
+    for e in client.evaluators(nxt):
+        locked[e] = locked.get(e, 0) + params.evaluator_stake
+    balances = {a: (client.wallet_of(a) + client.credit_of(a) + locked.get(a, 0)) / TOKEN for a in names}
     return {"round": r, "accepted": accepted, "best_holdout_accuracy": best_accuracy, "balances": balances}
 
 
@@ -205,7 +243,7 @@ def plot(record, names, out: Path) -> None:
     fig, ax = plt.subplots(figsize=(7, 4))
     for address, name in names.items():
         ax.plot(rounds, [r["balances"][address] for r in record["rounds"]], marker=".", label=name)
-    ax.set(xlabel="round", ylabel="tokens (credit + wallet)", title="Balances", xticks=rounds)
+    ax.set(xlabel="round", ylabel="tokens (wallet + credit + locked)", title="Balances", xticks=rounds)
     ax.legend(fontsize=7, ncol=2)
     fig.tight_layout()
     fig.savefig(out / "balances.png", dpi=120)

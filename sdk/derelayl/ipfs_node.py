@@ -26,12 +26,15 @@ POLYFILL = ROOT / "tools" / "promise-with-resolvers.cjs"
 class IpfsNode:
     """An offline js-ipfs daemon; `api` is its multiaddr, `api_url` its HTTP address."""
 
-    def __init__(self, repo: Path | None = None, timeout: float = 60) -> None:
+    def __init__(self, repo: Path | None = None, timeout: float = 60, api_port: int | None = None) -> None:
+        """`repo`: a folder to keep the node's blocks in (default: a temporary one,
+        removed on stop); `api_port`: a fixed API port (default: a free one). With
+        both, a stopped node can be started again at the same address with its pins."""
         if not JSIPFS.exists():
             raise ConfigurationError(f"js-ipfs not found at {JSIPFS}: run `make setup`")
         self._tmp = None if repo else tempfile.TemporaryDirectory(prefix="derelayl-ipfs-")
         self.repo = Path(repo or self._tmp.name) / "repo"
-        self.api_port, self.gateway_port, self.rpc_port = free_port(), free_port(), free_port()
+        self.api_port, self.gateway_port, self.rpc_port = api_port or free_port(), free_port(), free_port()
         self.api = f"/ip4/127.0.0.1/tcp/{self.api_port}/http"
         self.api_url = f"http://127.0.0.1:{self.api_port}"
         env = {**os.environ, "IPFS_PATH": str(self.repo)}

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -19,10 +20,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import requests
 from web3 import Web3
 
 from derelayl import crypto
-from derelayl.chain import ContractRevert, Deployment, connect, relay_contract, send
+from derelayl.chain import ContractRevert, Deployment, connect
+from derelayl.client import RelayClient, SlotView
 from derelayl.commitment import score_commitment
 from derelayl.errors import DeRelayLError
 from derelayl.params import SCORE_SCALE, TOKEN
@@ -62,6 +65,8 @@ class ParticipantConfig:
     lr: float = 0.05
     seed: int = 0
     poll_interval: float = 1.0
+    close_jitter: float = 3.0  # seconds; see Participant.try_close
+    progress: bool = False  # a tqdm bar while training
     bid_policy: Callable[[PolicyView], int] = default_bid
     price_policy: Callable[[PolicyView], int] = default_price
 
@@ -94,7 +99,7 @@ class Participant:
         self.features, self.labels = features, labels
         self.log = log
         self.w3: Web3 = connect(rpc_url or deployment.rpc_url)
-        self.relay, self.decoder = relay_contract(self.w3, deployment)
+        self.client = RelayClient(self.w3, deployment, account)
         self.deployment = deployment
         config.state_dir.mkdir(parents=True, exist_ok=True)
         (config.state_dir / "weights").mkdir(exist_ok=True)
@@ -104,8 +109,7 @@ class Participant:
                                     "rounds": {}, "own_version": -1})
             self.state.save()
         self.keypair = crypto.KeyPair.from_private(bytes.fromhex(self.state.data["x25519"]))
-        self.params = self.relay.functions.params().call()
-        self.k = self.params[0]
+        self.k = self.client.params().k
         self._idle: tuple[int, int] | None = None  # (round, phase) with nothing left to do
 
     # ------------------------------------------------------------ plumbing
@@ -114,18 +118,19 @@ class Participant:
     def address(self) -> str:
         return self.account.address
 
-    def call(self, name: str, *args):
-        return getattr(self.relay.functions, name)(*args).call()
-
-    def transact(self, name: str, *args) -> dict | None:
-        """Sends relay.<name>(*args); a revert is raised as ContractRevert."""
-        return send(self.w3, self.account, getattr(self.relay.functions, name)(*args), self.decoder)
-
-    def try_close(self, name: str) -> None:
-        """Closing calls race between participants: losing the race is fine."""
+    def try_close(self, r: int, phase: Phase) -> None:
+        """Closes `phase` of round `r`. Every participant may do it, so they race: each
+        waits a random moment and looks again first, so that (usually) one sends the
+        transaction instead of all of them. Ganache runs a gas estimate of every sent
+        settle, and ten at once cost seconds. Losing the race is fine."""
+        time.sleep(random.uniform(0, self.config.close_jitter))
+        if self.client.current_round() != r or self.client.round_info(r).phase != phase:
+            return
+        close = {Phase.BIDDING: self.client.close_bidding, Phase.TRAINING: self.client.close_training,
+                 Phase.COMMITTING: self.client.close_commit, Phase.REVEALING: self.client.settle}[phase]
         try:
-            self.transact(name)
-            self.log(f"{name}()")
+            close()
+            self.log(f"{close.__name__}()")
         except ContractRevert as exc:
             if exc.name not in ("RelayWrongPhase", "RelayPhaseNotOver"):
                 raise
@@ -137,7 +142,7 @@ class Participant:
         """The key of a model this participant created (or was given, like genesis)."""
         key = self.state.data["model_keys"].get(str(model_id))
         if key is None:
-            cid = self.call("cidOf", model_id)
+            cid = self.client.cid_of(model_id)
             key = next((m["key"] for m in self.state.data["rounds"].values() if m.get("cid") == cid), None)
         return bytes.fromhex(key) if key else None
 
@@ -150,25 +155,30 @@ class Participant:
 
     def run(self, rounds: int | None = None, stop: Callable[[], bool] = lambda: False) -> None:
         """Plays until round `rounds` has been settled (or `stop()` says so)."""
-        if int(self.call("publicKeyOf", self.address).hex(), 16) != int(self.keypair.public.hex(), 16):
-            self.transact("registerKey", self.keypair.public)
+        if self.client.public_key_of(self.address) != self.keypair.public:
+            self.client.register_key(self.keypair.public)
         while not stop():
-            r = self.call("currentRound")
-            if rounds is not None and r >= rounds:
-                return
+            r = None
             try:
+                r = self.client.current_round()
+                if rounds is not None and r >= rounds:
+                    return
                 self.step(r)
             except (ContractRevert, DeRelayLError) as exc:
                 # Others act at the same time: a phase may close between our read and our
-                # transaction. The chain is the record, so the next poll simply resumes.
-                self.log(f"round {r}: {exc} (state moved on; resuming)")
+                # transaction; or IPFS was briefly unreachable. The chain is the record
+                # and the state folder holds the rest, so the next poll simply resumes.
+                self.log(f"round {r}: {exc} (resuming)")
+            except (requests.ConnectionError, requests.Timeout) as exc:
+                self.log(f"chain at {self.deployment.rpc_url} unreachable ({type(exc).__name__}); retrying")
+                time.sleep(5.0)
             time.sleep(self.config.poll_interval)
 
     def step(self, r: int) -> None:
         """Does whatever the current phase of round `r` asks of this participant, then
         closes the phase if its deadline passed (or, for settlement, everyone revealed)."""
-        info = self.call("roundInfo", r)
-        phase = Phase(info[0])
+        info = self.client.round_info(r)
+        phase = info.phase
         if self._idle != (r, phase):
             done = {
                 Phase.BIDDING: lambda: self.bidding(r),
@@ -178,61 +188,57 @@ class Participant:
             }[phase]()
             if done:
                 self._idle = (r, phase)  # only deadlines to watch until the phase changes
-        if self.now() >= info[2] or (phase == Phase.REVEALING and info[11] == info[10]):
-            self.try_close({Phase.BIDDING: "closeBidding", Phase.TRAINING: "closeTraining",
-                            Phase.COMMITTING: "closeCommit", Phase.REVEALING: "settle"}[phase])
+        if self.now() >= info.deadline or (phase == Phase.REVEALING and info.revealed_count == info.committed_count):
+            self.try_close(r, phase)
 
     # ------------------------------------------------------------- bidding
 
     def policy_view(self) -> PolicyView:
-        return PolicyView(self.call("creditOf", self.address), self.call("layerCount") - 1,
+        return PolicyView(self.client.credit_of(self.address), self.client.layer_count() - 1,
                           self.state.data["own_version"], self.k)
 
     def bidding(self, r: int) -> bool:
         if self.config.role == "evaluator":
-            if not self.call("evaluatorState", r, self.address)[0]:
-                self.transact("stakeEvaluator", r)
+            if not self.client.evaluator_state(r, self.address).staked:
+                self.client.stake_evaluator(r)
                 self.log(f"round {r}: staked as evaluator")
             return True
         self.claim_lineage()
-        is_owner, model_id = self.call("currentModelOf", self.address)
-        if is_owner:
-            if not any(o[0] == model_id for o in self.call("offersOf", r)):
+        model_id = self.client.current_model_of(self.address)
+        if model_id is not None:
+            if not any(o.model_id == model_id for o in self.client.offers(r)):
                 price = self.config.price_policy(self.policy_view())
-                self.transact("offer", r, price)
+                self.client.offer(r, price)
                 self.log(f"round {r}: offered model {model_id} at {price / TOKEN:.3f} DRL per trainer")
-        elif not any(b[0] == self.address for b in self.call("bidsOf", r)):
+        elif not any(b.trainer == self.address for b in self.client.bids(r)):
             amount = self.config.bid_policy(self.policy_view())
-            self.transact("bid", r, amount)
+            self.client.bid(r, amount)
             self.log(f"round {r}: bid {amount / TOKEN:.3f} DRL")
         return True
 
     # ------------------------------------------------------------ training
 
     def deliver_keys(self, r: int) -> bool:
-        is_owner, model_id = self.call("currentModelOf", self.address)
-        if not is_owner:
+        model_id = self.client.current_model_of(self.address)
+        if model_id is None:
             return True
         key = self.model_key(model_id)
-        for slot in range(self.call("roundInfo", r)[8]):
-            s = self.call("slotOf", r, slot)
-            if s[1] != model_id or s[2]:  # another MO's slot, or delivered already
+        for slot, s in enumerate(self.client.slots(r)):
+            if s.parent_id != model_id or s.delivered:  # another MO's slot, or delivered already
                 continue
             if key is None:
                 self.log(f"round {r}: no key for model {model_id}: cannot deliver slot {slot}")
                 continue
-            trainer_key = self.call("publicKeyOf", s[0])
-            self.transact("deliverKey", r, slot, crypto.seal_key(key, bytes(trainer_key)))
+            self.client.deliver_key(r, slot, crypto.seal_key(key, self.client.public_key_of(s.trainer)))
             self.log(f"round {r}: delivered the key of model {model_id} to slot {slot}")
         return True
 
     def my_models(self) -> list[int]:
         """Ids of the accepted models this participant created (learned from events)."""
         for r, mine in self.state.data["rounds"].items():
-            if "cid" in mine and "model_id" not in mine and int(r) < self.call("currentRound"):
-                logs = self.relay.events.ModelAccepted.get_logs(from_block=self.deployment.block,
-                                                                argument_filters={"round": int(r)})
-                found = [e["args"]["modelId"] for e in logs if e["args"]["creator"] == self.address]
+            if "cid" in mine and "model_id" not in mine and int(r) < self.client.current_round():
+                found = [e["modelId"] for e in self.client.events("ModelAccepted", round=int(r))
+                         if e["creator"] == self.address]
                 mine["model_id"] = found[0] if found else None  # None: not accepted
                 self.state.save()
         trained = [m["model_id"] for m in self.state.data["rounds"].values() if m.get("model_id") is not None]
@@ -242,32 +248,31 @@ class Participant:
     def claim_lineage(self, max_layers: int = 64) -> None:
         """Collects the lineage reward of every own model with accepted descendants."""
         for model_id in self.my_models():
-            units, _ = self.call("claimable", model_id, max_layers)
+            units, _ = self.client.claimable(model_id, max_layers)
             if units:
-                self.transact("claim", model_id, max_layers)
+                self.client.claim(model_id, max_layers)
                 self.log(f"claimed {units} descendant(s) of model {model_id}")
 
     def my_slot(self, r: int) -> int | None:
-        found, slot = self.call("trainerSlot", r, self.address)
-        return slot if found else None
+        return self.client.trainer_slot(r, self.address)
 
     def train_and_submit(self, r: int) -> bool:
         slot = self.my_slot(r)
         if slot is None:
             return True
-        s = self.call("slotOf", r, slot)
-        if s[3]:
+        s = self.client.slot(r, slot)
+        if s.submitted:
             return True  # submitted already
-        if not s[2]:
+        if not s.delivered:
             return False  # no key yet: keep watching
         mine = self.round_state(r)
         if "cid" not in mine:  # train (again, after a crash) only what was never stored
-            parent_id = s[1]
+            parent_id = s.parent_id
             envelope = self.event_arg("KeyDelivered", "envelope", round=r, slot=slot)
             parent_key = crypto.open_envelope(envelope, self.keypair)
             model = self.fetch_model(parent_id, parent_key)
             train_turn(model, self.features, self.labels, epochs=self.config.epochs, lr=self.config.lr,
-                       seed=self.config.seed + r)
+                       seed=self.config.seed + r, progress=self.config.progress)
             plain = save_weights(model)
             key = crypto.new_model_key()
             cid = self.store.put(crypto.encrypt(plain, key))
@@ -276,59 +281,55 @@ class Participant:
                          "hash": crypto.weights_hash(plain).hex()})
             self.state.save()  # the trained model is safe before any transaction
             self.log(f"round {r}: trained on model {parent_id}, pinned {cid}")
-        evaluators = self.call("evaluatorsOf", r)
         key = bytes.fromhex(mine["key"])
-        envelopes = [crypto.seal_key(key, bytes(self.call("publicKeyOf", e))) for e in evaluators]
-        self.transact("submit", r, slot, bytes.fromhex(mine["hash"]), mine["cid"], envelopes)
+        envelopes = [crypto.seal_key(key, self.client.public_key_of(e)) for e in self.client.evaluators(r)]
+        self.client.submit(r, slot, bytes.fromhex(mine["hash"]), mine["cid"], envelopes)
         self.log(f"round {r}: submitted slot {slot}")
         return True
 
     def fetch_model(self, model_id: int, key: bytes):
         """Fetches, decrypts, checks and loads model `model_id` (never unchecked bytes)."""
-        cid = self.call("cidOf", model_id)
-        expected = bytes(self.call("modelOf", model_id)[7])
+        cid = self.client.cid_of(model_id)
+        model = self.client.model(model_id)
         plain = crypto.decrypt(self.store.get(cid), key)
-        if crypto.weights_hash(plain) != expected:
+        if crypto.weights_hash(plain) != model.weights_hash:
             raise crypto.DecryptionError(f"model {model_id} ({cid}) does not match its on-chain sha256")
-        self.state.data["own_version"] = max(self.state.data["own_version"], self.call("modelOf", model_id)[1])
+        self.state.data["own_version"] = max(self.state.data["own_version"], model.layer)
         return load_weights(self.config.spec, plain)
 
     def event_arg(self, event: str, arg: str, **filters):
-        logs = getattr(self.relay.events, event).get_logs(from_block=self.deployment.block,
-                                                          argument_filters=filters)
+        logs = self.client.events(event, **filters)
         if not logs:
             raise LookupError(f"no {event} event for {filters}")
-        return logs[-1]["args"][arg]
+        return logs[-1][arg]
 
     # ------------------------------------------------------------- testing
 
     def score_and_commit(self, r: int) -> bool:
         if self.config.role != "evaluator":
             return True
-        staked, committed, _, _ = self.call("evaluatorState", r, self.address)
-        if not staked or committed:
+        state = self.client.evaluator_state(r, self.address)
+        if not state.staked or state.committed:
             return True
         mine = self.round_state(r)
         if "salt" not in mine:
-            index = list(self.call("evaluatorsOf", r)).index(self.address)
-            scores = []
-            for slot in range(self.call("roundInfo", r)[8]):
-                s = self.call("slotOf", r, slot)
-                scores.append(self.score_slot(r, slot, s, index) if s[3] else 0)
+            index = self.client.evaluators(r).index(self.address)
+            scores = [self.score_slot(r, slot, s, index) if s.submitted else 0
+                      for slot, s in enumerate(self.client.slots(r))]
             mine.update({"scores": scores, "salt": os.urandom(32).hex()})
             self.state.save()  # scores and salt are safe before the commitment is sent
-        commitment = score_commitment(self.w3.eth.chain_id, self.relay.address, r, self.address,
+        commitment = score_commitment(self.w3.eth.chain_id, self.deployment.relay, r, self.address,
                                       mine["scores"], bytes.fromhex(mine["salt"]))
-        self.transact("commit", r, commitment)
+        self.client.commit(r, commitment)
         self.log(f"round {r}: committed scores {[round(x / SCORE_SCALE, 3) for x in mine['scores']]}")
         return True
 
-    def score_slot(self, r: int, slot: int, s, index: int) -> int:
+    def score_slot(self, r: int, slot: int, s: SlotView, index: int) -> int:
         envelopes = self.event_arg("ModelSubmitted", "envelopes", round=r, slot=slot)
         try:
             key = crypto.open_envelope(envelopes[index], self.keypair)
-            plain = crypto.decrypt(self.store.get(s[8]), key)
-            if crypto.weights_hash(plain) != bytes(s[7]):
+            plain = crypto.decrypt(self.store.get(s.cid), key)
+            if crypto.weights_hash(plain) != s.weights_hash:
                 raise crypto.DecryptionError("weights do not match the submitted sha256")
             model = load_weights(self.config.spec, plain)
         except Exception as exc:  # noqa: BLE001 - any unusable submission scores 0
@@ -339,9 +340,9 @@ class Participant:
     def reveal(self, r: int) -> bool:
         if self.config.role != "evaluator":
             return True
-        _, committed, revealed, _ = self.call("evaluatorState", r, self.address)
+        state = self.client.evaluator_state(r, self.address)
         mine = self.round_state(r)
-        if committed and not revealed and "salt" in mine:
-            self.transact("reveal", r, mine["scores"], bytes.fromhex(mine["salt"]))
+        if state.committed and not state.revealed and "salt" in mine:
+            self.client.reveal(r, mine["scores"], bytes.fromhex(mine["salt"]))
             self.log(f"round {r}: revealed")
         return True

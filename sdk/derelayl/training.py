@@ -16,6 +16,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 from torch import nn
+from tqdm import tqdm
 
 from derelayl.errors import ConfigurationError, DeRelayLError
 
@@ -79,8 +80,9 @@ def load_weights(spec: ModelSpec, data: bytes) -> nn.Module:
 
 
 def train_turn(model: nn.Module, features: np.ndarray, labels: np.ndarray, *, epochs: int = 5,
-               lr: float = 0.05, batch_size: int = 32, seed: int = 0) -> nn.Module:
-    """Trains `model` in place on local data (SGD with momentum); deterministic under `seed`."""
+               lr: float = 0.05, batch_size: int = 32, seed: int = 0, progress: bool = False) -> nn.Module:
+    """Trains `model` in place on local data (SGD with momentum); deterministic under `seed`.
+    With `progress`, a tqdm bar (on stderr) shows the epochs and the last epoch's loss."""
     if len(features) == 0:
         return model
     generator = torch.Generator().manual_seed(seed)
@@ -89,13 +91,18 @@ def train_turn(model: nn.Module, features: np.ndarray, labels: np.ndarray, *, ep
     optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9)
     loss_fn = nn.CrossEntropyLoss()
     model.train()
-    for _ in range(epochs):
+    bar = tqdm(range(epochs), desc="training", unit="epoch", disable=not progress, leave=False)
+    for _ in bar:
         order = torch.randperm(len(x), generator=generator)
+        total = 0.0
         for start in range(0, len(x), batch_size):
             batch = order[start : start + batch_size]
             optimizer.zero_grad()
-            loss_fn(model(x[batch]), y[batch]).backward()
+            loss = loss_fn(model(x[batch]), y[batch])
+            loss.backward()
             optimizer.step()
+            total += loss.item() * len(batch)
+        bar.set_postfix(loss=f"{total / len(x):.3f}")
     return model
 
 

@@ -1,0 +1,281 @@
+"""Typed access to one deployed RelayLearning: every call, every view, every event.
+
+`RelayClient` turns the contract's tuples into dataclasses with named fields, raises a
+revert as `ContractRevert` named after the contract's custom error (through
+`chain.send`), and follows rounds from events. The participant agent, the CLI and the
+demo all go through it, so there is one place that knows the ABI's shapes.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from web3 import Web3
+
+from derelayl.chain import Deployment, relay_contract, send
+from derelayl.errors import ConfigurationError
+from derelayl.params import ProtocolParams
+from derelayl.protocol import Phase
+
+ERC20_BALANCE_ABI = [{"name": "balanceOf", "type": "function", "stateMutability": "view",
+                      "inputs": [{"name": "account", "type": "address"}],
+                      "outputs": [{"name": "", "type": "uint256"}]}]
+
+
+@dataclass(frozen=True)
+class RoundView:
+    phase: Phase
+    phase_start: int
+    deadline: int
+    parent_layer: int
+    seed: bytes
+    bid_count: int
+    offer_count: int
+    evaluator_count: int
+    slot_count: int
+    submitted_count: int
+    committed_count: int
+    revealed_count: int
+
+
+@dataclass(frozen=True)
+class BidView:
+    trainer: str
+    amount: int
+
+
+@dataclass(frozen=True)
+class OfferView:
+    model_id: int
+    price: int
+
+
+@dataclass(frozen=True)
+class SlotView:
+    trainer: str
+    parent_id: int
+    delivered: bool
+    submitted: bool
+    reclaimed: bool
+    bid: int
+    price: int
+    weights_hash: bytes
+    cid: str
+
+
+@dataclass(frozen=True)
+class ModelView:
+    parent_id: int
+    layer: int
+    index: int
+    round: int
+    creator: str
+    slot: int
+    score: int
+    weights_hash: bytes
+    claim_layer: int
+    claim_lo: int
+    claim_hi: int
+    lineage_ended: bool
+    claimed_units: int
+
+
+@dataclass(frozen=True)
+class EvaluatorView:
+    staked: bool
+    committed: bool
+    revealed: bool
+    commitment: bytes
+
+
+class RelayClient:
+    """One deployment seen through one web3 connection, acting as `account` (or
+    read-only when `account` is None)."""
+
+    def __init__(self, w3: Web3, deployment: Deployment, account=None) -> None:
+        self.w3 = w3
+        self.deployment = deployment
+        self.account = account
+        self.relay, self.decoder = relay_contract(w3, deployment)
+        self.token = w3.eth.contract(address=deployment.token, abi=ERC20_BALANCE_ABI)
+
+    # ------------------------------------------------------------ plumbing
+
+    def _call(self, name: str, *args) -> Any:
+        return getattr(self.relay.functions, name)(*args).call()
+
+    def _send(self, name: str, *args) -> dict[str, Any]:
+        if self.account is None:
+            raise ConfigurationError(f"{name}() sends a transaction: this client has no account")
+        return send(self.w3, self.account, getattr(self.relay.functions, name)(*args), self.decoder)
+
+    @property
+    def address(self) -> str | None:
+        return None if self.account is None else self.account.address
+
+    # ------------------------------------------------------------ transactions
+
+    def register_key(self, public_key: bytes) -> dict[str, Any]:
+        """Publishes the X25519 key that envelopes for this account are sealed to."""
+        return self._send("registerKey", public_key)
+
+    def bid(self, round: int, amount: int) -> dict[str, Any]:
+        """Bids `amount` (base units, locked from credit first) to train in `round`."""
+        return self._send("bid", round, amount)
+
+    def offer(self, round: int, price: int) -> dict[str, Any]:
+        """Offers this owner's current model at `price` per trainer (k * price locked)."""
+        return self._send("offer", round, price)
+
+    def stake_evaluator(self, round: int) -> dict[str, Any]:
+        """Locks the evaluator stake to score `round`'s models."""
+        return self._send("stakeEvaluator", round)
+
+    def close_bidding(self) -> dict[str, Any]:
+        return self._send("closeBidding")
+
+    def deliver_key(self, round: int, slot: int, envelope: bytes) -> dict[str, Any]:
+        """Hands the parent model's key, sealed to the slot's trainer."""
+        return self._send("deliverKey", round, slot, envelope)
+
+    def submit(self, round: int, slot: int, weights_hash: bytes, cid: str, envelopes: list[bytes]) -> dict[str, Any]:
+        """Records a trained model: sha256 of its plain weights, its CID, its key per evaluator."""
+        return self._send("submit", round, slot, weights_hash, cid, envelopes)
+
+    def close_training(self) -> dict[str, Any]:
+        return self._send("closeTraining")
+
+    def reclaim_undelivered(self, round: int, slot: int) -> dict[str, Any]:
+        """Gets a trainer's bid back (and the price as amends) when its MO never delivered."""
+        return self._send("reclaimUndelivered", round, slot)
+
+    def commit(self, round: int, commitment: bytes) -> dict[str, Any]:
+        return self._send("commit", round, commitment)
+
+    def close_commit(self) -> dict[str, Any]:
+        return self._send("closeCommit")
+
+    def reveal(self, round: int, scores: list[int], salt: bytes) -> dict[str, Any]:
+        return self._send("reveal", round, scores, salt)
+
+    def settle(self) -> dict[str, Any]:
+        return self._send("settle")
+
+    def claim(self, model_id: int, max_layers: int = 64) -> dict[str, Any]:
+        """Credits the creator of `model_id` for up to `max_layers` layers of descendants."""
+        return self._send("claim", model_id, max_layers)
+
+    def withdraw(self, amount: int) -> dict[str, Any]:
+        """Moves `amount` of this account's credit to its wallet."""
+        return self._send("withdraw", amount)
+
+    # ------------------------------------------------------------ views
+
+    def params(self) -> ProtocolParams:
+        return ProtocolParams(*self._call("params"))
+
+    def current_round(self) -> int:
+        return self._call("currentRound")
+
+    def round_info(self, round: int) -> RoundView:
+        v = self._call("roundInfo", round)
+        return RoundView(Phase(v[0]), *v[1:4], bytes(v[4]), *v[5:])
+
+    def bids(self, round: int) -> list[BidView]:
+        return [BidView(*b) for b in self._call("bidsOf", round)]
+
+    def offers(self, round: int) -> list[OfferView]:
+        return [OfferView(*o) for o in self._call("offersOf", round)]
+
+    def evaluators(self, round: int) -> list[str]:
+        return list(self._call("evaluatorsOf", round))
+
+    def slot(self, round: int, slot: int) -> SlotView:
+        v = self._call("slotOf", round, slot)
+        return SlotView(*v[:7], bytes(v[7]), v[8])
+
+    def slots(self, round: int) -> list[SlotView]:
+        return [self.slot(round, i) for i in range(self.round_info(round).slot_count)]
+
+    def trainer_slot(self, round: int, trainer: str) -> int | None:
+        found, slot = self._call("trainerSlot", round, trainer)
+        return slot if found else None
+
+    def evaluator_state(self, round: int, evaluator: str) -> EvaluatorView:
+        staked, committed, revealed, commitment = self._call("evaluatorState", round, evaluator)
+        return EvaluatorView(staked, committed, revealed, bytes(commitment))
+
+    def revealed_scores(self, round: int, evaluator: str) -> list[int]:
+        return list(self._call("revealedScores", round, evaluator))
+
+    def commitment_for(self, round: int, evaluator: str, scores: list[int], salt: bytes) -> bytes:
+        """The commitment the contract expects for `scores` and `salt` (a local cross-check)."""
+        return bytes(self._call("commitmentFor", round, evaluator, scores, salt))
+
+    def model_count(self) -> int:
+        return self._call("modelCount")
+
+    def model(self, model_id: int) -> ModelView:
+        v = self._call("modelOf", model_id)
+        return ModelView(*v[:7], bytes(v[7]), *v[8:])
+
+    def cid_of(self, model_id: int) -> str:
+        return self._call("cidOf", model_id)
+
+    def current_model_of(self, account: str) -> int | None:
+        """The model `account` owns for the next round, or None."""
+        found, model_id = self._call("currentModelOf", account)
+        return model_id if found else None
+
+    def layer_count(self) -> int:
+        return self._call("layerCount")
+
+    def layer(self, layer: int) -> list[int]:
+        return list(self._call("layerOf", layer))
+
+    def claimable(self, model_id: int, max_layers: int = 64) -> tuple[int, bool]:
+        units, complete = self._call("claimable", model_id, max_layers)
+        return units, complete
+
+    def credit_of(self, account: str) -> int:
+        return self._call("creditOf", account)
+
+    def wallet_of(self, account: str) -> int:
+        return self.token.functions.balanceOf(account).call()
+
+    def public_key_of(self, account: str) -> bytes:
+        return bytes(self._call("publicKeyOf", account))
+
+    def total_locked(self) -> int:
+        return self._call("totalLocked")
+
+    def total_credited(self) -> int:
+        return self._call("totalCredited")
+
+    # ------------------------------------------------------------ events
+
+    def events(self, name: str, from_block: int | None = None, to_block: int | str = "latest",
+               **filters) -> list[dict[str, Any]]:
+        """Logs of event `name` (matching indexed `filters`), oldest first, as dicts of
+        their arguments plus `event` and `blockNumber`."""
+        logs = getattr(self.relay.events, name).get_logs(
+            from_block=self.deployment.block if from_block is None else from_block, to_block=to_block,
+            argument_filters=filters or None)
+        return [{"event": name, "blockNumber": log["blockNumber"], "logIndex": log["logIndex"], **log["args"]}
+                for log in logs]
+
+    def follow(self, names: tuple[str, ...] = ("PhaseStarted", "ModelAccepted", "RoundSettled"),
+               from_block: int | None = None, poll: float = 1.0, stop=lambda: False) -> Iterator[dict[str, Any]]:
+        """Yields the events `names` as blocks arrive (polling), in block order, until `stop()`."""
+        next_block = self.deployment.block if from_block is None else from_block
+        while not stop():
+            head = self.w3.eth.block_number
+            if head >= next_block:
+                batch = [e for name in names for e in self.events(name, next_block, head)]
+                yield from sorted(batch, key=lambda e: (e["blockNumber"], e["logIndex"]))
+                next_block = head + 1
+            else:
+                time.sleep(poll)

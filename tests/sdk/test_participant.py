@@ -1,0 +1,181 @@
+"""derelayl.participant against a real Ganache and a real IPFS daemon.
+
+Participants run as separate OS processes (`derelayl participant`), sharing nothing
+but the chain and IPFS. A trainer killed (SIGKILL) in the middle of training is
+restarted on its state folder: it trains again, submits exactly once, and the round
+settles. A trainer whose IPFS daemon goes away keeps its place and submits once the
+daemon is back. `derelayl status` and `derelayl lineage` read the result.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import time
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from derelayl import crypto
+from derelayl.chain import LocalChain, connect, deploy, dev_account
+from derelayl.cli import main
+from derelayl.client import RelayClient
+from derelayl.demo import prepare_participant, start_participant, wait_until_ready
+from derelayl.ipfs_node import IpfsNode
+from derelayl.params import DEFAULT_PARAMS, TOKEN
+from derelayl.participant import Participant, ParticipantConfig
+from derelayl.protocol import Phase
+from derelayl.storage import IpfsStore, StorageUnreachable
+from derelayl.training import ModelSpec, load_digits_data, save_weights
+
+PARAMS = DEFAULT_PARAMS.replace(k=2, max_trainers=8, max_evaluators=2, quorum=1, bidding_duration=5,
+                                training_duration=300, commit_duration=60, reveal_duration=30)
+SLOW_EPOCHS = 3000  # about 20 s of training: time to kill the process in the middle
+
+
+def wait_for(condition, timeout: float, what: str, processes=()):
+    deadline = time.time() + timeout
+    while not condition():
+        for p in processes:
+            if p.poll() is not None and p.returncode != 0:
+                raise AssertionError(f"a participant (pid {p.pid}) exited with {p.returncode} while waiting: {what}")
+        if time.time() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting: {what}")
+        time.sleep(0.5)
+
+
+def genesis(store: IpfsStore) -> tuple[bytes, bytes, str]:
+    """The genesis model's plain weights, key and CID (pinned)."""
+    plain = save_weights(ModelSpec().build(seed=0))
+    key = crypto.new_model_key()
+    return plain, key, store.put(crypto.encrypt(plain, key))
+
+
+@pytest.fixture
+def world(ipfs_node, tmp_path):
+    """A Ganache that mines every second (deadlines advance) and the data split."""
+    with LocalChain(accounts=8, block_time=1) as chain:
+        x, y = load_digits_data()
+        yield {"chain": chain, "ipfs": ipfs_node, "store": IpfsStore(ipfs_node.api), "x": x, "y": y,
+               "tmp": tmp_path}
+
+
+def deploy_world(world, genesis_owner: int, evaluators: list[int]):
+    """Deploys with a fresh genesis model; returns the deployment, the genesis key and CID."""
+    plain, key, cid = genesis(world["store"])
+    w3 = connect(world["chain"].url)
+    deployment = deploy(w3, dev_account(0), PARAMS, genesis_owner=dev_account(genesis_owner).address,
+                        genesis_hash=crypto.weights_hash(plain), genesis_cid=cid,
+                        allocations={dev_account(i).address: 100 * TOKEN for i in evaluators})
+    return deployment, key, cid
+
+
+def test_killed_trainer_resumes_trains_again_and_submits_once(world):
+    x, y, tmp = world["x"], world["y"], world["tmp"]
+    deployment_path = tmp / "deployment.json"
+    plain, key, cid = genesis(world["store"])
+    roles = {1: ("trainer", 5), 2: ("trainer", SLOW_EPOCHS), 3: ("trainer", 5), 4: ("evaluator", 5)}
+    parts = {1: slice(0, 300), 2: slice(300, 500), 3: slice(500, 800), 4: slice(800, 1100)}
+    folders, processes = {}, {}
+    for index, (role, epochs) in roles.items():
+        settings = {"role": role, "account_index": index, "deployment": str(deployment_path),
+                    "ipfs_api": world["ipfs"].api, "model": "mlp", "epochs": epochs, "seed": index,
+                    "rounds": 1, "threads": 1}
+        folders[index] = prepare_participant(tmp / f"p{index}", settings, x[parts[index]], y[parts[index]],
+                                             key if index == 1 else None)
+        processes[index] = start_participant(folders[index])
+    wait_until_ready(list(folders.values()), list(processes.values()))
+    w3 = connect(world["chain"].url)
+    deployment = deploy(w3, dev_account(0), PARAMS, genesis_owner=dev_account(1).address,
+                        genesis_hash=crypto.weights_hash(plain), genesis_cid=cid,
+                        allocations={dev_account(4).address: 100 * TOKEN})
+    deployment.save(deployment_path)
+    client = RelayClient(w3, deployment)
+    slow = dev_account(2).address
+
+    def slow_trainer_is_training() -> bool:
+        slot = client.trainer_slot(0, slow) if client.round_info(0).phase == Phase.TRAINING else None
+        return slot is not None and client.slot(0, slot).delivered
+
+    wait_for(slow_trainer_is_training, 180, "the slow trainer gets its key", list(processes.values()))
+    time.sleep(3)  # well inside its ~20 s of training
+    processes[2].send_signal(signal.SIGKILL)
+    processes[2].wait(10)
+    state = json.loads((folders[2] / "state.json").read_text())
+    assert "cid" not in state["rounds"].get("0", {}), "killed too late: training had finished"
+    assert client.events("ModelSubmitted", round=0, trainer=slow) == []
+
+    processes[2] = start_participant(folders[2], append=True)  # the same state folder
+    for p in processes.values():
+        p.wait(300)
+    assert [p.returncode for p in processes.values()] == [0, 0, 0, 0]
+
+    submitted = client.events("ModelSubmitted", round=0, trainer=slow)
+    assert len(submitted) == 1
+    log = (folders[2] / "log.txt").read_text()
+    assert log.count("submitted slot") == 1 and log.count("trained on model 0") == 1
+    state = json.loads((folders[2] / "state.json").read_text())
+    assert state["rounds"]["0"]["cid"] == submitted[0]["cid"]
+    assert (folders[2] / "weights" / f"{submitted[0]['cid']}.safetensors").exists()  # kept locally too
+    assert client.current_round() == 1  # round 0 settled
+    accepted = [e for e in client.events("ModelAccepted", round=0) if e["modelId"] != 0]  # 0: genesis
+    assert len(accepted) == 1  # floor(0.5 * 2 slots)
+
+    runner = CliRunner()
+    status = runner.invoke(main, ["status", "--deployment", str(deployment_path)])
+    assert status.exit_code == 0, status.output
+    assert "round 1: bidding" in status.output and "round 0 accepted 1 model(s)" in status.output
+    lineage = runner.invoke(main, ["lineage", "--deployment", str(deployment_path)])
+    assert lineage.exit_code == 0, lineage.output
+    assert lineage.output.splitlines()[0] == "2 models in 2 layers"
+    assert "\n  model 1 (round 0, score" in lineage.output
+
+
+def test_trainer_rides_out_an_ipfs_outage(world):
+    """The trainer's own IPFS daemon stops while it should train: the error names the
+    address, nothing is submitted or lost, and once the daemon is back (same address,
+    same repository) the next poll trains and submits."""
+    x, y, tmp = world["x"], world["y"], world["tmp"]
+    own = IpfsNode(repo=tmp / "own-ipfs")
+    try:
+        deployment, key, genesis_cid = deploy_world(world, genesis_owner=1, evaluators=[3])
+        IpfsStore(own.api).put(world["store"].get(genesis_cid))  # the trainer's node holds genesis too
+        w3 = connect(world["chain"].url)
+        client = RelayClient(w3, deployment)
+        logs: list[str] = []
+
+        def agent(index: int, role: str, store, rows: slice) -> Participant:
+            config = ParticipantConfig(role=role, state_dir=tmp / f"agent{index}", epochs=2, seed=index,
+                                       close_jitter=0)
+            return Participant(config, deployment, dev_account(index), store, x[rows], y[rows],
+                               log=logs.append)
+
+        owner = agent(1, "trainer", world["store"], slice(0, 300))
+        owner.state.data["model_keys"]["0"] = key.hex()
+        trainer = agent(2, "trainer", IpfsStore(own.api), slice(300, 600))
+        evaluator = agent(3, "evaluator", world["store"], slice(600, 900))
+        everyone = [owner, trainer, evaluator]
+        for p in everyone:
+            p.client.register_key(p.keypair.public)
+            p.step(0)  # bid / stake
+        def key_delivered() -> bool:
+            owner.step(0)  # closes bidding once its deadline passed, then delivers the key
+            slot = trainer.my_slot(0)
+            return slot is not None and client.slot(0, slot).delivered
+
+        wait_for(key_delivered, 30, "bidding closed and the key delivered")
+        assert client.round_info(0).phase == Phase.TRAINING
+
+        own.stop()  # the outage
+        with pytest.raises(StorageUnreachable, match=f"tcp/{own.api_port}"):
+            trainer.step(0)
+        assert "cid" not in trainer.round_state(0) and not client.slot(0, trainer.my_slot(0)).submitted
+
+        own = IpfsNode(repo=tmp / "own-ipfs", api_port=own.api_port)  # back, same address and pins
+        trainer.step(0)
+        assert client.slot(0, trainer.my_slot(0)).submitted
+        assert len(client.events("ModelSubmitted", round=0, trainer=trainer.address)) == 1
+        assert client.round_info(0).phase == Phase.COMMITTING  # the only slot submitted: training closed
+    finally:
+        own.stop()
