@@ -7,7 +7,7 @@ PYTHON ?= python3
 VENV := .venv
 BROWNIE_NETWORK := derelayl-ganache
 
-.PHONY: setup demo demo-scripted test gas bench-store compile clean
+.PHONY: setup demo demo-scripted test gas bench-store bench-turn compile clean
 
 setup: $(VENV)/.installed node_modules/.installed
 	@tools/install-solc.sh
@@ -40,6 +40,9 @@ test: setup
 
 bench-store: setup
 	PATH="$$PWD/node_modules/.bin:$$PATH" $(VENV)/bin/python benchmarks/store_throughput.py
+
+bench-turn: setup
+	PATH="$$PWD/node_modules/.bin:$$PATH" $(VENV)/bin/python benchmarks/relay_turn.py
 
 gas: setup
 	tools/brownie-on-ganache.sh run $(CURDIR)/benchmarks/gas.py

@@ -255,19 +255,26 @@ class Deployment:
             raise ConfigurationError(f"no deployment file at {path}: run `derelayl deploy` first") from exc
 
 
-def send(w3: Web3, account, call, decoder: ErrorDecoder, value: int = 0) -> dict[str, Any]:
+def send(w3: Web3, account, call, decoder: ErrorDecoder, value: int = 0, gas: int | None = None) -> dict[str, Any]:
     """Signs and sends `call` (a web3 contract function) from `account`; waits for the
     receipt. A revert is raised as `ContractRevert` with the contract's error name, also
-    when the state changed between the gas estimate and the block (the call is then
-    replayed on the state after that block, which holds whatever beat it)."""
+    when the state changed between the check and the block (the call is then replayed
+    on the state after that block, which holds whatever beat it).
+
+    Without `gas`, the limit is an estimate plus a margin. With `gas`, one plain
+    `eth_call` checks the call instead: Ganache's gas estimate of a heavy call such as
+    `settle` runs it many times and can take minutes on a busy dev chain."""
+    fields = {"from": account.address, "nonce": w3.eth.get_transaction_count(account.address),
+              "value": value, "chainId": w3.eth.chain_id}
     try:
-        tx = call.build_transaction({
-            "from": account.address, "nonce": w3.eth.get_transaction_count(account.address),
-            "value": value, "chainId": w3.eth.chain_id,
-        })
-    except ContractLogicError as exc:  # gas estimation runs the call: reverts surface here
+        if gas is None:
+            tx = call.build_transaction(fields)  # gas estimation runs the call: reverts surface here
+            tx["gas"] = int(tx["gas"] * 1.25) + 30_000  # room for state that grew since the estimate
+        else:
+            call.call({"from": account.address, "value": value})
+            tx = call.build_transaction({**fields, "gas": gas})
+    except ContractLogicError as exc:
         raise decoder.wrap(exc) from exc
-    tx["gas"] = int(tx["gas"] * 1.25) + 30_000  # room for state that grew since the estimate
     signed = account.sign_transaction(tx)
     tx_hash = w3.eth.send_raw_transaction(signed.raw_transaction)
     receipt = w3.eth.wait_for_transaction_receipt(tx_hash, timeout=120)

@@ -269,5 +269,53 @@ def demo(trainers, evaluators, rounds, alpha, model, epochs, seed, out, json_pat
         raise click.ClickException(str(exc)) from exc
 
 
+@main.command()
+@click.option("--participants", default=256, show_default=True)
+@click.option("--rounds", default=5000, show_default=True)
+@click.option("--active", default=128, show_default=True, help="Model owners + trainers per round.")
+@click.option("--k", default=4, show_default=True, help="Trainers per model owner.")
+@click.option("--finish-probability", default=0.9, show_default=True, help="Chance a matched trainer submits.")
+@click.option("--step-mean", default=1.0, show_default=True, help="Mean logit step of one turn of training.")
+@click.option("--step-std", default=1.0, show_default=True, help="Spread of the logit step.")
+@click.option("--selection", default=0.5, show_default=True, help="Share of scored models accepted (s).")
+@click.option("--evaluator-fee", default=0.001, show_default=True, help="Tokens per model and per test case.")
+@click.option("--test-cases", default=100, show_default=True)
+@click.option("--lineage-reward", default=1.0, show_default=True, help="Tokens per accepted descendant.")
+@click.option("--claim-every", default=10, show_default=True, help="Rounds between lineage claims.")
+@click.option("--seed", default=0, show_default=True)
+@click.option("--version-rounds", default=100, show_default=True, help="Rounds shown in the version figure.")
+@click.option("--out", type=click.Path(file_okay=False), default="simulation-output", show_default=True)
+@click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None,
+              help="Write every round's tokens and versions per participant here.")
+def simulate(participants, rounds, active, k, finish_probability, step_mean, step_std, selection, evaluator_fee,
+             test_cases, lineage_reward, claim_every, seed, version_rounds, out, json_path) -> None:
+    """The paper's numerical study on the protocol's own rules (performance drawn at
+    random instead of trained); writes the tokens and version figures."""
+    from tqdm import tqdm
+
+    from derelayl.simulate import SimulationConfig, plot, simulate as run
+
+    config = SimulationConfig(participants=participants, rounds=rounds, active=active, k=k,
+                              finish_probability=finish_probability, step_mean=step_mean, step_std=step_std,
+                              selection=selection, evaluator_fee=evaluator_fee, test_cases=test_cases,
+                              lineage_reward=lineage_reward, claim_every=claim_every, seed=seed)
+    try:
+        with tqdm(total=rounds, unit="round", desc="simulating", disable=not sys.stderr.isatty()) as bar:
+            result = run(config, progress=lambda r: bar.update(1))
+    except DeRelayLError as exc:
+        raise click.ClickException(str(exc)) from exc
+    paths = plot(result, Path(out), version_rounds)
+    last = result.tokens[-1]
+    click.echo(f"{rounds} rounds, {participants} participants in {result.seconds:.1f} s "
+               f"(peak memory {result.peak_rss_mb:.0f} MB); newest version {result.latest[-1]}; "
+               f"{sum(result.accepted) / len(result.accepted):.1f} models accepted per round")
+    click.echo(f"tokens after the last round: total {sum(last):,.1f}, max {max(last):,.1f}, "
+               f"median {sorted(last)[len(last) // 2]:,.1f}, holders {sum(t > 0 for t in last)}/{participants}")
+    click.echo("figures: " + ", ".join(str(p) for p in paths))
+    if json_path:
+        Path(json_path).write_text(json.dumps(result.to_json()) + "\n")
+        click.echo(f"record written to {json_path}")
+
+
 if __name__ == "__main__":
     main()

@@ -107,10 +107,14 @@ class RelayClient:
     def _call(self, name: str, *args) -> Any:
         return getattr(self.relay.functions, name)(*args).call()
 
-    def _send(self, name: str, *args) -> dict[str, Any]:
+    def _send(self, name: str, *args, heavy: bool = False) -> dict[str, Any]:
+        """Sends relay.<name>(*args). `heavy` calls (those that loop over a round's
+        slots or bids) get a fixed limit of half a block instead of a gas estimate;
+        every function stays below that at the largest round the caps allow."""
         if self.account is None:
             raise ConfigurationError(f"{name}() sends a transaction: this client has no account")
-        return send(self.w3, self.account, getattr(self.relay.functions, name)(*args), self.decoder)
+        gas = self.w3.eth.get_block("latest")["gasLimit"] // 2 if heavy else None
+        return send(self.w3, self.account, getattr(self.relay.functions, name)(*args), self.decoder, gas=gas)
 
     @property
     def address(self) -> str | None:
@@ -135,7 +139,7 @@ class RelayClient:
         return self._send("stakeEvaluator", round)
 
     def close_bidding(self) -> dict[str, Any]:
-        return self._send("closeBidding")
+        return self._send("closeBidding", heavy=True)
 
     def deliver_key(self, round: int, slot: int, envelope: bytes) -> dict[str, Any]:
         """Hands the parent model's key, sealed to the slot's trainer."""
@@ -146,7 +150,7 @@ class RelayClient:
         return self._send("submit", round, slot, weights_hash, cid, envelopes)
 
     def close_training(self) -> dict[str, Any]:
-        return self._send("closeTraining")
+        return self._send("closeTraining", heavy=True)
 
     def reclaim_undelivered(self, round: int, slot: int) -> dict[str, Any]:
         """Gets a trainer's bid back (and the price as amends) when its MO never delivered."""
@@ -156,13 +160,13 @@ class RelayClient:
         return self._send("commit", round, commitment)
 
     def close_commit(self) -> dict[str, Any]:
-        return self._send("closeCommit")
+        return self._send("closeCommit", heavy=True)
 
     def reveal(self, round: int, scores: list[int], salt: bytes) -> dict[str, Any]:
         return self._send("reveal", round, scores, salt)
 
     def settle(self) -> dict[str, Any]:
-        return self._send("settle")
+        return self._send("settle", heavy=True)
 
     def claim(self, model_id: int, max_layers: int = 64) -> dict[str, Any]:
         """Credits the creator of `model_id` for up to `max_layers` layers of descendants."""

@@ -110,6 +110,7 @@ def run_demo(config: DemoConfig, echo=print, progress: bool = True) -> dict:
                   "config": {k: str(v) for k, v in asdict(config).items()}, "rounds": []}
         names = {a: f"{r}{i}" for i, (a, r, _) in enumerate(processes)}
         seen = 0
+        progress = progress and sys.stderr.isatty()  # a bar only where it can redraw in place
         bar = tqdm(total=config.rounds, unit="round", desc="relay", disable=not progress)
         say = bar.write if progress else echo
         try:
@@ -202,7 +203,8 @@ def round_report(client: RelayClient, r, out, store, spec, x_holdout, y_holdout,
             model = load_weights(spec, crypto.decrypt(store.get(cid), key))
             best_accuracy = evaluate(model, x_holdout, y_holdout)
     # Tokens = wallet + withdrawable credit + what is locked in the next round's bids,
-    # offers and stakes (the default policies put credit straight back into deposits).
+    # offers and stakes (the default policies put credit straight back into deposits)
+    # + lineage rewards earned but not yet claimed.
     nxt = r + 1
     locked = {b.trainer: b.amount for b in client.bids(nxt)}
     owners = {e["modelId"]: e["owner"] for e in client.events("OfferMade", round=nxt)}
@@ -211,6 +213,11 @@ def round_report(client: RelayClient, r, out, store, spec, x_holdout, y_holdout,
         locked[owners[o.model_id]] = locked.get(owners[o.model_id], 0) + params.k * o.price
     for e in client.evaluators(nxt):
         locked[e] = locked.get(e, 0) + params.evaluator_stake
+    for model_id in range(client.model_count()):  # lineage rewards not yet claimed
+        units, _ = client.claimable(model_id)
+        if units:
+            creator = client.model(model_id).creator
+            locked[creator] = locked.get(creator, 0) + units * params.lineage_reward
     balances = {a: (client.wallet_of(a) + client.credit_of(a) + locked.get(a, 0)) / TOKEN for a in names}
     return {"round": r, "accepted": accepted, "best_holdout_accuracy": best_accuracy, "balances": balances}
 
@@ -243,7 +250,7 @@ def plot(record, names, out: Path) -> None:
     fig, ax = plt.subplots(figsize=(7, 4))
     for address, name in names.items():
         ax.plot(rounds, [r["balances"][address] for r in record["rounds"]], marker=".", label=name)
-    ax.set(xlabel="round", ylabel="tokens (wallet + credit + locked)", title="Balances", xticks=rounds)
+    ax.set(xlabel="round", ylabel="tokens (wallet, credit, deposits, unclaimed)", title="Balances", xticks=rounds)
     ax.legend(fontsize=7, ncol=2)
     fig.tight_layout()
     fig.savefig(out / "balances.png", dpi=120)

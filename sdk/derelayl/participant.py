@@ -29,29 +29,10 @@ from derelayl.client import RelayClient, SlotView
 from derelayl.commitment import score_commitment
 from derelayl.errors import DeRelayLError
 from derelayl.params import SCORE_SCALE, TOKEN
+from derelayl.policies import PolicyView, default_bid, default_price
 from derelayl.protocol import Phase
 from derelayl.storage import ModelStore
 from derelayl.training import ModelSpec, evaluate, load_weights, save_weights, train_turn
-
-
-@dataclass
-class PolicyView:
-    """What a bidding policy may look at."""
-
-    credit: int  # withdrawable credit, in token base units
-    latest_version: int  # newest lineage layer
-    own_version: int  # newest layer of a model this participant holds (-1: none)
-    k: int
-
-
-def default_bid(view: PolicyView) -> int:
-    """The authors' trainer policy: min(balance, V_latest - V_own + 1) tokens."""
-    return min(view.credit, (view.latest_version - view.own_version + 1) * TOKEN)
-
-
-def default_price(view: PolicyView, budget: int = TOKEN) -> int:
-    """The authors' MO policy: min(balance, budget) / k per trainer."""
-    return min(view.credit, budget) // view.k
 
 
 @dataclass

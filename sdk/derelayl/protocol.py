@@ -173,6 +173,10 @@ class RelayProtocol:
         What score commitments are bound to (see `derelayl.commitment`).
     tie_keys:
         The three tie-break functions; the simulator may pass cheaper random ones.
+    commitment:
+        The score-commitment function (default: the contract's keccak of the ABI
+        encoding, `derelayl.commitment.score_commitment`); the simulator, which has no
+        chain to agree with, may pass a cheaper binding hash.
     """
 
     def __init__(
@@ -188,6 +192,7 @@ class RelayProtocol:
         now: int = 0,
         tie_keys: tuple[Callable[[bytes, int], int], Callable[[bytes, str], int], Callable[[bytes, int], int]]
         | None = None,
+        commitment: Callable[[int, str, int, str, Sequence[int], bytes], bytes] = score_commitment,
     ) -> None:
         self.params = params
         self.chain_id = chain_id
@@ -195,6 +200,7 @@ class RelayProtocol:
         self.now = now
         self._offer_tie, self._bid_tie, self._slot_tie = tie_keys or (offer_tie_key, bid_tie_key, slot_tie_key)
         self.genesis_cid = genesis_cid
+        self._commitment = commitment
 
         self.public_keys: dict[str, bytes] = {}
         self.credit: dict[str, int] = {}
@@ -494,7 +500,7 @@ class RelayProtocol:
 
     def commitment_for(self, round_: int, evaluator: str, scores: Sequence[int], salt: bytes) -> bytes:
         """The commitment `evaluator` must send (see `derelayl.commitment`)."""
-        return score_commitment(self.chain_id, self.contract, round_, evaluator, scores, salt)
+        return self._commitment(self.chain_id, self.contract, round_, evaluator, scores, salt)
 
     def commit(self, account: str, round_: int, commitment: bytes) -> None:
         rs = self._require_phase(round_, Phase.COMMITTING)
@@ -648,6 +654,13 @@ class RelayProtocol:
             else:
                 return
 
+    def forget_round(self, round_: int) -> None:
+        """Drops the records of a settled round (a long simulation's memory). Its
+        undelivered slots can then no longer be reclaimed (settlement paid them)."""
+        if round_ >= self.round:
+            raise ValueError(f"round {round_} is not settled yet (current round {self.round})")
+        self.rounds.pop(round_, None)
+
     # -------------------------------------------------------------- lineage
 
     def _scan_lineage(self, m: Model, max_layers: int) -> tuple[int, int, int, int, bool]:
@@ -669,6 +682,12 @@ class RelayProtocol:
             raise ProtocolRevert("RelayUnknownModel", model_id)
         units, layer, _, _, ended = self._scan_lineage(self.models[model_id], max_layers)
         return units, ended or layer + 1 >= len(self.layers)
+
+    def lineage_outlook(self, model_id: int) -> tuple[int, bool]:
+        """(units claimable now, whether the lineage died out): a died-out lineage can
+        never earn again, so a caller may stop watching it."""
+        units, _, _, _, ended = self._scan_lineage(self.models[model_id], len(self.layers))
+        return units, ended
 
     def claim(self, model_id: int, max_layers: int) -> int:
         if model_id >= len(self.models):

@@ -1,0 +1,127 @@
+"""One relay turn, step by step: fetch, decrypt, load, train, save, encrypt, pin,
+transaction, for the demo's MLP and for a model of about 10M parameters.
+
+A trainer's turn on a real Ganache (instant mining) and a real IPFS daemon (js-ipfs),
+both started here: the parent model is pinned and its key delivered in a sealed
+envelope; then the turn is timed. The SDK's overhead is everything but training, as a
+ratio to the training time of the same turn. Training uses the demo's settings (one
+trainer's share of digits, 20 epochs, one torch thread as in the demo).
+
+    .venv/bin/python benchmarks/relay_turn.py      # or: make bench-turn
+
+Writes benchmarks/results/relay_turn.json and prints a table.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import time
+from pathlib import Path
+
+import torch
+
+from derelayl import crypto
+from derelayl.chain import LocalChain, connect, deploy, dev_account
+from derelayl.client import RelayClient
+from derelayl.demo import DemoConfig, split_data
+from derelayl.ipfs_node import IpfsNode
+from derelayl.params import DEFAULT_PARAMS, TOKEN
+from derelayl.storage import IpfsStore
+from derelayl.training import ModelSpec, load_weights, save_weights, train_turn
+
+ROOT = Path(__file__).resolve().parent.parent
+MODELS = {"demo MLP": ModelSpec(kind="mlp"), "10M MLP": ModelSpec(kind="mlp", hidden=133_334)}
+REPEATS = 3
+STEPS = ("fetch", "decrypt", "load", "train", "save", "encrypt", "pin", "transaction")
+
+
+def matched_round(w3, store: IpfsStore, spec: ModelSpec, trainer_keys: crypto.KeyPair) -> tuple[RelayClient, bytes]:
+    """A fresh deployment whose round 0 has matched the trainer (account 2) to the
+    pinned genesis model of account 1 and delivered the key. Returns the trainer's
+    client and the envelope it received."""
+    plain = save_weights(spec.build(seed=0))
+    key = crypto.new_model_key()
+    cid = store.put(crypto.encrypt(plain, key))
+    owner, trainer, evaluator = dev_account(1), dev_account(2), dev_account(3)
+    deployment = deploy(w3, dev_account(0), DEFAULT_PARAMS.replace(k=1), genesis_owner=owner.address,
+                        genesis_hash=crypto.weights_hash(plain), genesis_cid=cid,
+                        allocations={evaluator.address: 100 * TOKEN})
+    as_owner, as_trainer, as_evaluator = (RelayClient(w3, deployment, a) for a in (owner, trainer, evaluator))
+    evaluator_keys = crypto.KeyPair.generate()
+    as_trainer.register_key(trainer_keys.public)
+    as_evaluator.register_key(evaluator_keys.public)
+    as_owner.offer(0, 0)
+    as_trainer.bid(0, 0)
+    as_evaluator.stake_evaluator(0)
+    as_owner.close_bidding()
+    envelope = crypto.seal_key(key, trainer_keys.public)
+    as_owner.deliver_key(0, 0, envelope)
+    return as_trainer, envelope
+
+
+def one_turn(client: RelayClient, store: IpfsStore, spec: ModelSpec, keys: crypto.KeyPair, envelope: bytes,
+             features, labels, epochs: int) -> dict[str, float]:
+    """Times each step of the trainer's turn on slot 0 of round 0."""
+    times: dict[str, float] = {}
+
+    def timed(step: str, action):
+        started = time.perf_counter()
+        result = action()
+        times[step] = time.perf_counter() - started
+        return result
+
+    parent = client.model(0)
+    ciphertext = timed("fetch", lambda: store.get(client.cid_of(0)))
+    plain = timed("decrypt", lambda: crypto.decrypt(ciphertext, crypto.open_envelope(envelope, keys)))
+    assert crypto.weights_hash(plain) == parent.weights_hash
+    model = timed("load", lambda: load_weights(spec, plain))
+    timed("train", lambda: train_turn(model, features, labels, epochs=epochs, seed=1))
+    trained = timed("save", lambda: save_weights(model))
+    key = crypto.new_model_key()
+    sealed = timed("encrypt", lambda: crypto.encrypt(trained, key))
+    cid = timed("pin", lambda: store.put(sealed))
+    evaluator_key = client.public_key_of(client.evaluators(0)[0])
+    timed("transaction", lambda: client.submit(0, 0, crypto.weights_hash(trained), cid,
+                                               [crypto.seal_key(key, evaluator_key)]))
+    return times
+
+
+def main() -> None:
+    torch.set_num_threads(1)
+    config = DemoConfig()
+    x, y, _, trainer_parts, _ = split_data(config)
+    features, labels = x[trainer_parts[0]], y[trainer_parts[0]]
+    results = []
+    with LocalChain() as chain, IpfsNode() as node:
+        w3 = connect(chain.url)
+        store = IpfsStore(node.api, timeout=600)
+        for name, spec in MODELS.items():
+            parameters = sum(p.numel() for p in spec.build().parameters())
+            best: dict[str, float] | None = None
+            for _ in range(REPEATS):
+                keys = crypto.KeyPair.generate()
+                client, envelope = matched_round(w3, store, spec, keys)
+                times = one_turn(client, store, spec, keys, envelope, features, labels, config.epochs)
+                if best is None or sum(times.values()) < sum(best.values()):
+                    best = times
+            overhead = sum(v for k, v in best.items() if k != "train")
+            results.append({"model": name, "parameters": parameters, "weights_bytes": parameters * 4,
+                            "train_samples": len(labels), "epochs": config.epochs, "seconds": best,
+                            "sdk_overhead_seconds": overhead, "overhead_to_training": overhead / best["train"]})
+    record = {"machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "torch_threads": 1},
+              "repeats": REPEATS, "results": results}
+    out = ROOT / "benchmarks" / "results" / "relay_turn.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(record, indent=2) + "\n")
+    print(f"one relay turn, fastest of {REPEATS} (seconds); {len(labels)} samples, {config.epochs} epochs")
+    print(f"{'model':<10} {'params':>10} " + " ".join(f"{s:>11}" for s in STEPS) + f" {'overhead/train':>15}")
+    for r in results:
+        print(f"{r['model']:<10} {r['parameters']:>10,} " + " ".join(f"{r['seconds'][s]:>11.4f}" for s in STEPS)
+              + f" {r['overhead_to_training']:>15.3f}")
+    print(f"written to {out.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,226 @@
+"""Differential test: random scenarios played on the contracts and on `RelayProtocol`.
+
+Each scenario draws its parameters (k, selection share, caps, quorum, stake,
+tolerance), 3 to 8 participants with random genesis allocations, and 1 to 8 rounds of
+random behaviour: who bids and how much (sometimes more than it has), which MOs offer
+and at what price, who stakes to evaluate, which MOs deliver keys, which trainers
+submit, what evaluators score (often tied), who commits and who reveals, who reclaims,
+claims and withdraws. Every action goes to the contract (a fresh deployment on the
+test run's Ganache) and to the plain-Python rules; both must succeed or both refuse
+with the same custom error. At the end of each scenario both must hold identical
+state: the accepted models and their parents, layers, creators and scores; every
+address's wallet balance and withdrawable credit; every model's claimable lineage
+reward; the locked total.
+
+Transactions go through web3 with a fixed gas limit (no estimate), which keeps 200
+scenarios within a few minutes. DERELAYL_DIFF_SCENARIOS and DERELAYL_DIFF_SEED change
+the count and the seed.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from collections import Counter
+
+from brownie import accounts, web3
+from eth_utils import keccak
+from web3.exceptions import ContractLogicError, Web3RPCError
+from web3.logs import DISCARD
+
+from derelayl import DEFAULT_PARAMS, SCORE_SCALE, TOKEN, ProtocolRevert, RelayProtocol
+from derelayl.chain import ErrorDecoder
+from derelayl.protocol import Phase, SlotOutcome
+from scripts.deploy import GENESIS_CID, GENESIS_HASH, deploy
+
+SCENARIOS = int(os.environ.get("DERELAYL_DIFF_SCENARIOS", "200"))
+BASE_SEED = int(os.environ.get("DERELAYL_DIFF_SEED", "20261126"))
+ENVELOPE = b"\x5e" * 80
+GAS = 12_000_000
+
+
+def draw_params(rng: random.Random):
+    return DEFAULT_PARAMS.replace(
+        k=rng.choice([1, 2, 3]), selection_permille=rng.choice([250, 500, 500, 1000]),
+        max_trainers=rng.choice([3, 6]), max_evaluators=rng.choice([1, 2, 3]), quorum=rng.choice([1, 1, 2]),
+        evaluator_stake=rng.choice([0, 0, TOKEN]), evaluator_reward=TOKEN // 100, lineage_reward=TOKEN,
+        score_tolerance=rng.choice([0, 50_000]),
+    )
+
+
+class Scenario:
+    """One deployment and its model, driven by one random generator."""
+
+    stats: Counter = Counter()
+
+    def __init__(self, seed: int):
+        self.rng = rng = random.Random(seed)
+        self.seed = seed
+        self.params = draw_params(rng)
+        self.people = [a.address for a in accounts[1 : 1 + rng.randint(3, 8)]]
+        allocations = {a: rng.choice([0, TOKEN // 2, 3 * TOKEN, 20 * TOKEN, 20 * TOKEN]) for a in self.people}
+        token, relay = deploy(accounts[0], self.params, self.people[0], {a: v for a, v in allocations.items() if v})
+        self.relay = web3.eth.contract(address=relay.address, abi=relay.abi)
+        self.token = web3.eth.contract(address=token.address, abi=token.abi)
+        self.decoder = ErrorDecoder([relay.abi, token.abi])
+        self.model = RelayProtocol(self.params, self.people[0], GENESIS_HASH, GENESIS_CID,
+                                   {a: v for a, v in allocations.items() if v},
+                                   chain_id=web3.eth.chain_id, contract=relay.address)
+        self.trail: list = []
+        for a in self.people:
+            self.act(a, "registerKey", (keccak(text=f"key:{a}"),), lambda a=a: self.model.register_key(
+                a, keccak(text=f"key:{a}")))
+            self.token.functions.approve(relay.address, 2**256 - 1).transact({"from": a, "gas": 100_000})
+
+    # ------------------------------------------------------------ plumbing
+
+    def act(self, sender: str, name: str, args: tuple, apply):
+        """Sends relay.<name>(*args) from `sender` and applies `apply()` to the model;
+        both succeed, or both refuse with the same error. Returns the receipt or None."""
+        self.trail.append((name, sender[:8], args))
+        call = getattr(self.relay.functions, name)(*args)
+        chain_error, receipt = None, None
+        try:
+            try:
+                receipt = web3.eth.wait_for_transaction_receipt(call.transact({"from": sender, "gas": GAS}))
+            except Web3RPCError:
+                # This Ganache reports a revert on the RPC response without its data; a
+                # reverted transaction changed nothing, so the call replays it exactly.
+                call.call({"from": sender})
+                raise AssertionError(f"{name}{args}: reverted, but its replay succeeds") from None
+            if receipt["status"] != 1:
+                call.call({"from": sender}, block_identifier=receipt["blockNumber"] - 1)
+                raise AssertionError(f"{name}{args}: reverted, but its replay succeeds")
+        except ContractLogicError as exc:
+            chain_error, receipt = self.decoder.wrap(exc).name, None
+        except ValueError as exc:  # brownie's web3 reports an eth_call revert as a ValueError
+            chain_error, receipt = self.revert_name(exc), None
+        model_error = None
+        try:
+            result = apply()
+        except ProtocolRevert as exc:
+            model_error, result = exc.name, None
+        assert chain_error == model_error, (
+            f"scenario {self.seed}: {name}{args} from {sender}: chain {chain_error}, model {model_error}\n"
+            f"trail: {self.trail[-30:]}")
+        self.stats[name if chain_error is None else f"{name}:{chain_error}"] += 1
+        return (receipt, result) if chain_error is None else (None, None)
+
+    def revert_name(self, exc: ValueError) -> str:
+        """The custom error in Ganache's error payload: {"data": {"0x": {"reason": "0x<selector+args>"}}}."""
+        payload = exc.args[0] if exc.args and isinstance(exc.args[0], dict) else {}
+        for detail in (payload.get("data") or {}).values():
+            reason = detail.get("reason") if isinstance(detail, dict) else None
+            if isinstance(reason, str) and reason.startswith("0x"):
+                decoded = self.decoder.decode(bytes.fromhex(reason[2:]))
+                if decoded is not None:
+                    return decoded.name
+        raise AssertionError(f"a revert without a decodable custom error: {exc}")
+
+    def maybe(self, p: float) -> bool:
+        return self.rng.random() < p
+
+    def holdings(self, a: str) -> int:
+        return self.model.credit.get(a, 0) + self.model.wallet.get(a, 0)
+
+    # --------------------------------------------------------------- rounds
+
+    def play_round(self) -> None:
+        m, rng, r = self.model, self.rng, self.model.round
+        rs = m.rounds[r]
+        owners = m.owner_models.get(rs.parent_layer, {})
+        for a in rng.sample(self.people, len(self.people)):
+            if a in owners:
+                if self.maybe(0.85):
+                    price = rng.choice([0, TOKEN // 10, TOKEN, self.holdings(a) // max(self.params.k, 1) + 1])
+                    self.act(a, "offer", (r, price), lambda a=a, p=price: m.offer(a, r, p))
+            elif self.maybe(0.6):
+                amount = rng.choice([0, 0, 1, TOKEN // 4, TOKEN, self.holdings(a), self.holdings(a), self.holdings(a) + 1])
+                self.act(a, "bid", (r, amount), lambda a=a, x=amount: m.bid(a, r, x))
+            elif self.maybe(0.7):
+                self.act(a, "stakeEvaluator", (r,), lambda a=a: m.stake_evaluator(a, r))
+        receipt, _ = self.act(self.people[-1], "closeBidding", (), lambda: None)
+        seed = bytes(self.relay.events.BiddingClosed().process_receipt(receipt, errors=DISCARD)[0]["args"]["seed"])
+        m.close_bidding(seed)
+        self.stats["slots"] += len(rs.slots)
+
+        for i, s in enumerate(rs.slots):
+            if self.maybe(0.85):
+                owner = m.models[s.parent_id].creator
+                self.act(owner, "deliverKey", (r, i, ENVELOPE), lambda o=owner, i=i: m.deliver_key(o, r, i, ENVELOPE))
+        for i, s in enumerate(rs.slots):
+            if s.delivered and self.maybe(0.85):
+                h, cid = keccak(text=f"w:{self.seed}:{r}:{i}"), f"Qm{self.seed}r{r}s{i}"
+                envelopes = [ENVELOPE] * len(rs.evaluators)
+                self.act(s.trainer, "submit", (r, i, h, cid, envelopes),
+                         lambda t=s.trainer, i=i, h=h, c=cid, e=envelopes: m.submit(t, r, i, h, c, e))
+        if rs.phase == Phase.TRAINING:
+            self.act(self.people[0], "closeTraining", (), m.close_training)
+
+        for i, s in enumerate(rs.slots):  # reclaims are allowed from the commit phase on
+            if not s.delivered and self.maybe(0.5):
+                self.act(s.trainer, "reclaimUndelivered", (r, i), lambda t=s.trainer, i=i: m.reclaim_undelivered(t, r, i))
+        revealing: dict[str, tuple[list[int], bytes]] = {}
+        for e in list(rs.evaluators):
+            if rs.phase == Phase.COMMITTING and self.maybe(0.85):
+                base = rng.choice([0, 400_000, 700_000, SCORE_SCALE])
+                scores = [min(SCORE_SCALE, base + rng.choice([0, 0, 30_000, 120_000])) for _ in rs.slots]
+                salt = rng.randbytes(32)
+                commitment = m.commitment_for(r, e, scores, salt)
+                self.act(e, "commit", (r, commitment), lambda e=e, c=commitment: m.commit(e, r, c))
+                revealing[e] = (scores, salt)
+        if rs.phase == Phase.COMMITTING:
+            self.act(self.people[1], "closeCommit", (), m.close_commit)
+        for e, (scores, salt) in revealing.items():
+            if self.maybe(0.85):
+                self.act(e, "reveal", (r, scores, salt), lambda e=e, sc=scores, sa=salt: m.reveal(e, r, sc, sa))
+        _, settlement = self.act(self.people[-1], "settle", (), m.settle)
+        for outcome, _ in settlement.outcomes.values():
+            self.stats[SlotOutcome(outcome).name] += 1
+        self.stats["rounds"] += 1
+
+        for a in self.people:  # claims and withdrawals between rounds
+            if self.maybe(0.3) and len(m.models) > 1:
+                model_id = rng.randrange(len(m.models))
+                layers = rng.choice([1, 2, 64])
+                self.act(a, "claim", (model_id, layers), lambda i=model_id, n=layers: m.claim(i, n))
+            if self.maybe(0.2) and m.credit.get(a, 0):
+                amount = rng.choice([1, m.credit[a] // 2 + 1, m.credit[a], m.credit[a] + 1])
+                self.act(a, "withdraw", (amount,), lambda a=a, x=amount: m.withdraw(a, x))
+
+    # ----------------------------------------------------------------- end
+
+    def assert_identical(self) -> None:
+        m, relay = self.model, self.relay.functions
+        where = f"scenario {self.seed}"
+        assert relay.currentRound().call() == m.round, where
+        assert relay.modelCount().call() == len(m.models), where
+        for model in m.models:
+            on_chain = relay.modelOf(model.model_id).call()
+            assert (on_chain[0], on_chain[1], on_chain[4], on_chain[6]) == (
+                model.parent_id, model.layer, model.creator, model.score), f"{where}: model {model.model_id}"
+            assert tuple(relay.claimable(model.model_id, 1000).call()) == m.claimable(model.model_id, 1000), (
+                f"{where}: claimable of model {model.model_id}")
+        for a in self.people:
+            assert relay.creditOf(a).call() == m.credit.get(a, 0), f"{where}: credit of {a}"
+            assert self.token.functions.balanceOf(a).call() == m.wallet.get(a, 0), f"{where}: wallet of {a}"
+        assert relay.totalLocked().call() == m.locked, where
+        assert self.token.functions.balanceOf(self.relay.address).call() == m.contract_balance, where
+        self.stats["models"] += len(m.models) - 1
+
+
+def test_random_scenarios_end_in_identical_state():
+    master = random.Random(BASE_SEED)
+    Scenario.stats.clear()
+    for _ in range(SCENARIOS):
+        scenario = Scenario(master.getrandbits(32))
+        for _ in range(scenario.rng.randint(1, 8)):
+            scenario.play_round()
+        scenario.assert_identical()
+    stats = dict(sorted(Scenario.stats.items()))
+    print(f"\n{SCENARIOS} scenarios: {stats}")
+    # The scenarios must reach the interesting cases, or they prove little.
+    for case in ["ACCEPTED", "REJECTED", "NOT_SUBMITTED", "UNDELIVERED", "NO_QUORUM", "claim", "withdraw",
+                 "reclaimUndelivered", "bid:ERC20InsufficientBalance", "claim:RelayNothingToClaim"]:
+        assert stats.get(case, 0) > 0, f"no {case} in {SCENARIOS} scenarios"
+    assert stats["models"] >= SCENARIOS  # on average at least one accepted model per scenario
