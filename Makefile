@@ -7,7 +7,7 @@ PYTHON ?= python3
 VENV := .venv
 BROWNIE_NETWORK := derelayl-ganache
 
-.PHONY: setup demo demo-scripted test gas bench-store bench-turn compile clean
+.PHONY: setup demo demo-scripted test gas bench-store bench-turn bench-efficacy simulate compile clean
 
 setup: $(VENV)/.installed node_modules/.installed
 	@tools/install-solc.sh
@@ -36,10 +36,16 @@ demo-scripted: setup
 	tools/brownie-on-ganache.sh run scripts/demo.py
 
 test: setup
-	tools/brownie-on-ganache.sh test tests/
+	tools/test-all.sh
 
 bench-store: setup
 	PATH="$$PWD/node_modules/.bin:$$PATH" $(VENV)/bin/python benchmarks/store_throughput.py
+
+simulate: setup
+	$(VENV)/bin/derelayl simulate --out simulation-output --json simulation-output/run.json
+
+bench-efficacy: setup
+	$(VENV)/bin/python benchmarks/efficacy.py
 
 bench-turn: setup
 	PATH="$$PWD/node_modules/.bin:$$PATH" $(VENV)/bin/python benchmarks/relay_turn.py

@@ -70,6 +70,7 @@ class SimulationResult:
     best_performance: list[float] = field(default_factory=list)
     seconds: float = 0.0
     peak_rss_mb: float = 0.0
+    protocol: RelayProtocol | None = None  # the final state of the rules (not in the JSON)
 
     def to_json(self) -> dict:
         return {
@@ -181,6 +182,7 @@ def simulate(config: SimulationConfig, progress: Callable[[int], None] | None = 
         result.best_performance.append(max(sigmoid(logit[m]) for m in protocol.layers[-1]))
         if progress:
             progress(r)
+    result.protocol = protocol
     result.seconds = time.perf_counter() - started
     result.peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return result
