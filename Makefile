@@ -7,7 +7,7 @@ PYTHON ?= python3
 VENV := .venv
 BROWNIE_NETWORK := derelayl-ganache
 
-.PHONY: setup demo demo-scripted test gas bench-store bench-turn bench-efficacy simulate compile clean
+.PHONY: setup demo demo-scripted test fuzz analyze gas bench-store bench-turn bench-efficacy simulate compile clean
 
 setup: $(VENV)/.installed node_modules/.installed
 	@tools/install-solc.sh
@@ -37,6 +37,21 @@ demo-scripted: setup
 
 test: setup
 	tools/test-all.sh
+
+# Long randomized runs: 20 walks x 250 steps (5,000 steps) from fresh seeds, and
+# 1,000 differential scenarios. DERELAYL_FUZZ_* and DERELAYL_DIFF_* override.
+fuzz: setup
+	DERELAYL_FUZZ_EXAMPLES=$${DERELAYL_FUZZ_EXAMPLES:-20} DERELAYL_FUZZ_STEPS=$${DERELAYL_FUZZ_STEPS:-250} \
+	  DERELAYL_FUZZ_RANDOM=1 tools/brownie-on-ganache.sh test tests/stateful
+	DERELAYL_DIFF_SCENARIOS=$${DERELAYL_DIFF_SCENARIOS:-1000} DERELAYL_DIFF_SEED=$${DERELAYL_DIFF_SEED:-$$RANDOM} \
+	  tools/brownie-on-ganache.sh test tests/integration/test_differential.py -s
+
+# Static analysis with Slither (PyPI), in its own venv, on brownie's build artifacts.
+analyze: compile
+	@test -x .venv-analysis/bin/slither || ($(PYTHON) -m venv .venv-analysis && \
+	  .venv-analysis/bin/pip install --quiet slither-analyzer==0.11.6)
+	PATH="$$PWD/.venv/bin:$$PATH" .venv-analysis/bin/slither . --compile-force-framework brownie --ignore-compile \
+	  --filter-paths "node_modules|@openzeppelin" || true
 
 bench-store: setup
 	PATH="$$PWD/node_modules/.bin:$$PATH" $(VENV)/bin/python benchmarks/store_throughput.py

@@ -3,7 +3,8 @@
 Everything a user needs is importable from here::
 
     from derelayl import DEFAULT_PARAMS, ProtocolParams, RelayProtocol
-    from derelayl import LocalChain, connect, deploy, dev_account
+    from derelayl import LocalChain, connect, deploy, dev_account, RelayClient
+    from derelayl import Participant, ParticipantConfig, run_simulation, SimulationConfig
 """
 
 from derelayl.addresses import create_address
@@ -24,10 +25,23 @@ from derelayl.storage import (
     StorageUnreachable,
 )
 from derelayl.training import ModelSpec, WeightsError, evaluate, load_weights, save_weights, train_turn
+from derelayl.client import RelayClient
+from derelayl.policies import PolicyView, default_bid, default_price
+from derelayl.participant import Participant, ParticipantConfig
+from derelayl.simulate import SimulationConfig, SimulationResult, run_simulation
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "Participant",
+    "ParticipantConfig",
+    "PolicyView",
+    "RelayClient",
+    "SimulationConfig",
+    "SimulationResult",
+    "default_bid",
+    "default_price",
+    "run_simulation",
     "ContentMismatch",
     "ContentNotFound",
     "DecryptionError",

@@ -293,7 +293,7 @@ def simulate(participants, rounds, active, k, finish_probability, step_mean, ste
     random instead of trained); writes the tokens and version figures."""
     from tqdm import tqdm
 
-    from derelayl.simulate import SimulationConfig, plot, simulate as run
+    from derelayl.simulate import SimulationConfig, plot, run_simulation
 
     config = SimulationConfig(participants=participants, rounds=rounds, active=active, k=k,
                               finish_probability=finish_probability, step_mean=step_mean, step_std=step_std,
@@ -301,7 +301,7 @@ def simulate(participants, rounds, active, k, finish_probability, step_mean, ste
                               lineage_reward=lineage_reward, claim_every=claim_every, seed=seed)
     try:
         with tqdm(total=rounds, unit="round", desc="simulating", disable=not sys.stderr.isatty()) as bar:
-            result = run(config, progress=lambda r: bar.update(1))
+            result = run_simulation(config, progress=lambda r: bar.update(1))
     except DeRelayLError as exc:
         raise click.ClickException(str(exc)) from exc
     paths = plot(result, Path(out), version_rounds)

@@ -102,7 +102,7 @@ def sigmoid(x: float) -> float:
     return 1.0 / (1.0 + math.exp(-x)) if x > -700 else 0.0
 
 
-def simulate(config: SimulationConfig, progress: Callable[[int], None] | None = None) -> SimulationResult:
+def run_simulation(config: SimulationConfig, progress: Callable[[int], None] | None = None) -> SimulationResult:
     """Plays `config.rounds` rounds; calls `progress(round)` after each."""
     started = time.perf_counter()
     rng = random.Random(config.seed)

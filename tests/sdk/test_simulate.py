@@ -12,12 +12,12 @@ from click.testing import CliRunner
 
 from derelayl.cli import main
 from derelayl.params import TOKEN
-from derelayl.simulate import VERSION_BUCKETS, SimulationConfig, simulate, version_distribution
+from derelayl.simulate import VERSION_BUCKETS, SimulationConfig, run_simulation, version_distribution
 
 
 @pytest.fixture(scope="module")
 def small():
-    return simulate(SimulationConfig(participants=40, active=20, rounds=60, claim_every=7, seed=3))
+    return run_simulation(SimulationConfig(participants=40, active=20, rounds=60, claim_every=7, seed=3))
 
 
 def test_round_sizes_and_versions_follow_the_setting(small):
@@ -41,10 +41,10 @@ def test_versions_distribution_counts_everyone(small):
 
 def test_tokens_are_earned_never_negative_and_lineage_is_exact():
     config = SimulationConfig(participants=30, active=16, rounds=40, claim_every=1, seed=5)
-    result = simulate(config)
+    result = run_simulation(config)
     assert all(t >= 0 for row in result.tokens for t in row)
     assert sum(result.tokens[-1]) > 0
-    again = simulate(config)
+    again = run_simulation(config)
     assert again.tokens == result.tokens  # deterministic under the seed
     protocol = result.protocol
     assert protocol.locked == 0  # nothing left in deposits after the last settlement
