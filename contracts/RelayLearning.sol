@@ -26,9 +26,13 @@ contract RelayLearning is IRelayLearning {
     /// @notice Largest bid, price, stake or reward.
     uint256 public constant MAX_AMOUNT = type(uint128).max;
     /// @notice Upper bound of maxTrainers (bounds every per-round loop).
-    uint256 public constant MAX_TRAINERS_CAP = 128;
+    uint256 public constant MAX_TRAINERS_CAP = 64;
     /// @notice Upper bound of maxEvaluators.
-    uint256 public constant MAX_EVALUATORS_CAP = 32;
+    uint256 public constant MAX_EVALUATORS_CAP = 16;
+    /// @notice Upper bound of maxTrainers * maxEvaluators (the scores settle reads).
+    /// With these caps the largest round settles in under half a 30M-gas block:
+    /// 13.7M gas at 64 x 8 (tests/unitary/RelayLearning/test_limits.py).
+    uint256 public constant MAX_SCORES_PER_ROUND = 512;
 
     // ------------------------------------------------------------------ STATE
 
@@ -944,6 +948,9 @@ contract RelayLearning is IRelayLearning {
         if (p.k == 0 || p.k > p.maxTrainers) revert RelayInvalidParameter("k");
         if (p.selectionPermille == 0 || p.selectionPermille > 1000) revert RelayInvalidParameter("selectionPermille");
         if (p.maxEvaluators == 0 || p.maxEvaluators > MAX_EVALUATORS_CAP) revert RelayInvalidParameter("maxEvaluators");
+        if (uint256(p.maxTrainers) * p.maxEvaluators > MAX_SCORES_PER_ROUND) {
+            revert RelayInvalidParameter("maxTrainers*maxEvaluators");
+        }
         if (p.quorum == 0 || p.quorum > p.maxEvaluators) revert RelayInvalidParameter("quorum");
         if (p.evaluatorPenaltyPermille > 1000) revert RelayInvalidParameter("evaluatorPenaltyPermille");
         if (p.scoreTolerance > SCORE_SCALE) revert RelayInvalidParameter("scoreTolerance");

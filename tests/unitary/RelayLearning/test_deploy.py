@@ -30,9 +30,9 @@ def test_genesis_state(relay, token, genesis_owner, params, evaluators):
         ("selection_permille", 0),
         ("selection_permille", 1001),
         ("max_trainers", 0),
-        ("max_trainers", 129),
+        ("max_trainers", 65),
         ("max_evaluators", 0),
-        ("max_evaluators", 33),
+        ("max_evaluators", 17),
         ("quorum", 0),
         ("quorum", 4),
         ("evaluator_penalty_permille", 1001),
@@ -46,6 +46,14 @@ def test_constructor_names_the_invalid_parameter(deployer, params, field, value)
              "score_tolerance": "scoreTolerance", "evaluator_stake": "evaluatorStake"}
     with reverts(f"RelayInvalidParameter: {names.get(field, field)}"):
         deploy(deployer, params.replace(**{field: value}))
+
+
+def test_constructor_bounds_the_score_matrix(deployer, params):
+    """64 trainers x 16 evaluators would settle in more than half a block: refused."""
+    with reverts("RelayInvalidParameter: maxTrainers\\*maxEvaluators"):
+        deploy(deployer, params.replace(k=2, max_trainers=64, max_evaluators=16, quorum=1))
+    deploy(deployer, params.replace(k=2, max_trainers=64, max_evaluators=8, quorum=1))
+    deploy(deployer, params.replace(k=2, max_trainers=32, max_evaluators=16, quorum=1))
 
 
 def test_constructor_reverts_when_token_minter_is_another_address(deployer, params):
