@@ -2,6 +2,8 @@
 #   make demo   install, then run the multi-process relay on digits (Ganache + IPFS it starts)
 #   make test   install, then run every test (brownie on a Ganache it starts)
 #   make gas    install, then run the gas benchmark
+#   make fuzz   long randomized runs (stateful walks, differential scenarios)
+#   make simulate, bench-turn, bench-store, bench-efficacy, analyze: see README
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
