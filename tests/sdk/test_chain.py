@@ -105,3 +105,59 @@ def test_cli_deploy_on_embedded_chain(tmp_path):
     result = CliRunner().invoke(main, ["deploy", "--no-serve", "--out", str(out)])
     assert result.exit_code == 0, result.output
     assert json.loads(out.read_text())["chain_id"] == 1337
+
+
+def test_client_calls_views_and_follows_events(deployed):
+    """RelayClient: typed calls and views, reverts by name, events followed as they come."""
+    from derelayl.client import RelayClient
+    from derelayl.protocol import Phase
+
+    w3, deployment = deployed
+    owner = RelayClient(w3, deployment, dev_account(0))  # the deployer is the genesis owner
+    trainer = RelayClient(w3, deployment, dev_account(5))
+    start = w3.eth.block_number + 1
+    trainer.register_key(b"\x07" * 32)
+    trainer.bid(0, 0)
+    owner.offer(0, 0)
+    with pytest.raises(ContractRevert, match="RelayAlreadyBid"):
+        trainer.bid(0, 0)
+    info = trainer.round_info(0)
+    assert info.phase == Phase.BIDDING and info.bid_count == 1 and info.offer_count == 1
+    assert trainer.bids(0)[0].trainer == dev_account(5).address and trainer.offers(0)[0].model_id == 0
+    assert trainer.public_key_of(dev_account(5).address) == b"\x07" * 32
+    assert trainer.current_model_of(dev_account(0).address) == 0 and trainer.model(0).layer == 0
+    seen = []
+    for event in trainer.follow(("KeyRegistered", "BidPlaced", "OfferMade"), from_block=start,
+                                stop=lambda: len(seen) >= 3):
+        seen.append(event["event"])
+    assert seen == ["KeyRegistered", "BidPlaced", "OfferMade"]  # block order
+    with pytest.raises(ConfigurationError, match="no account"):
+        RelayClient(w3, deployment).withdraw(1)
+
+
+def test_cli_node_serves_a_chain_and_an_ipfs_daemon(tmp_path):
+    """`derelayl node` prints its endpoints (and writes them), both answer, Ctrl-C stops both."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from derelayl.storage import IpfsStore
+
+    endpoints = tmp_path / "endpoints.json"
+    node = subprocess.Popen([sys.executable, "-m", "derelayl.cli", "node", "--endpoints", str(endpoints)],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.time() + 120
+        while not endpoints.exists():
+            assert node.poll() is None and time.time() < deadline, node.stdout.read() if node.poll() else "timeout"
+            time.sleep(0.5)
+        info = json.loads(endpoints.read_text())
+        assert connect(info["rpc_url"]).eth.chain_id == 1337
+        assert IpfsStore(info["ipfs_api"]).put(b"hello") == "QmWfVY9y3xjsixTgbd9AorQxH7VtMpzfx2HaWtsoUYecaX"
+    finally:
+        node.send_signal(signal.SIGINT)
+        output, _ = node.communicate(timeout=60)
+    assert node.returncode == 0 and "rpc_url" in output and "stopped" in output
+    assert os.path.exists(endpoints)
