@@ -160,6 +160,8 @@ class Participant:
         closes the phase if its deadline passed (or, for settlement, everyone revealed)."""
         info = self.client.round_info(r)
         phase = info.phase
+        if phase == Phase.SETTLED:
+            return  # nothing left to do in a settled round
         if self._idle != (r, phase):
             done = {
                 Phase.BIDDING: lambda: self.bidding(r),

@@ -179,3 +179,46 @@ def test_trainer_rides_out_an_ipfs_outage(world):
         assert client.round_info(0).phase == Phase.COMMITTING  # the only slot submitted: training closed
     finally:
         own.stop()
+
+
+def test_evaluator_crash_between_salt_and_commit_resumes_with_the_same_salt(world):
+    """The salt (32 random bytes) and the scores are on disk before the commitment is
+    sent. A crash right there, then a restart on the same folder, commits with that
+    salt, and the reveal opens it."""
+    x, y, tmp = world["x"], world["y"], world["tmp"]
+    deployment, key, _ = deploy_world(world, genesis_owner=1, evaluators=[3])
+    client = RelayClient(connect(world["chain"].url), deployment)
+
+    def agent(index: int, role: str, rows: slice) -> Participant:
+        config = ParticipantConfig(role=role, state_dir=tmp / f"agent{index}", epochs=2, seed=index, close_jitter=0)
+        return Participant(config, deployment, dev_account(index), world["store"], x[rows], y[rows],
+                           log=lambda message: None)
+
+    owner, trainer, evaluator = agent(1, "trainer", slice(0, 300)), agent(2, "trainer", slice(300, 600)), \
+        agent(3, "evaluator", slice(600, 900))
+    owner.state.data["model_keys"]["0"] = key.hex()
+    for p in (owner, trainer, evaluator):
+        p.client.register_key(p.keypair.public)
+        p.step(0)  # offer, bid, stake
+    wait_for(lambda: [p.step(0) for p in (owner, trainer)] and client.round_info(0).phase == Phase.COMMITTING,
+             60, "round 0 reaches committing")
+
+    class Crash(Exception):
+        pass
+
+    def crash(*args):
+        raise Crash("killed between saving the salt and sending the commitment")
+
+    evaluator.client.commit = crash
+    with pytest.raises(Crash):
+        evaluator.step(0)
+    saved = json.loads((tmp / "agent3" / "state.json").read_text())["rounds"]["0"]
+    assert len(bytes.fromhex(saved["salt"])) == 32 and len(saved["scores"]) == 1
+    assert not client.evaluator_state(0, evaluator.address).committed
+
+    restarted = agent(3, "evaluator", slice(600, 900))  # a new process on the same folder
+    restarted.step(0)
+    expected = client.commitment_for(0, restarted.address, saved["scores"], bytes.fromhex(saved["salt"]))
+    assert client.evaluator_state(0, restarted.address).commitment == expected
+    wait_for(lambda: restarted.step(0) or client.current_round() == 1, 60, "reveal and settlement")
+    assert client.revealed_scores(0, restarted.address) == saved["scores"]
