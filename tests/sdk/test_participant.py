@@ -29,7 +29,9 @@ from derelayl.protocol import Phase
 from derelayl.storage import IpfsStore, StorageUnreachable
 from derelayl.training import ModelSpec, load_digits_data, save_weights
 
-PARAMS = DEFAULT_PARAMS.replace(k=2, max_trainers=8, max_evaluators=2, quorum=1, bidding_duration=5,
+# Bidding lasts 20 s: long enough for every participant to act on a busy 2-core
+# machine (processes start together; in-process tests step agents one by one).
+PARAMS = DEFAULT_PARAMS.replace(k=2, max_trainers=8, max_evaluators=2, quorum=1, bidding_duration=20,
                                 training_duration=300, commit_duration=60, reveal_duration=30)
 SLOW_EPOCHS = 3000  # about 20 s of training: time to kill the process in the middle
 
@@ -158,13 +160,14 @@ def test_trainer_rides_out_an_ipfs_outage(world):
         everyone = [owner, trainer, evaluator]
         for p in everyone:
             p.client.register_key(p.keypair.public)
-            p.step(0)  # bid / stake
+        for p in everyone:
+            p.step(0)  # offer / bid / stake
         def key_delivered() -> bool:
             owner.step(0)  # closes bidding once its deadline passed, then delivers the key
             slot = trainer.my_slot(0)
             return slot is not None and client.slot(0, slot).delivered
 
-        wait_for(key_delivered, 30, "bidding closed and the key delivered")
+        wait_for(key_delivered, 60, "bidding closed and the key delivered")
         assert client.round_info(0).phase == Phase.TRAINING
 
         own.stop()  # the outage
@@ -199,6 +202,7 @@ def test_evaluator_crash_between_salt_and_commit_resumes_with_the_same_salt(worl
     owner.state.data["model_keys"]["0"] = key.hex()
     for p in (owner, trainer, evaluator):
         p.client.register_key(p.keypair.public)
+    for p in (owner, trainer, evaluator):
         p.step(0)  # offer, bid, stake
     wait_for(lambda: [p.step(0) for p in (owner, trainer)] and client.round_info(0).phase == Phase.COMMITTING,
              60, "round 0 reaches committing")
