@@ -3,13 +3,13 @@
 #   make test   install, then run every test (brownie on a Ganache it starts)
 #   make gas    install, then run the gas benchmark
 #   make fuzz   long randomized runs (stateful walks, differential scenarios)
-#   make simulate, bench-turn, bench-store, bench-efficacy, analyze: see README
+#   make simulate, bench-turn, bench-store, bench-efficacy, bench-attacks, analyze: see README
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BROWNIE_NETWORK := derelayl-ganache
 
-.PHONY: setup demo demo-scripted test fuzz analyze gas bench-store bench-turn bench-efficacy simulate compile clean
+.PHONY: setup demo demo-scripted test fuzz analyze gas bench-store bench-turn bench-efficacy bench-attacks simulate compile clean
 
 setup: $(VENV)/.installed node_modules/.installed
 	@tools/install-solc.sh
@@ -63,6 +63,9 @@ simulate: setup
 
 bench-efficacy: setup
 	$(VENV)/bin/python benchmarks/efficacy.py
+
+bench-attacks: setup
+	$(VENV)/bin/python benchmarks/attacks.py
 
 bench-turn: setup
 	PATH="$$PWD/node_modules/.bin:$$PATH" $(VENV)/bin/python benchmarks/relay_turn.py

@@ -29,6 +29,7 @@ import os
 import platform
 import random
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -37,7 +38,7 @@ import torch
 from derelayl.demo import DemoConfig, split_data
 from derelayl.params import DEFAULT_PARAMS, SCORE_SCALE
 from derelayl.policies import PolicyView, default_bid, default_price
-from derelayl.protocol import Phase, RelayProtocol
+from derelayl.protocol import Phase, RelayProtocol, SlotOutcome
 from derelayl.simulate import cheap_commitment, cheap_tie_keys
 from derelayl.training import ModelSpec, evaluate, train_turn
 
@@ -46,14 +47,44 @@ ENVELOPE = b"\x01"
 SPEC = ModelSpec(kind="mlp")
 
 
+def honest_turn(index, model, x, y, epochs, seed, submitted):
+    """A trainer's honest turn: train the parent's weights on its own data."""
+    return train_turn(model, x, y, epochs=epochs, seed=seed)
+
+
+def honest_scores(index, models, x, y) -> list[int]:
+    """An evaluator's honest scores: accuracy on its own test split."""
+    return [round(evaluate(m, x, y) * SCORE_SCALE) for m in models]
+
+
+@dataclass
+class RelayRun:
+    accuracy: list[float]  # held-out accuracy of the best model of the newest layer, per round
+    protocol: RelayProtocol
+    people: list[str]  # trainers / owners, in the order of `parts`
+    evaluators: list[str]
+    forfeited: dict[str, int]  # deposits each address lost (bids and prices burned)
+
+
 def relay(parts, evaluator_sets, holdout, rounds: int, epochs: int, seed: int) -> list[float]:
     """DeRelayL on `RelayProtocol` with real training; held-out accuracy per round."""
+    return relay_run(parts, evaluator_sets, holdout, rounds, epochs, seed).accuracy
+
+
+def relay_run(parts, evaluator_sets, holdout, rounds: int, epochs: int, seed: int, allocation: int = 0,
+              turn=honest_turn, scorer=honest_scores) -> RelayRun:
+    """The relay with pluggable behaviour: `turn(trainer_index, model, x, y, epochs,
+    seed, submitted)` returns the model a trainer submits (`submitted`: this round's
+    models so far), `scorer(evaluator_index, models, x, y)` its scores. Everyone
+    starts with `allocation` credit, so that deposits can be lost."""
     rng = random.Random(seed)
     people = [f"0x{i:040x}" for i in range(1, len(parts) + 1)]
     evaluators = [f"0x{i:040x}" for i in range(1000, 1000 + len(evaluator_sets))]
     params = DEFAULT_PARAMS.replace(k=4, max_trainers=len(people), max_evaluators=len(evaluators), quorum=1,
                                     evaluator_stake=0)
-    protocol = RelayProtocol(params, people[0], tie_keys=cheap_tie_keys(), commitment=cheap_commitment)
+    protocol = RelayProtocol(params, people[0], allocations={p: allocation for p in people} if allocation else None,
+                             tie_keys=cheap_tie_keys(), commitment=cheap_commitment)
+    forfeited: dict[str, int] = {}
     for p in people + evaluators:
         protocol.register_key(p, b"\x01" * 32)
     weights = {0: SPEC.build(seed=seed).state_dict()}
@@ -80,22 +111,29 @@ def relay(parts, evaluator_sets, holdout, rounds: int, epochs: int, seed: int) -
             model = SPEC.build()
             model.load_state_dict(weights[s.parent_id])
             x, y = parts[people.index(s.trainer)]
-            train_turn(model, x, y, epochs=epochs, seed=seed * 1000 + r * 100 + i)
-            trained[i] = model
+            trained[i] = turn(people.index(s.trainer), model, x, y, epochs, seed * 1000 + r * 100 + i,
+                              [trained[j] for j in sorted(trained)])
             version[s.trainer] = protocol.models[s.parent_id].layer + 1
             protocol.submit(s.trainer, r, i, b"\x01" * 32, "m", [ENVELOPE] * len(evaluators))
         if rs.phase == Phase.TRAINING:
             protocol.close_training()
         if rs.phase == Phase.COMMITTING:
             revealing = []
-            for e, (x, y) in zip(evaluators, evaluator_sets):
-                scores = [round(evaluate(trained[i], x, y) * SCORE_SCALE) for i in range(len(rs.slots))]
+            for index, (e, (x, y)) in enumerate(zip(evaluators, evaluator_sets)):
+                scores = scorer(index, [trained[i] for i in range(len(rs.slots))], x, y)
                 salt = rng.randbytes(32)
                 protocol.commit(e, r, protocol.commitment_for(r, e, scores, salt))
                 revealing.append((e, scores, salt))
             for e, scores, salt in revealing:  # the last commit opened the reveal phase
                 protocol.reveal(e, r, scores, salt)
         settlement = protocol.settle()
+        for i, (outcome, _) in settlement.outcomes.items():
+            s = rs.slots[i]
+            if outcome in (SlotOutcome.REJECTED, SlotOutcome.NOT_SUBMITTED):
+                forfeited[s.trainer] = forfeited.get(s.trainer, 0) + s.bid
+            if outcome == SlotOutcome.REJECTED:
+                owner = protocol.models[s.parent_id].creator
+                forfeited[owner] = forfeited.get(owner, 0) + s.price
         for model_id in settlement.accepted_models:
             weights[model_id] = trained[protocol.models[model_id].slot].state_dict()
         newest = protocol.layers[-1]
@@ -104,7 +142,7 @@ def relay(parts, evaluator_sets, holdout, rounds: int, epochs: int, seed: int) -
         model.load_state_dict(weights[best])
         accuracy.append(evaluate(model, *holdout))
         protocol.forget_round(r)
-    return accuracy
+    return RelayRun(accuracy, protocol, people, evaluators, forfeited)
 
 
 def fedavg(parts, holdout, rounds: int, epochs: int, seed: int) -> list[float]:

@@ -17,6 +17,17 @@ from derelayl.errors import DeRelayLError
 from derelayl.params import DEFAULT_PARAMS, ProtocolParams
 
 
+def _stop_on_sigterm() -> None:
+    """Serving commands stop cleanly on SIGTERM as on Ctrl-C (a background job may
+    ignore SIGINT, and service managers send SIGTERM)."""
+    import signal
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="derelayl")
 def main() -> None:
@@ -51,6 +62,7 @@ def deploy(rpc_url: str | None, private_key: str | None, params_file: str | None
             raise click.BadParameter(f"{params_file}: {exc} (expected keys: {', '.join(dataclasses.asdict(DEFAULT_PARAMS))})")
     if rpc_url is not None and private_key is None:
         raise click.UsageError("--rpc-url needs --private-key (or $DERELAYL_PRIVATE_KEY)")
+    _stop_on_sigterm()
     try:
         with chain.chain_at(rpc_url) as (w3, local):
             deployer = Account.from_key(private_key) if private_key else chain.dev_account(0)
@@ -78,10 +90,12 @@ def deploy(rpc_url: str | None, private_key: str | None, params_file: str | None
 @click.option("--endpoints", type=click.Path(dir_okay=False), default=None,
               help="Also write the endpoints as JSON here (for scripts).")
 def node(block_time: float, accounts: int, endpoints: str | None) -> None:
-    """Start a local Ganache and an IPFS daemon, print their endpoints, serve until Ctrl-C."""
+    """Start a local Ganache and an IPFS daemon, print their endpoints, serve until
+    Ctrl-C (or SIGTERM), then stop both."""
     from derelayl.chain import DEV_MNEMONIC, LocalChain
     from derelayl.ipfs_node import IpfsNode
 
+    _stop_on_sigterm()
     try:
         with LocalChain(accounts=accounts, block_time=block_time) as local, IpfsNode() as ipfs:
             info = {"rpc_url": local.url, "chain_id": 1337, "ipfs_api": ipfs.api, "ipfs_api_url": ipfs.api_url,

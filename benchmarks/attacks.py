@@ -1,0 +1,206 @@
+"""Attacks on the relay, with real training: what each one gains and what it costs.
+
+Every scenario is the efficacy benchmark's relay (`efficacy.relay_run`: the
+contract's rules in `RelayProtocol`, real PyTorch turns on digits). It uses 16
+participants, label skew alpha 1, 3 evaluators with their own test splits, 10
+rounds of 5 local epochs, and everyone starting with 10 tokens so that deposits can
+be lost. The same seeds are played with and without the attack:
+
+- lazy:   25% of trainers submit their parent's weights unchanged;
+- copier: 25% of trainers submit a copy of a model another trainer submitted this
+          round (or the parent, when they are first);
+- poison: 10%, 20%, 30% of trainers train on flipped labels (9 - y);
+- evaluator random / inverted: 1 of 3 evaluators scores at random / 1 - accuracy;
+- collusion: 1 of 3 evaluators (a minority) scores one attacker's models 1.0 and
+  the others 0; then 2 of 3 (a majority) do.
+
+For each: held-out accuracy of the best model (round 10, mean over seeds) against
+the attack-free run; the attackers' mean tokens against the honest trainers'; and
+the deposits honest participants lost, against the attack-free run.
+
+    .venv/bin/python benchmarks/attacks.py      # or: make bench-attacks
+
+Writes benchmarks/results/attacks.json and docs/img/attacks.png, prints a table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import random
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from efficacy import SPEC, honest_scores, honest_turn, relay_run
+from derelayl.demo import DemoConfig, split_data
+from derelayl.params import SCORE_SCALE, TOKEN
+from derelayl.training import train_turn
+
+ROOT = Path(__file__).resolve().parent.parent
+PARTICIPANTS, EVALUATORS, ALPHA = 16, 3, 1.0
+
+
+def attackers_of(share: float) -> set[int]:
+    """Trainer indices of the attackers: a spread-out share, never the genesis owner."""
+    count = round(share * PARTICIPANTS)
+    return {1 + (i * (PARTICIPANTS - 1)) // count for i in range(count)} if count else set()
+
+
+def lazy(attackers):
+    def turn(index, model, x, y, epochs, seed, submitted):
+        return model if index in attackers else honest_turn(index, model, x, y, epochs, seed, submitted)
+    return turn
+
+
+def copier(attackers):
+    def turn(index, model, x, y, epochs, seed, submitted):
+        if index not in attackers:
+            return honest_turn(index, model, x, y, epochs, seed, submitted)
+        return copy.deepcopy(submitted[-1]) if submitted else model
+    return turn
+
+
+def poisoner(attackers):
+    def turn(index, model, x, y, epochs, seed, submitted):
+        labels = 9 - y if index in attackers else y
+        return train_turn(model, x, labels, epochs=epochs, seed=seed)
+    return turn
+
+
+def random_evaluator(liars):
+    rng = random.Random(99)
+
+    def scorer(index, models, x, y):
+        if index in liars:
+            return [rng.randrange(SCORE_SCALE + 1) for _ in models]
+        return honest_scores(index, models, x, y)
+    return scorer
+
+
+def inverted_evaluator(liars):
+    def scorer(index, models, x, y):
+        honest = honest_scores(index, models, x, y)
+        return [SCORE_SCALE - s for s in honest] if index in liars else honest
+    return scorer
+
+
+def colluders(liars, favourite: int, holder):
+    """Colluding evaluators score the favourite trainer's models 1.0, everyone else's 0.
+    `holder` maps a model object to its trainer index (filled by the turn function)."""
+    def scorer(index, models, x, y):
+        if index not in liars:
+            return honest_scores(index, models, x, y)
+        return [SCORE_SCALE if holder.get(id(m)) == favourite else 0 for m in models]
+    return scorer
+
+
+def tracking_turn(holder):
+    def turn(index, model, x, y, epochs, seed, submitted):
+        trained = honest_turn(index, model, x, y, epochs, seed, submitted)
+        holder[id(trained)] = index
+        return trained
+    return turn
+
+
+def scenarios():
+    """name -> (turn factory, scorer factory, attacker trainer indices, attacking evaluators)."""
+    quarter = attackers_of(0.25)
+    favourite = min(quarter)
+    out = {"none": (lambda: honest_turn, lambda: honest_scores, set(), set())}
+    out["lazy 25%"] = (lambda: lazy(quarter), lambda: honest_scores, quarter, set())
+    out["copier 25%"] = (lambda: copier(quarter), lambda: honest_scores, quarter, set())
+    for share in (0.1, 0.2, 0.3):
+        poisoners = attackers_of(share)
+        out[f"poison {share:.0%}"] = (lambda p=poisoners: poisoner(p), lambda: honest_scores, poisoners, set())
+    out["random evaluator 1/3"] = (lambda: honest_turn, lambda: random_evaluator({0}), set(), {0})
+    out["inverted evaluator 1/3"] = (lambda: honest_turn, lambda: inverted_evaluator({0}), set(), {0})
+    for liars, name in (({0}, "collusion 1/3"), ({0, 1}, "collusion 2/3")):
+        holder: dict[int, int] = {}
+        out[name] = (lambda h=holder: tracking_turn(h), lambda l=liars, h=holder: colluders(l, favourite, h),
+                     {favourite}, liars)
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--rounds", type=int, default=10)
+    parser.add_argument("--epochs", type=int, default=5)
+    parser.add_argument("--seeds", type=int, default=3)
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    started = time.time()
+    results = {}
+    for name, (turn, scorer, attackers, liars) in scenarios().items():
+        runs = []
+        for seed in range(args.seeds):
+            x, y, holdout, trainer_parts, evaluator_parts = split_data(
+                DemoConfig(trainers=PARTICIPANTS, evaluators=EVALUATORS, alpha=ALPHA, seed=seed))
+            run = relay_run([(x[p], y[p]) for p in trainer_parts], [(x[p], y[p]) for p in evaluator_parts],
+                            (x[holdout], y[holdout]), args.rounds, args.epochs, seed, allocation=10 * TOKEN,
+                            turn=turn(), scorer=scorer())
+            tokens = {a: run.protocol.credit.get(a, 0) / TOKEN for a in run.people + run.evaluators}
+            honest = [a for i, a in enumerate(run.people) if i not in attackers]
+            runs.append({
+                "accuracy": run.accuracy,
+                "attacker_tokens": float(np.mean([tokens[run.people[i]] for i in attackers])) if attackers else None,
+                "liar_tokens": float(np.mean([tokens[run.evaluators[i]] for i in liars])) if liars else None,
+                "honest_tokens": float(np.mean([tokens[a] for a in honest])),
+                "honest_evaluator_tokens": float(np.mean([tokens[e] for i, e in enumerate(run.evaluators)
+                                                          if i not in liars])),
+                "honest_forfeited": sum(run.forfeited.get(a, 0) for a in honest) / TOKEN,
+            })
+        results[name] = runs
+        def mean(key: str) -> str:
+            return "   -  " if runs[0][key] is None else f"{np.mean([r[key] for r in runs]):6.2f}"
+
+        print(f"{name:<24} accuracy {np.mean([r['accuracy'][-1] for r in runs]):.3f}  tokens: honest trainers "
+              f"{mean('honest_tokens')}, attackers {mean('attacker_tokens')}, lying evaluators "
+              f"{mean('liar_tokens')}, honest evaluators {mean('honest_evaluator_tokens')}; "
+              f"honest deposits lost {mean('honest_forfeited')}  ({time.time() - started:.0f} s)", flush=True)
+    out = ROOT / "benchmarks" / "results" / "attacks.json"
+    out.write_text(json.dumps({"settings": vars(args), "participants": PARTICIPANTS, "evaluators": EVALUATORS,
+                               "alpha": ALPHA, "seconds": round(time.time() - started, 1), "results": results},
+                              indent=1) + "\n")
+    plot(results, args, ROOT / "docs" / "img" / "attacks.png")
+    print(f"written to {out.relative_to(ROOT)} and docs/img/attacks.png")
+
+
+def plot(results, args, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(13, 4.8))
+    rounds = np.arange(1, args.rounds + 1)
+    for name, runs in results.items():
+        curve = np.mean([r["accuracy"] for r in runs], axis=0)
+        left.plot(rounds, curve, marker=".", lw=2.5 if name == "none" else 1.2, label=name,
+                  color="black" if name == "none" else None)
+    left.set(xlabel="round", ylabel="held-out accuracy (best model, mean of seeds)", ylim=(0, 1),
+             xticks=rounds, title="Accuracy under attack")
+    left.legend(fontsize=7)
+    left.grid(alpha=0.3)
+    names = list(results)
+    honest = [np.mean([r["honest_tokens"] for r in results[n]]) for n in names]
+    attacker = [np.mean([r["attacker_tokens"] if r["attacker_tokens"] is not None else
+                         (r["liar_tokens"] if r["liar_tokens"] is not None else np.nan) for r in results[n]])
+                for n in names]
+    positions = np.arange(len(names))
+    right.barh(positions - 0.2, honest, height=0.4, label="honest (mean)")
+    right.barh(positions + 0.2, attacker, height=0.4, label="attacker (mean)")
+    right.set(yticks=positions, yticklabels=names, xlabel=f"tokens after round {args.rounds}",
+              title="What the attack earns (start: 10 each)")
+    right.invert_yaxis()
+    right.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+if __name__ == "__main__":
+    main()
