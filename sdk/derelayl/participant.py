@@ -48,6 +48,7 @@ class ParticipantConfig:
     poll_interval: float = 1.0
     close_jitter: float = 3.0  # seconds; see Participant.try_close
     progress: bool = False  # a tqdm bar while training
+    empty_round_grace: float = 30.0  # extra seconds before closing a bidding phase nobody can win
     bid_policy: Callable[[PolicyView], int] = default_bid
     price_policy: Callable[[PolicyView], int] = default_price
 
@@ -171,7 +172,12 @@ class Participant:
             }[phase]()
             if done:
                 self._idle = (r, phase)  # only deadlines to watch until the phase changes
-        if self.now() >= info.deadline or (phase == Phase.REVEALING and info.revealed_count == info.committed_count):
+        deadline = info.deadline
+        if phase == Phase.BIDDING and (info.offer_count == 0 or info.evaluator_count == 0):
+            # A round closed without an offer or an evaluator can accept nothing: give a
+            # slow model owner or evaluator (say, one still starting up) more time.
+            deadline += self.config.empty_round_grace
+        if self.now() >= deadline or (phase == Phase.REVEALING and info.revealed_count == info.committed_count):
             self.try_close(r, phase)
 
     # ------------------------------------------------------------- bidding
