@@ -160,6 +160,11 @@ def test_cli_node_serves_a_chain_and_an_ipfs_daemon(tmp_path):
         assert IpfsStore(info["ipfs_api"]).put(b"hello") == "QmWfVY9y3xjsixTgbd9AorQxH7VtMpzfx2HaWtsoUYecaX"
     finally:
         node.send_signal(signal.SIGTERM)
-        output, _ = node.communicate(timeout=60)
+        try:
+            output, _ = node.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            node.send_signal(signal.SIGINT)  # its handler stops Ganache and IPFS too
+            output, _ = node.communicate(timeout=30)
+            raise AssertionError(f"derelayl node ignored SIGTERM for 60 s: {output}") from None
     assert node.returncode == 0 and "rpc_url" in output and "stopped" in output
     assert os.path.exists(endpoints)
