@@ -7,6 +7,7 @@ import json
 import os
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import click
@@ -17,15 +18,28 @@ from derelayl.errors import DeRelayLError
 from derelayl.params import DEFAULT_PARAMS, ProtocolParams
 
 
-def _stop_on_sigterm() -> None:
-    """Serving commands stop cleanly on SIGTERM as on Ctrl-C (a background job may
-    ignore SIGINT, and service managers send SIGTERM)."""
+@contextmanager
+def _serving():
+    """Runs a serving command: Ctrl-C or SIGTERM (a background job may ignore SIGINT,
+    and service managers send SIGTERM) stops it cleanly, leaving the `with` blocks
+    inside so that their services stop; an SDK error becomes a clear CLI error."""
     import signal
 
     def interrupt(signum, frame):
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    except KeyboardInterrupt:
+        click.echo("stopped")
+    except DeRelayLError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+def _serve_forever() -> None:
+    while True:
+        time.sleep(3600)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -62,25 +76,18 @@ def deploy(rpc_url: str | None, private_key: str | None, params_file: str | None
             raise click.BadParameter(f"{params_file}: {exc} (expected keys: {', '.join(dataclasses.asdict(DEFAULT_PARAMS))})")
     if rpc_url is not None and private_key is None:
         raise click.UsageError("--rpc-url needs --private-key (or $DERELAYL_PRIVATE_KEY)")
-    _stop_on_sigterm()
-    try:
-        with chain.chain_at(rpc_url) as (w3, local):
-            deployer = Account.from_key(private_key) if private_key else chain.dev_account(0)
-            click.echo(f"deploying from {deployer.address} to {w3.provider.endpoint_uri} (chain id {w3.eth.chain_id})")
-            deployment = chain.deploy(w3, deployer, params)
-            path = deployment.save(Path(out or f"build/derelayl/deployment-{deployment.chain_id}.json"))
-            click.echo(f"RelayToken    {deployment.token}")
-            click.echo(f"RelayLearning {deployment.relay}")
-            click.echo(f"deployment written to {path}")
-            if local is not None and serve:
-                click.echo(f"local Ganache serving at {local.url} (dev mnemonic: {chain.DEV_MNEMONIC!r}); "
-                           "Ctrl-C stops it and its state is gone")
-                while True:
-                    time.sleep(3600)
-    except KeyboardInterrupt:
-        click.echo("stopped")
-    except DeRelayLError as exc:
-        raise click.ClickException(str(exc)) from exc
+    with _serving(), chain.chain_at(rpc_url) as (w3, local):
+        deployer = Account.from_key(private_key) if private_key else chain.dev_account(0)
+        click.echo(f"deploying from {deployer.address} to {w3.provider.endpoint_uri} (chain id {w3.eth.chain_id})")
+        deployment = chain.deploy(w3, deployer, params)
+        path = deployment.save(Path(out or f"build/derelayl/deployment-{deployment.chain_id}.json"))
+        click.echo(f"RelayToken    {deployment.token}")
+        click.echo(f"RelayLearning {deployment.relay}")
+        click.echo(f"deployment written to {path}")
+        if local is not None and serve:
+            click.echo(f"local Ganache serving at {local.url} (dev mnemonic: {chain.DEV_MNEMONIC!r}); "
+                       "Ctrl-C stops it and its state is gone")
+            _serve_forever()
 
 
 @main.command()
@@ -95,22 +102,15 @@ def node(block_time: float, accounts: int, endpoints: str | None) -> None:
     from derelayl.chain import DEV_MNEMONIC, LocalChain
     from derelayl.ipfs_node import IpfsNode
 
-    _stop_on_sigterm()
-    try:
-        with LocalChain(accounts=accounts, block_time=block_time) as local, IpfsNode() as ipfs:
-            info = {"rpc_url": local.url, "chain_id": 1337, "ipfs_api": ipfs.api, "ipfs_api_url": ipfs.api_url,
-                    "dev_mnemonic": DEV_MNEMONIC, "pid": os.getpid()}
-            for name, value in info.items():
-                click.echo(f"{name:<13} {value}")
-            if endpoints:
-                Path(endpoints).write_text(json.dumps(info, indent=2) + "\n")
-            click.echo("serving; Ctrl-C stops both (their state is gone)")
-            while True:
-                time.sleep(3600)
-    except KeyboardInterrupt:
-        click.echo("stopped")
-    except DeRelayLError as exc:
-        raise click.ClickException(str(exc)) from exc
+    with _serving(), LocalChain(accounts=accounts, block_time=block_time) as local, IpfsNode() as ipfs:
+        info = {"rpc_url": local.url, "chain_id": 1337, "ipfs_api": ipfs.api, "ipfs_api_url": ipfs.api_url,
+                "dev_mnemonic": DEV_MNEMONIC, "pid": os.getpid()}
+        for name, value in info.items():
+            click.echo(f"{name:<13} {value}")
+        if endpoints:
+            Path(endpoints).write_text(json.dumps(info, indent=2) + "\n")
+        click.echo("serving; Ctrl-C stops both (their state is gone)")
+        _serve_forever()
 
 
 def _client(deployment_path: str, rpc_url: str | None):

@@ -18,7 +18,7 @@ from web3 import Web3
 from derelayl.chain import Deployment, relay_contract, send
 from derelayl.errors import ConfigurationError
 from derelayl.params import ProtocolParams
-from derelayl.protocol import Phase
+from derelayl.protocol import Model, Phase, Slot
 
 ERC20_BALANCE_ABI = [{"name": "balanceOf", "type": "function", "stateMutability": "view",
                       "inputs": [{"name": "account", "type": "address"}],
@@ -51,36 +51,6 @@ class BidView:
 class OfferView:
     model_id: int
     price: int
-
-
-@dataclass(frozen=True)
-class SlotView:
-    trainer: str
-    parent_id: int
-    delivered: bool
-    submitted: bool
-    reclaimed: bool
-    bid: int
-    price: int
-    weights_hash: bytes
-    cid: str
-
-
-@dataclass(frozen=True)
-class ModelView:
-    parent_id: int
-    layer: int
-    index: int
-    round: int
-    creator: str
-    slot: int
-    score: int
-    weights_hash: bytes
-    claim_layer: int
-    claim_lo: int
-    claim_hi: int
-    lineage_ended: bool
-    claimed_units: int
 
 
 @dataclass(frozen=True)
@@ -197,11 +167,13 @@ class RelayClient:
     def evaluators(self, round: int) -> list[str]:
         return list(self._call("evaluatorsOf", round))
 
-    def slot(self, round: int, slot: int) -> SlotView:
-        v = self._call("slotOf", round, slot)
-        return SlotView(*v[:7], bytes(v[7]), v[8])
+    def slot(self, round: int, slot: int) -> Slot:
+        """The slot as `derelayl.protocol.Slot`, the same record the plain-Python rules keep."""
+        trainer, parent_id, delivered, submitted, reclaimed, bid, price, weights_hash, cid = self._call(
+            "slotOf", round, slot)
+        return Slot(trainer, parent_id, bid, price, delivered, submitted, reclaimed, bytes(weights_hash), cid)
 
-    def slots(self, round: int) -> list[SlotView]:
+    def slots(self, round: int) -> list[Slot]:
         return [self.slot(round, i) for i in range(self.round_info(round).slot_count)]
 
     def trainer_slot(self, round: int, trainer: str) -> int | None:
@@ -222,9 +194,10 @@ class RelayClient:
     def model_count(self) -> int:
         return self._call("modelCount")
 
-    def model(self, model_id: int) -> ModelView:
+    def model(self, model_id: int) -> Model:
+        """The model as `derelayl.protocol.Model` (the contract's struct, plus its id)."""
         v = self._call("modelOf", model_id)
-        return ModelView(*v[:7], bytes(v[7]), *v[8:])
+        return Model(model_id, *v[:7], bytes(v[7]), *v[8:])
 
     def cid_of(self, model_id: int) -> str:
         return self._call("cidOf", model_id)

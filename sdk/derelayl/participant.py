@@ -25,12 +25,12 @@ from web3 import Web3
 
 from derelayl import crypto
 from derelayl.chain import ContractRevert, Deployment, connect
-from derelayl.client import RelayClient, SlotView
+from derelayl.client import RelayClient
 from derelayl.commitment import score_commitment
 from derelayl.errors import DeRelayLError
 from derelayl.params import SCORE_SCALE, TOKEN
 from derelayl.policies import PolicyView, default_bid, default_price
-from derelayl.protocol import Phase
+from derelayl.protocol import Phase, Slot
 from derelayl.storage import ModelStore
 from derelayl.training import ModelSpec, evaluate, load_weights, save_weights, train_turn
 
@@ -313,7 +313,7 @@ class Participant:
         self.log(f"round {r}: committed scores {[round(x / SCORE_SCALE, 3) for x in mine['scores']]}")
         return True
 
-    def score_slot(self, r: int, slot: int, s: SlotView, index: int) -> int:
+    def score_slot(self, r: int, slot: int, s: Slot, index: int) -> int:
         envelopes = self.event_arg("ModelSubmitted", "envelopes", round=r, slot=slot)
         try:
             key = crypto.open_envelope(envelopes[index], self.keypair)
