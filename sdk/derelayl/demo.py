@@ -68,7 +68,6 @@ def run_demo(config: DemoConfig, echo=print, progress: bool = True) -> dict:
     params = DEFAULT_PARAMS.replace(k=4, max_trainers=32, max_evaluators=8, quorum=1,
                                     bidding_duration=10, training_duration=120, commit_duration=60,
                                     reveal_duration=30)
-    started = time.time()
     # Blocks every second, so that block time (and phase deadlines) advance while nobody sends.
     with LocalChain(accounts=config.trainers + config.evaluators + 2, block_time=1) as chain, IpfsNode() as node:
         w3 = connect(chain.url)
