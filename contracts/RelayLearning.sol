@@ -263,6 +263,7 @@ contract RelayLearning is IRelayLearning {
         if (!s.delivered) revert RelayKeyNotDelivered(round, slot);
         if (s.submitted) revert RelayAlreadySubmitted(round, slot);
         if (weightsHash == bytes32(0)) revert RelayZeroHash();
+        if (weightsHash == _models[s.parentId].weightsHash) revert RelayUnchangedWeights(round, slot, s.parentId);
         _checkCid(cid);
         uint256 evaluatorCount = _evaluators[round].length;
         if (envelopes.length != evaluatorCount) revert RelayEnvelopeCount(envelopes.length, evaluatorCount);

@@ -136,6 +136,8 @@ interface IRelayLearning {
     error RelayZeroKey();
     /// @dev A zero weights hash.
     error RelayZeroHash();
+    /// @dev The submitted weights are the parent model's, unchanged (a lazy trainer).
+    error RelayUnchangedWeights(uint256 round, uint256 slot, uint256 parentId);
     /// @dev An empty CID.
     error RelayEmptyCid();
     /// @dev A CID longer than the maximum.

@@ -465,6 +465,8 @@ class RelayProtocol:
             raise ProtocolRevert("RelayAlreadySubmitted", round_, slot)
         if weights_hash == ZERO32:
             raise ProtocolRevert("RelayZeroHash")
+        if weights_hash == self.models[s.parent_id].weights_hash:
+            raise ProtocolRevert("RelayUnchangedWeights", round_, slot, s.parent_id)
         self._check_cid(cid)
         if len(envelopes) != len(rs.evaluators):
             raise ProtocolRevert("RelayEnvelopeCount", len(envelopes), len(rs.evaluators))

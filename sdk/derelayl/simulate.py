@@ -98,6 +98,12 @@ def cheap_commitment(chain_id: int, contract: str, round_: int, evaluator: str, 
                            digest_size=32).digest()
 
 
+def weights_tag(round_: int, slot: int) -> bytes:
+    """A distinct stand-in for the weights hash of the model trained in (round, slot):
+    never zero and never the genesis default, so no submission repeats its parent's."""
+    return (2 + (round_ << 16) + slot).to_bytes(32, "big")
+
+
 def sigmoid(x: float) -> float:
     return 1.0 / (1.0 + math.exp(-x)) if x > -700 else 0.0
 
@@ -155,7 +161,7 @@ def run_simulation(config: SimulationConfig, progress: Callable[[int], None] | N
             if rng.random() < config.finish_probability:
                 new_logits[i] = logit[s.parent_id] + rng.gauss(config.step_mean, config.step_std)
                 version[trainer] = max(version[trainer], parent_layer + 1)
-                protocol.submit(s.trainer, r, i, b"\x01" * 32, "m", [ENVELOPE] * len(rs.evaluators))
+                protocol.submit(s.trainer, r, i, weights_tag(r, i), "m", [ENVELOPE] * len(rs.evaluators))
             scores.append(round(sigmoid(new_logits[i]) * SCORE_SCALE) if i in new_logits else 0)
         if rs.phase == Phase.TRAINING:
             protocol.close_training()

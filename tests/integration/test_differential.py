@@ -172,6 +172,10 @@ class Scenario:
             if s.delivered and self.maybe(0.85):
                 h, cid = keccak(text=f"w:{self.seed}:{r}:{i}"), f"Qm{self.seed}r{r}s{i}"
                 envelopes = [ENVELOPE] * len(rs.evaluators)
+                if self.maybe(0.1):  # a lazy trainer first tries its parent's weights unchanged
+                    lazy = m.models[s.parent_id].weights_hash
+                    self.act(s.trainer, "submit", (r, i, lazy, cid, envelopes),
+                             lambda t=s.trainer, i=i, h=lazy, c=cid, e=envelopes: m.submit(t, r, i, h, c, e))
                 self.act(s.trainer, "submit", (r, i, h, cid, envelopes),
                          lambda t=s.trainer, i=i, h=h, c=cid, e=envelopes: m.submit(t, r, i, h, c, e))
         if rs.phase == Phase.TRAINING:

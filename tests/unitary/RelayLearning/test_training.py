@@ -176,3 +176,14 @@ def test_settlement_pays_undelivered_slots_nobody_reclaimed(relay, matched, gene
 def test_reclaim_undelivered_reverts_for_future_round(relay, matched):
     with reverts("RelayWrongRound"):
         relay.reclaimUndelivered(5, 0, {"from": matched[0]["trainer"]})
+
+
+def test_submit_reverts_on_the_parents_own_weights(relay, delivered, matched):
+    """A lazy trainer that resubmits its parent's weights unchanged is refused, and can
+    still submit a trained model."""
+    trainer = matched[0]["trainer"]
+    parent = relay.modelOf(relay.slotOf(0, 0)["parentId"])
+    with reverts("RelayUnchangedWeights"):
+        relay.submit(0, 0, parent["weightsHash"], cid_of(0), [ENVELOPE] * 2, {"from": trainer})
+    relay.submit(0, 0, weights_hash(0), cid_of(0), [ENVELOPE] * 2, {"from": trainer})
+    assert relay.slotOf(0, 0)["submitted"]
