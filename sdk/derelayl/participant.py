@@ -32,7 +32,17 @@ from derelayl.params import SCORE_SCALE, TOKEN
 from derelayl.policies import PolicyView, default_bid, default_price
 from derelayl.protocol import Phase, Slot
 from derelayl.storage import ModelStore
-from derelayl.training import ModelSpec, evaluate, load_weights, save_weights, train_turn
+from derelayl.training import ModelSpec, evaluate, load_weights, save_weights, train_turn, weights_metadata
+
+
+def submission_binding(relay: str, round_: int, slot: int, trainer: str) -> dict[str, str]:
+    """What a trainer writes into the header of the weights it submits. The sha256 on
+    chain covers the header, so the binding cannot be changed without the model key.
+    Anyone can copy another trainer's CID, hash and key envelopes from its
+    `ModelSubmitted` event into their own slot; evaluators then find the original
+    trainer's name in the weights and score the copy 0."""
+    return {"derelayl.relay": relay.lower(), "derelayl.round": str(round_), "derelayl.slot": str(slot),
+            "derelayl.trainer": trainer.lower()}
 
 
 @dataclass
@@ -262,7 +272,7 @@ class Participant:
             model = self.fetch_model(parent_id, parent_key)
             train_turn(model, self.features, self.labels, epochs=self.config.epochs, lr=self.config.lr,
                        seed=self.config.seed + r, progress=self.config.progress)
-            plain = save_weights(model)
+            plain = save_weights(model, submission_binding(self.deployment.relay, r, slot, self.address))
             key = crypto.new_model_key()
             cid = self.store.put(crypto.encrypt(plain, key))
             (self.config.state_dir / "weights" / f"{cid}.safetensors").write_bytes(plain)
@@ -320,6 +330,10 @@ class Participant:
             plain = crypto.decrypt(self.store.get(s.cid), key)
             if crypto.weights_hash(plain) != s.weights_hash:
                 raise crypto.DecryptionError("weights do not match the submitted sha256")
+            expected = submission_binding(self.deployment.relay, r, slot, s.trainer)
+            found = {k: v for k, v in weights_metadata(plain).items() if k in expected}
+            if found != expected:
+                raise crypto.DecryptionError(f"weights bound to {found or 'nothing'}, not to this slot: a copy")
             model = load_weights(self.config.spec, plain)
         except Exception as exc:  # noqa: BLE001 - any unusable submission scores 0
             self.log(f"round {r}: slot {slot} unusable ({exc}); scored 0")

@@ -8,6 +8,7 @@ exactly the tensors and shapes the task's model expects.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 import numpy as np
@@ -53,9 +54,26 @@ class ModelSpec:
         raise ConfigurationError(f"unknown model kind {self.kind!r}: expected 'mlp' or 'cnn'")
 
 
-def save_weights(model: nn.Module) -> bytes:
-    """The model's weights as safetensors bytes."""
-    return st_save({name: tensor.detach().contiguous() for name, tensor in model.state_dict().items()})
+def save_weights(model: nn.Module, metadata: dict[str, str] | None = None) -> bytes:
+    """The model's weights as safetensors bytes, with optional string `metadata` in the
+    header (a submission's binding to its trainer, see `participant.submission_binding`)."""
+    return st_save({name: tensor.detach().contiguous() for name, tensor in model.state_dict().items()},
+                   metadata=metadata)
+
+
+def weights_metadata(data: bytes) -> dict[str, str]:
+    """The string metadata in a safetensors header ({} when none), or `WeightsError`.
+    The format: 8 bytes little-endian header length, then the JSON header, whose
+    "__metadata__" entry holds the metadata."""
+    try:
+        length = int.from_bytes(data[:8], "little")
+        header = json.loads(data[8:8 + length])
+        metadata = header.get("__metadata__") or {}
+    except (ValueError, AttributeError) as exc:
+        raise WeightsError(f"not a readable safetensors header ({len(data)} bytes): {exc}") from exc
+    if not isinstance(metadata, dict):
+        raise WeightsError("the safetensors metadata is not a mapping")
+    return {str(k): str(v) for k, v in metadata.items()}
 
 
 def load_weights(spec: ModelSpec, data: bytes) -> nn.Module:

@@ -25,7 +25,7 @@ from derelayl.demo import prepare_participant, start_participant, wait_until_rea
 from derelayl.ipfs_node import IpfsNode
 from derelayl.params import DEFAULT_PARAMS, TOKEN
 from derelayl.participant import Participant, ParticipantConfig
-from derelayl.protocol import Phase
+from derelayl.protocol import Phase, SlotOutcome
 from derelayl.storage import IpfsStore, StorageUnreachable
 from derelayl.training import ModelSpec, load_digits_data, save_weights
 
@@ -71,6 +71,14 @@ def deploy_world(world, genesis_owner: int, evaluators: list[int]):
                         genesis_hash=crypto.weights_hash(plain), genesis_cid=cid,
                         allocations={dev_account(i).address: 100 * TOKEN for i in evaluators})
     return deployment, key, cid
+
+
+def agent(world, deployment, index: int, role: str, rows: slice, store=None, log=None) -> Participant:
+    """An in-process participant of account `index` with its own state folder."""
+    config = ParticipantConfig(role=role, state_dir=world["tmp"] / f"agent{index}", epochs=2, seed=index,
+                               close_jitter=0)
+    return Participant(config, deployment, dev_account(index), store or world["store"], world["x"][rows],
+                       world["y"][rows], log=log or (lambda message: None))
 
 
 def test_killed_trainer_resumes_trains_again_and_submits_once(world):
@@ -138,7 +146,7 @@ def test_trainer_rides_out_an_ipfs_outage(world):
     """The trainer's own IPFS daemon stops while it should train: the error names the
     address, nothing is submitted or lost, and once the daemon is back (same address,
     same repository) the next poll trains and submits."""
-    x, y, tmp = world["x"], world["y"], world["tmp"]
+    tmp = world["tmp"]
     own = IpfsNode(repo=tmp / "own-ipfs")
     try:
         deployment, key, genesis_cid = deploy_world(world, genesis_owner=1, evaluators=[3])
@@ -147,16 +155,10 @@ def test_trainer_rides_out_an_ipfs_outage(world):
         client = RelayClient(w3, deployment)
         logs: list[str] = []
 
-        def agent(index: int, role: str, store, rows: slice) -> Participant:
-            config = ParticipantConfig(role=role, state_dir=tmp / f"agent{index}", epochs=2, seed=index,
-                                       close_jitter=0)
-            return Participant(config, deployment, dev_account(index), store, x[rows], y[rows],
-                               log=logs.append)
-
-        owner = agent(1, "trainer", world["store"], slice(0, 300))
+        owner = agent(world, deployment, 1, "trainer", slice(0, 300), log=logs.append)
         owner.state.data["model_keys"]["0"] = key.hex()
-        trainer = agent(2, "trainer", IpfsStore(own.api), slice(300, 600))
-        evaluator = agent(3, "evaluator", world["store"], slice(600, 900))
+        trainer = agent(world, deployment, 2, "trainer", slice(300, 600), IpfsStore(own.api), logs.append)
+        evaluator = agent(world, deployment, 3, "evaluator", slice(600, 900), log=logs.append)
         everyone = [owner, trainer, evaluator]
         for p in everyone:
             p.client.register_key(p.keypair.public)
@@ -188,17 +190,13 @@ def test_evaluator_crash_between_salt_and_commit_resumes_with_the_same_salt(worl
     """The salt (32 random bytes) and the scores are on disk before the commitment is
     sent. A crash right there, then a restart on the same folder, commits with that
     salt, and the reveal opens it."""
-    x, y, tmp = world["x"], world["y"], world["tmp"]
+    tmp = world["tmp"]
     deployment, key, _ = deploy_world(world, genesis_owner=1, evaluators=[3])
     client = RelayClient(connect(world["chain"].url), deployment)
 
-    def agent(index: int, role: str, rows: slice) -> Participant:
-        config = ParticipantConfig(role=role, state_dir=tmp / f"agent{index}", epochs=2, seed=index, close_jitter=0)
-        return Participant(config, deployment, dev_account(index), world["store"], x[rows], y[rows],
-                           log=lambda message: None)
-
-    owner, trainer, evaluator = agent(1, "trainer", slice(0, 300)), agent(2, "trainer", slice(300, 600)), \
-        agent(3, "evaluator", slice(600, 900))
+    owner, trainer, evaluator = (agent(world, deployment, 1, "trainer", slice(0, 300)),
+                                 agent(world, deployment, 2, "trainer", slice(300, 600)),
+                                 agent(world, deployment, 3, "evaluator", slice(600, 900)))
     owner.state.data["model_keys"]["0"] = key.hex()
     for p in (owner, trainer, evaluator):
         p.client.register_key(p.keypair.public)
@@ -220,9 +218,45 @@ def test_evaluator_crash_between_salt_and_commit_resumes_with_the_same_salt(worl
     assert len(bytes.fromhex(saved["salt"])) == 32 and len(saved["scores"]) == 1
     assert not client.evaluator_state(0, evaluator.address).committed
 
-    restarted = agent(3, "evaluator", slice(600, 900))  # a new process on the same folder
+    restarted = agent(world, deployment, 3, "evaluator", slice(600, 900))  # a new process on the same folder
     restarted.step(0)
     expected = client.commitment_for(0, restarted.address, saved["scores"], bytes.fromhex(saved["salt"]))
     assert client.evaluator_state(0, restarted.address).commitment == expected
     wait_for(lambda: restarted.step(0) or client.current_round() == 1, 60, "reveal and settlement")
     assert client.revealed_scores(0, restarted.address) == saved["scores"]
+
+
+def test_a_copied_submission_scores_zero_and_the_original_is_accepted(world):
+    """A copier bids, then submits another trainer's CID, weights hash and key envelopes
+    (all public in its ModelSubmitted event) into its own slot. The weights name their
+    trainer, round and slot in their (hashed) header, so the honest evaluator scores the
+    copy 0: the copier's bid is burned and the original is accepted."""
+    deployment, key, _ = deploy_world(world, genesis_owner=1, evaluators=[3])
+    client = RelayClient(connect(world["chain"].url), deployment)
+    owner, trainer, evaluator, copier = (agent(world, deployment, 1, "trainer", slice(0, 300)),
+                                         agent(world, deployment, 2, "trainer", slice(300, 600)),
+                                         agent(world, deployment, 3, "evaluator", slice(600, 900)),
+                                         agent(world, deployment, 4, "trainer", slice(900, 1200)))
+    owner.state.data["model_keys"]["0"] = key.hex()
+    for p in (owner, trainer, evaluator, copier):
+        p.client.register_key(p.keypair.public)
+        p.step(0)  # offer, bid, stake
+
+    def honest_submitted_and_copier_delivered() -> bool:
+        for p in (owner, trainer):
+            p.step(0)  # close bidding, deliver keys, train and submit
+        slots = trainer.my_slot(0), copier.my_slot(0)
+        return None not in slots and client.slot(0, slots[0]).submitted and client.slot(0, slots[1]).delivered
+
+    wait_for(honest_submitted_and_copier_delivered, 90, "the honest model submitted, the copier's key delivered")
+
+    original = client.events("ModelSubmitted", round=0, trainer=trainer.address)[0]
+    copy_slot = copier.my_slot(0)
+    copier.client.submit(0, copy_slot, original["weightsHash"], original["cid"], original["envelopes"])
+    assert client.round_info(0).phase == Phase.COMMITTING
+    wait_for(lambda: evaluator.step(0) or client.current_round() == 1, 60, "scoring, reveal and settlement")
+
+    scores = client.revealed_scores(0, evaluator.address)
+    assert scores[copy_slot] == 0 and scores[trainer.my_slot(0)] > 0
+    outcomes = {e["slot"]: e["outcome"] for e in client.events("SlotSettled", round=0)}
+    assert outcomes == {trainer.my_slot(0): SlotOutcome.ACCEPTED, copy_slot: SlotOutcome.REJECTED}
