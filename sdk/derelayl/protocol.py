@@ -207,6 +207,11 @@ class RelayProtocol:
         self.wallet: dict[str, int] = {}
         self.earned: dict[str, int] = {}  # allocations, rewards and remedies received
         self.paid_in: dict[str, int] = {}  # wallet tokens each account deposited
+        # Per account: its own deposits and stakes locked now, those the rules burned,
+        # and the slot deposits it paid to trainers as an MO that never delivered.
+        self.deposited: dict[str, int] = {}
+        self.forfeited: dict[str, int] = {}
+        self.remedies_paid: dict[str, int] = {}
         self.locked = 0
         self.total_supply = 0
         self.burned = 0
@@ -250,22 +255,32 @@ class RelayProtocol:
         self.wallet[account] = balance - from_wallet
         self.paid_in[account] = self.paid_in.get(account, 0) + from_wallet
         self.locked += amount
+        self.deposited[account] = self.deposited.get(account, 0) + amount
 
-    def _release(self, account: str, amount: int) -> None:
+    def _release(self, account: str, amount: int, depositor: str | None = None) -> None:
+        """Credits `account` with `amount` of the deposit `depositor` (default: the
+        account itself) locked."""
         if amount == 0:
             return
+        depositor = depositor or account
         self.locked -= amount
+        self.deposited[depositor] -= amount
         self.credit[account] = self.credit.get(account, 0) + amount
 
-    def _pay_remedy(self, s: Slot) -> None:
+    def _pay_remedy(self, s: Slot, owner: str) -> None:
         """An MO that never delivered pays its slot deposit to the trainer."""
-        self._release(s.trainer, s.bid + s.price)
+        self._release(s.trainer, s.bid)
+        self._release(s.trainer, s.price, depositor=owner)
         self.earned[s.trainer] = self.earned.get(s.trainer, 0) + s.price
+        self.remedies_paid[owner] = self.remedies_paid.get(owner, 0) + s.price
 
-    def _forfeit(self, amount: int) -> None:
+    def _forfeit(self, account: str, amount: int) -> None:
+        """Burns `amount` of `account`'s locked deposit."""
         if amount == 0:
             return
         self.locked -= amount
+        self.deposited[account] -= amount
+        self.forfeited[account] = self.forfeited.get(account, 0) + amount
         self.total_supply -= amount
         self.burned += amount
 
@@ -498,7 +513,7 @@ class RelayProtocol:
         if s.reclaimed:
             raise ProtocolRevert("RelayAlreadyReclaimed", round_, slot)
         s.reclaimed = True
-        self._pay_remedy(s)
+        self._pay_remedy(s, self.models[s.parent_id].creator)
 
     def commitment_for(self, round_: int, evaluator: str, scores: Sequence[int], salt: bytes) -> bytes:
         """The commitment `evaluator` must send (see `derelayl.commitment`)."""
@@ -552,10 +567,10 @@ class RelayProtocol:
             if not s.delivered:
                 if not s.reclaimed:
                     s.reclaimed = True
-                    self._pay_remedy(s)
+                    self._pay_remedy(s, owner)
                 outcomes[i] = (SlotOutcome.UNDELIVERED, 0)
             elif not s.submitted:
-                self._forfeit(s.bid)
+                self._forfeit(s.trainer, s.bid)
                 self._release(owner, s.price)
                 outcomes[i] = (SlotOutcome.NOT_SUBMITTED, 0)
             else:
@@ -583,8 +598,8 @@ class RelayProtocol:
                 self._release(owner, s.price)
                 outcomes[i] = (SlotOutcome.ACCEPTED, medians[i])
             else:
-                self._forfeit(s.bid)
-                self._forfeit(s.price)
+                self._forfeit(s.trainer, s.bid)
+                self._forfeit(owner, s.price)
                 outcomes[i] = (SlotOutcome.REJECTED, medians[i])
 
         evaluator_rewards: dict[str, tuple[int, int, int]] = {}
@@ -596,7 +611,7 @@ class RelayProtocol:
             elif rs.submitted_count > 0:
                 penalty = p.evaluator_stake * p.evaluator_penalty_permille // 1000
             reward = agreed * p.evaluator_reward
-            self._forfeit(penalty)
+            self._forfeit(evaluator, penalty)
             self._release(evaluator, p.evaluator_stake - penalty)
             self._mint_credit(evaluator, reward)
             evaluator_rewards[evaluator] = (agreed, reward, penalty)

@@ -50,6 +50,10 @@ def test_tokens_are_earned_never_negative_and_lineage_is_exact():
     assert protocol.locked == 0  # nothing left in deposits after the last settlement
     assert sum(protocol.credit.values()) == protocol.minted - protocol.burned
     assert sum(result.tokens[-1]) == pytest.approx((protocol.minted - protocol.burned) / TOKEN)
+    assert sum(protocol.forfeited.values()) == protocol.burned > 0
+    for account in protocol.earned:  # each account's books: what came in, less what the rules took
+        held = protocol.credit.get(account, 0) + protocol.wallet.get(account, 0) + protocol.deposited.get(account, 0)
+        assert held == protocol.earned[account] - protocol.forfeited.get(account, 0) - protocol.remedies_paid.get(account, 0)
     for m in protocol.models:  # claimed every round: nothing left, everything counted
         assert protocol.claimable(m.model_id, 1 << 30)[0] == 0
         assert m.claimed_units == protocol.descendants(m.model_id)

@@ -8,7 +8,18 @@ both must succeed, or both must refuse with the same custom error. After every s
 - every model's claimable lineage reward plus what it already claimed equals a
   brute-force count of its accepted descendants;
 - no account holds (credit + wallet) more than it was allocated plus what it earned
-  (rewards, and the MO deposits paid to it when an MO never delivered).
+  (rewards, and the MO deposits paid to it when an MO never delivered);
+- every account's books balance: credit + wallet + its locked deposits = allocation +
+  rewards + remedies received - deposits burned - remedies paid; after a settlement
+  nothing is locked, so this holds on the chain's own figures;
+- no honest account (one that never cheated in the walk) ends with less than it put
+  in minus what the rules forfeited, and none paid a remedy.
+
+Attacks are steps too: a lazy trainer resubmitting its parent's weights, a copier
+submitting another slot's hash and CID, an evaluator copying another's commitment
+or reveal, a model owner withholding keys, zero-bid Sybils, evaluators that commit
+and never reveal. Whoever carries out an attack that the contract accepts is no
+longer counted as honest.
 
 Each walk is a fixed number of weighted random steps from a seed that hypothesis
 draws: brownie 1.22.2's `state_machine` helper is compiled with mypyc and cannot be
@@ -82,6 +93,7 @@ class RelayWalk:
             self.model.register_key(a.address, keccak(text=f"key:{a.address}"))
         self.commits: dict[tuple[int, str], tuple[list[int], bytes]] = {}
         self.trail: list = []  # the steps taken, printed when a check fails
+        self.cheaters: set[str] = set()  # accounts that carried out an attack the contract accepted
 
     # -------------------------------------------------------------- helpers
 
@@ -164,9 +176,12 @@ class RelayWalk:
         return open_[slot % len(open_)] if open_ else slot
 
     def withheld(self):
-        """In every third round, the MO of slot 1 withholds its key."""
+        """In every third round, the MO of slot 1 withholds its key (a cheater)."""
         slots = self.model.rounds[self.model.round].slots
-        return slots[1] if len(slots) > 1 and self.model.round % 3 == 2 else None
+        if len(slots) > 1 and self.model.round % 3 == 2:
+            self.cheaters.add(self.model.models[slots[1].parent_id].creator)
+            return slots[1]
+        return None
 
     @step(weight=4, slot=SLOT, honest=MOSTLY)
     def deliver(self, slot, honest):
@@ -187,6 +202,64 @@ class RelayWalk:
         cid = f"Qm{r}x{slot}"
         self.both(a, "submit", (r, slot, h, cid, envelopes),
                   lambda tx: self.model.submit(a.address, r, slot, h, cid, envelopes))
+
+    @step(slot=SLOT)
+    def lazy_submit(self, slot):
+        """A trainer resubmits its parent's weights unchanged: always refused."""
+        slot = self.pending_slot(slot, lambda s: s.delivered and not s.submitted)
+        a, r = self.slot_actor(slot, "trainer"), self.model.round
+        slots = self.model.rounds[r].slots
+        h = self.model.models[slots[slot].parent_id].weights_hash if slot < len(slots) else GENESIS_HASH
+        envelopes = [ENVELOPE] * len(self.model.rounds[r].evaluators)
+        tx = self.both(a, "submit", (r, slot, h, "QmLazy", envelopes),
+                       lambda tx: self.model.submit(a.address, r, slot, h, "QmLazy", envelopes))
+        assert tx is None, "a resubmitted parent was accepted"
+
+    @step(slot=SLOT, source=SLOT)
+    def copy_submission(self, slot, source):
+        """A trainer submits another slot's weights hash and CID (public in its event)."""
+        r = self.model.round
+        slots = self.model.rounds[r].slots
+        slot = self.pending_slot(slot, lambda s: s.delivered and not s.submitted)
+        done = [s for s in slots if s.submitted]
+        original = done[source % len(done)] if done else None
+        h, cid = (original.weights_hash, original.cid) if original else (keccak(text="copy"), "QmCopy")
+        a = self.slot_actor(slot, "trainer")
+        envelopes = [ENVELOPE] * len(self.model.rounds[r].evaluators)
+        if self.both(a, "submit", (r, slot, h, cid, envelopes),
+                     lambda tx: self.model.submit(a.address, r, slot, h, cid, envelopes)):
+            self.cheaters.add(a.address)
+
+    @step(who=WHO, source=WHO)
+    def copy_commit(self, who, source):
+        """An evaluator commits another evaluator's commitment: accepted, but it can
+        never reveal it (the commitment binds the sender)."""
+        r = self.model.round
+        rs = self.model.rounds[r]
+        others = [e for e in rs.evaluators if rs.records[e].committed]
+        pending = [e for e in rs.evaluators if not rs.records[e].committed]
+        if not others or not pending:
+            return self.commit(who, SCORE[0], False)
+        a = self.by_address(pending[who % len(pending)])
+        commitment = rs.records[others[source % len(others)]].commitment
+        if self.both(a, "commit", (r, commitment), lambda tx: self.model.commit(a.address, r, commitment)):
+            self.cheaters.add(a.address)
+
+    @step(who=WHO, source=WHO)
+    def copy_reveal(self, who, source):
+        """An evaluator reveals another evaluator's scores and salt: always refused."""
+        r = self.model.round
+        rs = self.model.rounds[r]
+        opened = [key for key in self.commits if key[0] == r]
+        a = self.who(who)
+        if opened:
+            scores, salt = self.commits[opened[source % len(opened)]]
+            committed = [e for e in rs.evaluators if rs.records[e].committed and e != opened[source % len(opened)][1]]
+            a = self.by_address(committed[who % len(committed)]) if committed else a
+        else:
+            scores, salt = [0] * len(rs.slots), b"\x02" * 32
+        tx = self.both(a, "reveal", (r, scores, salt), lambda tx: self.model.reveal(a.address, r, scores, salt))
+        assert tx is None, "a copied reveal was accepted"
 
     @step(who=WHO)
     def close_training(self, who):
@@ -234,7 +307,12 @@ class RelayWalk:
 
     @step(weight=2, who=WHO)
     def settle(self, who):
-        self.both(self.who(who), "settle", (), lambda tx: self.model.settle())
+        if self.both(self.who(who), "settle", (), lambda tx: self.model.settle()):
+            # Nothing stays locked after a settlement, so every account's books balance
+            # on the chain's own figures.
+            assert self.relay.totalLocked() == 0 and not any(self.model.deposited.values())
+            for a in self.participants:
+                assert self.relay.creditOf(a) + self.token.balanceOf(a) == self.books(a.address), a
 
     @step(weight=2, who=WHO, layers=LAYERS, honest=MOSTLY)
     def claim(self, who, layers, honest):
@@ -258,17 +336,43 @@ class RelayWalk:
         # conservation: every token the contract holds is locked or credited
         assert self.token.balanceOf(self.relay) == locked + credited
         assert locked == model.locked and credited == sum(model.credit.values())
+        self.note_withholders()
         for a in self.participants:
             credit, wallet = self.relay.creditOf(a), self.token.balanceOf(a)
             assert credit == model.credit.get(a.address, 0), a
             assert wallet == model.wallet.get(a.address, 0), a
             # Wallets start empty and participants never pay each other here.
             assert credit + wallet <= model.earned.get(a.address, 0), a
+            held = credit + wallet + model.deposited.get(a.address, 0)
+            assert held == self.books(a.address), a
+            if a.address not in self.cheaters:
+                assert model.remedies_paid.get(a.address, 0) == 0, a
+                assert held + self.lineage_owed(a.address) >= ALLOCATION - model.forfeited.get(a.address, 0), a
         # lineage: claimable + claimed = accepted descendants, counted by brute force
         assert self.relay.modelCount() == len(model.models)
         for m in model.models:
             units, _ = self.relay.claimable(m.model_id, 1000)
             assert units + m.claimed_units == model.descendants(m.model_id), m.model_id
+
+    def note_withholders(self) -> None:
+        """An MO that let Training end without delivering a slot's key withheld it (on
+        purpose in `withheld()` rounds, or because the walk never got to it): it pays
+        the remedy, and it is not counted as honest."""
+        for r in (self.model.round - 1, self.model.round):
+            rs = self.model.rounds.get(r)
+            if rs is not None and rs.phase not in (Phase.BIDDING, Phase.TRAINING):
+                self.cheaters.update(self.model.models[s.parent_id].creator for s in rs.slots if not s.delivered)
+
+    def books(self, address) -> int:
+        """What an account must hold, by the rules: allocation and rewards and remedies
+        received, less deposits burned and remedies paid."""
+        m = self.model
+        return m.earned.get(address, 0) - m.forfeited.get(address, 0) - m.remedies_paid.get(address, 0)
+
+    def lineage_owed(self, address) -> int:
+        """Lineage rewards the account could claim now."""
+        m = self.model
+        return sum(m.claimable(x.model_id, 1000)[0] for x in m.models if x.creator == address) * PARAMS.lineage_reward
 
     def finish(self):
         self.deepest["round"] = max(self.deepest["round"], self.model.round)
@@ -282,9 +386,9 @@ WEIGHTED_STEPS = sorted(name for name, fn in STEPS.items() for _ in range(fn.wei
 PHASE_STEPS = {
     Phase.BIDDING: ["bid"] * 8 + ["offer"] * 5 + ["stake"] * 4 + ["claim"] * 2
     + ["register_key", "withdraw", "close_bidding"],
-    Phase.TRAINING: ["deliver"] * 8 + ["submit"] * 8 + ["close_training"],
-    Phase.COMMITTING: ["commit"] * 6 + ["reclaim", "close_commit"],
-    Phase.REVEALING: ["reveal"] * 6 + ["reclaim", "claim", "settle"],
+    Phase.TRAINING: ["deliver"] * 8 + ["submit"] * 8 + ["lazy_submit"] * 3 + ["copy_submission"] * 2 + ["close_training"],
+    Phase.COMMITTING: ["commit"] * 6 + ["copy_commit", "reclaim", "close_commit"],
+    Phase.REVEALING: ["reveal"] * 6 + ["copy_reveal"] * 2 + ["reclaim", "claim", "settle"],
 }
 
 
@@ -335,3 +439,5 @@ def test_random_walks_match_the_protocol_model(state_machine_settings):
                  "claim", "withdraw"]:
         assert RelayWalk.coverage.get(name, 0) > 0, f"no successful {name} in the random walks"
     assert RelayWalk.deepest["models"] >= 2, "no walk accepted a model: lineage went untested"
+    for attack in ["submit:RelayUnchangedWeights", "reveal:RelayRevealMismatch"]:
+        assert RelayWalk.coverage.get(attack, 0) > 0, f"the walks never tried {attack}"
