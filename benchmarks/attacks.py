@@ -6,17 +6,21 @@ participants, label skew alpha 1, 3 evaluators with their own test splits, 10
 rounds of 5 local epochs, and everyone starting with 10 tokens so that deposits can
 be lost. The same seeds are played with and without the attack:
 
-- lazy:   25% of trainers submit their parent's weights unchanged;
-- copier: 25% of trainers submit a copy of a model another trainer submitted this
-          round (or the parent, when they are first);
+- lazy:   25% of trainers resubmit their parent's weights hash and CID (no work);
+          the contract refuses it (RelayUnchangedWeights), and the bid burns;
+- nudged: 25% of trainers submit the parent's weights plus noise of std 1e-4;
+- copier: 25% of trainers copy the round's previous submission (hash, CID and
+          envelopes, all public); the weights name their trainer in their header,
+          so honest evaluators score the copy 0, as the SDK's evaluator does;
 - poison: 10%, 20%, 30% of trainers train on flipped labels (9 - y);
 - evaluator random / inverted: 1 of 3 evaluators scores at random / 1 - accuracy;
 - collusion: 1 of 3 evaluators (a minority) scores one attacker's models 1.0 and
   the others 0; then 2 of 3 (a majority) do.
 
 For each: held-out accuracy of the best model (round 10, mean over seeds) against
-the attack-free run; the attackers' mean tokens against the honest trainers'; and
-the deposits honest participants lost, against the attack-free run.
+the attack-free run; the attackers' mean tokens against the honest trainers' (credit
+plus the lineage rewards they could claim); and the deposits each honest trainer
+lost, against the attack-free run.
 
     .venv/bin/python benchmarks/attacks.py      # or: make bench-attacks
 
@@ -26,7 +30,6 @@ Writes benchmarks/results/attacks.json and docs/img/attacks.png, prints a table.
 from __future__ import annotations
 
 import argparse
-import copy
 import json
 import random
 import time
@@ -35,7 +38,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from efficacy import SPEC, honest_scores, honest_turn, relay_run
+from efficacy import Resubmit, honest_scores, honest_turn, relay_run
 from derelayl.demo import DemoConfig, split_data
 from derelayl.params import SCORE_SCALE, TOKEN
 from derelayl.training import train_turn
@@ -51,16 +54,29 @@ def attackers_of(share: float) -> set[int]:
 
 
 def lazy(attackers):
+    """Resubmits the parent's on-chain hash and CID: no download, no training."""
     def turn(index, model, x, y, epochs, seed, submitted):
-        return model if index in attackers else honest_turn(index, model, x, y, epochs, seed, submitted)
+        return Resubmit.PARENT if index in attackers else honest_turn(index, model, x, y, epochs, seed, submitted)
+    return turn
+
+
+def nudger(attackers, scale: float = 1e-4):
+    """Submits the parent's weights barely changed (Gaussian noise of std `scale`)."""
+    def turn(index, model, x, y, epochs, seed, submitted):
+        if index not in attackers:
+            return honest_turn(index, model, x, y, epochs, seed, submitted)
+        generator = torch.Generator().manual_seed(seed)
+        with torch.no_grad():
+            for parameter in model.parameters():
+                parameter.add_(torch.randn(parameter.shape, generator=generator) * scale)
+        return model
     return turn
 
 
 def copier(attackers):
+    """Copies the round's previous submission (its hash, CID and envelopes)."""
     def turn(index, model, x, y, epochs, seed, submitted):
-        if index not in attackers:
-            return honest_turn(index, model, x, y, epochs, seed, submitted)
-        return copy.deepcopy(submitted[-1]) if submitted else model
+        return Resubmit.COPY if index in attackers else honest_turn(index, model, x, y, epochs, seed, submitted)
     return turn
 
 
@@ -112,6 +128,7 @@ def scenarios():
     favourite = min(quarter)
     out = {"none": (lambda: honest_turn, lambda: honest_scores, set(), set())}
     out["lazy 25%"] = (lambda: lazy(quarter), lambda: honest_scores, quarter, set())
+    out["nudged 25%"] = (lambda: nudger(quarter), lambda: honest_scores, quarter, set())
     out["copier 25%"] = (lambda: copier(quarter), lambda: honest_scores, quarter, set())
     for share in (0.1, 0.2, 0.3):
         poisoners = attackers_of(share)
@@ -142,7 +159,7 @@ def main() -> None:
             run = relay_run([(x[p], y[p]) for p in trainer_parts], [(x[p], y[p]) for p in evaluator_parts],
                             (x[holdout], y[holdout]), args.rounds, args.epochs, seed, allocation=10 * TOKEN,
                             turn=turn(), scorer=scorer())
-            tokens = {a: run.protocol.credit.get(a, 0) / TOKEN for a in run.people + run.evaluators}
+            tokens = {a: run.tokens(a) / TOKEN for a in run.people + run.evaluators}
             honest = [a for i, a in enumerate(run.people) if i not in attackers]
             runs.append({
                 "accuracy": run.accuracy,
@@ -151,7 +168,8 @@ def main() -> None:
                 "honest_tokens": float(np.mean([tokens[a] for a in honest])),
                 "honest_evaluator_tokens": float(np.mean([tokens[e] for i, e in enumerate(run.evaluators)
                                                           if i not in liars])),
-                "honest_forfeited": sum(run.forfeited.get(a, 0) for a in honest) / TOKEN,
+                "honest_forfeited": sum(run.forfeited.get(a, 0) for a in honest) / TOKEN / len(honest),
+                "refused": run.refused,
             })
         results[name] = runs
         def mean(key: str) -> str:
@@ -160,7 +178,8 @@ def main() -> None:
         print(f"{name:<24} accuracy {np.mean([r['accuracy'][-1] for r in runs]):.3f}  tokens: honest trainers "
               f"{mean('honest_tokens')}, attackers {mean('attacker_tokens')}, lying evaluators "
               f"{mean('liar_tokens')}, honest evaluators {mean('honest_evaluator_tokens')}; "
-              f"honest deposits lost {mean('honest_forfeited')}  ({time.time() - started:.0f} s)", flush=True)
+              f"deposits lost per honest trainer {mean('honest_forfeited')}; refused submissions "
+              f"{mean('refused')}  ({time.time() - started:.0f} s)", flush=True)
     out = ROOT / "benchmarks" / "results" / "attacks.json"
     out.write_text(json.dumps({"settings": vars(args), "participants": PARTICIPANTS, "evaluators": EVALUATORS,
                                "alpha": ALPHA, "seconds": round(time.time() - started, 1), "results": results},

@@ -24,6 +24,7 @@ Writes benchmarks/results/efficacy.json and docs/img/efficacy.png, prints a tabl
 from __future__ import annotations
 
 import argparse
+import enum
 import json
 import os
 import platform
@@ -38,13 +39,21 @@ import torch
 from derelayl.demo import DemoConfig, split_data
 from derelayl.params import DEFAULT_PARAMS, SCORE_SCALE
 from derelayl.policies import PolicyView, default_bid, default_price
-from derelayl.protocol import Phase, RelayProtocol, SlotOutcome
+from derelayl.crypto import weights_hash
+from derelayl.protocol import Phase, ProtocolRevert, RelayProtocol, SlotOutcome
 from derelayl.simulate import cheap_commitment, cheap_tie_keys
-from derelayl.training import ModelSpec, evaluate, train_turn
+from derelayl.training import ModelSpec, evaluate, save_weights, train_turn
 
 ROOT = Path(__file__).resolve().parent.parent
 ENVELOPE = b"\x01"
 SPEC = ModelSpec(kind="mlp")
+
+
+class Resubmit(enum.Enum):
+    """What a turn may return instead of a model: no training at all."""
+
+    PARENT = "the parent's on-chain weights hash and CID"  # refused: RelayUnchangedWeights
+    COPY = "the previous submission's hash, CID and envelopes"  # bound to its trainer: scored 0
 
 
 def honest_turn(index, model, x, y, epochs, seed, submitted):
@@ -53,8 +62,9 @@ def honest_turn(index, model, x, y, epochs, seed, submitted):
 
 
 def honest_scores(index, models, x, y) -> list[int]:
-    """An evaluator's honest scores: accuracy on its own test split."""
-    return [round(evaluate(m, x, y) * SCORE_SCALE) for m in models]
+    """An evaluator's honest scores: accuracy on its own test split; 0 for a submission
+    it cannot use (None: weights bound to another slot, as the SDK's evaluator finds)."""
+    return [0 if m is None else round(evaluate(m, x, y) * SCORE_SCALE) for m in models]
 
 
 @dataclass
@@ -64,6 +74,15 @@ class RelayRun:
     people: list[str]  # trainers / owners, in the order of `parts`
     evaluators: list[str]
     forfeited: dict[str, int]  # deposits each address lost (bids and prices burned)
+    refused: int  # submissions the contract refused (RelayUnchangedWeights)
+
+    def tokens(self, account: str) -> int:
+        """Credit plus the lineage rewards the account could claim now: what it holds
+        after the last settlement (deposits are all released by then)."""
+        protocol = self.protocol
+        claimable = sum(protocol.claimable(m.model_id, len(protocol.layers))[0]
+                        for m in protocol.models if m.creator == account)
+        return protocol.credit.get(account, 0) + claimable * protocol.params.lineage_reward
 
 
 def relay(parts, evaluator_sets, holdout, rounds: int, epochs: int, seed: int) -> list[float]:
@@ -82,12 +101,15 @@ def relay_run(parts, evaluator_sets, holdout, rounds: int, epochs: int, seed: in
     evaluators = [f"0x{i:040x}" for i in range(1000, 1000 + len(evaluator_sets))]
     params = DEFAULT_PARAMS.replace(k=4, max_trainers=len(people), max_evaluators=len(evaluators), quorum=1,
                                     evaluator_stake=0)
-    protocol = RelayProtocol(params, people[0], allocations={p: allocation for p in people} if allocation else None,
+    genesis = SPEC.build(seed=seed)
+    protocol = RelayProtocol(params, people[0], weights_hash(save_weights(genesis)),
+                             allocations={p: allocation for p in people} if allocation else None,
                              tie_keys=cheap_tie_keys(), commitment=cheap_commitment)
     forfeited: dict[str, int] = {}
     for p in people + evaluators:
         protocol.register_key(p, b"\x01" * 32)
-    weights = {0: SPEC.build(seed=seed).state_dict()}
+    weights = {0: genesis.state_dict()}
+    refused = 0
     version = {p: -1 for p in people}
     version[people[0]] = 0
     accuracy = []
@@ -105,22 +127,39 @@ def relay_run(parts, evaluator_sets, holdout, rounds: int, epochs: int, seed: in
         for e in evaluators:
             protocol.stake_evaluator(e, r)
         protocol.close_bidding(rng.randbytes(32))
-        trained = {}
+        trained: dict[int, object] = {}  # slot -> the weights it submitted
+        copies: set[int] = set()  # slots that submitted another slot's ciphertext
+        hashes: list[bytes] = []
         for i, s in enumerate(rs.slots):
             protocol.deliver_key(protocol.models[s.parent_id].creator, r, i, ENVELOPE)
             model = SPEC.build()
             model.load_state_dict(weights[s.parent_id])
             x, y = parts[people.index(s.trainer)]
-            trained[i] = turn(people.index(s.trainer), model, x, y, epochs, seed * 1000 + r * 100 + i,
-                              [trained[j] for j in sorted(trained)])
+            result = turn(people.index(s.trainer), model, x, y, epochs, seed * 1000 + r * 100 + i,
+                          [trained[j] for j in sorted(trained)])
             version[s.trainer] = protocol.models[s.parent_id].layer + 1
-            protocol.submit(s.trainer, r, i, b"\x01" * 32, "m", [ENVELOPE] * len(evaluators))
+            if result is Resubmit.PARENT:
+                digest = protocol.models[s.parent_id].weights_hash
+            elif result is Resubmit.COPY and hashes:
+                digest, result = hashes[-1], trained[max(trained)]  # the copy still names the original trainer
+                copies.add(i)
+            else:
+                result = model if result is Resubmit.COPY else result  # nothing to copy yet: the parent
+                digest = weights_hash(save_weights(result, {"trainer": s.trainer, "round": str(r)}))
+            try:
+                protocol.submit(s.trainer, r, i, digest, "m", [ENVELOPE] * len(evaluators))
+            except ProtocolRevert as exc:
+                assert exc.name == "RelayUnchangedWeights", exc
+                refused += 1
+                continue
+            trained[i] = result
+            hashes.append(digest)
         if rs.phase == Phase.TRAINING:
             protocol.close_training()
         if rs.phase == Phase.COMMITTING:
             revealing = []
             for index, (e, (x, y)) in enumerate(zip(evaluators, evaluator_sets)):
-                scores = scorer(index, [trained[i] for i in range(len(rs.slots))], x, y)
+                scores = scorer(index, [None if i in copies else trained.get(i) for i in range(len(rs.slots))], x, y)
                 salt = rng.randbytes(32)
                 protocol.commit(e, r, protocol.commitment_for(r, e, scores, salt))
                 revealing.append((e, scores, salt))
@@ -142,7 +181,7 @@ def relay_run(parts, evaluator_sets, holdout, rounds: int, epochs: int, seed: in
         model.load_state_dict(weights[best])
         accuracy.append(evaluate(model, *holdout))
         protocol.forget_round(r)
-    return RelayRun(accuracy, protocol, people, evaluators, forfeited)
+    return RelayRun(accuracy, protocol, people, evaluators, forfeited, refused)
 
 
 def fedavg(parts, holdout, rounds: int, epochs: int, seed: int) -> list[float]:
