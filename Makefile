@@ -40,13 +40,19 @@ demo-scripted: setup
 test: setup
 	tools/test-all.sh
 
-# Long randomized runs: 20 walks x 250 steps (5,000 steps) from fresh seeds, and
-# 1,000 differential scenarios. DERELAYL_FUZZ_* and DERELAYL_DIFF_* override.
+# Long randomized runs, side by side on their own Ganaches: 20 walks x 250 steps
+# (5,000 steps) from fresh seeds, and 1,000 differential scenarios (its log:
+# build/fuzz-differential.log). DERELAYL_FUZZ_* and DERELAYL_DIFF_* override.
 fuzz: setup
-	DERELAYL_FUZZ_EXAMPLES=$${DERELAYL_FUZZ_EXAMPLES:-20} DERELAYL_FUZZ_STEPS=$${DERELAYL_FUZZ_STEPS:-250} \
-	  DERELAYL_FUZZ_RANDOM=1 tools/brownie-on-ganache.sh test tests/stateful
+	@mkdir -p build
 	DERELAYL_DIFF_SCENARIOS=$${DERELAYL_DIFF_SCENARIOS:-1000} DERELAYL_DIFF_SEED=$${DERELAYL_DIFF_SEED:-$$RANDOM} \
-	  tools/brownie-on-ganache.sh test tests/integration/test_differential.py -s
+	  tools/brownie-on-ganache.sh test tests/integration/test_differential.py -s > build/fuzz-differential.log 2>&1 & \
+	differential=$$!; \
+	DERELAYL_FUZZ_EXAMPLES=$${DERELAYL_FUZZ_EXAMPLES:-20} DERELAYL_FUZZ_STEPS=$${DERELAYL_FUZZ_STEPS:-250} \
+	  DERELAYL_FUZZ_RANDOM=1 tools/brownie-on-ganache.sh test tests/stateful -s; walks=$$?; \
+	wait $$differential; status=$$?; \
+	grep -E "scenarios:|passed|failed" build/fuzz-differential.log; \
+	[ $$walks -eq 0 ] && [ $$status -eq 0 ] || { tail -n 60 build/fuzz-differential.log; exit 1; }
 
 # Static analysis with Slither (PyPI), in its own venv, on brownie's build artifacts.
 analyze: compile
