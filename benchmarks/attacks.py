@@ -13,6 +13,9 @@ be lost. The same seeds are played with and without the attack:
           envelopes, all public); the weights name their trainer in their header,
           so honest evaluators score the copy 0, as the SDK's evaluator does;
 - poison: 10%, 20%, 30% of trainers train on flipped labels (9 - y);
+- idle:   25% of trainers win slots and never submit;
+- withholding owner: 25% of participants, once they own a model, never deliver keys;
+- evaluator silent: 1 of 3 evaluators commits and never reveals;
 - evaluator random / inverted: 1 of 3 evaluators scores at random / 1 - accuracy;
 - collusion: 1 of 3 evaluators (a minority) scores one attacker's models 1.0 and
   the others 0; then 2 of 3 (a majority) do.
@@ -80,6 +83,20 @@ def copier(attackers):
     return turn
 
 
+def idle(attackers):
+    """Wins a slot and never submits."""
+    def turn(index, model, x, y, epochs, seed, submitted):
+        return Resubmit.NOTHING if index in attackers else honest_turn(index, model, x, y, epochs, seed, submitted)
+    return turn
+
+
+def silent_evaluator(liars):
+    """Commits and never reveals."""
+    def scorer(index, models, x, y):
+        return None if index in liars else honest_scores(index, models, x, y)
+    return scorer
+
+
 def poisoner(attackers):
     def turn(index, model, x, y, epochs, seed, submitted):
         labels = 9 - y if index in attackers else y
@@ -123,22 +140,27 @@ def tracking_turn(holder):
 
 
 def scenarios():
-    """name -> (turn factory, scorer factory, attacker trainer indices, attacking evaluators)."""
+    """name -> (turn factory, scorer factory, attacker trainer indices, attacking
+    evaluators, model owners that withhold keys)."""
     quarter = attackers_of(0.25)
     favourite = min(quarter)
-    out = {"none": (lambda: honest_turn, lambda: honest_scores, set(), set())}
-    out["lazy 25%"] = (lambda: lazy(quarter), lambda: honest_scores, quarter, set())
-    out["nudged 25%"] = (lambda: nudger(quarter), lambda: honest_scores, quarter, set())
-    out["copier 25%"] = (lambda: copier(quarter), lambda: honest_scores, quarter, set())
+    none: frozenset[int] = frozenset()
+    out = {"none": (lambda: honest_turn, lambda: honest_scores, set(), set(), none)}
+    out["lazy 25%"] = (lambda: lazy(quarter), lambda: honest_scores, quarter, set(), none)
+    out["nudged 25%"] = (lambda: nudger(quarter), lambda: honest_scores, quarter, set(), none)
+    out["copier 25%"] = (lambda: copier(quarter), lambda: honest_scores, quarter, set(), none)
     for share in (0.1, 0.2, 0.3):
         poisoners = attackers_of(share)
-        out[f"poison {share:.0%}"] = (lambda p=poisoners: poisoner(p), lambda: honest_scores, poisoners, set())
-    out["random evaluator 1/3"] = (lambda: honest_turn, lambda: random_evaluator({0}), set(), {0})
-    out["inverted evaluator 1/3"] = (lambda: honest_turn, lambda: inverted_evaluator({0}), set(), {0})
+        out[f"poison {share:.0%}"] = (lambda p=poisoners: poisoner(p), lambda: honest_scores, poisoners, set(), none)
+    out["idle trainer 25%"] = (lambda: idle(quarter), lambda: honest_scores, quarter, set(), none)
+    out["withholding owner 25%"] = (lambda: honest_turn, lambda: honest_scores, quarter, set(), frozenset(quarter))
+    out["random evaluator 1/3"] = (lambda: honest_turn, lambda: random_evaluator({0}), set(), {0}, none)
+    out["inverted evaluator 1/3"] = (lambda: honest_turn, lambda: inverted_evaluator({0}), set(), {0}, none)
+    out["silent evaluator 1/3"] = (lambda: honest_turn, lambda: silent_evaluator({0}), set(), {0}, none)
     for liars, name in (({0}, "collusion 1/3"), ({0, 1}, "collusion 2/3")):
         holder: dict[int, int] = {}
         out[name] = (lambda h=holder: tracking_turn(h), lambda l=liars, h=holder: colluders(l, favourite, h),
-                     {favourite}, liars)
+                     {favourite}, liars, none)
     return out
 
 
@@ -151,14 +173,14 @@ def main() -> None:
     torch.set_num_threads(1)
     started = time.time()
     results = {}
-    for name, (turn, scorer, attackers, liars) in scenarios().items():
+    for name, (turn, scorer, attackers, liars, withholders) in scenarios().items():
         runs = []
         for seed in range(args.seeds):
             x, y, holdout, trainer_parts, evaluator_parts = split_data(
                 DemoConfig(trainers=PARTICIPANTS, evaluators=EVALUATORS, alpha=ALPHA, seed=seed))
             run = relay_run([(x[p], y[p]) for p in trainer_parts], [(x[p], y[p]) for p in evaluator_parts],
                             (x[holdout], y[holdout]), args.rounds, args.epochs, seed, allocation=10 * TOKEN,
-                            turn=turn(), scorer=scorer())
+                            turn=turn(), scorer=scorer(), withholders=withholders)
             tokens = {a: run.tokens(a) / TOKEN for a in run.people + run.evaluators}
             honest = [a for i, a in enumerate(run.people) if i not in attackers]
             runs.append({

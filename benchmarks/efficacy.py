@@ -40,7 +40,7 @@ from derelayl.demo import DemoConfig, split_data
 from derelayl.params import DEFAULT_PARAMS, SCORE_SCALE
 from derelayl.policies import PolicyView, default_bid, default_price
 from derelayl.crypto import weights_hash
-from derelayl.protocol import Phase, ProtocolRevert, RelayProtocol, SlotOutcome
+from derelayl.protocol import Phase, ProtocolRevert, RelayProtocol
 from derelayl.simulate import cheap_commitment, cheap_tie_keys
 from derelayl.training import ModelSpec, evaluate, save_weights, train_turn
 
@@ -54,6 +54,7 @@ class Resubmit(enum.Enum):
 
     PARENT = "the parent's on-chain weights hash and CID"  # refused: RelayUnchangedWeights
     COPY = "the previous submission's hash, CID and envelopes"  # bound to its trainer: scored 0
+    NOTHING = "no submission at all"  # the bid burns
 
 
 def honest_turn(index, model, x, y, epochs, seed, submitted):
@@ -73,8 +74,12 @@ class RelayRun:
     protocol: RelayProtocol
     people: list[str]  # trainers / owners, in the order of `parts`
     evaluators: list[str]
-    forfeited: dict[str, int]  # deposits each address lost (bids and prices burned)
     refused: int  # submissions the contract refused (RelayUnchangedWeights)
+
+    @property
+    def forfeited(self) -> dict[str, int]:
+        """Deposits and stakes each address lost (burned by the rules)."""
+        return self.protocol.forfeited
 
     def tokens(self, account: str) -> int:
         """Credit plus the lineage rewards the account could claim now: what it holds
@@ -91,11 +96,13 @@ def relay(parts, evaluator_sets, holdout, rounds: int, epochs: int, seed: int) -
 
 
 def relay_run(parts, evaluator_sets, holdout, rounds: int, epochs: int, seed: int, allocation: int = 0,
-              turn=honest_turn, scorer=honest_scores) -> RelayRun:
+              turn=honest_turn, scorer=honest_scores, withholders: frozenset[int] = frozenset()) -> RelayRun:
     """The relay with pluggable behaviour: `turn(trainer_index, model, x, y, epochs,
     seed, submitted)` returns the model a trainer submits (`submitted`: this round's
-    models so far), `scorer(evaluator_index, models, x, y)` its scores. Everyone
-    starts with `allocation` credit, so that deposits can be lost."""
+    models so far) or a `Resubmit`; `scorer(evaluator_index, models, x, y)` its scores,
+    or None to commit and never reveal. As model owners, the participants in
+    `withholders` never deliver keys. Everyone starts with `allocation` credit, so
+    that deposits can be lost."""
     rng = random.Random(seed)
     people = [f"0x{i:040x}" for i in range(1, len(parts) + 1)]
     evaluators = [f"0x{i:040x}" for i in range(1000, 1000 + len(evaluator_sets))]
@@ -105,7 +112,6 @@ def relay_run(parts, evaluator_sets, holdout, rounds: int, epochs: int, seed: in
     protocol = RelayProtocol(params, people[0], weights_hash(save_weights(genesis)),
                              allocations={p: allocation for p in people} if allocation else None,
                              tie_keys=cheap_tie_keys(), commitment=cheap_commitment)
-    forfeited: dict[str, int] = {}
     for p in people + evaluators:
         protocol.register_key(p, b"\x01" * 32)
     weights = {0: genesis.state_dict()}
@@ -131,13 +137,18 @@ def relay_run(parts, evaluator_sets, holdout, rounds: int, epochs: int, seed: in
         copies: set[int] = set()  # slots that submitted another slot's ciphertext
         hashes: list[bytes] = []
         for i, s in enumerate(rs.slots):
-            protocol.deliver_key(protocol.models[s.parent_id].creator, r, i, ENVELOPE)
+            owner = protocol.models[s.parent_id].creator
+            if people.index(owner) in withholders:
+                continue  # no key: the trainer cannot train, and settlement pays it the remedy
+            protocol.deliver_key(owner, r, i, ENVELOPE)
             model = SPEC.build()
             model.load_state_dict(weights[s.parent_id])
             x, y = parts[people.index(s.trainer)]
             result = turn(people.index(s.trainer), model, x, y, epochs, seed * 1000 + r * 100 + i,
                           [trained[j] for j in sorted(trained)])
             version[s.trainer] = protocol.models[s.parent_id].layer + 1
+            if result is Resubmit.NOTHING:
+                continue
             if result is Resubmit.PARENT:
                 digest = protocol.models[s.parent_id].weights_hash
             elif result is Resubmit.COPY and hashes:
@@ -161,18 +172,12 @@ def relay_run(parts, evaluator_sets, holdout, rounds: int, epochs: int, seed: in
             for index, (e, (x, y)) in enumerate(zip(evaluators, evaluator_sets)):
                 scores = scorer(index, [None if i in copies else trained.get(i) for i in range(len(rs.slots))], x, y)
                 salt = rng.randbytes(32)
-                protocol.commit(e, r, protocol.commitment_for(r, e, scores, salt))
-                revealing.append((e, scores, salt))
+                protocol.commit(e, r, protocol.commitment_for(r, e, scores or [0] * len(rs.slots), salt))
+                if scores is not None:
+                    revealing.append((e, scores, salt))
             for e, scores, salt in revealing:  # the last commit opened the reveal phase
                 protocol.reveal(e, r, scores, salt)
         settlement = protocol.settle()
-        for i, (outcome, _) in settlement.outcomes.items():
-            s = rs.slots[i]
-            if outcome in (SlotOutcome.REJECTED, SlotOutcome.NOT_SUBMITTED):
-                forfeited[s.trainer] = forfeited.get(s.trainer, 0) + s.bid
-            if outcome == SlotOutcome.REJECTED:
-                owner = protocol.models[s.parent_id].creator
-                forfeited[owner] = forfeited.get(owner, 0) + s.price
         for model_id in settlement.accepted_models:
             weights[model_id] = trained[protocol.models[model_id].slot].state_dict()
         newest = protocol.layers[-1]
@@ -181,7 +186,7 @@ def relay_run(parts, evaluator_sets, holdout, rounds: int, epochs: int, seed: in
         model.load_state_dict(weights[best])
         accuracy.append(evaluate(model, *holdout))
         protocol.forget_round(r)
-    return RelayRun(accuracy, protocol, people, evaluators, forfeited, refused)
+    return RelayRun(accuracy, protocol, people, evaluators, refused)
 
 
 def fedavg(parts, holdout, rounds: int, epochs: int, seed: int) -> list[float]:
