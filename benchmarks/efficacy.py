@@ -36,10 +36,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from derelayl.crypto import weights_hash
 from derelayl.demo import DemoConfig, split_data
 from derelayl.params import DEFAULT_PARAMS, SCORE_SCALE
+from derelayl.participant import submission_binding
 from derelayl.policies import PolicyView, default_bid, default_price
-from derelayl.crypto import weights_hash
 from derelayl.protocol import Phase, ProtocolRevert, RelayProtocol
 from derelayl.simulate import cheap_commitment, cheap_tie_keys
 from derelayl.training import ModelSpec, evaluate, save_weights, train_turn
@@ -84,10 +85,7 @@ class RelayRun:
     def tokens(self, account: str) -> int:
         """Credit plus the lineage rewards the account could claim now: what it holds
         after the last settlement (deposits are all released by then)."""
-        protocol = self.protocol
-        claimable = sum(protocol.claimable(m.model_id, len(protocol.layers))[0]
-                        for m in protocol.models if m.creator == account)
-        return protocol.credit.get(account, 0) + claimable * protocol.params.lineage_reward
+        return self.protocol.credit.get(account, 0) + self.protocol.lineage_owed(account)
 
 
 def relay(parts, evaluator_sets, holdout, rounds: int, epochs: int, seed: int) -> list[float]:
@@ -156,7 +154,7 @@ def relay_run(parts, evaluator_sets, holdout, rounds: int, epochs: int, seed: in
                 copies.add(i)
             else:
                 result = model if result is Resubmit.COPY else result  # nothing to copy yet: the parent
-                digest = weights_hash(save_weights(result, {"trainer": s.trainer, "round": str(r)}))
+                digest = weights_hash(save_weights(result, submission_binding(protocol.contract, r, i, s.trainer)))
             try:
                 protocol.submit(s.trainer, r, i, digest, "m", [ENVELOPE] * len(evaluators))
             except ProtocolRevert as exc:

@@ -706,6 +706,12 @@ class RelayProtocol:
         units, _, _, _, ended = self._scan_lineage(self.models[model_id], len(self.layers))
         return units, ended
 
+    def lineage_owed(self, account: str) -> int:
+        """Lineage rewards, in token base units, that `account` could claim now over all
+        the models it created."""
+        units = sum(self.lineage_outlook(m.model_id)[0] for m in self.models if m.creator == account)
+        return units * self.params.lineage_reward
+
     def claim(self, model_id: int, max_layers: int) -> int:
         if model_id >= len(self.models):
             raise ProtocolRevert("RelayUnknownModel", model_id)

@@ -176,12 +176,10 @@ class RelayWalk:
         return open_[slot % len(open_)] if open_ else slot
 
     def withheld(self):
-        """In every third round, the MO of slot 1 withholds its key (a cheater)."""
+        """In every third round, the MO of slot 1 withholds its key (`note_withholders`
+        then stops counting it as honest)."""
         slots = self.model.rounds[self.model.round].slots
-        if len(slots) > 1 and self.model.round % 3 == 2:
-            self.cheaters.add(self.model.models[slots[1].parent_id].creator)
-            return slots[1]
-        return None
+        return slots[1] if len(slots) > 1 and self.model.round % 3 == 2 else None
 
     @step(weight=4, slot=SLOT, honest=MOSTLY)
     def deliver(self, slot, honest):
@@ -347,7 +345,7 @@ class RelayWalk:
             assert held == self.books(a.address), a
             if a.address not in self.cheaters:
                 assert model.remedies_paid.get(a.address, 0) == 0, a
-                assert held + self.lineage_owed(a.address) >= ALLOCATION - model.forfeited.get(a.address, 0), a
+                assert held + model.lineage_owed(a.address) >= ALLOCATION - model.forfeited.get(a.address, 0), a
         # lineage: claimable + claimed = accepted descendants, counted by brute force
         assert self.relay.modelCount() == len(model.models)
         for m in model.models:
@@ -368,11 +366,6 @@ class RelayWalk:
         received, less deposits burned and remedies paid."""
         m = self.model
         return m.earned.get(address, 0) - m.forfeited.get(address, 0) - m.remedies_paid.get(address, 0)
-
-    def lineage_owed(self, address) -> int:
-        """Lineage rewards the account could claim now."""
-        m = self.model
-        return sum(m.claimable(x.model_id, 1000)[0] for x in m.models if x.creator == address) * PARAMS.lineage_reward
 
     def finish(self):
         self.deepest["round"] = max(self.deepest["round"], self.model.round)
