@@ -10,8 +10,9 @@ import {RelayToken} from "./RelayToken.sol";
 /// @dev Token flows: every deposit and stake is locked here (`_totalLocked`); every
 /// refund, reward and allocation becomes withdrawable credit (`_totalCredited`);
 /// forfeits are burned. Invariant: token.balanceOf(this) == _totalLocked + _totalCredited.
-/// Loops run over one round's bounded lists only (bids <= maxTrainers, evaluators <=
-/// maxEvaluators, a lineage layer <= maxTrainers); lineage claims cost O(1) per layer.
+/// Loops run over one round's bounded lists only (bids <= maxTrainers, evaluator pool <=
+/// maxEvaluators * EVALUATOR_POOL_FACTOR, drawn evaluators <= maxEvaluators, a lineage
+/// layer <= maxTrainers); lineage claims cost O(1) per layer.
 contract RelayLearning is IRelayLearning {
     using Ranking for uint256[];
 
@@ -29,6 +30,10 @@ contract RelayLearning is IRelayLearning {
     uint256 public constant MAX_TRAINERS_CAP = 64;
     /// @notice Upper bound of maxEvaluators.
     uint256 public constant MAX_EVALUATORS_CAP = 16;
+    /// @notice Stakers a round's evaluator pool takes per seat. The seats are drawn from
+    /// the pool by lot, so a majority of a round's evaluators takes a majority of its
+    /// pool, not just staking first.
+    uint256 public constant EVALUATOR_POOL_FACTOR = 4;
     /// @notice Upper bound of maxTrainers * maxEvaluators (the scores settle reads).
     /// With these caps the largest round settles in under half a 30M-gas block:
     /// 13.7M gas at 64 x 8 (tests/unitary/RelayLearning/test_limits.py).
@@ -211,9 +216,8 @@ contract RelayLearning is IRelayLearning {
             revert RelayParticipantCannotEvaluate(round, msg.sender);
         }
         address[] storage evaluators = _evaluators[round];
-        if (evaluators.length >= _params.maxEvaluators) {
-            revert RelayEvaluatorCapReached(round, _params.maxEvaluators);
-        }
+        uint256 poolCap = uint256(_params.maxEvaluators) * EVALUATOR_POOL_FACTOR;
+        if (evaluators.length >= poolCap) revert RelayEvaluatorCapReached(round, poolCap);
 
         evaluators.push(msg.sender);
         _evaluatorRecords[round][msg.sender].indexPlusOne = uint32(evaluators.length);
@@ -231,6 +235,7 @@ contract RelayLearning is IRelayLearning {
 
         bytes32 seed = keccak256(abi.encode(blockhash(block.number - 1), address(this), round));
         rs.seed = seed;
+        _drawEvaluators(round, seed);
         uint256 slotCount = _match(round, seed);
         emit BiddingClosed(round, seed, slotCount);
         _startPhase(round, Phase.Training);
@@ -570,6 +575,32 @@ contract RelayLearning is IRelayLearning {
     }
 
     // ------------------------------------------------------- ROUND MECHANICS
+
+    /// @dev When more evaluators staked than the round seats, draws maxEvaluators of the
+    /// pool with the round's seed (a partial Fisher-Yates shuffle; drawn order is
+    /// envelope order) and credits the others their stake back.
+    function _drawEvaluators(uint256 round, bytes32 seed) private {
+        address[] storage pool = _evaluators[round];
+        uint256 poolSize = pool.length;
+        uint256 seats = _params.maxEvaluators;
+        if (poolSize <= seats) return;
+        address[] memory order = pool;
+        for (uint256 i = 0; i < seats; ++i) {
+            uint256 j = i + uint256(keccak256(abi.encode(seed, "evaluator", i))) % (poolSize - i);
+            (order[i], order[j]) = (order[j], order[i]);
+        }
+        for (uint256 i = 0; i < seats; ++i) {
+            pool[i] = order[i];
+            _evaluatorRecords[round][order[i]].indexPlusOne = uint32(i + 1);
+        }
+        uint256 stake = _params.evaluatorStake;
+        for (uint256 i = seats; i < poolSize; ++i) {
+            pool.pop();
+            delete _evaluatorRecords[round][order[i]];
+            emit EvaluatorNotDrawn(round, order[i], stake);
+            _release(order[i], stake);
+        }
+    }
 
     /// @dev Matches bids to offers: offers by parent-model score, bids by amount, both
     /// best first with seeded ties; k trainers per offer. Refunds unmatched bids and

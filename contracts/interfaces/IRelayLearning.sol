@@ -166,7 +166,7 @@ interface IRelayLearning {
     error RelayAlreadyOffered(uint256 round, uint256 modelId);
     /// @dev The account already staked as evaluator in this round.
     error RelayAlreadyEvaluator(uint256 round, address account);
-    /// @dev The round has its maximum number of evaluators.
+    /// @dev The round's evaluator pool is full (maxEvaluators * EVALUATOR_POOL_FACTOR stakers).
     error RelayEvaluatorCapReached(uint256 round, uint256 cap);
     /// @dev A bidder or model owner of the round may not evaluate it.
     error RelayParticipantCannotEvaluate(uint256 round, address account);
@@ -219,7 +219,11 @@ interface IRelayLearning {
     event OfferMade(uint256 indexed round, uint256 indexed modelId, address indexed owner, uint256 price);
     /// @notice `evaluator` locked `stake` for `round`.
     event EvaluatorStaked(uint256 indexed round, address indexed evaluator, uint256 stake);
-    /// @notice Bidding closed: `slotCount` slots matched; `seed` broke the ties.
+    /// @notice `evaluator` staked but was not drawn to a seat of `round`; `stake` is
+    /// credited back.
+    event EvaluatorNotDrawn(uint256 indexed round, address indexed evaluator, uint256 stake);
+    /// @notice Bidding closed: `slotCount` slots matched; `seed` drew the evaluators and
+    /// broke the ties.
     event BiddingClosed(uint256 indexed round, bytes32 seed, uint256 slotCount);
     /// @notice `trainer` was matched to the model `parentId` in `slot`.
     event TrainerMatched(
@@ -291,14 +295,19 @@ interface IRelayLearning {
     /// and has not offered it yet. Emits {OfferMade}.
     function offer(uint256 round, uint256 price) external;
 
-    /// @notice Locks the evaluator stake to score `round`'s models.
+    /// @notice Locks the evaluator stake to join `round`'s evaluator pool. When bidding
+    /// closes, maxEvaluators of the pool are drawn by lot to score the round; the others
+    /// get their stake back as credit.
     /// @dev Requirements: Bidding phase; key registered; not a bidder or MO of the
-    /// round; evaluator cap not reached. Emits {EvaluatorStaked}.
+    /// round; the pool (maxEvaluators * EVALUATOR_POOL_FACTOR) not full.
+    /// Emits {EvaluatorStaked}.
     function stakeEvaluator(uint256 round) external;
 
-    /// @notice Closes bidding and matches trainers to MOs. Anyone may call it after the
-    /// bidding deadline, or as soon as every MO offered and the bid list is full.
-    /// @dev Emits {BiddingClosed}, {TrainerMatched} per slot and {PhaseStarted}.
+    /// @notice Closes bidding, draws the round's evaluators from the pool and matches
+    /// trainers to MOs. Anyone may call it after the bidding deadline, or as soon as
+    /// every MO offered and the bid list is full.
+    /// @dev Emits {EvaluatorNotDrawn} per evaluator left out of a pool larger than
+    /// maxEvaluators, {BiddingClosed}, {TrainerMatched} per slot and {PhaseStarted}.
     function closeBidding() external;
 
     /// @notice Delivers the parent model's key, sealed to the slot's trainer.
@@ -389,7 +398,8 @@ interface IRelayLearning {
     /// @notice Offers of `round`.
     function offersOf(uint256 round) external view returns (Offer[] memory);
 
-    /// @notice Evaluators of `round`, in envelope order.
+    /// @notice Evaluators of `round`: the pool while bidding, then the drawn evaluators
+    /// in envelope order.
     function evaluatorsOf(uint256 round) external view returns (address[] memory);
 
     /// @notice Slot `slot` of `round`.

@@ -105,7 +105,10 @@ class RelayClient:
         return self._send("offer", round, price)
 
     def stake_evaluator(self, round: int) -> dict[str, Any]:
-        """Locks the evaluator stake to score `round`'s models."""
+        """Locks the evaluator stake to join `round`'s evaluator pool. When bidding closes
+        the contract draws the round's evaluators from the pool by lot; a staker not
+        drawn gets its stake back as credit (`evaluator_state(round, me).staked` is then
+        False). Raises `ContractRevert` `RelayEvaluatorCapReached` when the pool is full."""
         return self._send("stakeEvaluator", round)
 
     def close_bidding(self) -> dict[str, Any]:

@@ -25,7 +25,7 @@ from web3 import Web3
 
 from derelayl import crypto
 from derelayl.chain import ContractRevert, Deployment, connect
-from derelayl.client import RelayClient
+from derelayl.client import EvaluatorView, RelayClient
 from derelayl.commitment import score_commitment
 from derelayl.errors import DeRelayLError
 from derelayl.params import SCORE_SCALE, TOKEN
@@ -199,8 +199,16 @@ class Participant:
     def bidding(self, r: int) -> bool:
         if self.config.role == "evaluator":
             if not self.client.evaluator_state(r, self.address).staked:
-                self.client.stake_evaluator(r)
-                self.log(f"round {r}: staked as evaluator")
+                try:
+                    self.client.stake_evaluator(r)
+                except ContractRevert as exc:
+                    if exc.name != "RelayEvaluatorCapReached":
+                        raise
+                    self.log(f"round {r}: the evaluator pool is full; sitting this round out")
+                    return True
+                self.round_state(r)["staked"] = True
+                self.state.save()
+                self.log(f"round {r}: staked as evaluator (joins the pool the round's evaluators are drawn from)")
             return True
         self.claim_lineage()
         model_id = self.client.current_model_of(self.address)
@@ -307,7 +315,7 @@ class Participant:
     def score_and_commit(self, r: int) -> bool:
         if self.config.role != "evaluator":
             return True
-        state = self.client.evaluator_state(r, self.address)
+        state = self.evaluator_state(r)
         if not state.staked or state.committed:
             return True
         mine = self.round_state(r)
@@ -322,6 +330,16 @@ class Participant:
         self.client.commit(r, commitment)
         self.log(f"round {r}: committed scores {[round(x / SCORE_SCALE, 3) for x in mine['scores']]}")
         return True
+
+    def evaluator_state(self, r: int) -> EvaluatorView:
+        """This evaluator's state in round `r`; says so once if it staked but was not
+        drawn (more evaluators staked than the round seats; the stake is already
+        credited back, see EvaluatorNotDrawn)."""
+        state = self.client.evaluator_state(r, self.address)
+        if not state.staked and self.round_state(r).pop("staked", False):
+            self.state.save()
+            self.log(f"round {r}: not drawn to evaluate; stake credited back")
+        return state
 
     def score_slot(self, r: int, slot: int, s: Slot, index: int) -> int:
         envelopes = self.event_arg("ModelSubmitted", "envelopes", round=r, slot=slot)
@@ -343,7 +361,7 @@ class Participant:
     def reveal(self, r: int) -> bool:
         if self.config.role != "evaluator":
             return True
-        state = self.client.evaluator_state(r, self.address)
+        state = self.evaluator_state(r)
         mine = self.round_state(r)
         if state.committed and not state.revealed and "salt" in mine:
             self.client.reveal(r, mine["scores"], bytes.fromhex(mine["salt"]))

@@ -27,6 +27,7 @@ from derelayl.params import SCORE_SCALE, ProtocolParams
 MAX_CID_LENGTH = 128
 MAX_ENVELOPE_LENGTH = 512
 MAX_AMOUNT = 2**128 - 1
+EVALUATOR_POOL_FACTOR = 4  # stakers a round's evaluator pool takes per seat
 ZERO32 = b"\x00" * 32
 
 
@@ -142,6 +143,24 @@ def bid_tie_key(seed: bytes, trainer: str) -> int:
 def slot_tie_key(seed: bytes, slot: int) -> int:
     """keccak256(abi.encode(seed, "slot", slot))."""
     return int.from_bytes(keccak(encode(["bytes32", "string", "uint256"], [seed, "slot", slot])), "big")
+
+
+def evaluator_draw_key(seed: bytes, seat: int) -> int:
+    """keccak256(abi.encode(seed, "evaluator", seat)): picks the evaluator of `seat`."""
+    return int.from_bytes(keccak(encode(["bytes32", "string", "uint256"], [seed, "evaluator", seat])), "big")
+
+
+def draw_evaluators(pool: Sequence[str], seats: int, seed: bytes) -> list[str]:
+    """The contract's draw: `pool` shuffled by a partial Fisher-Yates with `seed`; the
+    first `seats` are drawn, in envelope order. A pool no larger than `seats` is kept
+    as it is."""
+    order = list(pool)
+    if len(order) <= seats:
+        return order
+    for i in range(seats):
+        j = i + evaluator_draw_key(seed, i) % (len(order) - i)
+        order[i], order[j] = order[j], order[i]
+    return order
 
 
 def order_descending(primary: Sequence[int], tie: Sequence[int]) -> list[int]:
@@ -414,8 +433,9 @@ class RelayProtocol:
             raise ProtocolRevert("RelayAlreadyEvaluator", round_, account)
         if account in rs.bid_index or account in self.owner_models.get(rs.parent_layer, {}):
             raise ProtocolRevert("RelayParticipantCannotEvaluate", round_, account)
-        if len(rs.evaluators) >= self.params.max_evaluators:
-            raise ProtocolRevert("RelayEvaluatorCapReached", round_, self.params.max_evaluators)
+        pool_cap = self.params.max_evaluators * EVALUATOR_POOL_FACTOR
+        if len(rs.evaluators) >= pool_cap:
+            raise ProtocolRevert("RelayEvaluatorCapReached", round_, pool_cap)
         self._collect(account, self.params.evaluator_stake)
         rs.evaluators.append(account)
         rs.records[account] = EvaluatorRecord(index=len(rs.evaluators) - 1)
@@ -429,10 +449,22 @@ class RelayProtocol:
         )
         self._require_closable(rs, everyone)
         rs.seed = seed
+        self._draw_evaluators(rs)
         self._match(rs)
         self._start_phase(rs, Phase.TRAINING)
         self._advance_while_done(rs)
         return len(rs.slots)
+
+    def _draw_evaluators(self, rs: RoundState) -> None:
+        """Seats `max_evaluators` of the pool by lot and credits the others' stakes back."""
+        order = draw_evaluators(rs.evaluators, self.params.max_evaluators, rs.seed)
+        seats = self.params.max_evaluators
+        for account in order[seats:]:
+            del rs.records[account]
+            self._release(account, self.params.evaluator_stake)
+        rs.evaluators = order[:seats]
+        for index, account in enumerate(rs.evaluators):
+            rs.records[account].index = index
 
     def _match(self, rs: RoundState) -> None:
         seed = rs.seed

@@ -159,10 +159,14 @@ class Scenario:
                 self.act(a, "bid", (r, amount), lambda a=a, x=amount: m.bid(a, r, x))
             elif self.maybe(0.7):
                 self.act(a, "stakeEvaluator", (r,), lambda a=a: m.stake_evaluator(a, r))
+        pool = list(rs.evaluators)
         receipt, _ = self.act(self.people[-1], "closeBidding", (), lambda: None)
         seed = bytes(self.relay.events.BiddingClosed().process_receipt(receipt, errors=DISCARD)[0]["args"]["seed"])
         m.close_bidding(seed)
         self.stats["slots"] += len(rs.slots)
+        assert self.relay.functions.evaluatorsOf(r).call() == rs.evaluators, f"scenario {self.seed}: drawn evaluators"
+        undrawn = [e for e in pool if e not in rs.evaluators]
+        self.stats["evaluators drawn by lot"] += bool(undrawn)
 
         for i, s in enumerate(rs.slots):
             if self.maybe(0.85):
@@ -184,6 +188,8 @@ class Scenario:
         for i, s in enumerate(rs.slots):  # reclaims are allowed from the commit phase on
             if not s.delivered and self.maybe(0.5):
                 self.act(s.trainer, "reclaimUndelivered", (r, i), lambda t=s.trainer, i=i: m.reclaim_undelivered(t, r, i))
+        if undrawn and self.maybe(0.5):  # a staker left out of the draw tries to commit anyway
+            self.act(undrawn[0], "commit", (r, b"\x01" * 32), lambda e=undrawn[0]: m.commit(e, r, b"\x01" * 32))
         revealing: dict[str, tuple[list[int], bytes]] = {}
         for e in list(rs.evaluators):
             if rs.phase == Phase.COMMITTING and self.maybe(0.85):
@@ -248,6 +254,7 @@ def test_random_scenarios_end_in_identical_state():
     print(f"\n{SCENARIOS} scenarios: {stats}")
     # The scenarios must reach the interesting cases, or they prove little.
     for case in ["ACCEPTED", "REJECTED", "NOT_SUBMITTED", "UNDELIVERED", "NO_QUORUM", "claim", "withdraw",
-                 "reclaimUndelivered", "bid:ERC20InsufficientBalance", "claim:RelayNothingToClaim"]:
+                 "reclaimUndelivered", "bid:ERC20InsufficientBalance", "claim:RelayNothingToClaim",
+                 "evaluators drawn by lot", "commit:RelayNotEvaluator"]:
         assert stats.get(case, 0) > 0, f"no {case} in {SCENARIOS} scenarios"
     assert stats["models"] >= SCENARIOS // 2  # lineages exist to compare

@@ -260,3 +260,38 @@ def test_a_copied_submission_scores_zero_and_the_original_is_accepted(world):
     assert scores[copy_slot] == 0 and scores[trainer.my_slot(0)] > 0
     outcomes = {e["slot"]: e["outcome"] for e in client.events("SlotSettled", round=0)}
     assert outcomes == {trainer.my_slot(0): SlotOutcome.ACCEPTED, copy_slot: SlotOutcome.REJECTED}
+
+
+def test_an_evaluator_not_drawn_gets_its_stake_back_and_sits_the_round_out(world):
+    """Three evaluators stake for the round's two seats (max_evaluators = 2). When
+    bidding closes the contract draws two; the third is credited its stake back,
+    logs that it was not drawn and neither commits nor reveals; the round settles on
+    the two drawn evaluators' scores."""
+    deployment, key, _ = deploy_world(world, genesis_owner=1, evaluators=[3, 4, 5])
+    client = RelayClient(connect(world["chain"].url), deployment)
+    logs: dict[int, list[str]] = {3: [], 4: [], 5: []}
+    owner, trainer = (agent(world, deployment, 1, "trainer", slice(0, 300)),
+                      agent(world, deployment, 2, "trainer", slice(300, 600)))
+    evaluators = [agent(world, deployment, i, "evaluator", slice(300 * i, 300 * i + 300), log=logs[i].append)
+                  for i in (3, 4, 5)]
+    owner.state.data["model_keys"]["0"] = key.hex()
+    everyone = [owner, trainer, *evaluators]
+    for p in everyone:
+        p.client.register_key(p.keypair.public)
+        p.step(0)  # offer, bid, stake
+    assert len(client.evaluators(0)) == 3  # the pool, while bidding
+    wait_for(lambda: [p.step(0) for p in everyone] and client.current_round() == 1, 120,
+             "round 0 drawn, trained, scored and settled")
+
+    drawn = client.evaluators(0)
+    left_out = [e for e in evaluators if e.address not in drawn]
+    assert len(drawn) == PARAMS.max_evaluators and len(left_out) == 1
+    (out,) = left_out
+    assert any("not drawn" in line for line in logs[int(out.config.seed)]), logs
+    assert not client.evaluator_state(0, out.address).committed
+    assert client.credit_of(out.address) == 100 * TOKEN  # the stake, back in full
+    assert [e["evaluator"] for e in client.events("EvaluatorNotDrawn", round=0)] == [out.address]
+    for e in drawn:
+        assert client.revealed_scores(0, e)[0] > 0
+    outcomes = {e["slot"]: e["outcome"] for e in client.events("SlotSettled", round=0)}
+    assert outcomes == {0: SlotOutcome.ACCEPTED}

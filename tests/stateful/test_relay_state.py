@@ -19,7 +19,9 @@ Attacks are steps too: a lazy trainer resubmitting its parent's weights, a copie
 submitting another slot's hash and CID, an evaluator copying another's commitment
 or reveal, a model owner withholding keys, zero-bid Sybils, evaluators that commit
 and never reveal. Whoever carries out an attack that the contract accepts is no
-longer counted as honest.
+longer counted as honest. Up to 10 participants stake for 3 evaluator seats, so
+bidding often closes with a draw; the drawn evaluators must match the model's, in
+order, and the undrawn are credited back (their books must still balance).
 
 Each walk is a fixed number of weighted random steps from a seed that hypothesis
 draws: brownie 1.22.2's `state_machine` helper is compiled with mypyc and cannot be
@@ -165,7 +167,14 @@ class RelayWalk:
     def close_bidding(self, who):
         def apply(tx):
             seed = bytes(tx.events["BiddingClosed"]["seed"]) if tx else b"\x00" * 32
+            rs = self.model.rounds[self.model.round]
+            pool = len(rs.evaluators)
             self.model.close_bidding(seed)
+            if tx:  # the same evaluators drawn by lot, in the same (envelope) order
+                assert list(self.relay.evaluatorsOf(rs.number)) == rs.evaluators, self.trail[-20:]
+                if pool > len(rs.evaluators):
+                    key = "evaluators drawn by lot"
+                    RelayWalk.coverage[key] = RelayWalk.coverage.get(key, 0) + 1
 
         self.both(self.who(who), "closeBidding", (), apply)
 
@@ -432,5 +441,5 @@ def test_random_walks_match_the_protocol_model(state_machine_settings):
                  "claim", "withdraw"]:
         assert RelayWalk.coverage.get(name, 0) > 0, f"no successful {name} in the random walks"
     assert RelayWalk.deepest["models"] >= 2, "no walk accepted a model: lineage went untested"
-    for attack in ["submit:RelayUnchangedWeights", "reveal:RelayRevealMismatch"]:
+    for attack in ["submit:RelayUnchangedWeights", "reveal:RelayRevealMismatch", "evaluators drawn by lot"]:
         assert RelayWalk.coverage.get(attack, 0) > 0, f"the walks never tried {attack}"

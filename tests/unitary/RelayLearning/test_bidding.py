@@ -1,7 +1,9 @@
 """registerKey, bid, offer, stakeEvaluator and closeBidding."""
 
 from brownie import ZERO_ADDRESS
-from conftest import assert_closes_only_after_deadline, ENVELOPE, key_of, reverts, sleep_past_deadline, timed_relay
+from conftest import (assert_closes_only_after_deadline, cid_of, ENVELOPE, key_of, reverts, sleep_past_deadline,
+                      timed_relay, weights_hash)
+from eth_utils import keccak
 
 from derelayl import TOKEN
 
@@ -164,11 +166,59 @@ def test_stake_evaluator_reverts_for_model_owner(relay, keyed, genesis_owner):
         relay.stakeEvaluator(0, {"from": genesis_owner})
 
 
-def test_stake_evaluator_reverts_at_cap(relay, keyed, evaluators, params):
-    for e in evaluators[: params.max_evaluators]:
+def test_stake_evaluator_reverts_when_the_pool_is_full(relay, keyed, evaluators, trainers, params):
+    pool_cap = params.max_evaluators * relay.EVALUATOR_POOL_FACTOR()
+    stakers = [*evaluators, *trainers][: pool_cap + 1]
+    assert len(stakers) == pool_cap + 1 > params.max_evaluators
+    for e in stakers[:pool_cap]:
         relay.stakeEvaluator(0, {"from": e})
     with reverts("RelayEvaluatorCapReached"):
-        relay.stakeEvaluator(0, {"from": evaluators[params.max_evaluators]})
+        relay.stakeEvaluator(0, {"from": stakers[pool_cap]})
+    assert len(relay.evaluatorsOf(0)) == pool_cap
+
+
+def test_close_bidding_draws_the_seats_by_lot_and_refunds_the_rest(relay, keyed, genesis_owner, evaluators,
+                                                                   trainers, params):
+    from derelayl.protocol import draw_evaluators
+
+    pool = [*evaluators, *trainers[6:8]]  # 6 stakers for 3 seats
+    for e in pool:
+        relay.stakeEvaluator(0, {"from": e})
+    relay.offer(0, TOKEN, {"from": genesis_owner})
+    relay.bid(0, TOKEN, {"from": trainers[0]})
+    tx = relay.closeBidding({"from": genesis_owner})
+    seed = bytes(tx.events["BiddingClosed"]["seed"])
+    expected = draw_evaluators([e.address for e in pool], params.max_evaluators, seed)
+    drawn, undrawn = expected[: params.max_evaluators], expected[params.max_evaluators:]
+    assert relay.evaluatorsOf(0) == drawn
+    assert relay.roundInfo(0)["evaluatorCount"] == params.max_evaluators
+    assert [(e["evaluator"], e["stake"]) for e in tx.events["EvaluatorNotDrawn"]] == [
+        (a, params.evaluator_stake) for a in undrawn]
+    for a in undrawn:  # stake back in full, and no longer an evaluator of the round
+        assert relay.creditOf(a) == 100 * TOKEN
+        assert relay.evaluatorState(0, a)[0] is False
+    for a in drawn:
+        assert relay.evaluatorState(0, a)[0] is True
+        assert relay.creditOf(a) == 100 * TOKEN - params.evaluator_stake
+    # Locked: the drawn stakes, the bid and the used slot's price (the unused one refunded).
+    assert relay.totalLocked() == params.max_evaluators * params.evaluator_stake + TOKEN + TOKEN
+    relay.deliverKey(0, 0, ENVELOPE, {"from": genesis_owner})
+    with reverts("RelayEnvelopeCount"):  # one envelope per drawn evaluator, not per staker
+        relay.submit(0, 0, weights_hash(0), cid_of(0), [ENVELOPE] * len(pool), {"from": trainers[0]})
+    relay.submit(0, 0, weights_hash(0), cid_of(0), [ENVELOPE] * len(drawn), {"from": trainers[0]})
+    by_address = {a.address: a for a in pool}
+    with reverts("RelayNotEvaluator"):
+        relay.commit(0, keccak(text="scores"), {"from": by_address[undrawn[0]]})
+
+
+def test_the_draw_seats_a_pool_no_larger_than_the_seats_in_staking_order(relay, keyed, genesis_owner, evaluators,
+                                                                       params):
+    for e in evaluators[: params.max_evaluators]:
+        relay.stakeEvaluator(0, {"from": e})
+    relay.offer(0, 0, {"from": genesis_owner})
+    tx = relay.closeBidding({"from": genesis_owner})
+    assert relay.evaluatorsOf(0) == evaluators[: params.max_evaluators]
+    assert "EvaluatorNotDrawn" not in tx.events
 
 
 def test_stake_evaluator_reverts_in_wrong_phase(relay, matched, evaluators):

@@ -1,15 +1,16 @@
 """Limits: the largest rounds the caps allow, and the bytecode's opcodes.
 
 - Every external function stays under half the block gas limit at the largest round
-  the caps allow. The test plays 64 trainers, 8 evaluators and then 64 model owners,
-  with every deposit non-zero and every model accepted (s = 1). That exercises
-  closeBidding with 64 bids and 64 offers, submit with 8 envelopes of the largest
+  the caps allow. The test plays 64 trainers, a full pool of 32 evaluator stakers
+  (8 seats x EVALUATOR_POOL_FACTOR 4) and then 64 model owners, with every deposit
+  non-zero and every model accepted (s = 1). That exercises closeBidding with 64 bids,
+  64 offers and a draw of 8 seats from 32 stakers (24 refunds), submit with 8 envelopes of the largest
   size and the longest CID, reveal of 64 scores, and settle of 64 slots x 8
   evaluators. With 128 x 32 (the first caps) settle needed more than a whole 30M
   block, so a full round could never settle. The caps are now 64 trainers, 16
   evaluators and 512 scores a round.
 - A participant beyond a cap is refused: one bid too many (unless it outbids the
-  lowest) and one evaluator too many.
+  lowest) and one evaluator staker too many for the pool.
 - The deployed bytecode uses no opcode that the Shanghai fork (Ganache's) lacks:
   TLOAD, TSTORE and MCOPY came with Cancun.
 """
@@ -26,6 +27,7 @@ from eth_account import Account
 from conftest import reverts
 from derelayl.chain import ErrorDecoder
 from derelayl.chain import send as chain_send
+from derelayl.protocol import EVALUATOR_POOL_FACTOR
 from derelayl import DEFAULT_PARAMS, TOKEN
 from scripts.deploy import deploy
 
@@ -57,11 +59,13 @@ def test_largest_rounds_stay_under_half_a_block():
     genesis = fresh_accounts(1)[0]
     trainers = fresh_accounts(CAP_TRAINERS)  # round 0's trainers, round 1's model owners
     bidders = fresh_accounts(CAP_TRAINERS + 1)  # round 1's trainers, and one too many
-    evaluators = fresh_accounts(CAP_EVALUATORS + 1)
+    pool_cap = CAP_EVALUATORS * EVALUATOR_POOL_FACTOR
+    evaluators = fresh_accounts(pool_cap + 1)
     # Everyone holds credit, so that every deposit is non-zero: refunds then write
     # credits and emit events, which is the costliest settlement.
     _, relay = deploy(accounts[0], LARGEST, genesis,
                       {a: 100 * TOKEN for a in [genesis, *trainers, *bidders, *evaluators]})
+    assert relay.EVALUATOR_POOL_FACTOR() == EVALUATOR_POOL_FACTOR
     register(relay, [genesis, *trainers, *bidders, *evaluators])
     by_address = {a.address: a for a in [genesis, *trainers, *bidders, *evaluators]}
     gas: dict[str, int] = {}
@@ -85,10 +89,10 @@ def test_largest_rounds_stay_under_half_a_block():
 
     def play_round(r: int, owners, players, scores_of):
         extra_bidder = bidders[CAP_TRAINERS]
-        for e in evaluators[:CAP_EVALUATORS]:
+        for e in evaluators[:pool_cap]:
             send("stakeEvaluator", r, sender=e)
         with reverts("RelayEvaluatorCapReached"):
-            relay.stakeEvaluator(r, {"from": evaluators[CAP_EVALUATORS]})
+            relay.stakeEvaluator(r, {"from": evaluators[pool_cap]})
         for owner in owners:
             send("offer", r, TOKEN // 100, sender=owner)
         for i, t in enumerate(players[:CAP_TRAINERS]):
@@ -98,6 +102,8 @@ def test_largest_rounds_stay_under_half_a_block():
         send("closeBidding", sender=genesis)
         info = relay.roundInfo(r)
         assert info["slotCount"] == CAP_TRAINERS and info["offerCount"] == len(owners)
+        seated = [by_address[a] for a in relay.evaluatorsOf(r)]
+        assert len(seated) == CAP_EVALUATORS
         for slot in range(CAP_TRAINERS):
             s = relay.slotOf(r, slot)
             owner = by_address[relay.modelOf(s["parentId"])["creator"]]
@@ -105,10 +111,10 @@ def test_largest_rounds_stay_under_half_a_block():
             send("submit", r, slot, keccak(text=f"{r}:{slot}"), LONG_CID, [BIG_ENVELOPE] * CAP_EVALUATORS,
                  sender=by_address[s["trainer"]])
         salts = {}
-        for e in evaluators[:CAP_EVALUATORS]:
+        for e in seated:
             salts[e] = os.urandom(32)
             send("commit", r, relay.commitmentFor(r, e, scores_of(e), salts[e]), sender=e)
-        for e in evaluators[:CAP_EVALUATORS]:
+        for e in seated:
             send("reveal", r, scores_of(e), salts[e], sender=e)
         send("settle", sender=genesis)
 
