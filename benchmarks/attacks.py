@@ -18,12 +18,20 @@ be lost. The same seeds are played with and without the attack:
 - evaluator silent: 1 of 3 evaluators commits and never reveals;
 - evaluator random / inverted: 1 of 3 evaluators scores at random / 1 - accuracy;
 - collusion: 1 of 3 evaluators (a minority) scores one attacker's models 1.0 and
-  the others 0; then 2 of 3 (a majority) do.
+  the others 0; then 2 of 3 (a majority) do;
+- collusion in a pool: 12 evaluators stake for the 3 seats, and the contract draws
+  the seats by lot each round; 1 of the 12 colludes, then 2 (the same two as above),
+  then 6 (half the pool).
+  Pool member i scores on evaluator test split i mod 3, so the trainers' data is
+  the same as in every other scenario.
 
 For each: held-out accuracy of the best model (round 10, mean over seeds) against
 the attack-free run; the attackers' mean tokens against the honest trainers' (credit
 plus the lineage rewards they could claim); and the deposits each honest trainer
-lost, against the attack-free run.
+lost, against the attack-free run. For the colluding scenarios, also the share of
+rounds in which the colluders held a majority of the seats; and, in every scenario,
+the tokens of the trainer the colluders favour, so that what collusion adds shows
+against the same trainer's tokens without it.
 
     .venv/bin/python benchmarks/attacks.py      # or: make bench-attacks
 
@@ -36,6 +44,8 @@ import argparse
 import json
 import random
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -48,6 +58,7 @@ from derelayl.training import train_turn
 
 ROOT = Path(__file__).resolve().parent.parent
 PARTICIPANTS, EVALUATORS, ALPHA = 16, 3, 1.0
+POOL = 4 * EVALUATORS  # a full evaluator pool (EVALUATOR_POOL_FACTOR stakers per seat)
 
 
 def attackers_of(share: float) -> set[int]:
@@ -131,6 +142,9 @@ def colluders(liars, favourite: int, holder):
     return scorer
 
 
+FAVOURITE = min(attackers_of(0.25))  # the trainer colluding evaluators favour
+
+
 def tracking_turn(holder):
     def turn(index, model, x, y, epochs, seed, submitted):
         trained = honest_turn(index, model, x, y, epochs, seed, submitted)
@@ -139,28 +153,39 @@ def tracking_turn(holder):
     return turn
 
 
-def scenarios():
-    """name -> (turn factory, scorer factory, attacker trainer indices, attacking
-    evaluators, model owners that withhold keys)."""
-    quarter = attackers_of(0.25)
-    favourite = min(quarter)
-    none: frozenset[int] = frozenset()
-    out = {"none": (lambda: honest_turn, lambda: honest_scores, set(), set(), none)}
-    out["lazy 25%"] = (lambda: lazy(quarter), lambda: honest_scores, quarter, set(), none)
-    out["nudged 25%"] = (lambda: nudger(quarter), lambda: honest_scores, quarter, set(), none)
-    out["copier 25%"] = (lambda: copier(quarter), lambda: honest_scores, quarter, set(), none)
+@dataclass(frozen=True)
+class Scenario:
+    turn: Callable  # () -> the trainers' turn function
+    scorer: Callable  # () -> the evaluators' scoring function
+    attackers: frozenset[int] = frozenset()  # attacking trainers (indices)
+    liars: frozenset[int] = frozenset()  # attacking evaluators (indices)
+    withholders: frozenset[int] = frozenset()  # model owners that never deliver keys
+    pool: int = EVALUATORS  # evaluators staking for the EVALUATORS seats
+
+
+def scenarios() -> dict[str, Scenario]:
+    quarter = frozenset(attackers_of(0.25))
+    out = {"none": Scenario(lambda: honest_turn, lambda: honest_scores)}
+    out["lazy 25%"] = Scenario(lambda: lazy(quarter), lambda: honest_scores, quarter)
+    out["nudged 25%"] = Scenario(lambda: nudger(quarter), lambda: honest_scores, quarter)
+    out["copier 25%"] = Scenario(lambda: copier(quarter), lambda: honest_scores, quarter)
     for share in (0.1, 0.2, 0.3):
-        poisoners = attackers_of(share)
-        out[f"poison {share:.0%}"] = (lambda p=poisoners: poisoner(p), lambda: honest_scores, poisoners, set(), none)
-    out["idle trainer 25%"] = (lambda: idle(quarter), lambda: honest_scores, quarter, set(), none)
-    out["withholding owner 25%"] = (lambda: honest_turn, lambda: honest_scores, quarter, set(), frozenset(quarter))
-    out["random evaluator 1/3"] = (lambda: honest_turn, lambda: random_evaluator({0}), set(), {0}, none)
-    out["inverted evaluator 1/3"] = (lambda: honest_turn, lambda: inverted_evaluator({0}), set(), {0}, none)
-    out["silent evaluator 1/3"] = (lambda: honest_turn, lambda: silent_evaluator({0}), set(), {0}, none)
-    for liars, name in (({0}, "collusion 1/3"), ({0, 1}, "collusion 2/3")):
+        poisoners = frozenset(attackers_of(share))
+        out[f"poison {share:.0%}"] = Scenario(lambda p=poisoners: poisoner(p), lambda: honest_scores, poisoners)
+    out["idle trainer 25%"] = Scenario(lambda: idle(quarter), lambda: honest_scores, quarter)
+    out["withholding owner 25%"] = Scenario(lambda: honest_turn, lambda: honest_scores, quarter,
+                                            withholders=quarter)
+    first = frozenset({0})
+    out["random evaluator 1/3"] = Scenario(lambda: honest_turn, lambda: random_evaluator(first), liars=first)
+    out["inverted evaluator 1/3"] = Scenario(lambda: honest_turn, lambda: inverted_evaluator(first), liars=first)
+    out["silent evaluator 1/3"] = Scenario(lambda: honest_turn, lambda: silent_evaluator(first), liars=first)
+    for liars, pool, name in ((first, EVALUATORS, "collusion 1/3"), (frozenset({0, 1}), EVALUATORS, "collusion 2/3"),
+                              (frozenset(), POOL, f"none, pool {POOL}"), (first, POOL, f"collusion 1 of pool {POOL}"),
+                              (frozenset({0, 1}), POOL, f"collusion 2 of pool {POOL}"),
+                              (frozenset(range(POOL // 2)), POOL, f"collusion {POOL // 2} of pool {POOL}")):
         holder: dict[int, int] = {}
-        out[name] = (lambda h=holder: tracking_turn(h), lambda l=liars, h=holder: colluders(l, favourite, h),
-                     {favourite}, liars, none)
+        out[name] = Scenario(lambda h=holder: tracking_turn(h), lambda l=liars, h=holder: colluders(l, FAVOURITE, h),
+                             frozenset({FAVOURITE}) if liars else frozenset(), liars, pool=pool)
     return out
 
 
@@ -173,14 +198,16 @@ def main() -> None:
     torch.set_num_threads(1)
     started = time.time()
     results = {}
-    for name, (turn, scorer, attackers, liars, withholders) in scenarios().items():
+    for name, scenario in scenarios().items():
+        attackers, liars, pool = scenario.attackers, scenario.liars, scenario.pool
         runs = []
         for seed in range(args.seeds):
             x, y, holdout, trainer_parts, evaluator_parts = split_data(
                 DemoConfig(trainers=PARTICIPANTS, evaluators=EVALUATORS, alpha=ALPHA, seed=seed))
-            run = relay_run([(x[p], y[p]) for p in trainer_parts], [(x[p], y[p]) for p in evaluator_parts],
-                            (x[holdout], y[holdout]), args.rounds, args.epochs, seed, allocation=10 * TOKEN,
-                            turn=turn(), scorer=scorer(), withholders=withholders)
+            tests = [(x[evaluator_parts[i % EVALUATORS]], y[evaluator_parts[i % EVALUATORS]]) for i in range(pool)]
+            run = relay_run([(x[p], y[p]) for p in trainer_parts], tests, (x[holdout], y[holdout]), args.rounds,
+                            args.epochs, seed, allocation=10 * TOKEN, turn=scenario.turn(),
+                            scorer=scenario.scorer(), withholders=scenario.withholders, seats=EVALUATORS)
             tokens = {a: run.tokens(a) / TOKEN for a in run.people + run.evaluators}
             honest = [a for i, a in enumerate(run.people) if i not in attackers]
             runs.append({
@@ -192,6 +219,8 @@ def main() -> None:
                                                           if i not in liars])),
                 "honest_forfeited": sum(run.forfeited.get(a, 0) for a in honest) / TOKEN / len(honest),
                 "refused": run.refused,
+                "favourite_tokens": tokens[run.people[FAVOURITE]],
+                "captured": sum(2 * len(liars & set(seated)) > len(seated) for seated in run.seated) / args.rounds,
             })
         results[name] = runs
         def mean(key: str) -> str:
@@ -201,9 +230,12 @@ def main() -> None:
               f"{mean('honest_tokens')}, attackers {mean('attacker_tokens')}, lying evaluators "
               f"{mean('liar_tokens')}, honest evaluators {mean('honest_evaluator_tokens')}; "
               f"deposits lost per honest trainer {mean('honest_forfeited')}; refused submissions "
-              f"{mean('refused')}  ({time.time() - started:.0f} s)", flush=True)
+              f"{mean('refused')}; favourite {mean('favourite_tokens')}; rounds with a lying majority "
+              f"{mean('captured')}  "
+              f"({time.time() - started:.0f} s)", flush=True)
     out = ROOT / "benchmarks" / "results" / "attacks.json"
     out.write_text(json.dumps({"settings": vars(args), "participants": PARTICIPANTS, "evaluators": EVALUATORS,
+                               "pool": POOL,
                                "alpha": ALPHA, "seconds": round(time.time() - started, 1), "results": results},
                               indent=1) + "\n")
     plot(results, args, ROOT / "docs" / "img" / "attacks.png")
@@ -218,10 +250,11 @@ def plot(results, args, path: Path) -> None:
 
     fig, (left, right) = plt.subplots(1, 2, figsize=(13, 4.8))
     rounds = np.arange(1, args.rounds + 1)
-    for name, runs in results.items():
+    colours = plt.get_cmap("tab20").colors
+    for i, (name, runs) in enumerate(results.items()):
         curve = np.mean([r["accuracy"] for r in runs], axis=0)
         left.plot(rounds, curve, marker=".", lw=2.5 if name == "none" else 1.2, label=name,
-                  color="black" if name == "none" else None)
+                  color="black" if name == "none" else colours[i % len(colours)], ls=("-", "--")[i // 10])
     left.set(xlabel="round", ylabel="held-out accuracy (best model, mean of seeds)", ylim=(0, 1),
              xticks=rounds, title="Accuracy under attack")
     left.legend(fontsize=7)

@@ -76,6 +76,7 @@ class RelayRun:
     people: list[str]  # trainers / owners, in the order of `parts`
     evaluators: list[str]
     refused: int  # submissions the contract refused (RelayUnchangedWeights)
+    seated: list[list[int]]  # per round, the evaluators drawn to its seats (indices into `evaluators`)
 
     @property
     def forfeited(self) -> dict[str, int]:
@@ -94,17 +95,19 @@ def relay(parts, evaluator_sets, holdout, rounds: int, epochs: int, seed: int) -
 
 
 def relay_run(parts, evaluator_sets, holdout, rounds: int, epochs: int, seed: int, allocation: int = 0,
-              turn=honest_turn, scorer=honest_scores, withholders: frozenset[int] = frozenset()) -> RelayRun:
+              turn=honest_turn, scorer=honest_scores, withholders: frozenset[int] = frozenset(),
+              seats: int | None = None) -> RelayRun:
     """The relay with pluggable behaviour: `turn(trainer_index, model, x, y, epochs,
     seed, submitted)` returns the model a trainer submits (`submitted`: this round's
     models so far) or a `Resubmit`; `scorer(evaluator_index, models, x, y)` its scores,
     or None to commit and never reveal. As model owners, the participants in
     `withholders` never deliver keys. Everyone starts with `allocation` credit, so
-    that deposits can be lost."""
+    that deposits can be lost. Every evaluator stakes every round; with `seats` fewer
+    than the evaluators, the contract's draw seats that many of them."""
     rng = random.Random(seed)
     people = [f"0x{i:040x}" for i in range(1, len(parts) + 1)]
     evaluators = [f"0x{i:040x}" for i in range(1000, 1000 + len(evaluator_sets))]
-    params = DEFAULT_PARAMS.replace(k=4, max_trainers=len(people), max_evaluators=len(evaluators), quorum=1,
+    params = DEFAULT_PARAMS.replace(k=4, max_trainers=len(people), max_evaluators=seats or len(evaluators), quorum=1,
                                     evaluator_stake=0)
     genesis = SPEC.build(seed=seed)
     protocol = RelayProtocol(params, people[0], weights_hash(save_weights(genesis)),
@@ -117,6 +120,7 @@ def relay_run(parts, evaluator_sets, holdout, rounds: int, epochs: int, seed: in
     version = {p: -1 for p in people}
     version[people[0]] = 0
     accuracy = []
+    seated: list[list[int]] = []
     for _ in range(rounds):
         r = protocol.round
         rs = protocol.rounds[r]
@@ -131,6 +135,7 @@ def relay_run(parts, evaluator_sets, holdout, rounds: int, epochs: int, seed: in
         for e in evaluators:
             protocol.stake_evaluator(e, r)
         protocol.close_bidding(rng.randbytes(32))
+        seated.append([evaluators.index(e) for e in rs.evaluators])
         trained: dict[int, object] = {}  # slot -> the weights it submitted
         copies: set[int] = set()  # slots that submitted another slot's ciphertext
         hashes: list[bytes] = []
@@ -156,7 +161,7 @@ def relay_run(parts, evaluator_sets, holdout, rounds: int, epochs: int, seed: in
                 result = model if result is Resubmit.COPY else result  # nothing to copy yet: the parent
                 digest = weights_hash(save_weights(result, submission_binding(protocol.contract, r, i, s.trainer)))
             try:
-                protocol.submit(s.trainer, r, i, digest, "m", [ENVELOPE] * len(evaluators))
+                protocol.submit(s.trainer, r, i, digest, "m", [ENVELOPE] * len(rs.evaluators))
             except ProtocolRevert as exc:
                 assert exc.name == "RelayUnchangedWeights", exc
                 refused += 1
@@ -167,7 +172,8 @@ def relay_run(parts, evaluator_sets, holdout, rounds: int, epochs: int, seed: in
             protocol.close_training()
         if rs.phase == Phase.COMMITTING:
             revealing = []
-            for index, (e, (x, y)) in enumerate(zip(evaluators, evaluator_sets)):
+            for index in seated[-1]:
+                e, (x, y) = evaluators[index], evaluator_sets[index]
                 scores = scorer(index, [None if i in copies else trained.get(i) for i in range(len(rs.slots))], x, y)
                 salt = rng.randbytes(32)
                 protocol.commit(e, r, protocol.commitment_for(r, e, scores or [0] * len(rs.slots), salt))
@@ -184,7 +190,7 @@ def relay_run(parts, evaluator_sets, holdout, rounds: int, epochs: int, seed: in
         model.load_state_dict(weights[best])
         accuracy.append(evaluate(model, *holdout))
         protocol.forget_round(r)
-    return RelayRun(accuracy, protocol, people, evaluators, refused)
+    return RelayRun(accuracy, protocol, people, evaluators, refused, seated)
 
 
 def fedavg(parts, holdout, rounds: int, epochs: int, seed: int) -> list[float]:
