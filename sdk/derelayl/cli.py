@@ -135,6 +135,7 @@ def status(deployment_path: str, rpc_url: str | None) -> None:
     """Show the current round: phase, deadline, model owners, bids, slots, evaluators,
     the last settled round's scores, and every participant's tokens."""
     from derelayl.params import SCORE_SCALE, TOKEN
+    from derelayl.protocol import Phase
 
     try:
         client = _client(deployment_path, rpc_url)
@@ -144,10 +145,14 @@ def status(deployment_path: str, rpc_url: str | None) -> None:
         left = info.deadline - head["timestamp"]
         click.echo(f"RelayLearning {client.deployment.relay} on chain {client.deployment.chain_id} "
                    f"(block {head['number']})")
+        if info.phase == Phase.BIDDING:  # stakers so far; the seats are drawn from them at the close
+            evaluators = f"{info.evaluator_count} evaluator stakers for {client.params().max_evaluators} seats"
+        else:
+            evaluators = (f"{info.evaluator_count} evaluators ({info.committed_count} committed, "
+                          f"{info.revealed_count} revealed)")
         click.echo(f"round {r}: {info.phase.name.lower()}, deadline in {max(left, 0)} s; {info.bid_count} bids, "
                    f"{info.offer_count} offers, {info.slot_count} slots ({info.submitted_count} submitted), "
-                   f"{info.evaluator_count} evaluators ({info.committed_count} committed, "
-                   f"{info.revealed_count} revealed)")
+                   f"{evaluators}")
         owners = {e["modelId"]: e["owner"] for e in client.events("OfferMade", round=r)}
         for o in client.offers(r):
             click.echo(f"  MO    {owners.get(o.model_id, '?')}  model {o.model_id}  price {o.price / TOKEN:.4f}")

@@ -136,6 +136,7 @@ def test_killed_trainer_resumes_trains_again_and_submits_once(world):
     status = runner.invoke(main, ["status", "--deployment", str(deployment_path)])
     assert status.exit_code == 0, status.output
     assert "round 1: bidding" in status.output and "round 0 accepted 1 model(s)" in status.output
+    assert f"evaluator stakers for {PARAMS.max_evaluators} seats" in status.output
     lineage = runner.invoke(main, ["lineage", "--deployment", str(deployment_path)])
     assert lineage.exit_code == 0, lineage.output
     assert lineage.output.splitlines()[0] == "2 models in 2 layers"
