@@ -4,7 +4,7 @@ Every scenario is the efficacy benchmark's relay (`efficacy.relay_run`: the
 contract's rules in `RelayProtocol`, real PyTorch turns on digits). It uses 16
 participants, label skew alpha 1, 3 evaluators with their own test splits, 10
 rounds of 5 local epochs, and everyone starting with 10 tokens so that deposits can
-be lost. The same seeds are played with and without the attack:
+be lost. The same seeds (10 by default) are played with and without the attack:
 
 - lazy:   25% of trainers resubmit their parent's weights hash and CID (no work);
           the contract refuses it (RelayUnchangedWeights), and the bid burns;
@@ -193,7 +193,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--epochs", type=int, default=5)
-    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--seeds", type=int, default=10)
     args = parser.parse_args()
     torch.set_num_threads(1)
     started = time.time()
