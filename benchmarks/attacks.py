@@ -61,10 +61,10 @@ PARTICIPANTS, EVALUATORS, ALPHA = 16, 3, 1.0
 POOL = 4 * EVALUATORS  # a full evaluator pool (EVALUATOR_POOL_FACTOR stakers per seat)
 
 
-def attackers_of(share: float) -> set[int]:
+def attackers_of(share: float) -> frozenset[int]:
     """Trainer indices of the attackers: a spread-out share, never the genesis owner."""
     count = round(share * PARTICIPANTS)
-    return {1 + (i * (PARTICIPANTS - 1)) // count for i in range(count)} if count else set()
+    return frozenset(1 + (i * (PARTICIPANTS - 1)) // count for i in range(count))
 
 
 def lazy(attackers):
@@ -164,13 +164,13 @@ class Scenario:
 
 
 def scenarios() -> dict[str, Scenario]:
-    quarter = frozenset(attackers_of(0.25))
+    quarter = attackers_of(0.25)
     out = {"none": Scenario(lambda: honest_turn, lambda: honest_scores)}
     out["lazy 25%"] = Scenario(lambda: lazy(quarter), lambda: honest_scores, quarter)
     out["nudged 25%"] = Scenario(lambda: nudger(quarter), lambda: honest_scores, quarter)
     out["copier 25%"] = Scenario(lambda: copier(quarter), lambda: honest_scores, quarter)
     for share in (0.1, 0.2, 0.3):
-        poisoners = frozenset(attackers_of(share))
+        poisoners = attackers_of(share)
         out[f"poison {share:.0%}"] = Scenario(lambda p=poisoners: poisoner(p), lambda: honest_scores, poisoners)
     out["idle trainer 25%"] = Scenario(lambda: idle(quarter), lambda: honest_scores, quarter)
     out["withholding owner 25%"] = Scenario(lambda: honest_turn, lambda: honest_scores, quarter,

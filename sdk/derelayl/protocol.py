@@ -130,24 +130,25 @@ class Settlement:
     carried_over: bool
 
 
+def seeded_key(seed: bytes, label: str, abi_type: str, value) -> int:
+    """keccak256(abi.encode(seed, label, value)) as an integer: the contract's seeded
+    tie-breaks and evaluator draw."""
+    return int.from_bytes(keccak(encode(["bytes32", "string", abi_type], [seed, label, value])), "big")
+
+
 def offer_tie_key(seed: bytes, model_id: int) -> int:
     """keccak256(abi.encode(seed, "offer", modelId)) as the contract computes it."""
-    return int.from_bytes(keccak(encode(["bytes32", "string", "uint64"], [seed, "offer", model_id])), "big")
+    return seeded_key(seed, "offer", "uint64", model_id)
 
 
 def bid_tie_key(seed: bytes, trainer: str) -> int:
     """keccak256(abi.encode(seed, "bid", trainer))."""
-    return int.from_bytes(keccak(encode(["bytes32", "string", "address"], [seed, "bid", trainer])), "big")
+    return seeded_key(seed, "bid", "address", trainer)
 
 
 def slot_tie_key(seed: bytes, slot: int) -> int:
     """keccak256(abi.encode(seed, "slot", slot))."""
-    return int.from_bytes(keccak(encode(["bytes32", "string", "uint256"], [seed, "slot", slot])), "big")
-
-
-def evaluator_draw_key(seed: bytes, seat: int) -> int:
-    """keccak256(abi.encode(seed, "evaluator", seat)): picks the evaluator of `seat`."""
-    return int.from_bytes(keccak(encode(["bytes32", "string", "uint256"], [seed, "evaluator", seat])), "big")
+    return seeded_key(seed, "slot", "uint256", slot)
 
 
 def draw_evaluators(pool: Sequence[str], seats: int, seed: bytes) -> list[str]:
@@ -158,7 +159,7 @@ def draw_evaluators(pool: Sequence[str], seats: int, seed: bytes) -> list[str]:
     if len(order) <= seats:
         return order
     for i in range(seats):
-        j = i + evaluator_draw_key(seed, i) % (len(order) - i)
+        j = i + seeded_key(seed, "evaluator", "uint256", i) % (len(order) - i)  # the evaluator of seat i
         order[i], order[j] = order[j], order[i]
     return order
 
@@ -457,8 +458,8 @@ class RelayProtocol:
 
     def _draw_evaluators(self, rs: RoundState) -> None:
         """Seats `max_evaluators` of the pool by lot and credits the others' stakes back."""
-        order = draw_evaluators(rs.evaluators, self.params.max_evaluators, rs.seed)
         seats = self.params.max_evaluators
+        order = draw_evaluators(rs.evaluators, seats, rs.seed)
         for account in order[seats:]:
             del rs.records[account]
             self._release(account, self.params.evaluator_stake)

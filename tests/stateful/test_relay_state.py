@@ -32,6 +32,7 @@ a few steps and draws mostly zeros, which never gets a round past bidding.
 from __future__ import annotations
 
 import copy
+from collections import Counter
 import os
 import random
 
@@ -81,7 +82,7 @@ def step(weight: int = 1, **choices):
 class RelayWalk:
     """The contract and the model side by side, moved by the same steps."""
 
-    coverage: dict[str, int] = {}  # calls per function (and error), over all walks
+    coverage: Counter = Counter()  # calls per function (and error), over all walks
     deepest = {"round": 0, "models": 0}
 
     def __init__(self, relay, token, participants):
@@ -118,7 +119,7 @@ class RelayWalk:
             f"{name}{args}: chain {chain_error}, model {model_error}; steps: {self.trail}"
         )
         key = name if chain_error is None else f"{name}:{chain_error}"
-        self.coverage[key] = self.coverage.get(key, 0) + 1
+        self.coverage[key] += 1
         return tx
 
     def who(self, i):
@@ -173,8 +174,7 @@ class RelayWalk:
             if tx:  # the same evaluators drawn by lot, in the same (envelope) order
                 assert list(self.relay.evaluatorsOf(rs.number)) == rs.evaluators, self.trail[-20:]
                 if pool > len(rs.evaluators):
-                    key = "evaluators drawn by lot"
-                    RelayWalk.coverage[key] = RelayWalk.coverage.get(key, 0) + 1
+                    RelayWalk.coverage["evaluators drawn by lot"] += 1
 
         self.both(self.who(who), "closeBidding", (), apply)
 
