@@ -15,6 +15,9 @@ be lost. The same seeds (10 by default) are played with and without the attack:
 - poison: 10%, 20%, 30% of trainers train on flipped labels (9 - y);
 - idle:   25% of trainers win slots and never submit;
 - withholding owner: 25% of participants, once they own a model, never deliver keys;
+          an evaluator of the round that accepted the model couriers its key
+          (`courierKey`), as the SDK's evaluators do; played again with nobody
+          couriering (the rules before couriers), to show what couriers change;
 - evaluator silent: 1 of 3 evaluators commits and never reveals;
 - evaluator random / inverted: 1 of 3 evaluators scores at random / 1 - accuracy;
 - collusion: 1 of 3 evaluators (a minority) scores one attacker's models 1.0 and
@@ -27,7 +30,8 @@ be lost. The same seeds (10 by default) are played with and without the attack:
 
 For each: held-out accuracy of the best model (round 10, mean over seeds) against
 the attack-free run; the attackers' mean tokens against the honest trainers' (credit
-plus the lineage rewards they could claim); and the deposits each honest trainer
+plus the lineage rewards they could claim), and against the same participants' in
+the attack-free run; and the deposits each honest trainer
 lost, against the attack-free run. For the colluding scenarios, also the share of
 rounds in which the colluders held a majority of the seats; and, in every scenario,
 the tokens of the trainer the colluders favour, so that what collusion adds shows
@@ -161,6 +165,7 @@ class Scenario:
     liars: frozenset[int] = frozenset()  # attacking evaluators (indices)
     withholders: frozenset[int] = frozenset()  # model owners that never deliver keys
     pool: int = EVALUATORS  # evaluators staking for the EVALUATORS seats
+    couriers: bool = True  # evaluators courier the keys withheld by owners
 
 
 def scenarios() -> dict[str, Scenario]:
@@ -175,6 +180,8 @@ def scenarios() -> dict[str, Scenario]:
     out["idle trainer 25%"] = Scenario(lambda: idle(quarter), lambda: honest_scores, quarter)
     out["withholding owner 25%"] = Scenario(lambda: honest_turn, lambda: honest_scores, quarter,
                                             withholders=quarter)
+    out["withholding, no courier"] = Scenario(lambda: honest_turn, lambda: honest_scores, quarter,
+                                              withholders=quarter, couriers=False)
     first = frozenset({0})
     out["random evaluator 1/3"] = Scenario(lambda: honest_turn, lambda: random_evaluator(first), liars=first)
     out["inverted evaluator 1/3"] = Scenario(lambda: honest_turn, lambda: inverted_evaluator(first), liars=first)
@@ -207,7 +214,8 @@ def main() -> None:
             tests = [(x[evaluator_parts[i % EVALUATORS]], y[evaluator_parts[i % EVALUATORS]]) for i in range(pool)]
             run = relay_run([(x[p], y[p]) for p in trainer_parts], tests, (x[holdout], y[holdout]), args.rounds,
                             args.epochs, seed, allocation=10 * TOKEN, turn=scenario.turn(),
-                            scorer=scenario.scorer(), withholders=scenario.withholders, seats=EVALUATORS)
+                            scorer=scenario.scorer(), withholders=scenario.withholders, seats=EVALUATORS,
+                            couriers=scenario.couriers)
             tokens = {a: run.tokens(a) / TOKEN for a in run.people + run.evaluators}
             honest = [a for i, a in enumerate(run.people) if i not in attackers]
             runs.append({
@@ -220,14 +228,19 @@ def main() -> None:
                 "honest_forfeited": sum(run.forfeited.get(a, 0) for a in honest) / TOKEN / len(honest),
                 "refused": run.refused,
                 "favourite_tokens": tokens[run.people[FAVOURITE]],
+                "people_tokens": [tokens[a] for a in run.people],
                 "captured": sum(2 * len(liars & set(seated)) > len(seated) for seated in run.seated) / args.rounds,
             })
         results[name] = runs
         def mean(key: str) -> str:
             return "   -  " if runs[0][key] is None else f"{np.mean([r[key] for r in runs]):6.2f}"
 
+        unattacked = "   -  "  # the attackers' tokens in the attack-free run of the same seed
+        if attackers:
+            unattacked = f"{np.mean([np.mean([r['people_tokens'][i] for i in attackers]) for r in results['none']]):6.2f}"
+
         print(f"{name:<24} accuracy {np.mean([r['accuracy'][-1] for r in runs]):.3f}  tokens: honest trainers "
-              f"{mean('honest_tokens')}, attackers {mean('attacker_tokens')}, lying evaluators "
+              f"{mean('honest_tokens')}, attackers {mean('attacker_tokens')} ({unattacked} without the attack), lying evaluators "
               f"{mean('liar_tokens')}, honest evaluators {mean('honest_evaluator_tokens')}; "
               f"deposits lost per honest trainer {mean('honest_forfeited')}; refused submissions "
               f"{mean('refused')}; favourite {mean('favourite_tokens')}; rounds with a lying majority "

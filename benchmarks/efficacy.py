@@ -96,12 +96,14 @@ def relay(parts, evaluator_sets, holdout, rounds: int, epochs: int, seed: int) -
 
 def relay_run(parts, evaluator_sets, holdout, rounds: int, epochs: int, seed: int, allocation: int = 0,
               turn=honest_turn, scorer=honest_scores, withholders: frozenset[int] = frozenset(),
-              seats: int | None = None) -> RelayRun:
+              seats: int | None = None, couriers: bool = True) -> RelayRun:
     """The relay with pluggable behaviour: `turn(trainer_index, model, x, y, epochs,
     seed, submitted)` returns the model a trainer submits (`submitted`: this round's
     models so far) or a `Resubmit`; `scorer(evaluator_index, models, x, y)` its scores,
     or None to commit and never reveal. As model owners, the participants in
-    `withholders` never deliver keys. Everyone starts with `allocation` credit, so
+    `withholders` never deliver keys; with `couriers`, an evaluator of the round that
+    accepted the withheld model delivers its key instead (`courierKey`), as the SDK's
+    evaluators do. Everyone starts with `allocation` credit, so
     that deposits can be lost. Every evaluator stakes every round; with `seats` fewer
     than the evaluators, the contract's draw seats that many of them."""
     rng = random.Random(seed)
@@ -141,9 +143,13 @@ def relay_run(parts, evaluator_sets, holdout, rounds: int, epochs: int, seed: in
         hashes: list[bytes] = []
         for i, s in enumerate(rs.slots):
             owner = protocol.models[s.parent_id].creator
-            if people.index(owner) in withholders:
-                continue  # no key: the trainer cannot train, and settlement pays it the remedy
-            protocol.deliver_key(owner, r, i, ENVELOPE)
+            if people.index(owner) not in withholders:
+                protocol.deliver_key(owner, r, i, ENVELOPE)
+            else:
+                holders = sorted(protocol.key_holders.get(protocol.models[s.parent_id].round, ())) if s.parent_id else []
+                if not couriers or not holders:
+                    continue  # no key: the trainer cannot train, and settlement pays it the remedy
+                protocol.courier_key(holders[0], r, i, ENVELOPE)
             model = SPEC.build()
             model.load_state_dict(weights[s.parent_id])
             x, y = parts[people.index(s.trainer)]

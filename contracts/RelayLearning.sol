@@ -255,6 +255,21 @@ contract RelayLearning is IRelayLearning {
     }
 
     /// @inheritdoc IRelayLearning
+    function courierKey(uint256 round, uint256 slot, bytes calldata envelope) external {
+        _requirePhase(round, Phase.Training);
+        Slot storage s = _slot(round, slot);
+        uint256 parentId = s.parentId;
+        if (parentId == 0 || _evaluatorRecords[_models[parentId].round][msg.sender].indexPlusOne == 0) {
+            revert RelayNotKeyHolder(round, slot, msg.sender);
+        }
+        if (s.delivered) revert RelayKeyAlreadyDelivered(round, slot);
+        _checkEnvelope(envelope);
+
+        s.couriered = true;
+        emit KeyCouriered(round, slot, s.trainer, msg.sender, envelope);
+    }
+
+    /// @inheritdoc IRelayLearning
     function submit(
         uint256 round,
         uint256 slot,
@@ -265,7 +280,7 @@ contract RelayLearning is IRelayLearning {
         RoundState storage rs = _requirePhase(round, Phase.Training);
         Slot storage s = _slot(round, slot);
         if (s.trainer != msg.sender) revert RelayNotSlotTrainer(round, slot, msg.sender);
-        if (!s.delivered) revert RelayKeyNotDelivered(round, slot);
+        if (!s.delivered && !s.couriered) revert RelayKeyNotDelivered(round, slot);
         if (s.submitted) revert RelayAlreadySubmitted(round, slot);
         if (weightsHash == bytes32(0)) revert RelayZeroHash();
         if (weightsHash == _models[s.parentId].weightsHash) revert RelayUnchangedWeights(round, slot, s.parentId);
@@ -301,6 +316,7 @@ contract RelayLearning is IRelayLearning {
         Slot storage s = _slot(round, slot);
         if (s.trainer != msg.sender) revert RelayNotSlotTrainer(round, slot, msg.sender);
         if (s.delivered) revert RelayKeyAlreadyDelivered(round, slot);
+        if (s.submitted) revert RelayAlreadySubmitted(round, slot);
         if (s.reclaimed) revert RelayAlreadyReclaimed(round, slot);
 
         s.reclaimed = true;
@@ -695,7 +711,7 @@ contract RelayLearning is IRelayLearning {
         for (uint256 i = 0; i < n; ++i) {
             Slot storage s = slots[i];
             address owner = _models[s.parentId].creator;
-            if (!s.delivered) {
+            if (!s.delivered && !s.submitted) {
                 // The MO never delivered: the trainer gets its bid and the MO's slot deposit.
                 if (!s.reclaimed) {
                     s.reclaimed = true;
@@ -715,7 +731,7 @@ contract RelayLearning is IRelayLearning {
                 if (count < _params.quorum) {
                     // Not the trainer's fault: both deposits go back.
                     _release(s.trainer, s.bid);
-                    _release(owner, s.price);
+                    _settlePrice(round, s, owner, true);
                     emit SlotSettled(round, i, SlotOutcome.NoQuorum, 0);
                 } else {
                     medians[i] = values.median(count);
@@ -777,13 +793,21 @@ contract RelayLearning is IRelayLearning {
         address owner = _models[s.parentId].creator;
         if (accepted) {
             _release(s.trainer, s.bid);
-            _release(owner, s.price);
             emit SlotSettled(round, slot, SlotOutcome.Accepted, median);
         } else {
             _forfeit(round, s.trainer, s.bid);
-            _forfeit(round, owner, s.price);
             emit SlotSettled(round, slot, SlotOutcome.Rejected, median);
         }
+        _settlePrice(round, s, owner, accepted);
+    }
+
+    /// @dev Returns the MO's deposit for a submitted slot (`returned`) or burns it. An
+    /// MO that never delivered the key (a courier did) pays it to the trainer instead,
+    /// whatever the outcome: the remedy it would owe had nobody delivered.
+    function _settlePrice(uint256 round, Slot storage s, address owner, bool returned) private {
+        if (!s.delivered) _release(s.trainer, s.price);
+        else if (returned) _release(owner, s.price);
+        else _forfeit(round, owner, s.price);
     }
 
     /// @dev Returns stakes, pays agreeing scores, and penalizes evaluators that did not

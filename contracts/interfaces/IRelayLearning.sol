@@ -72,13 +72,15 @@ interface IRelayLearning {
         uint128 price;
     }
 
-    /// @notice A matched (MO model, trainer) pair of a round.
+    /// @notice A matched (MO model, trainer) pair of a round. `delivered`: the MO
+    /// delivered the key; `couriered`: a key holder did (see {courierKey}).
     struct Slot {
         address trainer;
         uint64 parentId;
         bool delivered;
         bool submitted;
         bool reclaimed;
+        bool couriered;
         uint128 bid;
         uint128 price;
         bytes32 weightsHash;
@@ -180,6 +182,9 @@ interface IRelayLearning {
     error RelayKeyAlreadyDelivered(uint256 round, uint256 slot);
     /// @dev The slot's key has not been delivered.
     error RelayKeyNotDelivered(uint256 round, uint256 slot);
+    /// @dev The caller holds no key to the slot's parent model: it was not an evaluator
+    /// of the round that accepted it (nobody but the owner holds the genesis key).
+    error RelayNotKeyHolder(uint256 round, uint256 slot, address account);
     /// @dev The slot's model was already submitted.
     error RelayAlreadySubmitted(uint256 round, uint256 slot);
     /// @dev The slot was already reclaimed.
@@ -231,6 +236,11 @@ interface IRelayLearning {
     );
     /// @notice The MO delivered the parent model's key, sealed to `trainer`.
     event KeyDelivered(uint256 indexed round, uint256 indexed slot, address indexed trainer, bytes envelope);
+    /// @notice `courier`, an evaluator of the round that accepted the parent model,
+    /// delivered the parent model's key, sealed to `trainer`, in place of the MO.
+    event KeyCouriered(
+        uint256 indexed round, uint256 indexed slot, address indexed trainer, address courier, bytes envelope
+    );
     /// @notice `trainer` submitted a model: sha256 of its plain weights, its CID, and its
     /// key sealed to each evaluator of the round (in `evaluators(round)` order).
     event ModelSubmitted(
@@ -315,12 +325,23 @@ interface IRelayLearning {
     /// yet delivered. Emits {KeyDelivered}.
     function deliverKey(uint256 round, uint256 slot, bytes calldata envelope) external;
 
+    /// @notice Delivers the parent model's key, sealed to the slot's trainer, in place
+    /// of an MO that has not. Every model's key was sealed to the evaluators of the
+    /// round that accepted it, so they can keep the relay going when owners withhold.
+    /// The trainer checks the key against the model's weights hash off chain.
+    /// @dev Requirements: Training phase; the caller was a (drawn) evaluator of the round
+    /// that accepted the slot's parent model, which is not genesis; the MO has not
+    /// delivered. Several couriers may deliver, and the MO still may. The slot stays
+    /// undelivered by its MO: the MO's deposit for it goes to the trainer at settlement,
+    /// whatever the outcome, and the trainer may submit. Emits {KeyCouriered}.
+    function courierKey(uint256 round, uint256 slot, bytes calldata envelope) external;
+
     /// @notice Submits the slot's trained model.
     /// @param weightsHash sha256 of the plain (unencrypted) safetensors bytes.
     /// @param cid IPFS CID of the encrypted weights.
     /// @param envelopes The model's key sealed to each evaluator, in evaluator order.
     /// @dev Requirements: Training phase; the caller is the slot's trainer; the key was
-    /// delivered; not yet submitted. Emits {ModelSubmitted}; when it is the last
+    /// delivered or couriered; not yet submitted. Emits {ModelSubmitted}; when it is the last
     /// expected submission, the Committing phase starts.
     function submit(
         uint256 round,
@@ -337,7 +358,8 @@ interface IRelayLearning {
     /// @notice A trainer whose MO never delivered the key takes back its bid plus the
     /// MO's deposit for the slot, once the Training phase is over.
     /// @dev Requirements: the round is past Training and not settled; the caller is the
-    /// slot's trainer; the key was never delivered; not yet reclaimed.
+    /// slot's trainer; the key was never delivered; the trainer did not submit (with a
+    /// couriered key); not yet reclaimed.
     /// Emits {UndeliveredReclaimed} and {Credited}.
     function reclaimUndelivered(uint256 round, uint256 slot) external;
 

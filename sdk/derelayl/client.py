@@ -118,6 +118,11 @@ class RelayClient:
         """Hands the parent model's key, sealed to the slot's trainer."""
         return self._send("deliverKey", round, slot, envelope)
 
+    def courier_key(self, round: int, slot: int, envelope: bytes) -> dict[str, Any]:
+        """Delivers the parent model's key to the slot's trainer in place of an MO that
+        has not (this account evaluated the round that accepted the parent model)."""
+        return self._send("courierKey", round, slot, envelope)
+
     def submit(self, round: int, slot: int, weights_hash: bytes, cid: str, envelopes: list[bytes]) -> dict[str, Any]:
         """Records a trained model: sha256 of its plain weights, its CID, its key per evaluator."""
         return self._send("submit", round, slot, weights_hash, cid, envelopes)
@@ -172,9 +177,9 @@ class RelayClient:
 
     def slot(self, round: int, slot: int) -> Slot:
         """The slot as `derelayl.protocol.Slot`, the same record the plain-Python rules keep."""
-        trainer, parent_id, delivered, submitted, reclaimed, bid, price, weights_hash, cid = self._call(
+        trainer, parent_id, delivered, submitted, reclaimed, couriered, bid, price, weights_hash, cid = self._call(
             "slotOf", round, slot)
-        return Slot(trainer, parent_id, bid, price, delivered, submitted, reclaimed, bytes(weights_hash), cid)
+        return Slot(trainer, parent_id, bid, price, delivered, submitted, reclaimed, couriered, bytes(weights_hash), cid)
 
     def slots(self, round: int) -> list[Slot]:
         return [self.slot(round, i) for i in range(self.round_info(round).slot_count)]

@@ -176,7 +176,7 @@ class Participant:
         if self._idle != (r, phase):
             done = {
                 Phase.BIDDING: lambda: self.bidding(r),
-                Phase.TRAINING: lambda: self.deliver_keys(r) & self.train_and_submit(r),
+                Phase.TRAINING: lambda: self.deliver_keys(r) & self.courier_keys(r) & self.train_and_submit(r),
                 Phase.COMMITTING: lambda: self.score_and_commit(r),
                 Phase.REVEALING: lambda: self.reveal(r),
             }[phase]()
@@ -240,6 +240,47 @@ class Participant:
             self.log(f"round {r}: delivered the key of model {model_id} to slot {slot}")
         return True
 
+    def courier_keys(self, r: int) -> bool:
+        """As an evaluator, delivers the key of a model it scored (in the round that
+        accepted it) to each trainer of round `r` whose MO has not delivered it by
+        half-time of the Training phase. Withholding owners then cannot stop the relay:
+        the trainer trains, and the owner's slot deposit goes to it. Done (True) once
+        no slot it could courier is waiting."""
+        if self.config.role != "evaluator":
+            return True
+        info = self.client.round_info(r)
+        half_time = info.deadline - self.client.params().training_duration / 2
+        mine = self.round_state(r).setdefault("couriered", [])
+        waiting = False
+        for slot, s in enumerate(self.client.slots(r)):
+            if s.delivered or s.submitted or slot in mine or s.parent_id == 0:
+                continue
+            key = self.key_of_scored_model(s.parent_id)
+            if key is None:
+                continue  # not a model this evaluator scored
+            if self.now() < half_time:
+                waiting = True  # the owner's turn first
+                continue
+            self.client.courier_key(r, slot, crypto.seal_key(key, self.client.public_key_of(s.trainer)))
+            mine.append(slot)
+            self.state.save()
+            self.log(f"round {r}: couriered the key of model {s.parent_id} to slot {slot} (its owner had not)")
+        return not waiting
+
+    def key_of_scored_model(self, model_id: int) -> bytes | None:
+        """The key of accepted model `model_id`, if this participant evaluated the round
+        that accepted it: the trainer sealed it to every evaluator of that round."""
+        model = self.client.model(model_id)
+        evaluators = self.client.evaluators(model.round)
+        if self.address not in evaluators:
+            return None
+        envelopes = self.event_arg("ModelSubmitted", "envelopes", round=model.round, slot=model.slot)
+        try:
+            return crypto.open_envelope(envelopes[evaluators.index(self.address)], self.keypair)
+        except crypto.DecryptionError as exc:
+            self.log(f"model {model_id}: the key sealed to this evaluator does not open ({exc})")
+            return None
+
     def my_models(self) -> list[int]:
         """Ids of the accepted models this participant created (learned from events)."""
         for r, mine in self.state.data["rounds"].items():
@@ -270,14 +311,14 @@ class Participant:
         s = self.client.slot(r, slot)
         if s.submitted:
             return True  # submitted already
-        if not s.delivered:
+        if not s.delivered and not s.couriered:
             return False  # no key yet: keep watching
         mine = self.round_state(r)
         if "cid" not in mine:  # train (again, after a crash) only what was never stored
             parent_id = s.parent_id
-            envelope = self.event_arg("KeyDelivered", "envelope", round=r, slot=slot)
-            parent_key = crypto.open_envelope(envelope, self.keypair)
-            model = self.fetch_model(parent_id, parent_key)
+            model = self.fetch_parent(r, slot, parent_id)
+            if model is None:
+                return False  # no key that opens the parent yet: keep watching
             train_turn(model, self.features, self.labels, epochs=self.config.epochs, lr=self.config.lr,
                        seed=self.config.seed + r, progress=self.config.progress)
             plain = save_weights(model, submission_binding(self.deployment.relay, r, slot, self.address))
@@ -293,6 +334,20 @@ class Participant:
         self.client.submit(r, slot, bytes.fromhex(mine["hash"]), mine["cid"], envelopes)
         self.log(f"round {r}: submitted slot {slot}")
         return True
+
+    def fetch_parent(self, r: int, slot: int, parent_id: int):
+        """The parent model, opened with the first key delivered to `slot` that matches
+        its on-chain hash: the owner's, or a courier's (a courier could send a wrong
+        one). None if no key delivered so far opens it."""
+        deliveries = self.client.events("KeyDelivered", round=r, slot=slot) + \
+            self.client.events("KeyCouriered", round=r, slot=slot)
+        for delivery in deliveries:
+            try:
+                return self.fetch_model(parent_id, crypto.open_envelope(delivery["envelope"], self.keypair))
+            except crypto.DecryptionError as exc:
+                who = delivery.get("courier", "its owner")
+                self.log(f"round {r}: the key of model {parent_id} from {who} does not open it ({exc})")
+        return None
 
     def fetch_model(self, model_id: int, key: bytes):
         """Fetches, decrypts, checks and loads model `model_id` (never unchecked bytes)."""

@@ -62,6 +62,7 @@ class Slot:
     delivered: bool = False
     submitted: bool = False
     reclaimed: bool = False
+    couriered: bool = False
     weights_hash: bytes = ZERO32
     cid: str = ""
 
@@ -243,6 +244,9 @@ class RelayProtocol:
         self.layers: list[list[int]] = [[0]]
         self.child_start: dict[int, list[int]] = {}
         self.owner_models: dict[int, dict[str, int]] = {0: {genesis_owner: 0}}
+        # Per round, its drawn evaluators: every model accepted in the round had its key
+        # sealed to them, so they may courier it (kept when a round is forgotten).
+        self.key_holders: dict[int, frozenset[str]] = {}
 
         for holder, amount in (allocations or {}).items():
             self._mint_credit(holder, amount)
@@ -288,11 +292,25 @@ class RelayProtocol:
         self.credit[account] = self.credit.get(account, 0) + amount
 
     def _pay_remedy(self, s: Slot, owner: str) -> None:
-        """An MO that never delivered pays its slot deposit to the trainer."""
+        """An MO that never delivered pays its slot deposit to the trainer, whose bid
+        comes back too."""
         self._release(s.trainer, s.bid)
+        self._pay_price_to_trainer(s, owner)
+
+    def _pay_price_to_trainer(self, s: Slot, owner: str) -> None:
         self._release(s.trainer, s.price, depositor=owner)
         self.earned[s.trainer] = self.earned.get(s.trainer, 0) + s.price
         self.remedies_paid[owner] = self.remedies_paid.get(owner, 0) + s.price
+
+    def _settle_price(self, s: Slot, owner: str, returned: bool) -> None:
+        """Returns the MO's deposit for a submitted slot, or burns it; an MO that never
+        delivered the key (a courier did) pays it to the trainer whatever the outcome."""
+        if not s.delivered:
+            self._pay_price_to_trainer(s, owner)
+        elif returned:
+            self._release(owner, s.price)
+        else:
+            self._forfeit(owner, s.price)
 
     def _forfeit(self, account: str, amount: int) -> None:
         """Burns `amount` of `account`'s locked deposit."""
@@ -466,6 +484,7 @@ class RelayProtocol:
         rs.evaluators = order[:seats]
         for index, account in enumerate(rs.evaluators):
             rs.records[account].index = index
+        self.key_holders[rs.number] = frozenset(rs.evaluators)
 
     def _match(self, rs: RoundState) -> None:
         seed = rs.seed
@@ -500,6 +519,16 @@ class RelayProtocol:
         self._check_envelope(envelope)
         s.delivered = True
 
+    def courier_key(self, account: str, round_: int, slot: int, envelope: bytes) -> None:
+        self._require_phase(round_, Phase.TRAINING)
+        s = self._slot(round_, slot)
+        if s.parent_id == 0 or account not in self.key_holders.get(self.models[s.parent_id].round, ()):
+            raise ProtocolRevert("RelayNotKeyHolder", round_, slot, account)
+        if s.delivered:
+            raise ProtocolRevert("RelayKeyAlreadyDelivered", round_, slot)
+        self._check_envelope(envelope)
+        s.couriered = True
+
     def submit(
         self, account: str, round_: int, slot: int, weights_hash: bytes, cid: str, envelopes: Sequence[bytes]
     ) -> None:
@@ -507,7 +536,7 @@ class RelayProtocol:
         s = self._slot(round_, slot)
         if s.trainer != account:
             raise ProtocolRevert("RelayNotSlotTrainer", round_, slot, account)
-        if not s.delivered:
+        if not s.delivered and not s.couriered:
             raise ProtocolRevert("RelayKeyNotDelivered", round_, slot)
         if s.submitted:
             raise ProtocolRevert("RelayAlreadySubmitted", round_, slot)
@@ -543,6 +572,8 @@ class RelayProtocol:
             raise ProtocolRevert("RelayNotSlotTrainer", round_, slot, account)
         if s.delivered:
             raise ProtocolRevert("RelayKeyAlreadyDelivered", round_, slot)
+        if s.submitted:
+            raise ProtocolRevert("RelayAlreadySubmitted", round_, slot)
         if s.reclaimed:
             raise ProtocolRevert("RelayAlreadyReclaimed", round_, slot)
         s.reclaimed = True
@@ -597,7 +628,7 @@ class RelayProtocol:
         medians: dict[int, int] = {}
         for i, s in enumerate(rs.slots):
             owner = self.models[s.parent_id].creator
-            if not s.delivered:
+            if not s.delivered and not s.submitted:
                 if not s.reclaimed:
                     s.reclaimed = True
                     self._pay_remedy(s, owner)
@@ -610,7 +641,7 @@ class RelayProtocol:
                 values = [scores[i] for scores in revealed if scores]
                 if len(values) < p.quorum:
                     self._release(s.trainer, s.bid)
-                    self._release(owner, s.price)
+                    self._settle_price(s, owner, returned=True)
                     outcomes[i] = (SlotOutcome.NO_QUORUM, 0)
                 else:
                     medians[i] = median(values)
@@ -628,12 +659,11 @@ class RelayProtocol:
             owner = self.models[s.parent_id].creator
             if r < accept_count:
                 self._release(s.trainer, s.bid)
-                self._release(owner, s.price)
                 outcomes[i] = (SlotOutcome.ACCEPTED, medians[i])
             else:
                 self._forfeit(s.trainer, s.bid)
-                self._forfeit(owner, s.price)
                 outcomes[i] = (SlotOutcome.REJECTED, medians[i])
+            self._settle_price(s, owner, returned=r < accept_count)
 
         evaluator_rewards: dict[str, tuple[int, int, int]] = {}
         for e, evaluator in enumerate(rs.evaluators):

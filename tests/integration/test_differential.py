@@ -3,9 +3,9 @@
 Each scenario draws its parameters (k, selection share, caps, quorum, stake,
 tolerance), 3 to 8 participants with random genesis allocations, and 1 to 8 rounds of
 random behaviour: who bids and how much (sometimes more than it has), which MOs offer
-and at what price, who stakes to evaluate, which MOs deliver keys, which trainers
-submit, what evaluators score (often tied), who commits and who reveals, who reclaims,
-claims and withdraws. Every action goes to the contract (one of 8 deployments with
+and at what price, who stakes to evaluate, which MOs deliver keys, who couriers the
+keys of those that did not, which trainers submit, what evaluators score (often
+tied), who commits and who reveals, who reclaims, claims and withdraws. Every action goes to the contract (one of 8 deployments with
 drawn parameters on the test run's Ganache, reverted to its fresh state before each
 scenario) and to the plain-Python rules; both must succeed or both refuse
 with the same custom error. At the end of each scenario both must hold identical
@@ -172,8 +172,14 @@ class Scenario:
             if self.maybe(0.85):
                 owner = m.models[s.parent_id].creator
                 self.act(owner, "deliverKey", (r, i, ENVELOPE), lambda o=owner, i=i: m.deliver_key(o, r, i, ENVELOPE))
+        for i, s in enumerate(rs.slots):  # a key holder (or anyone) couriers a withheld key
+            if not s.delivered and self.maybe(0.6):
+                holders = sorted(m.key_holders.get(m.models[s.parent_id].round, ())) if s.parent_id else []
+                courier = rng.choice(holders) if holders and self.maybe(0.8) else rng.choice(self.people)
+                self.act(courier, "courierKey", (r, i, ENVELOPE),
+                         lambda c=courier, i=i: m.courier_key(c, r, i, ENVELOPE))
         for i, s in enumerate(rs.slots):
-            if s.delivered and self.maybe(0.85):
+            if (s.delivered or s.couriered) and self.maybe(0.85):
                 h, cid = keccak(text=f"w:{self.seed}:{r}:{i}"), f"Qm{self.seed}r{r}s{i}"
                 envelopes = [ENVELOPE] * len(rs.evaluators)
                 if self.maybe(0.1):  # a lazy trainer first tries its parent's weights unchanged
@@ -255,6 +261,7 @@ def test_random_scenarios_end_in_identical_state():
     # The scenarios must reach the interesting cases, or they prove little.
     for case in ["ACCEPTED", "REJECTED", "NOT_SUBMITTED", "UNDELIVERED", "NO_QUORUM", "claim", "withdraw",
                  "reclaimUndelivered", "bid:ERC20InsufficientBalance", "claim:RelayNothingToClaim",
-                 "evaluators drawn by lot", "commit:RelayNotEvaluator"]:
+                 "evaluators drawn by lot", "commit:RelayNotEvaluator", "courierKey",
+                 "courierKey:RelayNotKeyHolder", "reclaimUndelivered:RelayAlreadySubmitted"]:
         assert stats.get(case, 0) > 0, f"no {case} in {SCENARIOS} scenarios"
     assert stats["models"] >= SCENARIOS // 2  # lineages exist to compare

@@ -63,11 +63,12 @@ def world(ipfs_node, tmp_path):
                "tmp": tmp_path}
 
 
-def deploy_world(world, genesis_owner: int, evaluators: list[int]):
-    """Deploys with a fresh genesis model; returns the deployment, the genesis key and CID."""
+def deploy_world(world, genesis_owner: int, evaluators: list[int], params=PARAMS):
+    """Deploys with a fresh genesis model; returns the deployment, the genesis key and CID.
+    The accounts `evaluators` (and only they) start with 100 tokens."""
     plain, key, cid = genesis(world["store"])
     w3 = connect(world["chain"].url)
-    deployment = deploy(w3, dev_account(0), PARAMS, genesis_owner=dev_account(genesis_owner).address,
+    deployment = deploy(w3, dev_account(0), params, genesis_owner=dev_account(genesis_owner).address,
                         genesis_hash=crypto.weights_hash(plain), genesis_cid=cid,
                         allocations={dev_account(i).address: 100 * TOKEN for i in evaluators})
     return deployment, key, cid
@@ -296,3 +297,43 @@ def test_an_evaluator_not_drawn_gets_its_stake_back_and_sits_the_round_out(world
         assert client.revealed_scores(0, e)[0] > 0
     outcomes = {e["slot"]: e["outcome"] for e in client.events("SlotSettled", round=0)}
     assert outcomes == {0: SlotOutcome.ACCEPTED}
+
+
+def test_an_evaluator_couriers_the_key_a_model_owner_withholds(world):
+    """Round 0 accepts the trainer's model; in round 1 that trainer, now its owner,
+    withholds the key from the round's trainer. The evaluator of round 0 holds the
+    key (sealed to it at submission) and couriers it at half-time of Training; the
+    trainer checks it against the on-chain hash, trains and submits, its model is
+    accepted, and the owner's slot deposit goes to it."""
+    # Training lasts 40 s, so the courier waits 20 s; the withholder holds tokens to pay its price.
+    deployment, key, _ = deploy_world(world, genesis_owner=1, evaluators=[3, 2],
+                                      params=PARAMS.replace(training_duration=40))
+    client = RelayClient(connect(world["chain"].url), deployment)
+    logs: list[str] = []
+    genesis_owner, withholder, trainer = (agent(world, deployment, i, "trainer", slice(300 * i, 300 * i + 300))
+                                          for i in (1, 2, 4))
+    evaluator = agent(world, deployment, 3, "evaluator", slice(900, 1200), log=logs.append)
+    withholder.deliver_keys = lambda r: True  # the attack: an owner that never delivers
+    genesis_owner.state.data["model_keys"]["0"] = key.hex()
+    for p in (genesis_owner, withholder, evaluator, trainer):
+        p.client.register_key(p.keypair.public)
+    round_zero = (genesis_owner, withholder, evaluator)
+    for p in round_zero:
+        p.step(0)  # offer, bid, stake
+    wait_for(lambda: [p.step(0) for p in round_zero] and client.current_round() == 1, 120, "round 0 settled")
+    assert client.current_model_of(withholder.address) == 1
+
+    round_one = (withholder, evaluator, trainer)
+    wait_for(lambda: [p.step(1) for p in round_one] and client.current_round() == 2, 400,
+             "round 1: couriered, trained, scored and settled")
+
+    (slot,) = [e["slot"] for e in client.events("TrainerMatched", round=1)]
+    assert client.events("KeyDelivered", round=1) == []
+    (couriered,) = client.events("KeyCouriered", round=1)
+    assert (couriered["courier"], couriered["trainer"]) == (evaluator.address, trainer.address)
+    assert any("couriered the key of model 1" in line for line in logs), logs
+    outcomes = {e["slot"]: e["outcome"] for e in client.events("SlotSettled", round=1)}
+    assert outcomes == {slot: SlotOutcome.ACCEPTED}
+    price = client.offers(1)[0].price
+    assert price > 0 and client.credit_of(trainer.address) == price  # it bid 0, got the owner's deposit
+    assert client.current_model_of(trainer.address) is not None

@@ -17,8 +17,8 @@ both must succeed, or both must refuse with the same custom error. After every s
 
 Attacks are steps too: a lazy trainer resubmitting its parent's weights, a copier
 submitting another slot's hash and CID, an evaluator copying another's commitment
-or reveal, a model owner withholding keys, zero-bid Sybils, evaluators that commit
-and never reveal. Whoever carries out an attack that the contract accepts is no
+or reveal, a model owner withholding keys (whose slots a key holder may courier),
+zero-bid Sybils, evaluators that commit and never reveal. Whoever carries out an attack that the contract accepts is no
 longer counted as honest. Up to 10 participants stake for 3 evaluator seats, so
 bidding often closes with a draw; the drawn evaluators must match the model's, in
 order, and the undrawn are credited back (their books must still balance).
@@ -159,9 +159,16 @@ class RelayWalk:
         price = amount // 4
         self.both(a, "offer", (r, price), lambda tx: self.model.offer(a.address, r, price))
 
-    @step(weight=2, who=WHO)
-    def stake(self, who):
-        a, r = self.who(who), self.model.round
+    @step(weight=2, who=WHO, honest=MOSTLY)
+    def stake(self, who, honest):
+        """Mostly someone free to evaluate stakes (so that pools outgrow the seats and
+        get drawn); else anyone, who may be refused."""
+        r = self.model.round
+        rs = self.model.rounds[r]
+        owners = self.model.owner_models.get(rs.parent_layer, {})
+        free = [a for a in self.participants
+                if a.address not in rs.bid_index and a.address not in owners and a.address not in rs.records]
+        a = free[who % len(free)] if honest and free else self.who(who)
         self.both(a, "stakeEvaluator", (r,), lambda tx: self.model.stake_evaluator(a.address, r))
 
     @step(weight=2, who=WHO)
@@ -198,10 +205,21 @@ class RelayWalk:
         r = self.model.round
         self.both(a, "deliverKey", (r, slot, ENVELOPE), lambda tx: self.model.deliver_key(a.address, r, slot, ENVELOPE))
 
+    @step(weight=2, slot=SLOT, who=WHO, honest=MOSTLY)
+    def courier(self, slot, who, honest):
+        """An evaluator of the round that accepted a slot's parent delivers its key in
+        place of the MO (honest), or someone who holds no such key tries."""
+        m, r = self.model, self.model.round
+        slot = self.pending_slot(slot, lambda s: not s.delivered and not s.submitted)
+        slots = m.rounds[r].slots
+        holders = sorted(m.key_holders.get(m.models[slots[slot].parent_id].round, ())) if slot < len(slots) else []
+        a = self.by_address(holders[who % len(holders)]) if honest and holders else self.who(who)
+        self.both(a, "courierKey", (r, slot, ENVELOPE), lambda tx: m.courier_key(a.address, r, slot, ENVELOPE))
+
     @step(weight=4, slot=SLOT, honest=MOSTLY)
     def submit(self, slot, honest):
         if honest:
-            slot = self.pending_slot(slot, lambda s: s.delivered and not s.submitted)
+            slot = self.pending_slot(slot, lambda s: (s.delivered or s.couriered) and not s.submitted)
         a = self.slot_actor(slot, "trainer") if honest else self.who(slot % N)
         r = self.model.round
         envelopes = [ENVELOPE] * len(self.model.rounds[r].evaluators)
@@ -388,7 +406,7 @@ WEIGHTED_STEPS = sorted(name for name, fn in STEPS.items() for _ in range(fn.wei
 PHASE_STEPS = {
     Phase.BIDDING: ["bid"] * 8 + ["offer"] * 5 + ["stake"] * 4 + ["claim"] * 2
     + ["register_key", "withdraw", "close_bidding"],
-    Phase.TRAINING: ["deliver"] * 8 + ["submit"] * 8 + ["lazy_submit"] * 3 + ["copy_submission"] * 2 + ["close_training"],
+    Phase.TRAINING: ["deliver"] * 8 + ["courier"] * 2 + ["submit"] * 8 + ["lazy_submit"] * 3 + ["copy_submission"] * 2 + ["close_training"],
     Phase.COMMITTING: ["commit"] * 6 + ["copy_commit", "reclaim", "close_commit"],
     Phase.REVEALING: ["reveal"] * 6 + ["copy_reveal"] * 2 + ["reclaim", "claim", "settle"],
 }
@@ -441,5 +459,6 @@ def test_random_walks_match_the_protocol_model(state_machine_settings):
                  "claim", "withdraw"]:
         assert RelayWalk.coverage.get(name, 0) > 0, f"no successful {name} in the random walks"
     assert RelayWalk.deepest["models"] >= 2, "no walk accepted a model: lineage went untested"
-    for attack in ["submit:RelayUnchangedWeights", "reveal:RelayRevealMismatch", "evaluators drawn by lot"]:
+    for attack in ["submit:RelayUnchangedWeights", "reveal:RelayRevealMismatch", "evaluators drawn by lot",
+                   "courierKey"]:
         assert RelayWalk.coverage.get(attack, 0) > 0, f"the walks never tried {attack}"

@@ -1,0 +1,134 @@
+"""courierKey: the evaluators of the round that accepted a model deliver its key when
+its owner withholds, so that owners who all withhold cannot stop the relay.
+
+Round 0 is played as in the other unit tests: evaluators 0 and 1 score, trainer 0's
+model (model 1) is accepted, and both evaluators hold its key. In round 1 trainer 0
+owns model 1 and offers it at 1 token per trainer; trainers 3 and 4 bid 2 and 1
+tokens and take slots 0 and 1; evaluators 2 and 3 evaluate.
+"""
+
+import os
+
+import pytest
+from conftest import ENVELOPE, cid_of, reverts, weights_hash
+
+from derelayl import TOKEN
+
+
+@pytest.fixture
+def round_one(relay, revealed, trainers, evaluators):
+    """Round 1 in Training, nobody delivered yet. Returns the two slots' trainers."""
+    relay.settle({"from": trainers[5]})
+    owner = trainers[0]
+    relay.offer(1, TOKEN, {"from": owner})
+    for e in evaluators[2:4]:
+        relay.stakeEvaluator(1, {"from": e})
+    relay.bid(1, 2 * TOKEN, {"from": trainers[3]})
+    relay.bid(1, TOKEN, {"from": trainers[4]})
+    relay.closeBidding({"from": owner})
+    slots = [relay.slotOf(1, i) for i in range(2)]
+    assert [s["parentId"] for s in slots] == [1, 1]
+    return [s["trainer"] for s in slots]
+
+
+def submit_and_score(relay, round_trainers, evaluators, scores_by_evaluator):
+    for slot, trainer in enumerate(round_trainers):
+        relay.submit(1, slot, weights_hash(f"r1:{slot}"), cid_of(f"r1:{slot}"), [ENVELOPE] * 2, {"from": trainer})
+    salts = {}
+    for e, scores in zip(evaluators[2:4], scores_by_evaluator):
+        salts[e] = os.urandom(32)
+        relay.commit(1, relay.commitmentFor(1, e, scores, salts[e]), {"from": e})
+    for e, scores in zip(evaluators[2:4], scores_by_evaluator):
+        relay.reveal(1, scores, salts[e], {"from": e})
+    return relay.settle({"from": evaluators[2]})
+
+
+def test_evaluators_of_the_accepting_round_courier_a_withheld_key(relay, round_one, trainers, evaluators):
+    """The owner of model 1 delivers nothing. Evaluator 0 of round 0 couriers the key;
+    both trainers train and are judged as usual, and the owner's deposit for each slot
+    goes to its trainer whatever the outcome."""
+    owner = trainers[0]
+    for slot, trainer in enumerate(round_one):
+        tx = relay.courierKey(1, slot, ENVELOPE, {"from": evaluators[0]})
+        event = tx.events["KeyCouriered"]
+        assert (event["trainer"], event["courier"]) == (trainer, evaluators[0])
+        assert event["envelope"] == "0x" + ENVELOPE.hex()
+        s = relay.slotOf(1, slot)
+        assert s["couriered"] is True and s["delivered"] is False
+
+    tx = submit_and_score(relay, round_one, evaluators, [[900_000, 600_000], [800_000, 700_000]])
+
+    assert {e["slot"]: e["outcome"] for e in tx.events["SlotSettled"]} == {0: 0, 1: 1}  # Accepted, Rejected
+    assert tx.events["ModelAccepted"][0]["parentId"] == 1  # the relay moved on past the withholder
+    assert relay.roundInfo(2)["parentLayer"] == 2
+    assert relay.creditOf(round_one[0]) == 100 * TOKEN + TOKEN  # bid back, plus the owner's deposit
+    assert relay.creditOf(round_one[1]) == 100 * TOKEN - TOKEN + TOKEN  # bid burned, plus the owner's deposit
+    assert relay.creditOf(owner) == 100 * TOKEN - 2 * TOKEN  # both slot deposits paid to the trainers
+    assert relay.totalLocked() == 0
+
+
+def test_more_than_one_courier_may_deliver(relay, round_one, evaluators):
+    relay.courierKey(1, 0, ENVELOPE, {"from": evaluators[0]})
+    tx = relay.courierKey(1, 0, b"\x01" * 80, {"from": evaluators[1]})
+    assert tx.events["KeyCouriered"]["courier"] == evaluators[1]
+
+
+def test_only_an_evaluator_of_the_accepting_round_may_courier(relay, round_one, trainers, evaluators, outsider):
+    for account in (evaluators[2], trainers[5], outsider):  # evaluator 2 evaluated round 1, not round 0
+        with reverts("RelayNotKeyHolder"):
+            relay.courierKey(1, 0, ENVELOPE, {"from": account})
+
+
+def test_nobody_couriers_the_genesis_key(relay, matched, evaluators):
+    with reverts("RelayNotKeyHolder"):
+        relay.courierKey(0, 0, ENVELOPE, {"from": evaluators[0]})
+
+
+def test_courier_reverts_once_the_owner_delivered(relay, round_one, trainers, evaluators):
+    relay.deliverKey(1, 0, ENVELOPE, {"from": trainers[0]})
+    with reverts("RelayKeyAlreadyDelivered"):
+        relay.courierKey(1, 0, ENVELOPE, {"from": evaluators[0]})
+
+
+def test_courier_checks_phase_and_envelope(relay, round_one, evaluators):
+    with reverts("RelayEmptyEnvelope"):
+        relay.courierKey(1, 0, b"", {"from": evaluators[0]})
+    with reverts("RelayEnvelopeTooLong"):
+        relay.courierKey(1, 0, b"\x01" * 513, {"from": evaluators[0]})
+    relay.closeTraining({"from": evaluators[0]})  # training duration 0
+    with reverts("RelayWrongPhase"):
+        relay.courierKey(1, 0, ENVELOPE, {"from": evaluators[0]})
+
+
+def test_an_owner_that_delivers_after_a_courier_is_paid_as_usual(relay, round_one, trainers, evaluators):
+    """A slow owner loses nothing to a courier: once it delivers, the slot is its own."""
+    owner = trainers[0]
+    for slot in range(2):
+        relay.courierKey(1, slot, ENVELOPE, {"from": evaluators[0]})
+        relay.deliverKey(1, slot, ENVELOPE, {"from": owner})
+    submit_and_score(relay, round_one, evaluators, [[900_000, 600_000], [800_000, 700_000]])
+    assert relay.creditOf(owner) == 100 * TOKEN - TOKEN  # slot 0 refunded, slot 1 burned
+    assert relay.creditOf(round_one[0]) == 100 * TOKEN
+
+
+def test_a_couriered_trainer_that_submitted_cannot_reclaim(relay, round_one, trainers, evaluators):
+    relay.courierKey(1, 0, ENVELOPE, {"from": evaluators[0]})
+    relay.submit(1, 0, weights_hash("r1:0"), cid_of("r1:0"), [ENVELOPE] * 2, {"from": round_one[0]})
+    relay.closeTraining({"from": round_one[0]})  # training duration 0
+    with reverts("RelayAlreadySubmitted"):
+        relay.reclaimUndelivered(1, 0, {"from": round_one[0]})
+    # slot 1 was couriered to nobody and not submitted: its trainer reclaims as before
+    relay.reclaimUndelivered(1, 1, {"from": round_one[1]})
+    assert relay.creditOf(round_one[1]) == 100 * TOKEN + TOKEN
+
+
+def test_a_couriered_slot_left_unsubmitted_pays_the_remedy(relay, round_one, trainers, evaluators):
+    relay.deliverKey(1, 0, ENVELOPE, {"from": trainers[0]})
+    relay.courierKey(1, 1, ENVELOPE, {"from": evaluators[0]})
+    relay.submit(1, 0, weights_hash("r1:0"), cid_of("r1:0"), [ENVELOPE] * 2, {"from": round_one[0]})
+    relay.closeTraining({"from": round_one[0]})
+    relay.closeCommit({"from": round_one[0]})
+    tx = relay.settle({"from": round_one[0]})
+    outcomes = {e["slot"]: e["outcome"] for e in tx.events["SlotSettled"]}
+    assert outcomes[1] == 4  # Undelivered: bid and the owner's deposit go to the trainer
+    assert relay.creditOf(round_one[1]) == 100 * TOKEN + TOKEN
