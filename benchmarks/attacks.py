@@ -18,6 +18,10 @@ be lost. The same seeds (10 by default) are played with and without the attack:
           an evaluator of the round that accepted the model couriers its key
           (`courierKey`), as the SDK's evaluators do; played again with nobody
           couriering (the rules before couriers), to show what couriers change;
+- owners leaving: 25% of participants go away once they own a model (they neither
+          offer it nor deliver its key); after a round in which nobody offered, an
+          evaluator of the round that accepted it offers it at price 0
+          (`courierOffer`) and couriers its key; played again with nobody couriering;
 - evaluator silent: 1 of 3 evaluators commits and never reveals;
 - evaluator random / inverted: 1 of 3 evaluators scores at random / 1 - accuracy;
 - collusion: 1 of 3 evaluators (a minority) scores one attacker's models 1.0 and
@@ -166,6 +170,7 @@ class Scenario:
     withholders: frozenset[int] = frozenset()  # model owners that never deliver keys
     pool: int = EVALUATORS  # evaluators staking for the EVALUATORS seats
     couriers: bool = True  # evaluators courier the keys withheld by owners
+    absent: frozenset[int] = frozenset()  # model owners gone away: they neither offer nor deliver
 
 
 def scenarios() -> dict[str, Scenario]:
@@ -182,6 +187,9 @@ def scenarios() -> dict[str, Scenario]:
                                             withholders=quarter)
     out["withholding, no courier"] = Scenario(lambda: honest_turn, lambda: honest_scores, quarter,
                                               withholders=quarter, couriers=False)
+    out["owners leaving 25%"] = Scenario(lambda: honest_turn, lambda: honest_scores, quarter, absent=quarter)
+    out["leaving, no courier"] = Scenario(lambda: honest_turn, lambda: honest_scores, quarter, absent=quarter,
+                                          couriers=False)
     first = frozenset({0})
     out["random evaluator 1/3"] = Scenario(lambda: honest_turn, lambda: random_evaluator(first), liars=first)
     out["inverted evaluator 1/3"] = Scenario(lambda: honest_turn, lambda: inverted_evaluator(first), liars=first)
@@ -215,7 +223,7 @@ def main() -> None:
             run = relay_run([(x[p], y[p]) for p in trainer_parts], tests, (x[holdout], y[holdout]), args.rounds,
                             args.epochs, seed, allocation=10 * TOKEN, turn=scenario.turn(),
                             scorer=scenario.scorer(), withholders=scenario.withholders, seats=EVALUATORS,
-                            couriers=scenario.couriers)
+                            couriers=scenario.couriers, absent=scenario.absent)
             tokens = {a: run.tokens(a) / TOKEN for a in run.people + run.evaluators}
             honest = [a for i, a in enumerate(run.people) if i not in attackers]
             runs.append({
@@ -267,7 +275,7 @@ def plot(results, args, path: Path) -> None:
     for i, (name, runs) in enumerate(results.items()):
         curve = np.mean([r["accuracy"] for r in runs], axis=0)
         left.plot(rounds, curve, marker=".", lw=2.5 if name == "none" else 1.2, label=name,
-                  color="black" if name == "none" else colours[i % len(colours)], ls=("-", "--")[i // 10])
+                  color="black" if name == "none" else colours[i % len(colours)], ls=("-", "--", ":")[i // 10 % 3])
     left.set(xlabel="round", ylabel="held-out accuracy (best model, mean of seeds)", ylim=(0, 1),
              xticks=rounds, title="Accuracy under attack")
     left.legend(fontsize=7)

@@ -89,6 +89,11 @@ class RelayRun:
         return self.protocol.credit.get(account, 0) + self.protocol.lineage_owed(account)
 
 
+def key_holders(protocol: RelayProtocol, model_id: int) -> list[str]:
+    """Who may courier model `model_id`: the evaluators of the round that accepted it."""
+    return sorted(protocol.key_holders.get(protocol.models[model_id].round, ())) if model_id else []
+
+
 def relay(parts, evaluator_sets, holdout, rounds: int, epochs: int, seed: int) -> list[float]:
     """DeRelayL on `RelayProtocol` with real training; held-out accuracy per round."""
     return relay_run(parts, evaluator_sets, holdout, rounds, epochs, seed).accuracy
@@ -96,14 +101,15 @@ def relay(parts, evaluator_sets, holdout, rounds: int, epochs: int, seed: int) -
 
 def relay_run(parts, evaluator_sets, holdout, rounds: int, epochs: int, seed: int, allocation: int = 0,
               turn=honest_turn, scorer=honest_scores, withholders: frozenset[int] = frozenset(),
-              seats: int | None = None, couriers: bool = True) -> RelayRun:
+              seats: int | None = None, couriers: bool = True, absent: frozenset[int] = frozenset()) -> RelayRun:
     """The relay with pluggable behaviour: `turn(trainer_index, model, x, y, epochs,
     seed, submitted)` returns the model a trainer submits (`submitted`: this round's
     models so far) or a `Resubmit`; `scorer(evaluator_index, models, x, y)` its scores,
     or None to commit and never reveal. As model owners, the participants in
-    `withholders` never deliver keys; with `couriers`, an evaluator of the round that
-    accepted the withheld model delivers its key instead (`courierKey`), as the SDK's
-    evaluators do. Everyone starts with `allocation` credit, so
+    `withholders` never deliver keys, and those in `absent` have gone away (they
+    neither offer nor deliver); with `couriers`, an evaluator of the round that
+    accepted such a model delivers its key (`courierKey`) instead, and offers it
+    (`courierOffer`) after a round in which nobody offered, as the SDK's evaluators do. Everyone starts with `allocation` credit, so
     that deposits can be lost. Every evaluator stakes every round; with `seats` fewer
     than the evaluators, the contract's draw seats that many of them."""
     rng = random.Random(seed)
@@ -128,9 +134,12 @@ def relay_run(parts, evaluator_sets, holdout, rounds: int, epochs: int, seed: in
         rs = protocol.rounds[r]
         latest = len(protocol.layers) - 1
         owners = protocol.owner_models[rs.parent_layer]
-        for owner in owners:
-            protocol.offer(owner, r, default_price(PolicyView(protocol.credit.get(owner, 0), latest,
-                                                              version[owner], params.k)))
+        for owner, model_id in owners.items():
+            if people.index(owner) not in absent:
+                protocol.offer(owner, r, default_price(PolicyView(protocol.credit.get(owner, 0), latest,
+                                                                  version[owner], params.k)))
+            elif couriers and rs.after_idle_round and (holders := key_holders(protocol, model_id)):
+                protocol.courier_offer(holders[0], r, model_id)  # after a round nobody offered in
         for p in people:
             if p not in owners:
                 protocol.bid(p, r, default_bid(PolicyView(protocol.credit.get(p, 0), latest, version[p], params.k)))
@@ -143,13 +152,12 @@ def relay_run(parts, evaluator_sets, holdout, rounds: int, epochs: int, seed: in
         hashes: list[bytes] = []
         for i, s in enumerate(rs.slots):
             owner = protocol.models[s.parent_id].creator
-            if people.index(owner) not in withholders:
+            if people.index(owner) not in withholders | absent:
                 protocol.deliver_key(owner, r, i, ENVELOPE)
-            else:
-                holders = sorted(protocol.key_holders.get(protocol.models[s.parent_id].round, ())) if s.parent_id else []
-                if not couriers or not holders:
-                    continue  # no key: the trainer cannot train, and settlement pays it the remedy
+            elif couriers and (holders := key_holders(protocol, s.parent_id)):
                 protocol.courier_key(holders[0], r, i, ENVELOPE)
+            else:
+                continue  # no key: the trainer cannot train, and settlement pays it the remedy
             model = SPEC.build()
             model.load_state_dict(weights[s.parent_id])
             x, y = parts[people.index(s.trainer)]

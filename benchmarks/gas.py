@@ -51,7 +51,8 @@ def typical_round_gas() -> dict[str, int]:
     figures["registerKey"] = relay.registerKey(b"\x11" * 32, {"from": accounts[30]}).gas_used
     figures["claim (1 layer)"] = relay.claim(1, 1, {"from": accounts[0]}).gas_used
     figures["withdraw"] = relay.withdraw(TOKEN, {"from": evaluators[0]}).gas_used
-    # a round where an MO withholds its key: reclaimUndelivered and closeTraining
+    # a round where MOs withhold their keys: courierKey (an evaluator of the round that
+    # accepted them delivers one), reclaimUndelivered and closeTraining
     r = relay.currentRound()
     for o in owners:
         relay.offer(r, 0, {"from": o})
@@ -59,18 +60,24 @@ def typical_round_gas() -> dict[str, int]:
     for t in trainers:
         relay.bid(r, 0, {"from": t})
     relay.closeBidding({"from": accounts[0]})
+    couriered = relay.trainerSlot(r, trainers[1])[1]
+    figures["courierKey"] = relay.courierKey(r, couriered, b"\x5e" * 80, {"from": evaluators[0]}).gas_used
     figures["closeTraining"] = relay.closeTraining({"from": accounts[0]}).gas_used
     slot = relay.trainerSlot(r, trainers[0])[1]
     figures["reclaimUndelivered"] = relay.reclaimUndelivered(r, slot, {"from": trainers[0]}).gas_used
-    # a round with one submission and an evaluator that never commits: closeCommit
+    relay.settle({"from": accounts[0]})
+    # a round nobody offers in; in the next, a courier offers a model of the layer (courierOffer),
+    # which gets one submission and an evaluator that never commits (closeCommit)
+    relay.closeBidding({"from": accounts[0]})
     relay.settle({"from": accounts[0]})
     r = relay.currentRound()
+    model_id = relay.layerOf(relay.roundInfo(r)["parentLayer"])[0]
+    figures["courierOffer"] = relay.courierOffer(r, model_id, {"from": evaluators[0]}).gas_used
     for e in evaluators[:1]:
         relay.stakeEvaluator(r, {"from": e})
-    relay.offer(r, 0, {"from": owners[0]})
     relay.bid(r, 0, {"from": trainers[0]})
     relay.closeBidding({"from": accounts[0]})
-    relay.deliverKey(r, 0, b"\x5e" * 80, {"from": owners[0]})
+    relay.deliverKey(r, 0, b"\x5e" * 80, {"from": by_address(relay.modelOf(model_id)["creator"])})
     relay.submit(r, 0, b"\x01" * 32, "QmClosedCommit", [b"\x5e" * 80], {"from": trainers[0]})
     figures["closeCommit"] = relay.closeCommit({"from": accounts[0]}).gas_used
     return dict(sorted(figures.items()))

@@ -208,6 +208,21 @@ contract RelayLearning is IRelayLearning {
     }
 
     /// @inheritdoc IRelayLearning
+    function courierOffer(uint256 round, uint256 modelId) external {
+        RoundState storage rs = _requirePhase(round, Phase.Bidding);
+        if (modelId >= _models.length || _models[modelId].layer != rs.parentLayer) {
+            revert RelayNotParentModel(round, modelId);
+        }
+        if (round == 0 || _offers[round - 1].length != 0) revert RelayOwnersStillActive(round);
+        _requireKeyHolder(modelId, msg.sender);
+        if (_offered[round][modelId]) revert RelayAlreadyOffered(round, modelId);
+
+        _offered[round][modelId] = true;
+        _offers[round].push(Offer({modelId: uint64(modelId), price: 0}));
+        emit OfferCouriered(round, modelId, msg.sender);
+    }
+
+    /// @inheritdoc IRelayLearning
     function stakeEvaluator(uint256 round) external {
         RoundState storage rs = _requirePhase(round, Phase.Bidding);
         _requireKey(msg.sender);
@@ -258,10 +273,7 @@ contract RelayLearning is IRelayLearning {
     function courierKey(uint256 round, uint256 slot, bytes calldata envelope) external {
         _requirePhase(round, Phase.Training);
         Slot storage s = _slot(round, slot);
-        uint256 parentId = s.parentId;
-        if (parentId == 0 || _evaluatorRecords[_models[parentId].round][msg.sender].indexPlusOne == 0) {
-            revert RelayNotKeyHolder(round, slot, msg.sender);
-        }
+        _requireKeyHolder(s.parentId, msg.sender);
         if (s.delivered) revert RelayKeyAlreadyDelivered(round, slot);
         _checkEnvelope(envelope);
 
@@ -963,6 +975,14 @@ contract RelayLearning is IRelayLearning {
     function _requireClosable(RoundState storage rs, bool everyoneActed) private view {
         uint256 deadline = rs.phaseStart + _duration(rs.phase);
         if (!everyoneActed && block.timestamp < deadline) revert RelayPhaseNotOver(rs.phase, deadline);
+    }
+
+    /// @dev Every accepted model's key was sealed to the drawn evaluators of the round
+    /// that accepted it; genesis has no such round.
+    function _requireKeyHolder(uint256 modelId, address account) private view {
+        if (modelId == 0 || _evaluatorRecords[_models[modelId].round][account].indexPlusOne == 0) {
+            revert RelayNotKeyHolder(modelId, account);
+        }
     }
 
     function _requireKey(address account) private view {

@@ -182,9 +182,13 @@ interface IRelayLearning {
     error RelayKeyAlreadyDelivered(uint256 round, uint256 slot);
     /// @dev The slot's key has not been delivered.
     error RelayKeyNotDelivered(uint256 round, uint256 slot);
-    /// @dev The caller holds no key to the slot's parent model: it was not an evaluator
-    /// of the round that accepted it (nobody but the owner holds the genesis key).
-    error RelayNotKeyHolder(uint256 round, uint256 slot, address account);
+    /// @dev The caller holds no key to the model: it was not an evaluator of the round
+    /// that accepted it (nobody but the owner holds the genesis key).
+    error RelayNotKeyHolder(uint256 modelId, address account);
+    /// @dev The model is not one of the round's parent layer (the models on offer).
+    error RelayNotParentModel(uint256 round, uint256 modelId);
+    /// @dev Couriers may offer models only in a round after one in which nobody offered.
+    error RelayOwnersStillActive(uint256 round);
     /// @dev The slot's model was already submitted.
     error RelayAlreadySubmitted(uint256 round, uint256 slot);
     /// @dev The slot was already reclaimed.
@@ -222,6 +226,9 @@ interface IRelayLearning {
     event BidEvicted(uint256 indexed round, address indexed trainer, uint256 amount);
     /// @notice The owner of `modelId` offered it at `price` per trainer (k * price locked).
     event OfferMade(uint256 indexed round, uint256 indexed modelId, address indexed owner, uint256 price);
+    /// @notice `courier`, an evaluator of the round that accepted model `modelId`,
+    /// offered it at price 0 in place of its owner (see {courierOffer}).
+    event OfferCouriered(uint256 indexed round, uint256 indexed modelId, address indexed courier);
     /// @notice `evaluator` locked `stake` for `round`.
     event EvaluatorStaked(uint256 indexed round, address indexed evaluator, uint256 stake);
     /// @notice `evaluator` staked but was not drawn to a seat of `round`; `stake` is
@@ -304,6 +311,20 @@ interface IRelayLearning {
     /// @dev Requirements: Bidding phase; the caller owns a model of the parent layer
     /// and has not offered it yet. Emits {OfferMade}.
     function offer(uint256 round, uint256 price) external;
+
+    /// @notice Offers a model of the parent layer at price 0 in place of its owner, once
+    /// the owners of the layer have all gone away: a round in which nobody offered
+    /// came before. Owners who all left then cannot stop the relay, and an owner that
+    /// is still active gains nothing by leaving the offer to a courier (its model gets
+    /// no trainers while other owners offer). Only an evaluator of the round that
+    /// accepted the model may: it holds the model's key and can courier it to the
+    /// trainers ({courierKey}). The owner keeps its lineage reward and may still
+    /// deliver its key.
+    /// @dev Requirements: Bidding phase; `modelId` is in the round's parent layer; the
+    /// previous round had no offer; the model is not genesis and the caller was a
+    /// (drawn) evaluator of the round that accepted it; not yet offered. Locks nothing.
+    /// Emits {OfferCouriered}.
+    function courierOffer(uint256 round, uint256 modelId) external;
 
     /// @notice Locks the evaluator stake to join `round`'s evaluator pool. When bidding
     /// closes, maxEvaluators of the pool are drawn by lot to score the round; the others

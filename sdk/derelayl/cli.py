@@ -154,12 +154,15 @@ def status(deployment_path: str, rpc_url: str | None) -> None:
                    f"{info.offer_count} offers, {info.slot_count} slots ({info.submitted_count} submitted), "
                    f"{evaluators}")
         owners = {e["modelId"]: e["owner"] for e in client.events("OfferMade", round=r)}
+        owners.update({e["modelId"]: f"{e['courier']} (courier: its owner did not offer)"
+                       for e in client.events("OfferCouriered", round=r)})
         for o in client.offers(r):
             click.echo(f"  MO    {owners.get(o.model_id, '?')}  model {o.model_id}  price {o.price / TOKEN:.4f}")
         for b in client.bids(r):
             click.echo(f"  bid   {b.trainer}  {b.amount / TOKEN:.4f}")
         for i, s in enumerate(client.slots(r)):
-            state = "submitted" if s.submitted else "key delivered" if s.delivered else "waiting for key"
+            state = ("submitted" if s.submitted else "key delivered" if s.delivered
+                     else "key couriered (owner withheld)" if s.couriered else "waiting for key")
             click.echo(f"  slot {i:<2} {s.trainer}  parent {s.parent_id}  {state}")
         if r > 0:
             accepted = [e for e in client.events("ModelAccepted", round=r - 1) if e["modelId"] != 0]

@@ -118,6 +118,11 @@ class RelayClient:
         """Hands the parent model's key, sealed to the slot's trainer."""
         return self._send("deliverKey", round, slot, envelope)
 
+    def courier_offer(self, round: int, model_id: int) -> dict[str, Any]:
+        """Offers model `model_id` at price 0 in place of its owner, who has not (this
+        account evaluated the round that accepted the model)."""
+        return self._send("courierOffer", round, model_id)
+
     def courier_key(self, round: int, slot: int, envelope: bytes) -> dict[str, Any]:
         """Delivers the parent model's key to the slot's trainer in place of an MO that
         has not (this account evaluated the round that accepted the parent model)."""

@@ -209,7 +209,7 @@ class Participant:
                 self.round_state(r)["staked"] = True
                 self.state.save()
                 self.log(f"round {r}: staked as evaluator (joins the pool the round's evaluators are drawn from)")
-            return True
+            return self.courier_offers(r)
         self.claim_lineage()
         model_id = self.client.current_model_of(self.address)
         if model_id is not None:
@@ -222,6 +222,28 @@ class Participant:
             self.client.bid(r, amount)
             self.log(f"round {r}: bid {amount / TOKEN:.3f} DRL")
         return True
+
+    def courier_offers(self, r: int) -> bool:
+        """As an evaluator, after a round in which nobody offered (the owners of the
+        layer went away), offers at price 0 each model of the layer that it scored in
+        the round that accepted it and that nobody offered by half-time of Bidding:
+        owners who all left cannot stop the relay. Done (True) once no such model is
+        waiting."""
+        if r == 0 or self.client.round_info(r - 1).offer_count != 0:
+            return True  # owners are active: couriers may not offer (RelayOwnersStillActive)
+        info = self.client.round_info(r)
+        half_time = info.deadline - self.client.params().bidding_duration / 2
+        offered = {o.model_id for o in self.client.offers(r)}
+        waiting = False
+        for model_id in self.client.layer(info.parent_layer):
+            if model_id in offered or model_id == 0 or self.key_of_scored_model(model_id) is None:
+                continue
+            if self.now() < half_time:
+                waiting = True  # the owner's turn first
+                continue
+            self.client.courier_offer(r, model_id)
+            self.log(f"round {r}: offered model {model_id} in place of its owner, who had not")
+        return not waiting
 
     # ------------------------------------------------------------ training
 

@@ -118,6 +118,7 @@ class RoundState:
     submitted_count: int = 0
     committed_count: int = 0
     revealed_count: int = 0
+    after_idle_round: bool = False  # the round before had no offer: couriers may offer
 
 
 @dataclass
@@ -357,6 +358,10 @@ class RelayProtocol:
         if not everyone_acted and self.now < self.deadline(rs):
             raise ProtocolRevert("RelayPhaseNotOver", int(rs.phase), self.deadline(rs))
 
+    def _require_key_holder(self, model_id: int, account: str) -> None:
+        if model_id == 0 or account not in self.key_holders.get(self.models[model_id].round, ()):
+            raise ProtocolRevert("RelayNotKeyHolder", model_id, account)
+
     def _require_key(self, account: str) -> None:
         if not self.public_keys.get(account):
             raise ProtocolRevert("RelayKeyNotRegistered", account)
@@ -445,6 +450,18 @@ class RelayProtocol:
         rs.offered.add(model_id)
         rs.offers.append((model_id, price))
 
+    def courier_offer(self, account: str, round_: int, model_id: int) -> None:
+        rs = self._require_phase(round_, Phase.BIDDING)
+        if model_id >= len(self.models) or self.models[model_id].layer != rs.parent_layer:
+            raise ProtocolRevert("RelayNotParentModel", round_, model_id)
+        if not rs.after_idle_round:
+            raise ProtocolRevert("RelayOwnersStillActive", round_)
+        self._require_key_holder(model_id, account)
+        if model_id in rs.offered:
+            raise ProtocolRevert("RelayAlreadyOffered", round_, model_id)
+        rs.offered.add(model_id)
+        rs.offers.append((model_id, 0))
+
     def stake_evaluator(self, account: str, round_: int) -> None:
         rs = self._require_phase(round_, Phase.BIDDING)
         self._require_key(account)
@@ -522,8 +539,7 @@ class RelayProtocol:
     def courier_key(self, account: str, round_: int, slot: int, envelope: bytes) -> None:
         self._require_phase(round_, Phase.TRAINING)
         s = self._slot(round_, slot)
-        if s.parent_id == 0 or account not in self.key_holders.get(self.models[s.parent_id].round, ()):
-            raise ProtocolRevert("RelayNotKeyHolder", round_, slot, account)
+        self._require_key_holder(s.parent_id, account)
         if s.delivered:
             raise ProtocolRevert("RelayKeyAlreadyDelivered", round_, slot)
         self._check_envelope(envelope)
@@ -686,7 +702,8 @@ class RelayProtocol:
             next_parent, accepted_models = self._append_layer(rs, accepted, medians)
         rs.phase = Phase.SETTLED
         self.round += 1
-        self.rounds[self.round] = RoundState(self.round, next_parent, Phase.BIDDING, self.now)
+        self.rounds[self.round] = RoundState(self.round, next_parent, Phase.BIDDING, self.now,
+                                             after_idle_round=not rs.offers)
         return Settlement(rs.number, outcomes, accepted_models, evaluator_rewards, not accepted)
 
     def _append_layer(self, rs: RoundState, accepted: list[int], medians: dict[int, int]) -> tuple[int, list[int]]:

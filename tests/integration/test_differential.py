@@ -3,8 +3,8 @@
 Each scenario draws its parameters (k, selection share, caps, quorum, stake,
 tolerance), 3 to 8 participants with random genesis allocations, and 1 to 8 rounds of
 random behaviour: who bids and how much (sometimes more than it has), which MOs offer
-and at what price, who stakes to evaluate, which MOs deliver keys, who couriers the
-keys of those that did not, which trainers submit, what evaluators score (often
+and at what price, who stakes to evaluate, which MOs deliver keys, who offers the
+models and couriers the keys of owners that did not, which trainers submit, what evaluators score (often
 tied), who commits and who reveals, who reclaims, claims and withdraws. Every action goes to the contract (one of 8 deployments with
 drawn parameters on the test run's Ganache, reverted to its fresh state before each
 scenario) and to the plain-Python rules; both must succeed or both refuse
@@ -159,6 +159,12 @@ class Scenario:
                 self.act(a, "bid", (r, amount), lambda a=a, x=amount: m.bid(a, r, x))
             elif self.maybe(0.7):
                 self.act(a, "stakeEvaluator", (r,), lambda a=a: m.stake_evaluator(a, r))
+        for model_id in m.layers[rs.parent_layer]:  # a key holder (or anyone) offers a silent owner's model
+            if model_id not in rs.offered and self.maybe(0.5):
+                holders = sorted(m.key_holders.get(m.models[model_id].round, ())) if model_id else []
+                courier = rng.choice(holders) if holders and self.maybe(0.8) else rng.choice(self.people)
+                self.act(courier, "courierOffer", (r, model_id),
+                         lambda c=courier, i=model_id: m.courier_offer(c, r, i))
         pool = list(rs.evaluators)
         receipt, _ = self.act(self.people[-1], "closeBidding", (), lambda: None)
         seed = bytes(self.relay.events.BiddingClosed().process_receipt(receipt, errors=DISCARD)[0]["args"]["seed"])
@@ -262,6 +268,7 @@ def test_random_scenarios_end_in_identical_state():
     for case in ["ACCEPTED", "REJECTED", "NOT_SUBMITTED", "UNDELIVERED", "NO_QUORUM", "claim", "withdraw",
                  "reclaimUndelivered", "bid:ERC20InsufficientBalance", "claim:RelayNothingToClaim",
                  "evaluators drawn by lot", "commit:RelayNotEvaluator", "courierKey",
-                 "courierKey:RelayNotKeyHolder", "reclaimUndelivered:RelayAlreadySubmitted"]:
+                 "courierKey:RelayNotKeyHolder", "reclaimUndelivered:RelayAlreadySubmitted", "courierOffer",
+                 "courierOffer:RelayNotKeyHolder", "courierOffer:RelayOwnersStillActive"]:
         assert stats.get(case, 0) > 0, f"no {case} in {SCENARIOS} scenarios"
     assert stats["models"] >= SCENARIOS // 2  # lineages exist to compare

@@ -74,10 +74,10 @@ def deploy_world(world, genesis_owner: int, evaluators: list[int], params=PARAMS
     return deployment, key, cid
 
 
-def agent(world, deployment, index: int, role: str, rows: slice, store=None, log=None) -> Participant:
+def agent(world, deployment, index: int, role: str, rows: slice, store=None, log=None, **config) -> Participant:
     """An in-process participant of account `index` with its own state folder."""
     config = ParticipantConfig(role=role, state_dir=world["tmp"] / f"agent{index}", epochs=2, seed=index,
-                               close_jitter=0)
+                               close_jitter=0, **config)
     return Participant(config, deployment, dev_account(index), store or world["store"], world["x"][rows],
                        world["y"][rows], log=log or (lambda message: None))
 
@@ -299,41 +299,51 @@ def test_an_evaluator_not_drawn_gets_its_stake_back_and_sits_the_round_out(world
     assert outcomes == {0: SlotOutcome.ACCEPTED}
 
 
-def test_an_evaluator_couriers_the_key_a_model_owner_withholds(world):
-    """Round 0 accepts the trainer's model; in round 1 that trainer, now its owner,
-    withholds the key from the round's trainer. The evaluator of round 0 holds the
-    key (sealed to it at submission) and couriers it at half-time of Training; the
-    trainer checks it against the on-chain hash, trains and submits, its model is
-    accepted, and the owner's slot deposit goes to it."""
-    # Training lasts 40 s, so the courier waits 20 s; the withholder holds tokens to pay its price.
-    deployment, key, _ = deploy_world(world, genesis_owner=1, evaluators=[3, 2],
+def test_evaluators_keep_the_relay_going_when_the_model_owner_goes_away(world):
+    """Round 0 accepts the trainer's model; then that trainer, now the only model
+    owner, goes away (it is not stepped again), and round 1 passes without an offer.
+    The evaluator of round 0 holds the model's key (sealed to it at submission): in
+    round 2, at half-time of Bidding, it offers the model in the owner's place; at
+    half-time of Training it couriers the key; the new trainer checks the key against
+    the on-chain hash, trains and submits. Its model is accepted, the absent owner's
+    lineage grows, and `derelayl status` names the courier."""
+    # Training lasts 40 s, so the courier waits 20 s; an empty round closes at its deadline.
+    deployment, key, _ = deploy_world(world, genesis_owner=1, evaluators=[3],
                                       params=PARAMS.replace(training_duration=40))
     client = RelayClient(connect(world["chain"].url), deployment)
     logs: list[str] = []
-    genesis_owner, withholder, trainer = (agent(world, deployment, i, "trainer", slice(300 * i, 300 * i + 300))
-                                          for i in (1, 2, 4))
-    evaluator = agent(world, deployment, 3, "evaluator", slice(900, 1200), log=logs.append)
-    withholder.deliver_keys = lambda r: True  # the attack: an owner that never delivers
+    genesis_owner, gone, trainer = (agent(world, deployment, i, "trainer", slice(300 * i, 300 * i + 300),
+                                          empty_round_grace=0) for i in (1, 2, 4))
+    evaluator = agent(world, deployment, 3, "evaluator", slice(900, 1200), log=logs.append, empty_round_grace=0)
     genesis_owner.state.data["model_keys"]["0"] = key.hex()
-    for p in (genesis_owner, withholder, evaluator, trainer):
+    for p in (genesis_owner, gone, evaluator, trainer):
         p.client.register_key(p.keypair.public)
-    round_zero = (genesis_owner, withholder, evaluator)
+    round_zero = (genesis_owner, gone, evaluator)
     for p in round_zero:
         p.step(0)  # offer, bid, stake
     wait_for(lambda: [p.step(0) for p in round_zero] and client.current_round() == 1, 120, "round 0 settled")
-    assert client.current_model_of(withholder.address) == 1
+    assert client.current_model_of(gone.address) == 1
 
-    round_one = (withholder, evaluator, trainer)
-    wait_for(lambda: [p.step(1) for p in round_one] and client.current_round() == 2, 400,
-             "round 1: couriered, trained, scored and settled")
+    active = (evaluator, trainer)  # the owner of model 1 is gone
+    wait_for(lambda: [p.step(client.current_round()) for p in active] and client.current_round() == 2, 120,
+             "round 1 passes without an offer")
+    assert client.round_info(1).offer_count == 0 and client.round_info(2).parent_layer == 1
+    wait_for(lambda: [p.step(2) for p in active] and client.round_info(2).phase >= Phase.TRAINING, 120,
+             "round 2: model 1 offered by the evaluator, bidding closed")
+    deployment.save(world["tmp"] / "deployment.json")
+    status = CliRunner().invoke(main, ["status", "--deployment", str(world["tmp"] / "deployment.json")])
+    assert status.exit_code == 0 and "courier: its owner did not offer" in status.output, status.output
+    wait_for(lambda: [p.step(2) for p in active] and client.current_round() == 3, 400,
+             "round 2: key couriered, trained, scored and settled")
 
-    (slot,) = [e["slot"] for e in client.events("TrainerMatched", round=1)]
-    assert client.events("KeyDelivered", round=1) == []
-    (couriered,) = client.events("KeyCouriered", round=1)
+    assert [e["courier"] for e in client.events("OfferCouriered", round=2)] == [evaluator.address]
+    (slot,) = [e["slot"] for e in client.events("TrainerMatched", round=2)]
+    assert client.events("KeyDelivered", round=2) == []
+    (couriered,) = client.events("KeyCouriered", round=2)
     assert (couriered["courier"], couriered["trainer"]) == (evaluator.address, trainer.address)
+    assert any("offered model 1 in place of its owner" in line for line in logs), logs
     assert any("couriered the key of model 1" in line for line in logs), logs
-    outcomes = {e["slot"]: e["outcome"] for e in client.events("SlotSettled", round=1)}
+    outcomes = {e["slot"]: e["outcome"] for e in client.events("SlotSettled", round=2)}
     assert outcomes == {slot: SlotOutcome.ACCEPTED}
-    price = client.offers(1)[0].price
-    assert price > 0 and client.credit_of(trainer.address) == price  # it bid 0, got the owner's deposit
-    assert client.current_model_of(trainer.address) is not None
+    assert client.model(client.current_model_of(trainer.address)).parent_id == 1
+    assert client.claimable(1, 10)[0] == 1  # the absent owner's lineage still grows

