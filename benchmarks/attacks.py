@@ -29,6 +29,8 @@ be lost. The same seeds (10 by default) are played with and without the attack:
 - collusion in a pool: 12 evaluators stake for the 3 seats, and the contract draws
   the seats by lot each round; 1 of the 12 colludes, then 2 (the same two as above),
   then 6 (half the pool).
+- collusion on a wider panel: 5 seats instead of 3 (the same evaluator data, re-cut
+  into 5 test splits of 6% each), with 1 and then 2 colluders (a minority).
   Pool member i scores on evaluator test split i mod 3, so the trainers' data is
   the same as in every other scenario.
 
@@ -67,6 +69,7 @@ from derelayl.training import train_turn
 ROOT = Path(__file__).resolve().parent.parent
 PARTICIPANTS, EVALUATORS, ALPHA = 16, 3, 1.0
 POOL = 4 * EVALUATORS  # a full evaluator pool (EVALUATOR_POOL_FACTOR stakers per seat)
+WIDE = 5  # seats in the wider-panel scenarios; the 3 test splits are re-cut into 5
 
 
 def attackers_of(share: float) -> frozenset[int]:
@@ -168,7 +171,9 @@ class Scenario:
     attackers: frozenset[int] = frozenset()  # attacking trainers (indices)
     liars: frozenset[int] = frozenset()  # attacking evaluators (indices)
     withholders: frozenset[int] = frozenset()  # model owners that never deliver keys
-    pool: int = EVALUATORS  # evaluators staking for the EVALUATORS seats
+    pool: int = EVALUATORS  # evaluators staking for the round's seats
+    seats: int = EVALUATORS  # the round's evaluator seats (maxEvaluators)
+    baseline: str = "none"  # the attack-free scenario with the same evaluator set-up
     couriers: bool = True  # evaluators courier the keys withheld by owners
     absent: frozenset[int] = frozenset()  # model owners gone away: they neither offer nor deliver
 
@@ -200,7 +205,14 @@ def scenarios() -> dict[str, Scenario]:
                               (frozenset(range(POOL // 2)), POOL, f"collusion {POOL // 2} of pool {POOL}")):
         holder: dict[int, int] = {}
         out[name] = Scenario(lambda h=holder: tracking_turn(h), lambda l=liars, h=holder: colluders(l, FAVOURITE, h),
-                             frozenset({FAVOURITE}) if liars else frozenset(), liars, pool=pool)
+                             frozenset({FAVOURITE}) if liars else frozenset(), liars, pool=pool,
+                             baseline="none" if pool == EVALUATORS else f"none, pool {POOL}")
+    for liars, name in ((frozenset(), f"none, {WIDE} seats"), (first, f"collusion 1/{WIDE}"),
+                        (frozenset({0, 1}), f"collusion 2/{WIDE}")):
+        holder = {}
+        out[name] = Scenario(lambda h=holder: tracking_turn(h), lambda l=liars, h=holder: colluders(l, FAVOURITE, h),
+                             frozenset({FAVOURITE}) if liars else frozenset(), liars, pool=WIDE, seats=WIDE,
+                             baseline=f"none, {WIDE} seats")
     return out
 
 
@@ -213,16 +225,21 @@ def main() -> None:
     torch.set_num_threads(1)
     started = time.time()
     results = {}
-    for name, scenario in scenarios().items():
+    all_scenarios = scenarios()
+    for name, scenario in all_scenarios.items():
         attackers, liars, pool = scenario.attackers, scenario.liars, scenario.pool
         runs = []
         for seed in range(args.seeds):
             x, y, holdout, trainer_parts, evaluator_parts = split_data(
                 DemoConfig(trainers=PARTICIPANTS, evaluators=EVALUATORS, alpha=ALPHA, seed=seed))
-            tests = [(x[evaluator_parts[i % EVALUATORS]], y[evaluator_parts[i % EVALUATORS]]) for i in range(pool)]
+            # The seats' test splits: the 3 evaluator splits, or the same data re-cut into
+            # `seats` splits, so that the trainers' data is the same in every scenario.
+            splits = evaluator_parts if scenario.seats == EVALUATORS else \
+                np.array_split(np.concatenate(evaluator_parts), scenario.seats)
+            tests = [(x[splits[i % len(splits)]], y[splits[i % len(splits)]]) for i in range(pool)]
             run = relay_run([(x[p], y[p]) for p in trainer_parts], tests, (x[holdout], y[holdout]), args.rounds,
                             args.epochs, seed, allocation=10 * TOKEN, turn=scenario.turn(),
-                            scorer=scenario.scorer(), withholders=scenario.withholders, seats=EVALUATORS,
+                            scorer=scenario.scorer(), withholders=scenario.withholders, seats=scenario.seats,
                             couriers=scenario.couriers, absent=scenario.absent)
             tokens = {a: run.tokens(a) / TOKEN for a in run.people + run.evaluators}
             honest = [a for i, a in enumerate(run.people) if i not in attackers]
@@ -239,13 +256,14 @@ def main() -> None:
                 "people_tokens": [tokens[a] for a in run.people],
                 "captured": sum(2 * len(liars & set(seated)) > len(seated) for seated in run.seated) / args.rounds,
             })
+            if attackers:  # the same trainers in the attack-free run of this seed and set-up (played first)
+                base = results[scenario.baseline][seed]["people_tokens"]
+                runs[-1]["unattacked_tokens"] = float(np.mean([base[i] for i in attackers]))
         results[name] = runs
         def mean(key: str) -> str:
             return "   -  " if runs[0][key] is None else f"{np.mean([r[key] for r in runs]):6.2f}"
 
-        unattacked = "   -  "  # the attackers' tokens in the attack-free run of the same seed
-        if attackers:
-            unattacked = f"{np.mean([np.mean([r['people_tokens'][i] for i in attackers]) for r in results['none']]):6.2f}"
+        unattacked = f"{np.mean([r['unattacked_tokens'] for r in runs]):6.2f}" if attackers else "   -  "
 
         print(f"{name:<24} accuracy {np.mean([r['accuracy'][-1] for r in runs]):.3f}  tokens: honest trainers "
               f"{mean('honest_tokens')}, attackers {mean('attacker_tokens')} ({unattacked} without the attack), lying evaluators "
@@ -257,20 +275,22 @@ def main() -> None:
     out = ROOT / "benchmarks" / "results" / "attacks.json"
     out.write_text(json.dumps({"settings": vars(args), "participants": PARTICIPANTS, "evaluators": EVALUATORS,
                                "pool": POOL,
-                               "alpha": ALPHA, "seconds": round(time.time() - started, 1), "results": results},
+                               "alpha": ALPHA, "seconds": round(time.time() - started, 1),
+                               "baselines": {name: sc.baseline for name, sc in all_scenarios.items()},
+                               "results": results},
                               indent=1) + "\n")
-    plot(results, args, ROOT / "docs" / "img" / "attacks.png")
+    plot(results, args.rounds, ROOT / "docs" / "img" / "attacks.png")
     print(f"written to {out.relative_to(ROOT)} and docs/img/attacks.png")
 
 
-def plot(results, args, path: Path) -> None:
+def plot(results, rounds_played: int, path: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, (left, right) = plt.subplots(1, 2, figsize=(13, 4.8))
-    rounds = np.arange(1, args.rounds + 1)
+    rounds = np.arange(1, rounds_played + 1)
     colours = plt.get_cmap("tab20").colors
     for i, (name, runs) in enumerate(results.items()):
         curve = np.mean([r["accuracy"] for r in runs], axis=0)
@@ -278,20 +298,23 @@ def plot(results, args, path: Path) -> None:
                   color="black" if name == "none" else colours[i % len(colours)], ls=("-", "--", ":")[i // 10 % 3])
     left.set(xlabel="round", ylabel="held-out accuracy (best model, mean of seeds)", ylim=(0, 1),
              xticks=rounds, title="Accuracy under attack")
-    left.legend(fontsize=7)
+    left.legend(fontsize=6, loc="lower right", ncol=2)
     left.grid(alpha=0.3)
     names = list(results)
     honest = [np.mean([r["honest_tokens"] for r in results[n]]) for n in names]
     attacker = [np.mean([r["attacker_tokens"] if r["attacker_tokens"] is not None else
                          (r["liar_tokens"] if r["liar_tokens"] is not None else np.nan) for r in results[n]])
                 for n in names]
+    unattacked = [np.mean([r.get("unattacked_tokens", np.nan) for r in results[n]]) for n in names]
     positions = np.arange(len(names))
-    right.barh(positions - 0.2, honest, height=0.4, label="honest (mean)")
-    right.barh(positions + 0.2, attacker, height=0.4, label="attacker (mean)")
-    right.set(yticks=positions, yticklabels=names, xlabel=f"tokens after round {args.rounds}",
+    right.barh(positions - 0.27, honest, height=0.27, label="honest trainers (mean)")
+    right.barh(positions, attacker, height=0.27, label="attackers (mean)")
+    right.barh(positions + 0.27, unattacked, height=0.27, color="grey",
+               label="the same trainers without the attack")
+    right.set(yticks=positions, yticklabels=names, xlabel=f"tokens after round {rounds_played}",
               title="What the attack earns (start: 10 each)")
     right.invert_yaxis()
-    right.legend(fontsize=8)
+    right.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)

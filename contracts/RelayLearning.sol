@@ -803,14 +803,10 @@ contract RelayLearning is IRelayLearning {
     function _payRanked(uint256 round, uint256 slot, bool accepted, uint256 median) private {
         Slot storage s = _slots[round][slot];
         address owner = _models[s.parentId].creator;
-        if (accepted) {
-            _release(s.trainer, s.bid);
-            emit SlotSettled(round, slot, SlotOutcome.Accepted, median);
-        } else {
-            _forfeit(round, s.trainer, s.bid);
-            emit SlotSettled(round, slot, SlotOutcome.Rejected, median);
-        }
+        if (accepted) _release(s.trainer, s.bid);
+        else _forfeit(round, s.trainer, s.bid);
         _settlePrice(round, s, owner, accepted);
+        emit SlotSettled(round, slot, accepted ? SlotOutcome.Accepted : SlotOutcome.Rejected, median);
     }
 
     /// @dev Returns the MO's deposit for a submitted slot (`returned`) or burns it. An

@@ -15,7 +15,7 @@ from eth_account import Account
 
 from derelayl import __version__
 from derelayl.errors import DeRelayLError
-from derelayl.params import DEFAULT_PARAMS, ProtocolParams
+from derelayl.params import DEFAULT_PARAMS, RECOMMENDED_MIN_SEATS, ProtocolParams
 
 
 @contextmanager
@@ -76,6 +76,10 @@ def deploy(rpc_url: str | None, private_key: str | None, params_file: str | None
             raise click.BadParameter(f"{params_file}: {exc} (expected keys: {', '.join(dataclasses.asdict(DEFAULT_PARAMS))})")
     if rpc_url is not None and private_key is None:
         raise click.UsageError("--rpc-url needs --private-key (or $DERELAYL_PRIVATE_KEY)")
+    if params.max_evaluators < RECOMMENDED_MIN_SEATS:
+        click.echo(f"warning: max_evaluators = {params.max_evaluators}: with fewer than {RECOMMENDED_MIN_SEATS} "
+                   "evaluator seats a single colluding evaluator can lift its favourite's scores "
+                   "(docs/robustness.md)", err=True)
     with _serving(), chain.chain_at(rpc_url) as (w3, local):
         deployer = Account.from_key(private_key) if private_key else chain.dev_account(0)
         click.echo(f"deploying from {deployer.address} to {w3.provider.endpoint_uri} (chain id {w3.eth.chain_id})")

@@ -8,6 +8,9 @@ from dataclasses import asdict, dataclass
 SCORE_SCALE = 1_000_000
 #: One token in base units (DRL has 18 decimals).
 TOKEN = 10**18
+#: Fewest evaluator seats a deployment should have: with 3, one colluding evaluator
+#: lifts its favourite by 77%, with 5 by 1% (docs/robustness.md).
+RECOMMENDED_MIN_SEATS = 5
 
 
 @dataclass(frozen=True)

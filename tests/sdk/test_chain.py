@@ -90,6 +90,19 @@ def test_cli_deploy_to_an_rpc_url(tmp_path, local_chain):
     assert len(connect(local_chain.url).eth.get_code(written["relay"])) > 10_000
 
 
+def test_cli_deploy_warns_of_too_few_evaluator_seats(tmp_path, local_chain):
+    params = tmp_path / "params.json"
+    params.write_text(json.dumps({"max_evaluators": 3}))
+    key = "0x" + dev_account(2).key.hex().removeprefix("0x")
+    result = CliRunner().invoke(main, ["deploy", "--rpc-url", local_chain.url, "--private-key", key,
+                                       "--params", str(params), "--out", str(tmp_path / "deployment.json")])
+    assert result.exit_code == 0, result.output
+    assert "max_evaluators = 3" in result.output and "colluding evaluator" in result.output
+    quiet = CliRunner().invoke(main, ["deploy", "--rpc-url", local_chain.url, "--private-key", key,
+                                      "--out", str(tmp_path / "default.json")])  # 8 seats by default
+    assert quiet.exit_code == 0 and "warning" not in quiet.output
+
+
 def test_cli_deploy_refuses_rpc_url_without_key(local_chain):
     result = CliRunner().invoke(main, ["deploy", "--rpc-url", local_chain.url])
     assert result.exit_code != 0 and "--private-key" in result.output
