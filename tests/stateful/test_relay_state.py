@@ -480,6 +480,8 @@ def test_random_walks_match_the_protocol_model(state_machine_settings):
     assert RelayWalk.deepest["models"] >= 2, "no walk accepted a model: lineage went untested"
     attacks = ["submit:RelayUnchangedWeights", "reveal:RelayRevealMismatch", "evaluators drawn by lot"]
     if steps * state_machine_settings["max_examples"] >= 2000:  # `make fuzz`; the short walks rarely get there
-        attacks += ["courierKey", "courierOffer"]
+        # (a courier offer needs a round nobody offered in: about 1 in 5,000 steps, too
+        # rare to assert; the differential test asserts it, about 17 per 200 scenarios)
+        attacks += ["courierKey"]
     for attack in attacks:
         assert RelayWalk.coverage.get(attack, 0) > 0, f"the walks never tried {attack}"
