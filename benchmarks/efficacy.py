@@ -89,11 +89,6 @@ class RelayRun:
         return self.protocol.credit.get(account, 0) + self.protocol.lineage_owed(account)
 
 
-def key_holders(protocol: RelayProtocol, model_id: int) -> list[str]:
-    """Who may courier model `model_id`: the evaluators of the round that accepted it."""
-    return sorted(protocol.key_holders.get(protocol.models[model_id].round, ())) if model_id else []
-
-
 def relay(parts, evaluator_sets, holdout, rounds: int, epochs: int, seed: int) -> list[float]:
     """DeRelayL on `RelayProtocol` with real training; held-out accuracy per round."""
     return relay_run(parts, evaluator_sets, holdout, rounds, epochs, seed).accuracy
@@ -138,7 +133,7 @@ def relay_run(parts, evaluator_sets, holdout, rounds: int, epochs: int, seed: in
             if people.index(owner) not in absent:
                 protocol.offer(owner, r, default_price(PolicyView(protocol.credit.get(owner, 0), latest,
                                                                   version[owner], params.k)))
-            elif couriers and rs.after_idle_round and (holders := key_holders(protocol, model_id)):
+            elif couriers and rs.after_idle_round and (holders := protocol.key_holders_of(model_id)):
                 protocol.courier_offer(holders[0], r, model_id)  # after a round nobody offered in
         for p in people:
             if p not in owners:
@@ -154,7 +149,7 @@ def relay_run(parts, evaluator_sets, holdout, rounds: int, epochs: int, seed: in
             owner = protocol.models[s.parent_id].creator
             if people.index(owner) not in withholders | absent:
                 protocol.deliver_key(owner, r, i, ENVELOPE)
-            elif couriers and (holders := key_holders(protocol, s.parent_id)):
+            elif couriers and (holders := protocol.key_holders_of(s.parent_id)):
                 protocol.courier_key(holders[0], r, i, ENVELOPE)
             else:
                 continue  # no key: the trainer cannot train, and settlement pays it the remedy

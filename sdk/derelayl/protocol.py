@@ -358,8 +358,13 @@ class RelayProtocol:
         if not everyone_acted and self.now < self.deadline(rs):
             raise ProtocolRevert("RelayPhaseNotOver", int(rs.phase), self.deadline(rs))
 
+    def key_holders_of(self, model_id: int) -> list[str]:
+        """Who may courier model `model_id`: the drawn evaluators of the round that
+        accepted it, sorted (nobody for genesis)."""
+        return sorted(self.key_holders.get(self.models[model_id].round, ())) if model_id else []
+
     def _require_key_holder(self, model_id: int, account: str) -> None:
-        if model_id == 0 or account not in self.key_holders.get(self.models[model_id].round, ()):
+        if account not in self.key_holders_of(model_id):
             raise ProtocolRevert("RelayNotKeyHolder", model_id, account)
 
     def _require_key(self, account: str) -> None:

@@ -161,7 +161,7 @@ class Scenario:
                 self.act(a, "stakeEvaluator", (r,), lambda a=a: m.stake_evaluator(a, r))
         for model_id in m.layers[rs.parent_layer]:  # a key holder (or anyone) offers a silent owner's model
             if model_id not in rs.offered and self.maybe(0.5):
-                holders = sorted(m.key_holders.get(m.models[model_id].round, ())) if model_id else []
+                holders = m.key_holders_of(model_id)
                 courier = rng.choice(holders) if holders and self.maybe(0.8) else rng.choice(self.people)
                 self.act(courier, "courierOffer", (r, model_id),
                          lambda c=courier, i=model_id: m.courier_offer(c, r, i))
@@ -180,7 +180,7 @@ class Scenario:
                 self.act(owner, "deliverKey", (r, i, ENVELOPE), lambda o=owner, i=i: m.deliver_key(o, r, i, ENVELOPE))
         for i, s in enumerate(rs.slots):  # a key holder (or anyone) couriers a withheld key
             if not s.delivered and self.maybe(0.6):
-                holders = sorted(m.key_holders.get(m.models[s.parent_id].round, ())) if s.parent_id else []
+                holders = m.key_holders_of(s.parent_id)
                 courier = rng.choice(holders) if holders and self.maybe(0.8) else rng.choice(self.people)
                 self.act(courier, "courierKey", (r, i, ENVELOPE),
                          lambda c=courier, i=i: m.courier_key(c, r, i, ENVELOPE))

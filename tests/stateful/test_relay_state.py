@@ -178,10 +178,10 @@ class RelayWalk:
         in place of its owner (honest), or someone holding no key tries."""
         m, r = self.model, self.model.round
         rs = m.rounds[r]
-        models = [i for i in m.layers[rs.parent_layer] if i not in rs.offered and self.holders(i)] if honest else []
+        models = [i for i in m.layers[rs.parent_layer] if i not in rs.offered and self.model.key_holders_of(i)] if honest else []
         models = models or m.layers[rs.parent_layer]
         model_id = models[who % len(models)]
-        holders = self.holders(model_id)
+        holders = self.model.key_holders_of(model_id)
         a = self.by_address(holders[who % len(holders)]) if honest and holders else self.who(who)
         self.both(a, "courierOffer", (r, model_id), lambda tx: m.courier_offer(a.address, r, model_id))
 
@@ -198,11 +198,6 @@ class RelayWalk:
                     RelayWalk.coverage["evaluators drawn by lot"] += 1
 
         self.both(self.who(who), "closeBidding", (), apply)
-
-    def holders(self, model_id) -> list[str]:
-        """Who may courier model `model_id`: the drawn evaluators of the round that accepted it."""
-        m = self.model
-        return sorted(m.key_holders.get(m.models[model_id].round, ())) if model_id else []
 
     def pending_slot(self, slot, wanted):
         """A slot of the current round in the state `wanted` (if any), else `slot`."""
@@ -229,9 +224,9 @@ class RelayWalk:
         """An evaluator of the round that accepted a slot's parent delivers its key in
         place of the MO (honest), or someone who holds no such key tries."""
         m, r = self.model, self.model.round
-        slot = self.pending_slot(slot, lambda s: not s.delivered and not s.submitted and self.holders(s.parent_id))
+        slot = self.pending_slot(slot, lambda s: not s.delivered and not s.submitted and self.model.key_holders_of(s.parent_id))
         slots = m.rounds[r].slots
-        holders = self.holders(slots[slot].parent_id) if slot < len(slots) else []
+        holders = self.model.key_holders_of(slots[slot].parent_id) if slot < len(slots) else []
         a = self.by_address(holders[who % len(holders)]) if honest and holders else self.who(who)
         self.both(a, "courierKey", (r, slot, ENVELOPE), lambda tx: m.courier_key(a.address, r, slot, ENVELOPE))
 
