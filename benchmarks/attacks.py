@@ -29,6 +29,10 @@ be lost. The same seeds (10 by default) are played with and without the attack:
 - collusion in a pool: 12 evaluators stake for the 3 seats, and the contract draws
   the seats by lot each round; 1 of the 12 colludes, then 2 (the same two as above),
   then 6 (half the pool).
+- crowding the pool: a coalition of 12 (4 a seat) stakes first, all colluding for
+  one trainer. Under the old rules the pool took 12 stakers, so the coalition held
+  every seat and honest stakers were refused; now the pool has no cap, and the
+  coalition meets 12, then 36 honest stakers in the draw;
 - collusion on a wider panel: 5 seats instead of 3 (the same evaluator data, re-cut
   into 5 test splits of 6% each), with 1 and then 2 colluders (a minority).
   Pool member i scores on evaluator test split i mod 3, so the trainers' data is
@@ -68,7 +72,7 @@ from derelayl.training import train_turn
 
 ROOT = Path(__file__).resolve().parent.parent
 PARTICIPANTS, EVALUATORS, ALPHA = 16, 3, 1.0
-POOL = 4 * EVALUATORS  # a full evaluator pool (EVALUATOR_POOL_FACTOR stakers per seat)
+POOL = 4 * EVALUATORS  # an evaluator pool of 4 stakers a seat (the cap of the old rules)
 WIDE = 5  # seats in the wider-panel scenarios; the 3 test splits are re-cut into 5
 
 
@@ -207,6 +211,12 @@ def scenarios() -> dict[str, Scenario]:
         out[name] = Scenario(lambda h=holder: tracking_turn(h), lambda l=liars, h=holder: colluders(l, FAVOURITE, h),
                              frozenset({FAVOURITE}) if liars else frozenset(), liars, pool=pool,
                              baseline="none" if pool == EVALUATORS else f"none, pool {POOL}")
+    coalition = frozenset(range(POOL))  # staked first: indices 0-11 of the pool
+    for pool, name in ((POOL, f"crowding, old cap {POOL}"), (2 * POOL, f"crowding {POOL} of pool {2 * POOL}"),
+                       (4 * POOL, f"crowding {POOL} of pool {4 * POOL}")):
+        holder = {}
+        out[name] = Scenario(lambda h=holder: tracking_turn(h), lambda h=holder: colluders(coalition, FAVOURITE, h),
+                             frozenset({FAVOURITE}), coalition, pool=pool, baseline=f"none, pool {POOL}")
     for liars, name in ((frozenset(), f"none, {WIDE} seats"), (first, f"collusion 1/{WIDE}"),
                         (frozenset({0, 1}), f"collusion 2/{WIDE}")):
         holder = {}

@@ -142,6 +142,8 @@ def relay_run(parts, evaluator_sets, holdout, rounds: int, epochs: int, seed: in
             protocol.stake_evaluator(e, r)
         protocol.close_bidding(rng.randbytes(32))
         seated.append([evaluators.index(e) for e in rs.evaluators])
+        for e in sorted(rs.undrawn):  # left out of the draw: take the stake back
+            protocol.reclaim_stake(e, r)
         trained: dict[int, object] = {}  # slot -> the weights it submitted
         copies: set[int] = set()  # slots that submitted another slot's ciphertext
         hashes: list[bytes] = []

@@ -6,6 +6,8 @@ Plays rounds on a Ganache that brownie starts and measures:
 - the gas of every external function in a typical round (2 MOs, 8 trainers, 4 evaluators);
 - `settle` gas per submitted model and `claim` gas per lineage layer at depth 2, 50
   and 200 (one accepted model per round, so depth = rounds played);
+- `closeBidding` with 8 seats and evaluator pools of 8, 80 and 320 stakers, and
+  `reclaimStake` (a staker the draw left out takes its stake back);
 - one complete relay turn (bid + submit + share of settle + claim of one layer) next to
   an OpenZeppelin ERC20 transfer measured in the same run.
 Writes benchmarks/results/gas.json and docs/gas.md.
@@ -18,7 +20,7 @@ import statistics
 import time
 from pathlib import Path
 
-from brownie import accounts, network
+from brownie import accounts, chain, network
 from scripts.deploy import deploy
 from scripts.relay import RoundScript, play_round
 
@@ -114,6 +116,33 @@ def lineage_depth_gas() -> dict:
             "claim_gas_total": claim_total}
 
 
+POOL_SIZES = (8, 80, 320)
+
+
+def evaluator_pool_gas() -> dict[str, int]:
+    """closeBidding with 8 seats and pools of POOL_SIZES stakers (the draw swaps 8
+    entries in place whatever the pool), and reclaimStake by a staker left out."""
+    params = DEFAULT_PARAMS.replace(k=2, max_trainers=4, max_evaluators=8, quorum=1)
+    stakers = [accounts.add() for _ in range(max(POOL_SIZES))]
+    for a in stakers:
+        accounts[0].transfer(a, "1 ether", silent=True)
+    figures = {}
+    for size in POOL_SIZES:
+        pool = stakers[:size]
+        _, relay = deploy(accounts[0], params, accounts[1], {a: 10 * TOKEN for a in pool})
+        for a in pool:
+            relay.registerKey(b"\x11" * 32, {"from": a, "silent": True})
+            relay.stakeEvaluator(0, {"from": a, "silent": True})
+        relay.offer(0, 0, {"from": accounts[1]})
+        chain.sleep(params.bidding_duration + 1)
+        figures[f"closeBidding, pool {size}"] = relay.closeBidding({"from": accounts[0]}).gas_used
+        drawn = set(relay.evaluatorsOf(0))
+        left_out = next((a for a in pool if a.address not in drawn), None)
+        if left_out is not None:
+            figures["reclaimStake"] = relay.reclaimStake(0, {"from": left_out}).gas_used
+    return figures
+
+
 def erc20_transfer_gas() -> dict[str, int]:
     """An OpenZeppelin ERC20 transfer (RelayToken is a plain OZ ERC20 for transfers)."""
     holder = accounts[1]
@@ -137,6 +166,15 @@ def write_table(result: dict, path: Path) -> None:
         "| function | gas |",
         "|---|---:|",
         *[f"| {name} | {gas:,} |" for name, gas in per.items()],
+        "",
+        "## The evaluator pool",
+        "",
+        "`closeBidding` with 8 seats (one offer, no bid) and pools of different sizes: the draw",
+        "swaps 8 entries in place, and the stakers left out take their stakes back themselves.",
+        "",
+        "| call | gas |",
+        "|---|---:|",
+        *[f"| {name} | {gas:,} |" for name, gas in result["evaluator_pool"].items()],
         "",
         "## Lineage depth",
         "",
@@ -172,6 +210,8 @@ def main() -> None:
     print(f"gas benchmark on {network.show_active()}")
     per_function = typical_round_gas()
     print("per function:", per_function)
+    pool = evaluator_pool_gas()
+    print("evaluator pool:", pool)
     depth = lineage_depth_gas()
     transfer = erc20_transfer_gas()
     per_model = depth["settle_gas_per_model"]
@@ -180,6 +220,7 @@ def main() -> None:
                   + per_function["claim (1 layer)"])
     result = {
         "per_function": per_function,
+        "evaluator_pool": pool,
         **depth,
         "ratios": {"settle_200_over_2": per_model["200"] / per_model["2"],
                    "claim_200_over_2": claim["200"] / claim["2"]},

@@ -10,9 +10,10 @@ import {RelayToken} from "./RelayToken.sol";
 /// @dev Token flows: every deposit and stake is locked here (`_totalLocked`); every
 /// refund, reward and allocation becomes withdrawable credit (`_totalCredited`);
 /// forfeits are burned. Invariant: token.balanceOf(this) == _totalLocked + _totalCredited.
-/// Loops run over one round's bounded lists only (bids <= maxTrainers, evaluator pool <=
-/// maxEvaluators * EVALUATOR_POOL_FACTOR, drawn evaluators <= maxEvaluators, a lineage
-/// layer <= maxTrainers); lineage claims cost O(1) per layer.
+/// Loops run over one round's bounded lists only (bids <= maxTrainers, drawn evaluators
+/// <= maxEvaluators, a lineage layer <= maxTrainers); lineage claims cost O(1) per layer.
+/// The evaluator pool has no cap because nothing loops over it: the draw swaps
+/// maxEvaluators entries in place, and the stakers left out reclaim their own stakes.
 contract RelayLearning is IRelayLearning {
     using Ranking for uint256[];
 
@@ -30,10 +31,6 @@ contract RelayLearning is IRelayLearning {
     uint256 public constant MAX_TRAINERS_CAP = 64;
     /// @notice Upper bound of maxEvaluators.
     uint256 public constant MAX_EVALUATORS_CAP = 16;
-    /// @notice Stakers a round's evaluator pool takes per seat. The seats are drawn from
-    /// the pool by lot, so a majority of a round's evaluators takes a majority of its
-    /// pool, not just staking first.
-    uint256 public constant EVALUATOR_POOL_FACTOR = 4;
     /// @notice Upper bound of maxTrainers * maxEvaluators (the scores settle reads).
     /// With these caps the largest round settles in under half a 30M-gas block:
     /// 13.7M gas at 64 x 8 (tests/unitary/RelayLearning/test_limits.py).
@@ -49,9 +46,13 @@ contract RelayLearning is IRelayLearning {
         uint32 submittedCount;
         uint32 committedCount;
         uint32 revealedCount;
+        uint32 seatCount; // evaluators drawn at the close of bidding (0 while bidding)
         bytes32 seed;
     }
 
+    /// @dev indexPlusOne is the staker's place in `_evaluators[round]`: a seat when it is
+    /// at most the round's seatCount after the draw. A stake costs more than 20k gas,
+    /// so no pool comes near 2^32 stakers.
     struct EvaluatorRecord {
         uint32 indexPlusOne;
         bool committed;
@@ -70,6 +71,8 @@ contract RelayLearning is IRelayLearning {
     mapping(uint256 round => mapping(address trainer => uint256 indexPlusOne)) private _bidIndex;
     mapping(uint256 round => Offer[]) private _offers;
     mapping(uint256 round => mapping(uint256 modelId => bool)) private _offered;
+    /// @dev Per round, every staker; from the close of bidding the first seatCount are
+    /// the drawn evaluators in envelope order.
     mapping(uint256 round => address[]) private _evaluators;
     mapping(uint256 round => mapping(address evaluator => EvaluatorRecord)) private _evaluatorRecords;
     mapping(uint256 round => mapping(address evaluator => uint32[])) private _scores;
@@ -231,13 +234,24 @@ contract RelayLearning is IRelayLearning {
             revert RelayParticipantCannotEvaluate(round, msg.sender);
         }
         address[] storage evaluators = _evaluators[round];
-        uint256 poolCap = uint256(_params.maxEvaluators) * EVALUATOR_POOL_FACTOR;
-        if (evaluators.length >= poolCap) revert RelayEvaluatorCapReached(round, poolCap);
-
         evaluators.push(msg.sender);
         _evaluatorRecords[round][msg.sender].indexPlusOne = uint32(evaluators.length);
         emit EvaluatorStaked(round, msg.sender, _params.evaluatorStake);
         _collect(msg.sender, _params.evaluatorStake);
+    }
+
+    /// @inheritdoc IRelayLearning
+    function reclaimStake(uint256 round) external {
+        if (round > _round) revert RelayWrongRound(_round, round);
+        Phase phase = _rounds[round].phase;
+        if (phase == Phase.Bidding) revert RelayWrongPhase(Phase.Training, phase);
+        if (_evaluatorRecords[round][msg.sender].indexPlusOne == 0) revert RelayNotEvaluator(round, msg.sender);
+        if (_isSeated(round, msg.sender)) revert RelayEvaluatorDrawn(round, msg.sender);
+
+        delete _evaluatorRecords[round][msg.sender];
+        uint256 stake = _params.evaluatorStake;
+        emit StakeReclaimed(round, msg.sender, stake);
+        _release(msg.sender, stake);
     }
 
     /// @inheritdoc IRelayLearning
@@ -297,7 +311,7 @@ contract RelayLearning is IRelayLearning {
         if (weightsHash == bytes32(0)) revert RelayZeroHash();
         if (weightsHash == _models[s.parentId].weightsHash) revert RelayUnchangedWeights(round, slot, s.parentId);
         _checkCid(cid);
-        uint256 evaluatorCount = _evaluators[round].length;
+        uint256 evaluatorCount = rs.seatCount;
         if (envelopes.length != evaluatorCount) revert RelayEnvelopeCount(envelopes.length, evaluatorCount);
         for (uint256 i = 0; i < envelopes.length; ++i) {
             _checkEnvelope(envelopes[i]);
@@ -355,7 +369,7 @@ contract RelayLearning is IRelayLearning {
     function closeCommit() external {
         uint256 round = _round;
         RoundState storage rs = _requirePhase(round, Phase.Committing);
-        _requireClosable(rs, rs.committedCount == _evaluators[round].length);
+        _requireClosable(rs, rs.committedCount == rs.seatCount);
         _startPhase(round, Phase.Revealing);
     }
 
@@ -386,7 +400,7 @@ contract RelayLearning is IRelayLearning {
         RoundState storage rs = _requirePhase(round, Phase.Revealing);
         _requireClosable(rs, rs.revealedCount == rs.committedCount);
 
-        address[] memory evaluators = _evaluators[round];
+        address[] memory evaluators = _seatedEvaluators(round);
         uint256[][] memory revealed = _loadRevealedScores(round, evaluators);
         (uint256[] memory medians, bool[] memory scored, uint256 scoredCount) =
             _settleUnscoredSlots(round, revealed);
@@ -472,7 +486,7 @@ contract RelayLearning is IRelayLearning {
         info.seed = rs.seed;
         info.bidCount = _bids[round].length;
         info.offerCount = _offers[round].length;
-        info.evaluatorCount = _evaluators[round].length;
+        info.evaluatorCount = rs.phase == Phase.Bidding ? _evaluators[round].length : rs.seatCount;
         info.slotCount = rs.slotCount;
         info.submittedCount = rs.submittedCount;
         info.committedCount = rs.committedCount;
@@ -491,7 +505,8 @@ contract RelayLearning is IRelayLearning {
 
     /// @inheritdoc IRelayLearning
     function evaluatorsOf(uint256 round) external view returns (address[] memory) {
-        return _evaluators[round];
+        if (_rounds[round].phase == Phase.Bidding) return _evaluators[round];
+        return _seatedEvaluators(round);
     }
 
     /// @inheritdoc IRelayLearning
@@ -604,29 +619,37 @@ contract RelayLearning is IRelayLearning {
 
     // ------------------------------------------------------- ROUND MECHANICS
 
-    /// @dev When more evaluators staked than the round seats, draws maxEvaluators of the
-    /// pool with the round's seed (a partial Fisher-Yates shuffle; drawn order is
-    /// envelope order) and credits the others their stake back.
+    /// @dev Seats maxEvaluators of the pool by lot with the round's seed: a partial
+    /// Fisher-Yates shuffle in place, so the first seatCount entries are the drawn
+    /// evaluators in envelope order. O(seats) whatever the pool's size; the stakers left
+    /// out take their stakes back with reclaimStake.
     function _drawEvaluators(uint256 round, bytes32 seed) private {
         address[] storage pool = _evaluators[round];
         uint256 poolSize = pool.length;
         uint256 seats = _params.maxEvaluators;
-        if (poolSize <= seats) return;
-        address[] memory order = pool;
-        for (uint256 i = 0; i < seats; ++i) {
-            uint256 j = i + uint256(keccak256(abi.encode(seed, "evaluator", i))) % (poolSize - i);
-            (order[i], order[j]) = (order[j], order[i]);
+        if (poolSize > seats) {
+            mapping(address => EvaluatorRecord) storage records = _evaluatorRecords[round];
+            for (uint256 i = 0; i < seats; ++i) {
+                uint256 j = i + uint256(keccak256(abi.encode(seed, "evaluator", i))) % (poolSize - i);
+                if (j == i) continue;
+                (address seated, address moved) = (pool[j], pool[i]);
+                (pool[i], pool[j]) = (seated, moved);
+                records[seated].indexPlusOne = uint32(i + 1);
+                records[moved].indexPlusOne = uint32(j + 1);
+            }
+        } else {
+            seats = poolSize;
         }
-        for (uint256 i = 0; i < seats; ++i) {
-            pool[i] = order[i];
-            _evaluatorRecords[round][order[i]].indexPlusOne = uint32(i + 1);
-        }
-        uint256 stake = _params.evaluatorStake;
-        for (uint256 i = seats; i < poolSize; ++i) {
-            pool.pop();
-            delete _evaluatorRecords[round][order[i]];
-            emit EvaluatorNotDrawn(round, order[i], stake);
-            _release(order[i], stake);
+        _rounds[round].seatCount = uint32(seats);
+        emit EvaluatorsDrawn(round, poolSize, seats);
+    }
+
+    /// @dev The round's drawn evaluators, in envelope order.
+    function _seatedEvaluators(uint256 round) private view returns (address[] memory seated) {
+        address[] storage pool = _evaluators[round];
+        seated = new address[](_rounds[round].seatCount);
+        for (uint256 i = 0; i < seated.length; ++i) {
+            seated[i] = pool[i];
         }
     }
 
@@ -936,7 +959,7 @@ contract RelayLearning is IRelayLearning {
                 _startPhase(round, Phase.Committing);
             } else if (
                 rs.phase == Phase.Committing
-                    && (rs.submittedCount == 0 || rs.committedCount == _evaluators[round].length)
+                    && (rs.submittedCount == 0 || rs.committedCount == rs.seatCount)
             ) {
                 _startPhase(round, Phase.Revealing);
             } else {
@@ -976,9 +999,7 @@ contract RelayLearning is IRelayLearning {
     /// @dev Every accepted model's key was sealed to the drawn evaluators of the round
     /// that accepted it; genesis has no such round.
     function _requireKeyHolder(uint256 modelId, address account) private view {
-        if (modelId == 0 || _evaluatorRecords[_models[modelId].round][account].indexPlusOne == 0) {
-            revert RelayNotKeyHolder(modelId, account);
-        }
+        if (modelId == 0 || !_isSeated(_models[modelId].round, account)) revert RelayNotKeyHolder(modelId, account);
     }
 
     function _requireKey(address account) private view {
@@ -991,9 +1012,16 @@ contract RelayLearning is IRelayLearning {
         return slots[slot];
     }
 
+    /// @dev The record of one of the round's drawn evaluators.
     function _evaluatorRecord(uint256 round, address account) private view returns (EvaluatorRecord storage record) {
+        if (!_isSeated(round, account)) revert RelayNotEvaluator(round, account);
         record = _evaluatorRecords[round][account];
-        if (record.indexPlusOne == 0) revert RelayNotEvaluator(round, account);
+    }
+
+    /// @dev Whether `account` was drawn to evaluate `round` (nobody is before the close).
+    function _isSeated(uint256 round, address account) private view returns (bool) {
+        uint256 indexPlusOne = _evaluatorRecords[round][account].indexPlusOne;
+        return indexPlusOne != 0 && indexPlusOne <= _rounds[round].seatCount;
     }
 
     function _commitment(uint256 round, address evaluator, uint256[] calldata scores, bytes32 salt)

@@ -148,6 +148,14 @@ def revealed(relay, committed, evaluators):
     return committed
 
 
+def fresh_accounts(n: int):
+    """`n` new accounts funded with ether for gas (brownie's dev accounts are too few)."""
+    created = [accounts.add() for _ in range(n)]
+    for a in created:
+        accounts[0].transfer(a, "1 ether", silent=True)
+    return created
+
+
 def sleep_past_deadline(relay):
     chain.sleep(int(relay.roundInfo(relay.currentRound())["deadline"]) - chain.time() + 1)
     chain.mine()

@@ -113,7 +113,7 @@ interface IRelayLearning {
         bytes32 seed;
         uint256 bidCount;
         uint256 offerCount;
-        uint256 evaluatorCount;
+        uint256 evaluatorCount; // stakers while bidding, then drawn evaluators
         uint256 slotCount;
         uint256 submittedCount;
         uint256 committedCount;
@@ -168,8 +168,6 @@ interface IRelayLearning {
     error RelayAlreadyOffered(uint256 round, uint256 modelId);
     /// @dev The account already staked as evaluator in this round.
     error RelayAlreadyEvaluator(uint256 round, address account);
-    /// @dev The round's evaluator pool is full (maxEvaluators * EVALUATOR_POOL_FACTOR stakers).
-    error RelayEvaluatorCapReached(uint256 round, uint256 cap);
     /// @dev A bidder or model owner of the round may not evaluate it.
     error RelayParticipantCannotEvaluate(uint256 round, address account);
     /// @dev No such slot in the round.
@@ -195,8 +193,11 @@ interface IRelayLearning {
     error RelayAlreadyReclaimed(uint256 round, uint256 slot);
     /// @dev The number of key envelopes differs from the number of evaluators.
     error RelayEnvelopeCount(uint256 given, uint256 expected);
-    /// @dev The caller is not an evaluator of the round.
+    /// @dev The caller is not an evaluator of the round (never staked, not drawn, or
+    /// already took its stake back).
     error RelayNotEvaluator(uint256 round, address account);
+    /// @dev The caller was drawn to evaluate the round: its stake settles with the round.
+    error RelayEvaluatorDrawn(uint256 round, address evaluator);
     /// @dev The evaluator already committed.
     error RelayAlreadyCommitted(uint256 round, address evaluator);
     /// @dev The evaluator did not commit.
@@ -231,9 +232,12 @@ interface IRelayLearning {
     event OfferCouriered(uint256 indexed round, uint256 indexed modelId, address indexed courier);
     /// @notice `evaluator` locked `stake` for `round`.
     event EvaluatorStaked(uint256 indexed round, address indexed evaluator, uint256 stake);
-    /// @notice `evaluator` staked but was not drawn to a seat of `round`; `stake` is
-    /// credited back.
-    event EvaluatorNotDrawn(uint256 indexed round, address indexed evaluator, uint256 stake);
+    /// @notice The close of bidding drew `seats` evaluators of `round` from `stakers`
+    /// (see {evaluatorsOf}).
+    event EvaluatorsDrawn(uint256 indexed round, uint256 stakers, uint256 seats);
+    /// @notice `evaluator` staked but was not drawn to a seat of `round`; it took its
+    /// `stake` back as credit.
+    event StakeReclaimed(uint256 indexed round, address indexed evaluator, uint256 stake);
     /// @notice Bidding closed: `slotCount` slots matched; `seed` drew the evaluators and
     /// broke the ties.
     event BiddingClosed(uint256 indexed round, bytes32 seed, uint256 slotCount);
@@ -328,17 +332,22 @@ interface IRelayLearning {
 
     /// @notice Locks the evaluator stake to join `round`'s evaluator pool. When bidding
     /// closes, maxEvaluators of the pool are drawn by lot to score the round; the others
-    /// get their stake back as credit.
+    /// take their stake back with {reclaimStake}. The pool has no cap, so seats go to
+    /// stake by lot, not to whoever stakes first.
     /// @dev Requirements: Bidding phase; key registered; not a bidder or MO of the
-    /// round; the pool (maxEvaluators * EVALUATOR_POOL_FACTOR) not full.
-    /// Emits {EvaluatorStaked}.
+    /// round; not yet staked. Emits {EvaluatorStaked}.
     function stakeEvaluator(uint256 round) external;
+
+    /// @notice Credits back the stake of a staker the draw of `round` left out.
+    /// @dev Requirements: bidding of `round` closed; the caller staked for `round`, was
+    /// not drawn and has not reclaimed yet. Emits {StakeReclaimed}.
+    function reclaimStake(uint256 round) external;
 
     /// @notice Closes bidding, draws the round's evaluators from the pool and matches
     /// trainers to MOs. Anyone may call it after the bidding deadline, or as soon as
     /// every MO offered and the bid list is full.
-    /// @dev Emits {EvaluatorNotDrawn} per evaluator left out of a pool larger than
-    /// maxEvaluators, {BiddingClosed}, {TrainerMatched} per slot and {PhaseStarted}.
+    /// @dev Emits {EvaluatorsDrawn}, {BiddingClosed}, {TrainerMatched} per slot and
+    /// {PhaseStarted}. Its gas does not depend on the size of the evaluator pool.
     function closeBidding() external;
 
     /// @notice Delivers the parent model's key, sealed to the slot's trainer.

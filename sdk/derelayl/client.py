@@ -106,10 +106,16 @@ class RelayClient:
 
     def stake_evaluator(self, round: int) -> dict[str, Any]:
         """Locks the evaluator stake to join `round`'s evaluator pool. When bidding closes
-        the contract draws the round's evaluators from the pool by lot; a staker not
-        drawn gets its stake back as credit (`evaluator_state(round, me).staked` is then
-        False). Raises `ContractRevert` `RelayEvaluatorCapReached` when the pool is full."""
+        the contract draws the round's evaluators from the pool by lot
+        (`evaluators(round)`); a staker left out takes its stake back with
+        `reclaim_stake`."""
         return self._send("stakeEvaluator", round)
+
+    def reclaim_stake(self, round: int) -> dict[str, Any]:
+        """Credits back this account's stake for `round`, whose draw left it out. Raises
+        `ContractRevert` `RelayEvaluatorDrawn` if it was drawn (its stake settles with
+        the round) and `RelayNotEvaluator` if it has no stake there."""
+        return self._send("reclaimStake", round)
 
     def close_bidding(self) -> dict[str, Any]:
         return self._send("closeBidding", heavy=True)

@@ -171,6 +171,8 @@ class Participant:
         closes the phase if its deadline passed (or, for settlement, everyone revealed)."""
         info = self.client.round_info(r)
         phase = info.phase
+        if self.config.role == "evaluator":
+            self.reclaim_undrawn_stakes(r, phase)
         if phase == Phase.SETTLED:
             return  # nothing left to do in a settled round
         if self._idle != (r, phase):
@@ -199,13 +201,7 @@ class Participant:
     def bidding(self, r: int) -> bool:
         if self.config.role == "evaluator":
             if not self.client.evaluator_state(r, self.address).staked:
-                try:
-                    self.client.stake_evaluator(r)
-                except ContractRevert as exc:
-                    if exc.name != "RelayEvaluatorCapReached":
-                        raise
-                    self.log(f"round {r}: the evaluator pool is full; sitting this round out")
-                    return True
+                self.client.stake_evaluator(r)
                 self.round_state(r)["staked"] = True
                 self.state.save()
                 self.log(f"round {r}: staked as evaluator (joins the pool the round's evaluators are drawn from)")
@@ -409,14 +405,28 @@ class Participant:
         return True
 
     def evaluator_state(self, r: int) -> EvaluatorView:
-        """This evaluator's state in round `r`; says so once if it staked but was not
-        drawn (more evaluators staked than the round seats; the stake is already
-        credited back, see EvaluatorNotDrawn)."""
+        """This evaluator's state in round `r`, `staked` only if it was drawn to a seat
+        (a staker the draw left out has nothing to score)."""
         state = self.client.evaluator_state(r, self.address)
-        if not state.staked and self.round_state(r).pop("staked", False):
-            self.state.save()
-            self.log(f"round {r}: not drawn to evaluate; stake credited back")
+        if state.staked and self.address not in self.client.evaluators(r):
+            return EvaluatorView(False, state.committed, state.revealed, state.commitment)
         return state
+
+    def reclaim_undrawn_stakes(self, current: int, phase: Phase) -> None:
+        """Takes back the stake of every round whose draw left this evaluator out: the
+        contract keeps it until its staker asks (`reclaimStake`). The rounds come from
+        the state folder, so a participant restarted rounds later still reclaims."""
+        for key, mine in self.state.data["rounds"].items():
+            r = int(key)
+            if not mine.get("staked") or (r == current and phase == Phase.BIDDING):
+                continue  # no stake waiting, or the draw is still to come
+            if self.address in self.client.evaluators(r):
+                self.log(f"round {r}: drawn to evaluate")
+            elif self.client.evaluator_state(r, self.address).staked:
+                self.client.reclaim_stake(r)
+                self.log(f"round {r}: not drawn to evaluate; took the stake back")
+            del mine["staked"]
+            self.state.save()
 
     def score_slot(self, r: int, slot: int, s: Slot, index: int) -> int:
         envelopes = self.event_arg("ModelSubmitted", "envelopes", round=r, slot=slot)

@@ -27,7 +27,6 @@ from derelayl.params import SCORE_SCALE, ProtocolParams
 MAX_CID_LENGTH = 128
 MAX_ENVELOPE_LENGTH = 512
 MAX_AMOUNT = 2**128 - 1
-EVALUATOR_POOL_FACTOR = 4  # stakers a round's evaluator pool takes per seat
 ZERO32 = b"\x00" * 32
 
 
@@ -111,8 +110,9 @@ class RoundState:
     bid_index: dict[str, int] = field(default_factory=dict)
     offers: list[tuple[int, int]] = field(default_factory=list)
     offered: set[int] = field(default_factory=set)
-    evaluators: list[str] = field(default_factory=list)
-    records: dict[str, EvaluatorRecord] = field(default_factory=dict)
+    evaluators: list[str] = field(default_factory=list)  # the pool; from the close, the drawn
+    records: dict[str, EvaluatorRecord] = field(default_factory=dict)  # of `evaluators`
+    undrawn: set[str] = field(default_factory=set)  # stakers left out who have not reclaimed
     slots: list[Slot] = field(default_factory=list)
     trainer_slots: dict[str, int] = field(default_factory=dict)
     submitted_count: int = 0
@@ -474,9 +474,6 @@ class RelayProtocol:
             raise ProtocolRevert("RelayAlreadyEvaluator", round_, account)
         if account in rs.bid_index or account in self.owner_models.get(rs.parent_layer, {}):
             raise ProtocolRevert("RelayParticipantCannotEvaluate", round_, account)
-        pool_cap = self.params.max_evaluators * EVALUATOR_POOL_FACTOR
-        if len(rs.evaluators) >= pool_cap:
-            raise ProtocolRevert("RelayEvaluatorCapReached", round_, pool_cap)
         self._collect(account, self.params.evaluator_stake)
         rs.evaluators.append(account)
         rs.records[account] = EvaluatorRecord(index=len(rs.evaluators) - 1)
@@ -497,12 +494,12 @@ class RelayProtocol:
         return len(rs.slots)
 
     def _draw_evaluators(self, rs: RoundState) -> None:
-        """Seats `max_evaluators` of the pool by lot and credits the others' stakes back."""
+        """Seats `max_evaluators` of the pool by lot; the others may reclaim their stakes."""
         seats = self.params.max_evaluators
         order = draw_evaluators(rs.evaluators, seats, rs.seed)
         for account in order[seats:]:
             del rs.records[account]
-            self._release(account, self.params.evaluator_stake)
+            rs.undrawn.add(account)
         rs.evaluators = order[:seats]
         for index, account in enumerate(rs.evaluators):
             rs.records[account].index = index
@@ -581,6 +578,20 @@ class RelayProtocol:
         self._require_closable(rs, rs.submitted_count == len(rs.slots))
         self._start_phase(rs, Phase.COMMITTING)
         self._advance_while_done(rs)
+
+    def reclaim_stake(self, account: str, round_: int) -> None:
+        if round_ > self.round:
+            raise ProtocolRevert("RelayWrongRound", self.round, round_)
+        phase = self.rounds[round_].phase
+        if phase == Phase.BIDDING:
+            raise ProtocolRevert("RelayWrongPhase", int(Phase.TRAINING), int(phase))
+        rs = self.rounds[round_]
+        if account in rs.records:
+            raise ProtocolRevert("RelayEvaluatorDrawn", round_, account)
+        if account not in rs.undrawn:
+            raise ProtocolRevert("RelayNotEvaluator", round_, account)
+        rs.undrawn.remove(account)
+        self._release(account, self.params.evaluator_stake)
 
     def reclaim_undelivered(self, account: str, round_: int, slot: int) -> None:
         if round_ > self.round:
@@ -758,9 +769,12 @@ class RelayProtocol:
 
     def forget_round(self, round_: int) -> None:
         """Drops the records of a settled round (a long simulation's memory). Its
-        undelivered slots can then no longer be reclaimed (settlement paid them)."""
+        undelivered slots can then no longer be reclaimed (settlement paid them), so
+        its undrawn stakers must have reclaimed theirs."""
         if round_ >= self.round:
             raise ValueError(f"round {round_} is not settled yet (current round {self.round})")
+        if self.rounds.get(round_) and self.rounds[round_].undrawn:
+            raise ValueError(f"round {round_} still holds the stakes of {sorted(self.rounds[round_].undrawn)}")
         self.rounds.pop(round_, None)
 
     # -------------------------------------------------------------- lineage

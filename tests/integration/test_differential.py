@@ -3,7 +3,8 @@
 Each scenario draws its parameters (k, selection share, caps, quorum, stake,
 tolerance), 3 to 8 participants with random genesis allocations, and 1 to 8 rounds of
 random behaviour: who bids and how much (sometimes more than it has), which MOs offer
-and at what price, who stakes to evaluate, which MOs deliver keys, who offers the
+and at what price, who stakes to evaluate, who reclaims a stake the draw left out
+(and who tries without one), which MOs deliver keys, who offers the
 models and couriers the keys of owners that did not, which trainers submit, what evaluators score (often
 tied), who commits and who reveals, who reclaims, claims and withdraws. Every action goes to the contract (one of 8 deployments with
 drawn parameters on the test run's Ganache, reverted to its fresh state before each
@@ -166,6 +167,8 @@ class Scenario:
                 self.act(courier, "courierOffer", (r, model_id),
                          lambda c=courier, i=model_id: m.courier_offer(c, r, i))
         pool = list(rs.evaluators)
+        if pool and self.maybe(0.1):  # a staker wants its stake back before the draw
+            self.act(pool[0], "reclaimStake", (r,), lambda: m.reclaim_stake(pool[0], r))
         receipt, _ = self.act(self.people[-1], "closeBidding", (), lambda: None)
         seed = bytes(self.relay.events.BiddingClosed().process_receipt(receipt, errors=DISCARD)[0]["args"]["seed"])
         m.close_bidding(seed)
@@ -173,6 +176,12 @@ class Scenario:
         assert self.relay.functions.evaluatorsOf(r).call() == rs.evaluators, f"scenario {self.seed}: drawn evaluators"
         undrawn = [e for e in pool if e not in rs.evaluators]
         self.stats["evaluators drawn by lot"] += bool(undrawn)
+        for e in undrawn:  # stakers left out take their stakes back, now or rounds later
+            if self.maybe(0.5):
+                self.act(e, "reclaimStake", (r,), lambda e=e: m.reclaim_stake(e, r))
+        if self.maybe(0.3):  # anyone else (drawn, or never staked) tries too
+            a = rng.choice(self.people)
+            self.act(a, "reclaimStake", (r,), lambda: m.reclaim_stake(a, r))
 
         for i, s in enumerate(rs.slots):
             if self.maybe(0.85):
@@ -221,6 +230,13 @@ class Scenario:
             self.stats[SlotOutcome(outcome).name] += 1
         self.stats["rounds"] += 1
 
+        for past in range(r + 1):  # late reclaims of earlier draws, and one of a future round
+            for e in sorted(m.rounds[past].undrawn):
+                if self.maybe(0.3):
+                    self.act(e, "reclaimStake", (past,), lambda e=e, p=past: m.reclaim_stake(e, p))
+        if self.maybe(0.05):
+            a = rng.choice(self.people)
+            self.act(a, "reclaimStake", (r + 2,), lambda: m.reclaim_stake(a, r + 2))
         for a in self.people:  # claims and withdrawals between rounds
             if self.maybe(0.3) and len(m.models) > 1:
                 model_id = rng.randrange(len(m.models))
@@ -269,6 +285,8 @@ def test_random_scenarios_end_in_identical_state():
                  "reclaimUndelivered", "bid:ERC20InsufficientBalance", "claim:RelayNothingToClaim",
                  "evaluators drawn by lot", "commit:RelayNotEvaluator", "courierKey",
                  "courierKey:RelayNotKeyHolder", "reclaimUndelivered:RelayAlreadySubmitted", "courierOffer",
-                 "courierOffer:RelayNotKeyHolder", "courierOffer:RelayOwnersStillActive"]:
+                 "courierOffer:RelayNotKeyHolder", "courierOffer:RelayOwnersStillActive", "reclaimStake",
+                 "reclaimStake:RelayEvaluatorDrawn", "reclaimStake:RelayNotEvaluator", "reclaimStake:RelayWrongPhase",
+                 "reclaimStake:RelayWrongRound", "submit:RelayUnchangedWeights"]:
         assert stats.get(case, 0) > 0, f"no {case} in {SCENARIOS} scenarios"
     assert stats["models"] >= SCENARIOS // 2  # lineages exist to compare

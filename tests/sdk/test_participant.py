@@ -264,39 +264,53 @@ def test_a_copied_submission_scores_zero_and_the_original_is_accepted(world):
     assert outcomes == {trainer.my_slot(0): SlotOutcome.ACCEPTED, copy_slot: SlotOutcome.REJECTED}
 
 
-def test_an_evaluator_not_drawn_gets_its_stake_back_and_sits_the_round_out(world):
+def test_an_evaluator_not_drawn_sits_the_round_out_and_reclaims_its_stake_even_after_a_restart(world):
     """Three evaluators stake for the round's two seats (max_evaluators = 2). When
-    bidding closes the contract draws two; the third is credited its stake back,
-    logs that it was not drawn and neither commits nor reveals; the round settles on
-    the two drawn evaluators' scores."""
+    bidding closes the contract draws two. The third is stopped there (a crash), so its
+    stake stays locked while the round settles on the drawn evaluators' scores.
+    Restarted from its state folder in round 1, it reclaims the stake of round 0."""
     deployment, key, _ = deploy_world(world, genesis_owner=1, evaluators=[3, 4, 5])
     client = RelayClient(connect(world["chain"].url), deployment)
     logs: dict[int, list[str]] = {3: [], 4: [], 5: []}
+    rows = {i: slice(300 * i, 300 * i + 300) for i in (3, 4, 5)}
     owner, trainer = (agent(world, deployment, 1, "trainer", slice(0, 300)),
                       agent(world, deployment, 2, "trainer", slice(300, 600)))
-    evaluators = [agent(world, deployment, i, "evaluator", slice(300 * i, 300 * i + 300), log=logs[i].append)
-                  for i in (3, 4, 5)]
+    evaluators = [agent(world, deployment, i, "evaluator", rows[i], log=logs[i].append) for i in (3, 4, 5)]
     owner.state.data["model_keys"]["0"] = key.hex()
     everyone = [owner, trainer, *evaluators]
     for p in everyone:
         p.client.register_key(p.keypair.public)
         p.step(0)  # offer, bid, stake
     assert len(client.evaluators(0)) == 3  # the pool, while bidding
-    wait_for(lambda: [p.step(0) for p in everyone] and client.current_round() == 1, 120,
-             "round 0 drawn, trained, scored and settled")
+    wait_for(lambda: [p.step(0) for p in (owner, trainer)] and client.round_info(0).phase != Phase.BIDDING, 60,
+             "bidding closed")
 
     drawn = client.evaluators(0)
     left_out = [e for e in evaluators if e.address not in drawn]
     assert len(drawn) == PARAMS.max_evaluators and len(left_out) == 1
     (out,) = left_out
-    assert any("not drawn" in line for line in logs[int(out.config.seed)]), logs
-    assert not client.evaluator_state(0, out.address).committed
-    assert client.credit_of(out.address) == 100 * TOKEN  # the stake, back in full
-    assert [e["evaluator"] for e in client.events("EvaluatorNotDrawn", round=0)] == [out.address]
+    wait_for(lambda: [p.step(0) for p in everyone if p is not out] and client.current_round() == 1, 120,
+             "round 0 trained, scored and settled without the evaluator left out")
     for e in drawn:
         assert client.revealed_scores(0, e)[0] > 0
     outcomes = {e["slot"]: e["outcome"] for e in client.events("SlotSettled", round=0)}
     assert outcomes == {0: SlotOutcome.ACCEPTED}
+    assert client.evaluator_state(0, out.address).staked  # its stake waits for it
+    assert client.credit_of(out.address) == 100 * TOKEN - PARAMS.evaluator_stake
+
+    index = int(out.config.seed)
+    restarted = agent(world, deployment, index, "evaluator", rows[index], log=logs[index].append)
+    restarted.step(1)
+    assert any("round 0: not drawn to evaluate; took the stake back" in line for line in logs[index]), logs
+    assert not client.evaluator_state(0, out.address).staked
+    assert [(e["evaluator"], e["stake"]) for e in client.events("StakeReclaimed", round=0)] == [
+        (out.address, PARAMS.evaluator_stake)]
+    # Round 0's stake came back in full, and round 1's (the same step staked again) was
+    # locked from it.
+    assert client.evaluator_state(1, out.address).staked
+    assert client.credit_of(out.address) == 100 * TOKEN - PARAMS.evaluator_stake
+    restarted.step(1)  # once only
+    assert len(client.events("StakeReclaimed", round=0)) == 1
 
 
 def test_evaluators_keep_the_relay_going_when_the_model_owner_goes_away(world):

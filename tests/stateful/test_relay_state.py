@@ -11,7 +11,8 @@ both must succeed, or both must refuse with the same custom error. After every s
   (rewards, and the MO deposits paid to it when an MO never delivered);
 - every account's books balance: credit + wallet + its locked deposits = allocation +
   rewards + remedies received - deposits burned - remedies paid; after a settlement
-  nothing is locked, so this holds on the chain's own figures;
+  nothing is locked but the stakes of stakers the draw left out who have not yet
+  reclaimed them, so this holds on the chain's own figures;
 - no honest account (one that never cheated in the walk) ends with less than it put
   in minus what the rules forfeited, and none paid a remedy.
 
@@ -22,7 +23,8 @@ courier the key or offer the model),
 zero-bid Sybils, evaluators that commit and never reveal. Whoever carries out an attack that the contract accepts is no
 longer counted as honest. Up to 10 participants stake for 3 evaluator seats, so
 bidding often closes with a draw; the drawn evaluators must match the model's, in
-order, and the undrawn are credited back (their books must still balance).
+order, and the undrawn reclaim their stakes, in the round or rounds later (their books
+must balance meanwhile).
 
 Each walk is a fixed number of weighted random steps from a seed that hypothesis
 draws: brownie 1.22.2's `state_machine` helper is compiled with mypyc and cannot be
@@ -184,6 +186,17 @@ class RelayWalk:
         holders = self.model.key_holders_of(model_id)
         a = self.by_address(holders[who % len(holders)]) if honest and holders else self.who(who)
         self.both(a, "courierOffer", (r, model_id), lambda tx: m.courier_offer(a.address, r, model_id))
+
+    @step(who=WHO, previous=FLAG, honest=MOSTLY)
+    def reclaim_stake(self, who, previous, honest):
+        """A staker the draw of this round (or of an earlier one) left out takes its
+        stake back (honest); or someone else tries: drawn, never staked, or too early."""
+        m = self.model
+        waiting = [(r, e) for r in range(m.round + 1) for e in sorted(m.rounds[r].undrawn)
+                   if previous or r == m.round]
+        r, address = waiting[who % len(waiting)] if honest and waiting else (m.round, self.who(who).address)
+        a = self.by_address(address)
+        self.both(a, "reclaimStake", (r,), lambda tx: m.reclaim_stake(a.address, r))
 
     @step(weight=2, who=WHO)
     def close_bidding(self, who):
@@ -347,11 +360,13 @@ class RelayWalk:
     @step(weight=2, who=WHO)
     def settle(self, who):
         if self.both(self.who(who), "settle", (), lambda tx: self.model.settle()):
-            # Nothing stays locked after a settlement, so every account's books balance
-            # on the chain's own figures.
-            assert self.relay.totalLocked() == 0 and not any(self.model.deposited.values())
+            # Nothing stays locked after a settlement but stakes the draws left out, so
+            # every account's books balance on the chain's own figures.
+            waiting = Counter(e for rs in self.model.rounds.values() for e in rs.undrawn)
+            assert self.relay.totalLocked() == PARAMS.evaluator_stake * waiting.total()
             for a in self.participants:
-                assert self.relay.creditOf(a) + self.token.balanceOf(a) == self.books(a.address), a
+                held = self.relay.creditOf(a) + self.token.balanceOf(a) + PARAMS.evaluator_stake * waiting[a.address]
+                assert held == self.books(a.address), a
 
     @step(weight=2, who=WHO, layers=LAYERS, honest=MOSTLY)
     def claim(self, who, layers, honest):
@@ -419,8 +434,9 @@ WEIGHTED_STEPS = sorted(name for name, fn in STEPS.items() for _ in range(fn.wei
 # in twenty is drawn from all steps, to exercise calls in the wrong phase.
 PHASE_STEPS = {
     Phase.BIDDING: ["bid"] * 8 + ["offer"] * 5 + ["stake"] * 4 + ["claim"] * 2
-    + ["register_key", "withdraw", "courier_offer", "close_bidding"],
-    Phase.TRAINING: ["deliver"] * 8 + ["courier"] * 2 + ["submit"] * 8 + ["lazy_submit"] * 3 + ["copy_submission"] * 2 + ["close_training"],
+    + ["register_key", "withdraw", "courier_offer", "reclaim_stake", "close_bidding"],
+    Phase.TRAINING: ["deliver"] * 8 + ["courier"] * 2 + ["submit"] * 8 + ["lazy_submit"] * 3 + ["copy_submission"] * 2
+    + ["reclaim_stake", "close_training"],
     Phase.COMMITTING: ["commit"] * 6 + ["copy_commit", "reclaim", "close_commit"],
     Phase.REVEALING: ["reveal"] * 6 + ["copy_reveal"] * 2 + ["reclaim", "claim", "settle"],
 }
@@ -470,13 +486,16 @@ def test_random_walks_match_the_protocol_model(state_machine_settings):
     # The walks must reach the interesting states, or they prove little.
     # (reclaimUndelivered is rare in these walks; the unit and scenario tests cover it.)
     for name in ["bid", "offer", "closeBidding", "deliverKey", "submit", "commit", "reveal", "settle",
-                 "claim", "withdraw"]:
+                 "claim", "withdraw", "reclaimStake"]:
         assert RelayWalk.coverage.get(name, 0) > 0, f"no successful {name} in the random walks"
     assert RelayWalk.deepest["models"] >= 2, "no walk accepted a model: lineage went untested"
-    attacks = ["submit:RelayUnchangedWeights", "reveal:RelayRevealMismatch", "evaluators drawn by lot"]
+    attacks = ["reveal:RelayRevealMismatch", "evaluators drawn by lot"]
     if steps * state_machine_settings["max_examples"] >= 2000:  # `make fuzz`; the short walks rarely get there
         # (a courier offer needs a round nobody offered in: about 1 in 5,000 steps, too
-        # rare to assert; the differential test asserts it, about 17 per 200 scenarios)
-        attacks += ["courierKey"]
+        # rare to assert; the differential test asserts it, about 17 per 200 scenarios.
+        # A lazy submission needs a delivered key: the short walks reach a few, so
+        # whether one of them is lazy depends on the seeds; the differential test
+        # asserts it in `make test`.)
+        attacks += ["courierKey", "submit:RelayUnchangedWeights"]
     for attack in attacks:
         assert RelayWalk.coverage.get(attack, 0) > 0, f"the walks never tried {attack}"
