@@ -253,13 +253,13 @@ def main() -> None:
                             couriers=scenario.couriers, absent=scenario.absent)
             tokens = {a: run.tokens(a) / TOKEN for a in run.people + run.evaluators}
             honest = [a for i, a in enumerate(run.people) if i not in attackers]
+            honest_evaluators = [tokens[e] for i, e in enumerate(run.evaluators) if i not in liars]
             runs.append({
                 "accuracy": run.accuracy,
                 "attacker_tokens": float(np.mean([tokens[run.people[i]] for i in attackers])) if attackers else None,
                 "liar_tokens": float(np.mean([tokens[run.evaluators[i]] for i in liars])) if liars else None,
                 "honest_tokens": float(np.mean([tokens[a] for a in honest])),
-                "honest_evaluator_tokens": float(np.mean([tokens[e] for i, e in enumerate(run.evaluators)
-                                                          if i not in liars])),
+                "honest_evaluator_tokens": float(np.mean(honest_evaluators)) if honest_evaluators else None,
                 "honest_forfeited": sum(run.forfeited.get(a, 0) for a in honest) / TOKEN / len(honest),
                 "refused": run.refused,
                 "favourite_tokens": tokens[run.people[FAVOURITE]],
@@ -299,7 +299,7 @@ def plot(results, rounds_played: int, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, (left, right) = plt.subplots(1, 2, figsize=(13, 4.8))
+    fig, (left, right) = plt.subplots(1, 2, figsize=(13, 5.6))
     rounds = np.arange(1, rounds_played + 1)
     colours = plt.get_cmap("tab20").colors
     for i, (name, runs) in enumerate(results.items()):

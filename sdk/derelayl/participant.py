@@ -25,7 +25,7 @@ from web3 import Web3
 
 from derelayl import crypto
 from derelayl.chain import ContractRevert, Deployment, connect
-from derelayl.client import EvaluatorView, RelayClient
+from derelayl.client import EvaluatorView, RelayClient, RoundView
 from derelayl.commitment import score_commitment
 from derelayl.errors import DeRelayLError
 from derelayl.params import SCORE_SCALE, TOKEN
@@ -228,13 +228,12 @@ class Participant:
         if r == 0 or self.client.round_info(r - 1).offer_count != 0:
             return True  # owners are active: couriers may not offer (RelayOwnersStillActive)
         info = self.client.round_info(r)
-        half_time = info.deadline - self.client.params().bidding_duration / 2
         offered = {o.model_id for o in self.client.offers(r)}
         waiting = False
         for model_id in self.client.layer(info.parent_layer):
             if model_id in offered or model_id == 0 or self.key_of_scored_model(model_id) is None:
                 continue
-            if self.now() < half_time:
+            if not self.past_half_time(info):
                 waiting = True  # the owner's turn first
                 continue
             self.client.courier_offer(r, model_id)
@@ -267,7 +266,6 @@ class Participant:
         if self.config.role != "evaluator":
             return True
         info = self.client.round_info(r)
-        half_time = info.deadline - self.client.params().training_duration / 2
         mine = self.round_state(r).setdefault("couriered", [])
         waiting = False
         for slot, s in enumerate(self.client.slots(r)):
@@ -276,7 +274,7 @@ class Participant:
             key = self.key_of_scored_model(s.parent_id)
             if key is None:
                 continue  # not a model this evaluator scored
-            if self.now() < half_time:
+            if not self.past_half_time(info):
                 waiting = True  # the owner's turn first
                 continue
             self.client.courier_key(r, slot, crypto.seal_key(key, self.client.public_key_of(s.trainer)))
@@ -284,6 +282,11 @@ class Participant:
             self.state.save()
             self.log(f"round {r}: couriered the key of model {s.parent_id} to slot {slot} (its owner had not)")
         return not waiting
+
+    def past_half_time(self, info: RoundView) -> bool:
+        """Whether the round's current phase is half over: until then a courier leaves
+        the owner its turn."""
+        return self.now() >= (info.phase_start + info.deadline) / 2
 
     def key_of_scored_model(self, model_id: int) -> bytes | None:
         """The key of accepted model `model_id`, if this participant evaluated the round
