@@ -46,12 +46,11 @@ contract RelayLearning is IRelayLearning {
         uint32 submittedCount;
         uint32 committedCount;
         uint32 revealedCount;
-        uint32 seatCount; // evaluators drawn at the close of bidding (0 while bidding)
         bytes32 seed;
     }
 
     /// @dev indexPlusOne is the staker's place in `_evaluators[round]`: a seat when it is
-    /// at most the round's seatCount after the draw. A stake costs more than 20k gas,
+    /// at most the round's seat count after the draw. A stake costs more than 20k gas,
     /// so no pool comes near 2^32 stakers.
     struct EvaluatorRecord {
         uint32 indexPlusOne;
@@ -71,9 +70,11 @@ contract RelayLearning is IRelayLearning {
     mapping(uint256 round => mapping(address trainer => uint256 indexPlusOne)) private _bidIndex;
     mapping(uint256 round => Offer[]) private _offers;
     mapping(uint256 round => mapping(uint256 modelId => bool)) private _offered;
-    /// @dev Per round, every staker; from the close of bidding the first seatCount are
+    /// @dev Per round, every staker; from the close of bidding the first `_seatCounts[round]` are
     /// the drawn evaluators in envelope order.
     mapping(uint256 round => address[]) private _evaluators;
+    /// @dev Per round, the evaluators drawn at the close of bidding (0 while bidding).
+    mapping(uint256 round => uint256) private _seatCounts;
     mapping(uint256 round => mapping(address evaluator => EvaluatorRecord)) private _evaluatorRecords;
     mapping(uint256 round => mapping(address evaluator => uint32[])) private _scores;
     mapping(uint256 round => Slot[]) private _slots;
@@ -311,7 +312,7 @@ contract RelayLearning is IRelayLearning {
         if (weightsHash == bytes32(0)) revert RelayZeroHash();
         if (weightsHash == _models[s.parentId].weightsHash) revert RelayUnchangedWeights(round, slot, s.parentId);
         _checkCid(cid);
-        uint256 evaluatorCount = rs.seatCount;
+        uint256 evaluatorCount = _seatCounts[round];
         if (envelopes.length != evaluatorCount) revert RelayEnvelopeCount(envelopes.length, evaluatorCount);
         for (uint256 i = 0; i < envelopes.length; ++i) {
             _checkEnvelope(envelopes[i]);
@@ -369,7 +370,7 @@ contract RelayLearning is IRelayLearning {
     function closeCommit() external {
         uint256 round = _round;
         RoundState storage rs = _requirePhase(round, Phase.Committing);
-        _requireClosable(rs, rs.committedCount == rs.seatCount);
+        _requireClosable(rs, rs.committedCount == _seatCounts[round]);
         _startPhase(round, Phase.Revealing);
     }
 
@@ -486,7 +487,7 @@ contract RelayLearning is IRelayLearning {
         info.seed = rs.seed;
         info.bidCount = _bids[round].length;
         info.offerCount = _offers[round].length;
-        info.evaluatorCount = rs.phase == Phase.Bidding ? _evaluators[round].length : rs.seatCount;
+        info.evaluatorCount = rs.phase == Phase.Bidding ? _evaluators[round].length : _seatCounts[round];
         info.slotCount = rs.slotCount;
         info.submittedCount = rs.submittedCount;
         info.committedCount = rs.committedCount;
@@ -505,7 +506,7 @@ contract RelayLearning is IRelayLearning {
 
     /// @inheritdoc IRelayLearning
     function evaluatorsOf(uint256 round) external view returns (address[] memory) {
-        if (_rounds[round].phase == Phase.Bidding) return _evaluators[round];
+        if (_seatCounts[round] == 0) return _evaluators[round]; // bidding, or nobody staked
         return _seatedEvaluators(round);
     }
 
@@ -620,7 +621,7 @@ contract RelayLearning is IRelayLearning {
     // ------------------------------------------------------- ROUND MECHANICS
 
     /// @dev Seats maxEvaluators of the pool by lot with the round's seed: a partial
-    /// Fisher-Yates shuffle in place, so the first seatCount entries are the drawn
+    /// Fisher-Yates shuffle in place, so the first `_seatCounts[round]` entries are the drawn
     /// evaluators in envelope order. O(seats) whatever the pool's size; the stakers left
     /// out take their stakes back with reclaimStake.
     function _drawEvaluators(uint256 round, bytes32 seed) private {
@@ -631,7 +632,6 @@ contract RelayLearning is IRelayLearning {
             mapping(address => EvaluatorRecord) storage records = _evaluatorRecords[round];
             for (uint256 i = 0; i < seats; ++i) {
                 uint256 j = i + uint256(keccak256(abi.encode(seed, "evaluator", i))) % (poolSize - i);
-                if (j == i) continue;
                 (address seated, address moved) = (pool[j], pool[i]);
                 (pool[i], pool[j]) = (seated, moved);
                 records[seated].indexPlusOne = uint32(i + 1);
@@ -640,14 +640,14 @@ contract RelayLearning is IRelayLearning {
         } else {
             seats = poolSize;
         }
-        _rounds[round].seatCount = uint32(seats);
+        _seatCounts[round] = seats;
         emit EvaluatorsDrawn(round, poolSize, seats);
     }
 
     /// @dev The round's drawn evaluators, in envelope order.
     function _seatedEvaluators(uint256 round) private view returns (address[] memory seated) {
         address[] storage pool = _evaluators[round];
-        seated = new address[](_rounds[round].seatCount);
+        seated = new address[](_seatCounts[round]);
         for (uint256 i = 0; i < seated.length; ++i) {
             seated[i] = pool[i];
         }
@@ -959,7 +959,7 @@ contract RelayLearning is IRelayLearning {
                 _startPhase(round, Phase.Committing);
             } else if (
                 rs.phase == Phase.Committing
-                    && (rs.submittedCount == 0 || rs.committedCount == rs.seatCount)
+                    && (rs.submittedCount == 0 || rs.committedCount == _seatCounts[round])
             ) {
                 _startPhase(round, Phase.Revealing);
             } else {
@@ -1021,7 +1021,7 @@ contract RelayLearning is IRelayLearning {
     /// @dev Whether `account` was drawn to evaluate `round` (nobody is before the close).
     function _isSeated(uint256 round, address account) private view returns (bool) {
         uint256 indexPlusOne = _evaluatorRecords[round][account].indexPlusOne;
-        return indexPlusOne != 0 && indexPlusOne <= _rounds[round].seatCount;
+        return indexPlusOne != 0 && indexPlusOne <= _seatCounts[round];
     }
 
     function _commitment(uint256 round, address evaluator, uint256[] calldata scores, bytes32 salt)
