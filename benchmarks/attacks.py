@@ -182,6 +182,15 @@ class Scenario:
     absent: frozenset[int] = frozenset()  # model owners gone away: they neither offer nor deliver
 
 
+def collusion(liars: frozenset[int], pool: int, baseline: str, seats: int = EVALUATORS) -> Scenario:
+    """`liars` of `pool` stakers for `seats` seats score the favourite 1.0 and everyone
+    else 0 (no liars: the attack-free run of that set-up, with the same tracking)."""
+    holder: dict[int, int] = {}
+    return Scenario(lambda: tracking_turn(holder), lambda: colluders(liars, FAVOURITE, holder),
+                    frozenset({FAVOURITE}) if liars else frozenset(), liars, pool=pool, seats=seats,
+                    baseline=baseline)
+
+
 def scenarios() -> dict[str, Scenario]:
     quarter = attackers_of(0.25)
     out = {"none": Scenario(lambda: honest_turn, lambda: honest_scores)}
@@ -207,22 +216,14 @@ def scenarios() -> dict[str, Scenario]:
                               (frozenset(), POOL, f"none, pool {POOL}"), (first, POOL, f"collusion 1 of pool {POOL}"),
                               (frozenset({0, 1}), POOL, f"collusion 2 of pool {POOL}"),
                               (frozenset(range(POOL // 2)), POOL, f"collusion {POOL // 2} of pool {POOL}")):
-        holder: dict[int, int] = {}
-        out[name] = Scenario(lambda h=holder: tracking_turn(h), lambda l=liars, h=holder: colluders(l, FAVOURITE, h),
-                             frozenset({FAVOURITE}) if liars else frozenset(), liars, pool=pool,
-                             baseline="none" if pool == EVALUATORS else f"none, pool {POOL}")
+        out[name] = collusion(liars, pool, baseline="none" if pool == EVALUATORS else f"none, pool {POOL}")
     coalition = frozenset(range(POOL))  # staked first: indices 0-11 of the pool
     for pool, name in ((POOL, f"crowding, old cap {POOL}"), (2 * POOL, f"crowding {POOL} of pool {2 * POOL}"),
                        (4 * POOL, f"crowding {POOL} of pool {4 * POOL}")):
-        holder = {}
-        out[name] = Scenario(lambda h=holder: tracking_turn(h), lambda h=holder: colluders(coalition, FAVOURITE, h),
-                             frozenset({FAVOURITE}), coalition, pool=pool, baseline=f"none, pool {POOL}")
+        out[name] = collusion(coalition, pool, baseline=f"none, pool {POOL}")
     for liars, name in ((frozenset(), f"none, {WIDE} seats"), (first, f"collusion 1/{WIDE}"),
                         (frozenset({0, 1}), f"collusion 2/{WIDE}")):
-        holder = {}
-        out[name] = Scenario(lambda h=holder: tracking_turn(h), lambda l=liars, h=holder: colluders(l, FAVOURITE, h),
-                             frozenset({FAVOURITE}) if liars else frozenset(), liars, pool=WIDE, seats=WIDE,
-                             baseline=f"none, {WIDE} seats")
+        out[name] = collusion(liars, WIDE, seats=WIDE, baseline=f"none, {WIDE} seats")
     return out
 
 

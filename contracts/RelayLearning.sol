@@ -487,7 +487,7 @@ contract RelayLearning is IRelayLearning {
         info.seed = rs.seed;
         info.bidCount = _bids[round].length;
         info.offerCount = _offers[round].length;
-        info.evaluatorCount = rs.phase == Phase.Bidding ? _evaluators[round].length : _seatCounts[round];
+        info.evaluatorCount = _seatCounts[round] == 0 ? _evaluators[round].length : _seatCounts[round];
         info.slotCount = rs.slotCount;
         info.submittedCount = rs.submittedCount;
         info.committedCount = rs.committedCount;

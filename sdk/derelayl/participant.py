@@ -411,9 +411,13 @@ class Participant:
         """This evaluator's state in round `r`, `staked` only if it was drawn to a seat
         (a staker the draw left out has nothing to score)."""
         state = self.client.evaluator_state(r, self.address)
-        if state.staked and self.address not in self.client.evaluators(r):
+        if state.staked and not self.drawn(r):
             return EvaluatorView(False, state.committed, state.revealed, state.commitment)
         return state
+
+    def drawn(self, r: int) -> bool:
+        """Whether the draw of round `r` seated this evaluator (after bidding closed)."""
+        return self.address in self.client.evaluators(r)
 
     def reclaim_undrawn_stakes(self, current: int, phase: Phase) -> None:
         """Takes back the stake of every round whose draw left this evaluator out: the
@@ -423,7 +427,7 @@ class Participant:
             r = int(key)
             if not mine.get("staked") or (r == current and phase == Phase.BIDDING):
                 continue  # no stake waiting, or the draw is still to come
-            if self.address in self.client.evaluators(r):
+            if self.drawn(r):
                 self.log(f"round {r}: drawn to evaluate")
             elif self.client.evaluator_state(r, self.address).staked:
                 self.client.reclaim_stake(r)

@@ -582,10 +582,9 @@ class RelayProtocol:
     def reclaim_stake(self, account: str, round_: int) -> None:
         if round_ > self.round:
             raise ProtocolRevert("RelayWrongRound", self.round, round_)
-        phase = self.rounds[round_].phase
-        if phase == Phase.BIDDING:
-            raise ProtocolRevert("RelayWrongPhase", int(Phase.TRAINING), int(phase))
         rs = self.rounds[round_]
+        if rs.phase == Phase.BIDDING:
+            raise ProtocolRevert("RelayWrongPhase", int(Phase.TRAINING), int(rs.phase))
         if account in rs.records:
             raise ProtocolRevert("RelayEvaluatorDrawn", round_, account)
         if account not in rs.undrawn:
