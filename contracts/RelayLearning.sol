@@ -289,11 +289,21 @@ contract RelayLearning is IRelayLearning {
         _requirePhase(round, Phase.Training);
         Slot storage s = _slot(round, slot);
         _requireKeyHolder(s.parentId, msg.sender);
-        if (s.delivered) revert RelayKeyAlreadyDelivered(round, slot);
+        if (s.submitted) revert RelayAlreadySubmitted(round, slot);
         _checkEnvelope(envelope);
 
         s.couriered = true;
         emit KeyCouriered(round, slot, s.trainer, msg.sender, envelope);
+    }
+
+    /// @inheritdoc IRelayLearning
+    function requestKey(uint256 round, uint256 slot) external {
+        _requirePhase(round, Phase.Training);
+        Slot storage s = _slot(round, slot);
+        if (s.trainer != msg.sender) revert RelayNotSlotTrainer(round, slot, msg.sender);
+        if (s.submitted) revert RelayAlreadySubmitted(round, slot);
+
+        emit KeyRequested(round, slot, msg.sender);
     }
 
     /// @inheritdoc IRelayLearning

@@ -252,6 +252,9 @@ interface IRelayLearning {
     event KeyCouriered(
         uint256 indexed round, uint256 indexed slot, address indexed trainer, address courier, bytes envelope
     );
+    /// @notice `trainer` asks the key holders of its parent model to courier the key:
+    /// none delivered so far opens the model (see {requestKey}).
+    event KeyRequested(uint256 indexed round, uint256 indexed slot, address indexed trainer);
     /// @notice `trainer` submitted a model: sha256 of its plain weights, its CID, and its
     /// key sealed to each evaluator of the round (in `evaluators(round)` order).
     event ModelSubmitted(
@@ -356,15 +359,25 @@ interface IRelayLearning {
     function deliverKey(uint256 round, uint256 slot, bytes calldata envelope) external;
 
     /// @notice Delivers the parent model's key, sealed to the slot's trainer, in place
-    /// of an MO that has not. Every model's key was sealed to the evaluators of the
-    /// round that accepted it, so they can keep the relay going when owners withhold.
-    /// The trainer checks the key against the model's weights hash off chain.
+    /// of an MO that has not, or that delivered a key that does not open the model.
+    /// Every model's key was sealed to the evaluators of the round that accepted it, so
+    /// they can keep the relay going when owners withhold or cheat. The trainer checks
+    /// every key it receives against the model's weights hash off chain.
     /// @dev Requirements: Training phase; the caller was a (drawn) evaluator of the round
-    /// that accepted the slot's parent model, which is not genesis; the MO has not
-    /// delivered. Several couriers may deliver, and the MO still may. The slot stays
-    /// undelivered by its MO: the MO's deposit for it goes to the trainer at settlement,
-    /// whatever the outcome, and the trainer may submit. Emits {KeyCouriered}.
+    /// that accepted the slot's parent model, which is not genesis; the trainer has not
+    /// submitted. Several couriers may deliver, before or after the MO. Payment follows
+    /// the MO's own delivery only: if the MO never delivered, its deposit for the slot
+    /// goes to the trainer at settlement, whatever the outcome; if it delivered, a
+    /// courier changes nothing. Either way the trainer may submit. Emits {KeyCouriered}.
     function courierKey(uint256 round, uint256 slot, bytes calldata envelope) external;
+
+    /// @notice Asks the key holders of the slot's parent model to courier its key: the
+    /// trainer's way out when the key its MO delivered does not open the model (the
+    /// contract cannot open an envelope, so it cannot tell a garbage key from a good
+    /// one). Changes no state; the SDK's evaluators answer it with {courierKey}.
+    /// @dev Requirements: Training phase; the caller is the slot's trainer; not yet
+    /// submitted. Emits {KeyRequested}.
+    function requestKey(uint256 round, uint256 slot) external;
 
     /// @notice Submits the slot's trained model.
     /// @param weightsHash sha256 of the plain (unencrypted) safetensors bytes.

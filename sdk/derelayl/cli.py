@@ -165,7 +165,9 @@ def status(deployment_path: str, rpc_url: str | None) -> None:
         for b in client.bids(r):
             click.echo(f"  bid   {b.trainer}  {b.amount / TOKEN:.4f}")
         for i, s in enumerate(client.slots(r)):
-            state = ("submitted" if s.submitted else "key delivered" if s.delivered
+            state = ("submitted" if s.submitted
+                     else "key delivered (also couriered)" if s.delivered and s.couriered
+                     else "key delivered" if s.delivered
                      else "key couriered (owner withheld)" if s.couriered else "waiting for key")
             click.echo(f"  slot {i:<2} {s.trainer}  parent {s.parent_id}  {state}")
         if r > 0:

@@ -131,8 +131,14 @@ class RelayClient:
 
     def courier_key(self, round: int, slot: int, envelope: bytes) -> dict[str, Any]:
         """Delivers the parent model's key to the slot's trainer in place of an MO that
-        has not (this account evaluated the round that accepted the parent model)."""
+        has not, or whose key does not open the model (this account evaluated the round
+        that accepted the parent model)."""
         return self._send("courierKey", round, slot, envelope)
+
+    def request_key(self, round: int, slot: int) -> dict[str, Any]:
+        """As the slot's trainer, asks the parent model's key holders to courier its
+        key: none delivered so far opens the model."""
+        return self._send("requestKey", round, slot)
 
     def submit(self, round: int, slot: int, weights_hash: bytes, cid: str, envelopes: list[bytes]) -> dict[str, Any]:
         """Records a trained model: sha256 of its plain weights, its CID, its key per evaluator."""

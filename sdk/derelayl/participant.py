@@ -103,6 +103,7 @@ class Participant:
         self.keypair = crypto.KeyPair.from_private(bytes.fromhex(self.state.data["x25519"]))
         self.k = self.client.params().k
         self._idle: tuple[int, int] | None = None  # (round, phase) with nothing left to do
+        self._scored_keys: dict[int, bytes | None] = {}  # model id -> its key, if this evaluator scored it
 
     # ------------------------------------------------------------ plumbing
 
@@ -259,28 +260,32 @@ class Participant:
 
     def courier_keys(self, r: int) -> bool:
         """As an evaluator, delivers the key of a model it scored (in the round that
-        accepted it) to each trainer of round `r` whose MO has not delivered it by
-        half-time of the Training phase. Withholding owners then cannot stop the relay:
-        the trainer trains, and the owner's slot deposit goes to it. Done (True) once
-        no slot it could courier is waiting."""
+        accepted it) to each trainer of round `r` that needs it: one whose MO has not
+        delivered by half-time of the Training phase, or one that asked (`KeyRequested`)
+        because the key it got does not open the model. Withholding or cheating owners
+        then cannot stop the relay or cost the trainer its bid. Each slot gets this
+        evaluator's key once. Done (True) once every slot it could serve is submitted
+        or served: until then a request may still come."""
         if self.config.role != "evaluator":
             return True
         info = self.client.round_info(r)
         mine = self.round_state(r).setdefault("couriered", [])
         waiting = False
         for slot, s in enumerate(self.client.slots(r)):
-            if s.delivered or s.submitted or slot in mine or s.parent_id == 0:
+            if s.submitted or slot in mine or s.parent_id == 0:
                 continue
             key = self.key_of_scored_model(s.parent_id)
             if key is None:
                 continue  # not a model this evaluator scored
-            if not self.past_half_time(info):
-                waiting = True  # the owner's turn first
+            asked = bool(self.client.events("KeyRequested", round=r, slot=slot))
+            if not asked and (s.delivered or not self.past_half_time(info)):
+                waiting = True  # the owner's turn first; a delivered key may yet fail
                 continue
             self.client.courier_key(r, slot, crypto.seal_key(key, self.client.public_key_of(s.trainer)))
             mine.append(slot)
             self.state.save()
-            self.log(f"round {r}: couriered the key of model {s.parent_id} to slot {slot} (its owner had not)")
+            why = "its trainer asked: the key it got does not open it" if asked else "its owner had not"
+            self.log(f"round {r}: couriered the key of model {s.parent_id} to slot {slot} ({why})")
         return not waiting
 
     def past_half_time(self, info: RoundView) -> bool:
@@ -290,7 +295,13 @@ class Participant:
 
     def key_of_scored_model(self, model_id: int) -> bytes | None:
         """The key of accepted model `model_id`, if this participant evaluated the round
-        that accepted it: the trainer sealed it to every evaluator of that round."""
+        that accepted it: the trainer sealed it to every evaluator of that round.
+        Remembered: an accepted model's key never changes, and couriers ask every poll."""
+        if model_id not in self._scored_keys:
+            self._scored_keys[model_id] = self.open_scored_key(model_id)
+        return self._scored_keys[model_id]
+
+    def open_scored_key(self, model_id: int) -> bytes | None:
         model = self.client.model(model_id)
         evaluators = self.client.evaluators(model.round)
         if self.address not in evaluators:
@@ -337,8 +348,11 @@ class Participant:
         mine = self.round_state(r)
         if "cid" not in mine:  # train (again, after a crash) only what was never stored
             parent_id = s.parent_id
-            model = self.fetch_parent(r, slot, parent_id)
+            deliveries = self.key_deliveries(r, slot)
+            model = self.open_parent(r, parent_id, deliveries)
             if model is None:
+                if parent_id != 0:  # nobody but its owner holds the genesis key
+                    self.request_key(r, slot, len(deliveries))
                 return False  # no key that opens the parent yet: keep watching
             train_turn(model, self.features, self.labels, epochs=self.config.epochs, lr=self.config.lr,
                        seed=self.config.seed + r, progress=self.config.progress)
@@ -356,12 +370,27 @@ class Participant:
         self.log(f"round {r}: submitted slot {slot}")
         return True
 
-    def fetch_parent(self, r: int, slot: int, parent_id: int):
-        """The parent model, opened with the first key delivered to `slot` that matches
-        its on-chain hash: the owner's, or a courier's (a courier could send a wrong
-        one). None if no key delivered so far opens it."""
-        deliveries = self.client.events("KeyDelivered", round=r, slot=slot) + \
+    def key_deliveries(self, r: int, slot: int) -> list[dict[str, Any]]:
+        """Every key delivered to `slot`: the owner's, then the couriers'."""
+        return self.client.events("KeyDelivered", round=r, slot=slot) + \
             self.client.events("KeyCouriered", round=r, slot=slot)
+
+    def request_key(self, r: int, slot: int, delivery_count: int) -> None:
+        """Asks the parent's key holders for its key, since none of the
+        `delivery_count` keys delivered to `slot` opens the model (the owner, or a
+        courier, sent a wrong one). Asks again only when a newer key fails too."""
+        mine = self.round_state(r)
+        if mine.get("requested_after", 0) >= delivery_count:
+            return  # asked already; waiting for a courier
+        self.client.request_key(r, slot)
+        mine["requested_after"] = delivery_count
+        self.state.save()
+        self.log(f"round {r}: asked the key holders for the parent's key (none of {delivery_count} opens it)")
+
+    def open_parent(self, r: int, parent_id: int, deliveries: list[dict[str, Any]]):
+        """The parent model, opened with the first of `deliveries` whose key matches its
+        on-chain hash: the owner's, or a courier's (either could send a wrong one). None
+        if none opens it."""
         for delivery in deliveries:
             try:
                 return self.fetch_model(parent_id, crypto.open_envelope(delivery["envelope"], self.keypair))

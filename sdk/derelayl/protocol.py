@@ -542,10 +542,20 @@ class RelayProtocol:
         self._require_phase(round_, Phase.TRAINING)
         s = self._slot(round_, slot)
         self._require_key_holder(s.parent_id, account)
-        if s.delivered:
-            raise ProtocolRevert("RelayKeyAlreadyDelivered", round_, slot)
+        if s.submitted:
+            raise ProtocolRevert("RelayAlreadySubmitted", round_, slot)
         self._check_envelope(envelope)
         s.couriered = True
+
+    def request_key(self, account: str, round_: int, slot: int) -> None:
+        """The trainer asks for a courier (the key it got does not open the parent):
+        only checks, as on chain; the request changes no state."""
+        self._require_phase(round_, Phase.TRAINING)
+        s = self._slot(round_, slot)
+        if s.trainer != account:
+            raise ProtocolRevert("RelayNotSlotTrainer", round_, slot, account)
+        if s.submitted:
+            raise ProtocolRevert("RelayAlreadySubmitted", round_, slot)
 
     def submit(
         self, account: str, round_: int, slot: int, weights_hash: bytes, cid: str, envelopes: Sequence[bytes]

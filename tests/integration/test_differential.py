@@ -5,7 +5,8 @@ tolerance), 3 to 8 participants with random genesis allocations, and 1 to 8 roun
 random behaviour: who bids and how much (sometimes more than it has), which MOs offer
 and at what price, who stakes to evaluate, who reclaims a stake the draw left out
 (and who tries without one), which MOs deliver keys, who offers the
-models and couriers the keys of owners that did not, which trainers submit, what evaluators score (often
+models and couriers the keys of owners that did not (or whose key, the trainer says,
+fails: it asks with requestKey), who couriers or asks too late, which trainers submit, what evaluators score (often
 tied), who commits and who reveals, who reclaims, claims and withdraws. Every action goes to the contract (one of 8 deployments with
 drawn parameters on the test run's Ganache, reverted to its fresh state before each
 scenario) and to the plain-Python rules; both must succeed or both refuse
@@ -187,12 +188,15 @@ class Scenario:
             if self.maybe(0.85):
                 owner = m.models[s.parent_id].creator
                 self.act(owner, "deliverKey", (r, i, ENVELOPE), lambda o=owner, i=i: m.deliver_key(o, r, i, ENVELOPE))
-        for i, s in enumerate(rs.slots):  # a key holder (or anyone) couriers a withheld key
-            if not s.delivered and self.maybe(0.6):
+        for i, s in enumerate(rs.slots):  # a key holder (or anyone) couriers a withheld key, or one that fails
+            if self.maybe(0.6 if not s.delivered else 0.15):
+                if s.delivered and self.maybe(0.7):  # the trainer asks: the owner's key does not open the parent
+                    self.act(s.trainer, "requestKey", (r, i), lambda t=s.trainer, i=i: m.request_key(t, r, i))
                 holders = m.key_holders_of(s.parent_id)
                 courier = rng.choice(holders) if holders and self.maybe(0.8) else rng.choice(self.people)
                 self.act(courier, "courierKey", (r, i, ENVELOPE),
                          lambda c=courier, i=i: m.courier_key(c, r, i, ENVELOPE))
+                self.stats["keys couriered after the owner delivered"] += s.delivered and s.couriered
         for i, s in enumerate(rs.slots):
             if (s.delivered or s.couriered) and self.maybe(0.85):
                 h, cid = keccak(text=f"w:{self.seed}:{r}:{i}"), f"Qm{self.seed}r{r}s{i}"
@@ -203,6 +207,14 @@ class Scenario:
                              lambda t=s.trainer, i=i, h=lazy, c=cid, e=envelopes: m.submit(t, r, i, h, c, e))
                 self.act(s.trainer, "submit", (r, i, h, cid, envelopes),
                          lambda t=s.trainer, i=i, h=h, c=cid, e=envelopes: m.submit(t, r, i, h, c, e))
+        if rs.slots and self.maybe(0.5):  # a late courier or request: often after the submission, by anyone
+            submitted = [i for i, s in enumerate(rs.slots) if s.submitted]
+            i = rng.choice(submitted) if submitted and self.maybe(0.7) else rng.randrange(len(rs.slots))
+            holders = m.key_holders_of(rs.slots[i].parent_id)
+            courier = rng.choice(holders) if holders and self.maybe(0.8) else rng.choice(self.people)
+            self.act(courier, "courierKey", (r, i, ENVELOPE), lambda c=courier, i=i: m.courier_key(c, r, i, ENVELOPE))
+            asker = rs.slots[i].trainer if self.maybe(0.5) else rng.choice(self.people)
+            self.act(asker, "requestKey", (r, i), lambda a=asker, i=i: m.request_key(a, r, i))
         if rs.phase == Phase.TRAINING:
             self.act(self.people[0], "closeTraining", (), m.close_training)
 
@@ -284,7 +296,9 @@ def test_random_scenarios_end_in_identical_state():
     for case in ["ACCEPTED", "REJECTED", "NOT_SUBMITTED", "UNDELIVERED", "NO_QUORUM", "claim", "withdraw",
                  "reclaimUndelivered", "bid:ERC20InsufficientBalance", "claim:RelayNothingToClaim",
                  "evaluators drawn by lot", "commit:RelayNotEvaluator", "courierKey",
-                 "courierKey:RelayNotKeyHolder", "reclaimUndelivered:RelayAlreadySubmitted", "courierOffer",
+                 "courierKey:RelayNotKeyHolder", "courierKey:RelayAlreadySubmitted", "requestKey",
+                 "requestKey:RelayNotSlotTrainer", "requestKey:RelayAlreadySubmitted",
+                 "keys couriered after the owner delivered", "reclaimUndelivered:RelayAlreadySubmitted", "courierOffer",
                  "courierOffer:RelayNotKeyHolder", "courierOffer:RelayOwnersStillActive", "reclaimStake",
                  "reclaimStake:RelayEvaluatorDrawn", "reclaimStake:RelayNotEvaluator", "reclaimStake:RelayWrongPhase",
                  "reclaimStake:RelayWrongRound", "submit:RelayUnchangedWeights"]:

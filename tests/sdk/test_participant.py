@@ -361,3 +361,58 @@ def test_evaluators_keep_the_relay_going_when_the_model_owner_goes_away(world):
     assert outcomes == {slot: SlotOutcome.ACCEPTED}
     assert client.model(client.current_model_of(trainer.address)).parent_id == 1
     assert client.claimable(1, 10)[0] == 1  # the absent owner's lineage still grows
+
+
+def test_a_trainer_sent_a_garbage_key_asks_and_an_evaluator_couriers_the_right_one(world):
+    """Round 0 accepts the model of the trainer that will cheat. In round 1 it offers
+    that model and delivers, on time, a key that does not open it (the contract cannot
+    tell). The new trainer finds the key fails against the on-chain hash and asks
+    (`requestKey`); the evaluator of round 0 holds the model's key and couriers it at
+    once, without waiting for half-time. The trainer trains and its model is accepted,
+    so its bid comes back: the garbage key costs it nothing. Before couriers could
+    serve a delivered slot, its bid burned."""
+    # In-process agents act within a second of each other: bidding need not last 20 s.
+    deployment, key, _ = deploy_world(world, genesis_owner=1, evaluators=[3, 4],  # 100 tokens each
+                                      params=PARAMS.replace(bidding_duration=10))
+    client = RelayClient(connect(world["chain"].url), deployment)
+    logs: dict[str, list[str]] = {"evaluator": [], "trainer": []}
+    genesis_owner, cheat = (agent(world, deployment, i, "trainer", slice(300 * i, 300 * i + 300)) for i in (1, 2))
+    evaluator = agent(world, deployment, 3, "evaluator", slice(900, 1200), log=logs["evaluator"].append)
+    trainer = agent(world, deployment, 4, "trainer", slice(1200, 1500), log=logs["trainer"].append)
+    genesis_owner.state.data["model_keys"]["0"] = key.hex()
+    for p in (genesis_owner, cheat, evaluator, trainer):
+        p.client.register_key(p.keypair.public)
+    round_zero = (genesis_owner, cheat, evaluator)
+    for p in round_zero:
+        p.step(0)  # offer, bid, stake
+    wait_for(lambda: [p.step(0) for p in round_zero] and client.current_round() == 1, 120, "round 0 settled")
+    assert client.current_model_of(cheat.address) == 1
+
+    cheat.step(1)  # offers model 1; it is not stepped again, so only the garbage key below goes out
+    assert [o.model_id for o in client.offers(1)] == [1]
+    honest = (evaluator, trainer)
+    wait_for(lambda: [p.step(1) for p in honest] and client.round_info(1).phase >= Phase.TRAINING, 60,
+             "round 1: bid, stake, bidding closed")
+    slot = trainer.my_slot(1)
+    garbage = crypto.seal_key(crypto.new_model_key(), client.public_key_of(trainer.address))
+    cheat.client.deliver_key(1, slot, garbage)
+    bid = client.events("TrainerMatched", round=1, slot=slot)[0]["bid"]
+    assert bid > 0 and client.credit_of(trainer.address) == 100 * TOKEN - bid
+
+    wait_for(lambda: [p.step(1) for p in honest] and client.current_round() == 2, 240,
+             "round 1: key asked for, couriered, trained, scored and settled")
+    (request,) = client.events("KeyRequested", round=1)
+    assert (request["slot"], request["trainer"]) == (slot, trainer.address)
+    (couriered,) = client.events("KeyCouriered", round=1)
+    assert (couriered["slot"], couriered["courier"]) == (slot, evaluator.address)
+    assert any("asked the key holders for the parent's key" in line for line in logs["trainer"]), logs
+    assert any("its trainer asked: the key it got does not open it" in line for line in logs["evaluator"]), logs
+    w3 = client.w3
+    delivered_at, couriered_at = (w3.eth.get_block(e["blockNumber"])["timestamp"]
+                                  for e in (client.events("KeyDelivered", round=1)[0], couriered))
+    assert couriered_at - delivered_at < PARAMS.training_duration / 2  # answered at once, not at half-time
+    assert client.events("ModelSubmitted", round=1)[0]["blockNumber"] > couriered["blockNumber"]
+    outcomes = {e["slot"]: e["outcome"] for e in client.events("SlotSettled", round=1)}
+    assert outcomes == {slot: SlotOutcome.ACCEPTED}
+    assert client.model(client.current_model_of(trainer.address)).parent_id == 1
+    assert client.credit_of(trainer.address) == 100 * TOKEN  # its bid came back in full

@@ -19,7 +19,8 @@ both must succeed, or both must refuse with the same custom error. After every s
 Attacks are steps too: a lazy trainer resubmitting its parent's weights, a copier
 submitting another slot's hash and CID, an evaluator copying another's commitment
 or reveal, a model owner withholding keys or not offering (a key holder may then
-courier the key or offer the model),
+courier the key or offer the model; it may also courier a key the trainer asks for,
+the owner's having failed),
 zero-bid Sybils, evaluators that commit and never reveal. Whoever carries out an attack that the contract accepts is no
 longer counted as honest. Up to 10 participants stake for 3 evaluator seats, so
 bidding often closes with a draw; the drawn evaluators must match the model's, in
@@ -235,11 +236,15 @@ class RelayWalk:
     @step(weight=2, slot=SLOT, who=WHO, honest=MOSTLY)
     def courier(self, slot, who, honest):
         """An evaluator of the round that accepted a slot's parent delivers its key in
-        place of the MO (honest), or someone who holds no such key tries."""
+        place of the MO, or after the MO's key failed and the trainer asked (honest), or
+        someone who holds no such key tries."""
         m, r = self.model, self.model.round
-        slot = self.pending_slot(slot, lambda s: not s.delivered and not s.submitted and self.model.key_holders_of(s.parent_id))
+        slot = self.pending_slot(slot, lambda s: not s.submitted and self.model.key_holders_of(s.parent_id))
         slots = m.rounds[r].slots
         holders = self.model.key_holders_of(slots[slot].parent_id) if slot < len(slots) else []
+        if honest and holders and slots[slot].delivered:  # the trainer asks: the owner's key does not open it
+            trainer = self.by_address(slots[slot].trainer)
+            self.both(trainer, "requestKey", (r, slot), lambda tx: m.request_key(trainer.address, r, slot))
         a = self.by_address(holders[who % len(holders)]) if honest and holders else self.who(who)
         self.both(a, "courierKey", (r, slot, ENVELOPE), lambda tx: m.courier_key(a.address, r, slot, ENVELOPE))
 
@@ -496,6 +501,6 @@ def test_random_walks_match_the_protocol_model(state_machine_settings):
         # A lazy submission needs a delivered key: the short walks reach a few, so
         # whether one of them is lazy depends on the seeds; the differential test
         # asserts it in `make test`.)
-        attacks += ["courierKey", "submit:RelayUnchangedWeights"]
+        attacks += ["courierKey", "requestKey", "submit:RelayUnchangedWeights"]
     for attack in attacks:
         assert RelayWalk.coverage.get(attack, 0) > 0, f"the walks never tried {attack}"

@@ -96,10 +96,52 @@ def test_nobody_couriers_the_genesis_key(relay, matched, evaluators):
         relay.courierKey(0, 0, ENVELOPE, {"from": evaluators[0]})
 
 
-def test_courier_reverts_once_the_owner_delivered(relay, round_one, trainers, evaluators):
+def test_a_key_holder_may_courier_after_the_owner_delivered_a_key_that_fails(relay, round_one, trainers,
+                                                                             evaluators):
+    """The owner delivers to both slots, but its keys do not open model 1 (the contract
+    cannot tell). Each trainer asks; evaluator 0 of round 0 couriers the right key; both
+    submit. The owner delivered, so it is paid as usual: the courier changes nothing but
+    the trainers' chance to train, and nobody loses a deposit to the garbage key."""
+    owner = trainers[0]
+    for slot, trainer in enumerate(round_one):
+        relay.deliverKey(1, slot, b"\xee" * 80, {"from": owner})  # garbage, sealed or not
+        tx = relay.requestKey(1, slot, {"from": trainer})
+        assert dict(tx.events["KeyRequested"]) == {"round": 1, "slot": slot, "trainer": trainer}
+        relay.courierKey(1, slot, ENVELOPE, {"from": evaluators[0]})
+        s = relay.slotOf(1, slot)
+        assert s["delivered"] is True and s["couriered"] is True
+
+    submit_and_score(relay, round_one, evaluators, [[900_000, 600_000], [800_000, 700_000]])
+    assert relay.creditOf(owner) == 100 * TOKEN - TOKEN  # slot 0 refunded, slot 1 burned: as without a courier
+    assert relay.creditOf(round_one[0]) == 100 * TOKEN  # accepted: its bid back
+    assert relay.creditOf(round_one[1]) == 100 * TOKEN - TOKEN  # rejected on its merits: its bid burned
+    assert relay.totalLocked() == 0
+
+
+def test_courier_reverts_once_the_trainer_submitted(relay, round_one, trainers, evaluators):
     relay.deliverKey(1, 0, ENVELOPE, {"from": trainers[0]})
-    with reverts("RelayKeyAlreadyDelivered"):
+    relay.submit(1, 0, weights_hash("r1:0"), cid_of("r1:0"), [ENVELOPE] * 2, {"from": round_one[0]})
+    with reverts("RelayAlreadySubmitted"):
         relay.courierKey(1, 0, ENVELOPE, {"from": evaluators[0]})
+    relay.courierKey(1, 1, ENVELOPE, {"from": evaluators[0]})  # the other slot still may
+
+
+def test_only_the_slot_trainer_may_request_a_key_and_only_until_it_submits(relay, round_one, trainers,
+                                                                           evaluators):
+    for account in (round_one[1], trainers[0], evaluators[0]):  # another trainer, the owner, a key holder
+        with reverts("RelayNotSlotTrainer"):
+            relay.requestKey(1, 0, {"from": account})
+    with reverts("RelayUnknownSlot"):
+        relay.requestKey(1, 2, {"from": round_one[0]})
+    relay.requestKey(1, 0, {"from": round_one[0]})  # before any delivery too, and again
+    relay.requestKey(1, 0, {"from": round_one[0]})
+    relay.deliverKey(1, 0, ENVELOPE, {"from": trainers[0]})
+    relay.submit(1, 0, weights_hash("r1:0"), cid_of("r1:0"), [ENVELOPE] * 2, {"from": round_one[0]})
+    with reverts("RelayAlreadySubmitted"):
+        relay.requestKey(1, 0, {"from": round_one[0]})
+    relay.closeTraining({"from": round_one[0]})  # training duration 0
+    with reverts("RelayWrongPhase"):
+        relay.requestKey(1, 1, {"from": round_one[1]})
 
 
 def test_courier_checks_phase_and_envelope(relay, round_one, evaluators):
