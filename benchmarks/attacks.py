@@ -18,6 +18,12 @@ be lost. The same seeds (10 by default) are played with and without the attack:
           an evaluator of the round that accepted the model couriers its key
           (`courierKey`), as the SDK's evaluators do; played again with nobody
           couriering (the rules before couriers), to show what couriers change;
+- garbage keys: 25% of participants, once they own a model, deliver keys that do not
+          open it (on time, so the contract counts them as delivered); the trainer
+          asks (`requestKey`) and an evaluator of the round that accepted the model
+          couriers the right key, as the SDK's trainers and evaluators do; played
+          again with nobody couriering (the rules before 2026-11-27: a courier could
+          not serve a delivered slot, and the trainer's bid burned);
 - owners leaving: 25% of participants go away once they own a model (they neither
           offer it nor deliver its key); after a round in which nobody offered, an
           evaluator of the round that accepted it offers it at price 0
@@ -180,6 +186,7 @@ class Scenario:
     baseline: str = "none"  # the attack-free scenario with the same evaluator set-up
     couriers: bool = True  # evaluators courier the keys withheld by owners
     absent: frozenset[int] = frozenset()  # model owners gone away: they neither offer nor deliver
+    garbage: frozenset[int] = frozenset()  # model owners that deliver keys that do not open their models
 
 
 def collusion(liars: frozenset[int], pool: int, baseline: str, seats: int = EVALUATORS) -> Scenario:
@@ -205,6 +212,9 @@ def scenarios() -> dict[str, Scenario]:
                                             withholders=quarter)
     out["withholding, no courier"] = Scenario(lambda: honest_turn, lambda: honest_scores, quarter,
                                               withholders=quarter, couriers=False)
+    out["garbage keys 25%"] = Scenario(lambda: honest_turn, lambda: honest_scores, quarter, garbage=quarter)
+    out["garbage keys, no courier"] = Scenario(lambda: honest_turn, lambda: honest_scores, quarter, garbage=quarter,
+                                               couriers=False)
     out["owners leaving 25%"] = Scenario(lambda: honest_turn, lambda: honest_scores, quarter, absent=quarter)
     out["leaving, no courier"] = Scenario(lambda: honest_turn, lambda: honest_scores, quarter, absent=quarter,
                                           couriers=False)
@@ -251,7 +261,7 @@ def main() -> None:
             run = relay_run([(x[p], y[p]) for p in trainer_parts], tests, (x[holdout], y[holdout]), args.rounds,
                             args.epochs, seed, allocation=10 * TOKEN, turn=scenario.turn(),
                             scorer=scenario.scorer(), withholders=scenario.withholders, seats=scenario.seats,
-                            couriers=scenario.couriers, absent=scenario.absent)
+                            couriers=scenario.couriers, absent=scenario.absent, garbage_keys=scenario.garbage)
             tokens = {a: run.tokens(a) / TOKEN for a in run.people + run.evaluators}
             honest = [a for i, a in enumerate(run.people) if i not in attackers]
             honest_evaluators = [tokens[e] for i, e in enumerate(run.evaluators) if i not in liars]

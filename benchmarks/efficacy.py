@@ -96,7 +96,8 @@ def relay(parts, evaluator_sets, holdout, rounds: int, epochs: int, seed: int) -
 
 def relay_run(parts, evaluator_sets, holdout, rounds: int, epochs: int, seed: int, allocation: int = 0,
               turn=honest_turn, scorer=honest_scores, withholders: frozenset[int] = frozenset(),
-              seats: int | None = None, couriers: bool = True, absent: frozenset[int] = frozenset()) -> RelayRun:
+              seats: int | None = None, couriers: bool = True, absent: frozenset[int] = frozenset(),
+              garbage_keys: frozenset[int] = frozenset()) -> RelayRun:
     """The relay with pluggable behaviour: `turn(trainer_index, model, x, y, epochs,
     seed, submitted)` returns the model a trainer submits (`submitted`: this round's
     models so far) or a `Resubmit`; `scorer(evaluator_index, models, x, y)` its scores,
@@ -104,7 +105,10 @@ def relay_run(parts, evaluator_sets, holdout, rounds: int, epochs: int, seed: in
     `withholders` never deliver keys, and those in `absent` have gone away (they
     neither offer nor deliver); with `couriers`, an evaluator of the round that
     accepted such a model delivers its key (`courierKey`) instead, and offers it
-    (`courierOffer`) after a round in which nobody offered, as the SDK's evaluators do. Everyone starts with `allocation` credit, so
+    (`courierOffer`) after a round in which nobody offered, as the SDK's evaluators do.
+    Those in `garbage_keys` deliver keys that do not open their models: the trainer
+    asks (`requestKey`) and, with `couriers`, a key holder couriers the right key, as
+    the SDK's trainers and evaluators do; without one the trainer cannot train. Everyone starts with `allocation` credit, so
     that deposits can be lost. Every evaluator stakes every round; with `seats` fewer
     than the evaluators, the contract's draw seats that many of them."""
     rng = random.Random(seed)
@@ -148,10 +152,16 @@ def relay_run(parts, evaluator_sets, holdout, rounds: int, epochs: int, seed: in
         copies: set[int] = set()  # slots that submitted another slot's ciphertext
         hashes: list[bytes] = []
         for i, s in enumerate(rs.slots):
-            owner = protocol.models[s.parent_id].creator
-            if people.index(owner) not in withholders | absent:
-                protocol.deliver_key(owner, r, i, ENVELOPE)
-            elif couriers and (holders := protocol.key_holders_of(s.parent_id)):
+            owner = people.index(protocol.models[s.parent_id].creator)
+            holders = protocol.key_holders_of(s.parent_id) if couriers else []
+            if owner not in withholders | absent:
+                protocol.deliver_key(people[owner], r, i, ENVELOPE)
+                if owner in garbage_keys:  # the key does not open the parent: the trainer asks
+                    protocol.request_key(s.trainer, r, i)
+                    if not holders:
+                        continue  # nobody else holds the key: no training, and the bid burns
+                    protocol.courier_key(holders[0], r, i, ENVELOPE)
+            elif holders:
                 protocol.courier_key(holders[0], r, i, ENVELOPE)
             else:
                 continue  # no key: the trainer cannot train, and settlement pays it the remedy

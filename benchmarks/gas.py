@@ -54,16 +54,23 @@ def typical_round_gas() -> dict[str, int]:
     figures["claim (1 layer)"] = relay.claim(1, 1, {"from": accounts[0]}).gas_used
     figures["withdraw"] = relay.withdraw(TOKEN, {"from": evaluators[0]}).gas_used
     # a round where MOs withhold their keys: courierKey (an evaluator of the round that
-    # accepted them delivers one), reclaimUndelivered and closeTraining
+    # accepted them delivers one), reclaimUndelivered and closeTraining; and one MO
+    # delivers a key that does not open its model: requestKey, then courierKey
     r = relay.currentRound()
     for o in owners:
         relay.offer(r, 0, {"from": o})
-    trainers = [a for a in pool if a not in owners][:2]
+    trainers = [a for a in pool if a not in owners][:3]
     for t in trainers:
         relay.bid(r, 0, {"from": t})
     relay.closeBidding({"from": accounts[0]})
     couriered = relay.trainerSlot(r, trainers[1])[1]
     figures["courierKey"] = relay.courierKey(r, couriered, b"\x5e" * 80, {"from": evaluators[0]}).gas_used
+    garbage = relay.trainerSlot(r, trainers[2])[1]
+    owner = by_address(relay.modelOf(relay.slotOf(r, garbage)["parentId"])["creator"])
+    relay.deliverKey(r, garbage, b"\xee" * 80, {"from": owner})
+    figures["requestKey"] = relay.requestKey(r, garbage, {"from": trainers[2]}).gas_used
+    figures["courierKey (after the MO's key failed)"] = relay.courierKey(
+        r, garbage, b"\x5e" * 80, {"from": evaluators[0]}).gas_used
     figures["closeTraining"] = relay.closeTraining({"from": accounts[0]}).gas_used
     slot = relay.trainerSlot(r, trainers[0])[1]
     figures["reclaimUndelivered"] = relay.reclaimUndelivered(r, slot, {"from": trainers[0]}).gas_used
