@@ -1,22 +1,22 @@
 #!/usr/bin/env bash
 # Every test (`make test`), in two groups side by side, each on its own Ganache: the
 # long chain-bound tests (the differential test, contracts vs derelayl.protocol in 200
-# random scenarios, about 8 minutes; and the largest-round gas test, about 2) and
-# everything else. On 2 cores this nearly halves the wall time. Extra arguments go to
-# both groups (e.g. -x).
+# random scenarios, about 8 minutes; the largest-round gas test, about 2; and the
+# stateful walks, about 3) and everything else. On 2 cores this nearly halves the
+# wall time. Extra arguments go to both groups (e.g. -x).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 mkdir -p build
 log=build/test-long.log
-long=(tests/integration/test_differential.py tests/unitary/RelayLearning/test_limits.py)
+long=(tests/integration/test_differential.py tests/unitary/RelayLearning/test_limits.py tests/stateful)
 tools/brownie-on-ganache.sh test "${long[@]}" -s "$@" >"$log" 2>&1 &
 differential=$!
 tools/brownie-on-ganache.sh test tests/ "${long[@]/#/--ignore=}" "$@"
 main=$?
 wait "$differential"
 differential_status=$?
-echo "---- differential and largest-round tests; whole log in $log"
-grep -E "scenarios:|largest-round gas" "$log" || true
+echo "---- long group (differential, largest-round and stateful tests); whole log in $log"
+grep -E "scenarios:|largest-round gas|stateful coverage" "$log" || true
 tail -n 2 "$log"
 if [ "$main" -ne 0 ] || [ "$differential_status" -ne 0 ]; then
     [ "$differential_status" -ne 0 ] && tail -n 60 "$log"
