@@ -104,6 +104,7 @@ class Participant:
         self.k = self.client.params().k
         self._idle: tuple[int, int] | None = None  # (round, phase) with nothing left to do
         self._scored_keys: dict[int, bytes | None] = {}  # model id -> its key, if this evaluator scored it
+        self._wrong_envelopes: set[bytes] = set()  # delivered keys found not to open their model
 
     # ------------------------------------------------------------ plumbing
 
@@ -390,11 +391,15 @@ class Participant:
     def open_parent(self, r: int, parent_id: int, deliveries: list[dict[str, Any]]):
         """The parent model, opened with the first of `deliveries` whose key matches its
         on-chain hash: the owner's, or a courier's (either could send a wrong one). None
-        if none opens it."""
+        if none opens it. A key found wrong is not tried (nor the model fetched) again."""
         for delivery in deliveries:
+            envelope = bytes(delivery["envelope"])
+            if envelope in self._wrong_envelopes:
+                continue
             try:
-                return self.fetch_model(parent_id, crypto.open_envelope(delivery["envelope"], self.keypair))
+                return self.fetch_model(parent_id, crypto.open_envelope(envelope, self.keypair))
             except crypto.DecryptionError as exc:
+                self._wrong_envelopes.add(envelope)
                 who = delivery.get("courier", "its owner")
                 self.log(f"round {r}: the key of model {parent_id} from {who} does not open it ({exc})")
         return None
