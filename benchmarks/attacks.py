@@ -40,7 +40,8 @@ be lost. The same seeds (10 by default) are played with and without the attack:
   every seat and honest stakers were refused; now the pool has no cap, and the
   coalition meets 12, then 36 honest stakers in the draw;
 - collusion on a wider panel: 5 seats instead of 3 (the same evaluator data, re-cut
-  into 5 test splits of 6% each), with 1 and then 2 colluders (a minority).
+  into 5 test splits of 6% each), with 1 and then 2 colluders (a minority); and 8
+  seats, the project's default (8 splits of 3.75%), with 1, 2 and 3 colluders.
   Pool member i scores on evaluator test split i mod 3, so the trainers' data is
   the same as in every other scenario.
 
@@ -79,7 +80,7 @@ from derelayl.training import train_turn
 ROOT = Path(__file__).resolve().parent.parent
 PARTICIPANTS, EVALUATORS, ALPHA = 16, 3, 1.0
 POOL = 4 * EVALUATORS  # an evaluator pool of 4 stakers a seat (the cap of the old rules)
-WIDE = 5  # seats in the wider-panel scenarios; the 3 test splits are re-cut into 5
+WIDE = (5, 8)  # seats in the wider-panel scenarios (8: the default); the 3 test splits are re-cut
 
 
 def attackers_of(share: float) -> frozenset[int]:
@@ -231,9 +232,11 @@ def scenarios() -> dict[str, Scenario]:
     for pool, name in ((POOL, f"crowding, old cap {POOL}"), (2 * POOL, f"crowding {POOL} of pool {2 * POOL}"),
                        (4 * POOL, f"crowding {POOL} of pool {4 * POOL}")):
         out[name] = collusion(coalition, pool, baseline=f"none, pool {POOL}")
-    for liars, name in ((frozenset(), f"none, {WIDE} seats"), (first, f"collusion 1/{WIDE}"),
-                        (frozenset({0, 1}), f"collusion 2/{WIDE}")):
-        out[name] = collusion(liars, WIDE, seats=WIDE, baseline=f"none, {WIDE} seats")
+    for seats in WIDE:
+        minorities = [frozenset(range(n)) for n in range(1, (seats + 1) // 2)]  # 1 to 2 of 5, 1 to 3 of 8
+        for liars in [frozenset(), *minorities]:
+            name = f"collusion {len(liars)}/{seats}" if liars else f"none, {seats} seats"
+            out[name] = collusion(liars, seats, seats=seats, baseline=f"none, {seats} seats")
     return out
 
 
