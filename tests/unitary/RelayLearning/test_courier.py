@@ -1,6 +1,8 @@
-"""courierKey and courierOffer: the evaluators of the round that accepted a model
-deliver its key when its owner withholds it, and offer the model when its owner went
-away, so that owners who all withhold or leave cannot stop the relay.
+"""courierKey, requestKey and courierOffer: the evaluators of the round that accepted a
+model deliver its key when its owner withholds it or delivers one that does not open
+it (the trainer asks with requestKey), and offer the model when its owner went away,
+so that owners who withhold, cheat or leave cannot stop the relay or cost a trainer
+its bid.
 
 Round 0 is played as in the other unit tests: evaluators 0 and 1 score, trainer 0's
 model (model 1) is accepted, and both evaluators hold its key. In round 1 trainer 0
