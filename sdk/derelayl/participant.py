@@ -271,6 +271,7 @@ class Participant:
             return True
         info = self.client.round_info(r)
         mine = self.round_state(r).setdefault("couriered", [])
+        requested = {e["slot"] for e in self.client.events("KeyRequested", round=r)}
         waiting = False
         for slot, s in enumerate(self.client.slots(r)):
             if s.submitted or slot in mine or s.parent_id == 0:
@@ -278,7 +279,7 @@ class Participant:
             key = self.key_of_scored_model(s.parent_id)
             if key is None:
                 continue  # not a model this evaluator scored
-            asked = bool(self.client.events("KeyRequested", round=r, slot=slot))
+            asked = slot in requested
             if not asked and (s.delivered or not self.past_half_time(info)):
                 waiting = True  # the owner's turn first; a delivered key may yet fail
                 continue

@@ -82,6 +82,20 @@ def agent(world, deployment, index: int, role: str, rows: slice, store=None, log
                        world["y"][rows], log=log or (lambda message: None))
 
 
+def settle_round_zero(client, genesis_key: bytes, genesis_owner, trainer, evaluator, later=()):
+    """Registers everyone's key (`later` joins after round 0), then plays round 0: the
+    genesis owner offers, `trainer` bids, `evaluator` stakes, until the round settles
+    with the trainer owning model 1."""
+    genesis_owner.state.data["model_keys"]["0"] = genesis_key.hex()
+    round_zero = (genesis_owner, trainer, evaluator)
+    for p in (*round_zero, *later):
+        p.client.register_key(p.keypair.public)
+    for p in round_zero:
+        p.step(0)  # offer, bid, stake
+    wait_for(lambda: [p.step(0) for p in round_zero] and client.current_round() == 1, 120, "round 0 settled")
+    assert client.current_model_of(trainer.address) == 1
+
+
 def test_killed_trainer_resumes_trains_again_and_submits_once(world):
     x, y, tmp = world["x"], world["y"], world["tmp"]
     deployment_path = tmp / "deployment.json"
@@ -329,14 +343,7 @@ def test_evaluators_keep_the_relay_going_when_the_model_owner_goes_away(world):
     genesis_owner, gone, trainer = (agent(world, deployment, i, "trainer", slice(300 * i, 300 * i + 300),
                                           empty_round_grace=0) for i in (1, 2, 4))
     evaluator = agent(world, deployment, 3, "evaluator", slice(900, 1200), log=logs.append, empty_round_grace=0)
-    genesis_owner.state.data["model_keys"]["0"] = key.hex()
-    for p in (genesis_owner, gone, evaluator, trainer):
-        p.client.register_key(p.keypair.public)
-    round_zero = (genesis_owner, gone, evaluator)
-    for p in round_zero:
-        p.step(0)  # offer, bid, stake
-    wait_for(lambda: [p.step(0) for p in round_zero] and client.current_round() == 1, 120, "round 0 settled")
-    assert client.current_model_of(gone.address) == 1
+    settle_round_zero(client, key, genesis_owner, gone, evaluator, later=(trainer,))
 
     active = (evaluator, trainer)  # the owner of model 1 is gone
     wait_for(lambda: [p.step(client.current_round()) for p in active] and client.current_round() == 2, 120,
@@ -379,14 +386,7 @@ def test_a_trainer_sent_a_garbage_key_asks_and_an_evaluator_couriers_the_right_o
     genesis_owner, cheat = (agent(world, deployment, i, "trainer", slice(300 * i, 300 * i + 300)) for i in (1, 2))
     evaluator = agent(world, deployment, 3, "evaluator", slice(900, 1200), log=logs["evaluator"].append)
     trainer = agent(world, deployment, 4, "trainer", slice(1200, 1500), log=logs["trainer"].append)
-    genesis_owner.state.data["model_keys"]["0"] = key.hex()
-    for p in (genesis_owner, cheat, evaluator, trainer):
-        p.client.register_key(p.keypair.public)
-    round_zero = (genesis_owner, cheat, evaluator)
-    for p in round_zero:
-        p.step(0)  # offer, bid, stake
-    wait_for(lambda: [p.step(0) for p in round_zero] and client.current_round() == 1, 120, "round 0 settled")
-    assert client.current_model_of(cheat.address) == 1
+    settle_round_zero(client, key, genesis_owner, cheat, evaluator, later=(trainer,))
 
     cheat.step(1)  # offers model 1; it is not stepped again, so only the garbage key below goes out
     assert [o.model_id for o in client.offers(1)] == [1]
