@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Every test (`make test`), in two groups side by side, each on its own Ganache: the
-# long chain-bound tests (the differential test, contracts vs derelayl.protocol in 200
-# random scenarios, about 8 minutes; the largest-round gas test, about 2; and the
+# long chain-bound tests (the differential test, contracts vs derelayl.protocol in 100
+# random scenarios, about 5 minutes; the largest-round gas test, about 2; and the
 # stateful walks, about 3) and everything else. On 2 cores this nearly halves the
 # wall time. Extra arguments go to both groups (e.g. -x).
 set -uo pipefail
