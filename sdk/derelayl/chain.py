@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import socket
 import time
 from collections.abc import Iterator
@@ -241,6 +242,15 @@ class Deployment:
     relay: str
     token: str
     block: int
+    # The genesis model's key (hex), published with the deployment: nobody but the
+    # genesis owner holds it, so nobody could courier it, and a trainer checks the
+    # genesis with it before bidding on it. Empty: the deployer keeps the key, and
+    # the SDK's trainers do not bid on the genesis.
+    genesis_key: str = ""
+
+    def __post_init__(self) -> None:
+        if self.genesis_key and not re.fullmatch(r"[0-9a-fA-F]{64}", self.genesis_key):
+            raise ConfigurationError(f"genesis_key must be 64 hex digits (a 32-byte key), not {self.genesis_key!r}")
 
     def save(self, path: Path) -> Path:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -297,8 +307,11 @@ def deploy(
     genesis_cid: str = "QmGenesis",
     task_spec_cid: str = "",
     allocations: dict[str, int] | None = None,
+    genesis_key: bytes | None = None,
 ) -> Deployment:
-    """Deploys RelayToken (minter = the predicted RelayLearning address) and RelayLearning."""
+    """Deploys RelayToken (minter = the predicted RelayLearning address) and RelayLearning.
+    `genesis_key` is not sent to the chain: it is published in the returned Deployment
+    (and so in its file) for trainers to check the genesis model before bidding."""
     contracts = compile_contracts()
     decoder = ErrorDecoder([c.abi for c in contracts.values()])
     token_factory = w3.eth.contract(abi=contracts["RelayToken"].abi, bytecode=contracts["RelayToken"].bytecode)
@@ -318,7 +331,7 @@ def deploy(
     if relay_receipt["contractAddress"] != predicted:
         raise DeRelayLError(f"RelayLearning landed at {relay_receipt['contractAddress']}, not {predicted}")
     return Deployment(w3.eth.chain_id, w3.provider.endpoint_uri, predicted, token_receipt["contractAddress"],
-                      relay_receipt["blockNumber"])
+                      relay_receipt["blockNumber"], genesis_key.hex() if genesis_key else "")
 
 
 def relay_contract(w3: Web3, deployment: Deployment):

@@ -99,7 +99,7 @@ def run_demo(config: DemoConfig, echo=print, progress: bool = True) -> dict:
                          [p for _, _, p in processes])
         deployment = deploy(w3, dev_account(0), params, genesis_owner=accounts[0].address,
                             genesis_hash=crypto.weights_hash(genesis_plain), genesis_cid=genesis_cid,
-                            allocations={e.address: 100 * TOKEN for e in evaluators})
+                            allocations={e.address: 100 * TOKEN for e in evaluators}, genesis_key=genesis_key)
         client = RelayClient(w3, deployment)
         deployment.save(deployment_path)
         echo(f"Ganache {chain.url}, IPFS {node.api}, RelayLearning {deployment.relay}")

@@ -105,6 +105,7 @@ class Participant:
         self._idle: tuple[int, int] | None = None  # (round, phase) with nothing left to do
         self._scored_keys: dict[int, bytes | None] = {}  # model id -> its key, if this evaluator scored it
         self._wrong_envelopes: set[bytes] = set()  # delivered keys found not to open their model
+        self._genesis_checked: bool | None = None  # whether the published genesis key opens genesis
 
     # ------------------------------------------------------------ plumbing
 
@@ -216,10 +217,31 @@ class Participant:
                 self.client.offer(r, price)
                 self.log(f"round {r}: offered model {model_id} at {price / TOKEN:.3f} DRL per trainer")
         elif not any(b.trainer == self.address for b in self.client.bids(r)):
+            if self.client.round_info(r).parent_layer == 0 and not self.genesis_checked(r):
+                return True  # said why; nothing to do this round
             amount = self.config.bid_policy(self.policy_view())
             self.client.bid(r, amount)
             self.log(f"round {r}: bid {amount / TOKEN:.3f} DRL")
         return True
+
+    def genesis_checked(self, r: int) -> bool:
+        """Whether the genesis model opens with the key its deployment publishes and
+        matches its on-chain hash. Checked once, before bidding on it: nobody but the
+        genesis owner holds its key, so no courier could make up for a key that fails,
+        and the bid would burn. Without a published key the trainer does not bid."""
+        if self._genesis_checked is None:
+            if not self.deployment.genesis_key:
+                self._genesis_checked = False
+                self.log(f"round {r}: not bidding on the genesis model: the deployment publishes no genesis key "
+                         f"to check it with (nobody but its owner holds the key, so a wrong one would cost the bid)")
+            else:
+                try:
+                    self.open_model(0, bytes.fromhex(self.deployment.genesis_key))
+                    self._genesis_checked = True
+                except crypto.DecryptionError as exc:  # a storage error is not cached: tried again next poll
+                    self._genesis_checked = False
+                    self.log(f"round {r}: not bidding on the genesis model: its published key does not open it ({exc})")
+        return self._genesis_checked
 
     def courier_offers(self, r: int) -> bool:
         """As an evaluator, after a round in which nobody offered (the owners of the
@@ -353,7 +375,7 @@ class Participant:
             deliveries = self.key_deliveries(r, slot)
             model = self.open_parent(r, parent_id, deliveries)
             if model is None:
-                if parent_id != 0:  # nobody but its owner holds the genesis key
+                if parent_id != 0:  # nobody but its owner holds the genesis key (also published)
                     self.request_key(r, slot, len(deliveries))
                 return False  # no key that opens the parent yet: keep watching
             train_turn(model, self.features, self.labels, epochs=self.config.epochs, lr=self.config.lr,
@@ -392,7 +414,11 @@ class Participant:
     def open_parent(self, r: int, parent_id: int, deliveries: list[dict[str, Any]]):
         """The parent model, opened with the first of `deliveries` whose key matches its
         on-chain hash: the owner's, or a courier's (either could send a wrong one). None
-        if none opens it. A key found wrong is not tried (nor the model fetched) again."""
+        if none opens it. A key found wrong is not tried (nor the model fetched) again.
+        The genesis opens with its published key, checked before bidding: the owner's
+        delivery only lets the contract take the submission."""
+        if parent_id == 0 and self.deployment.genesis_key:
+            return self.fetch_model(0, bytes.fromhex(self.deployment.genesis_key))
         for delivery in deliveries:
             envelope = bytes(delivery["envelope"])
             if envelope in self._wrong_envelopes:
@@ -406,14 +432,20 @@ class Participant:
         return None
 
     def fetch_model(self, model_id: int, key: bytes):
-        """Fetches, decrypts, checks and loads model `model_id` (never unchecked bytes)."""
-        cid = self.client.cid_of(model_id)
-        model = self.client.model(model_id)
-        plain = crypto.decrypt(self.store.get(cid), key)
-        if crypto.weights_hash(plain) != model.weights_hash:
-            raise crypto.DecryptionError(f"model {model_id} ({cid}) does not match its on-chain sha256")
-        self.state.data["own_version"] = max(self.state.data["own_version"], model.layer)
+        """Fetches, decrypts, checks and loads model `model_id` (never unchecked bytes),
+        to train on: the participant now holds its layer."""
+        plain = self.open_model(model_id, key)
+        self.state.data["own_version"] = max(self.state.data["own_version"], self.client.model(model_id).layer)
         return load_weights(self.config.spec, plain)
+
+    def open_model(self, model_id: int, key: bytes) -> bytes:
+        """The plain weights of model `model_id`, fetched and decrypted with `key`;
+        DecryptionError unless they match the model's on-chain sha256."""
+        cid = self.client.cid_of(model_id)
+        plain = crypto.decrypt(self.store.get(cid), key)
+        if crypto.weights_hash(plain) != self.client.model(model_id).weights_hash:
+            raise crypto.DecryptionError(f"model {model_id} ({cid}) does not match its on-chain sha256")
+        return plain
 
     def event_arg(self, event: str, arg: str, **filters):
         logs = self.client.events(event, **filters)

@@ -1,6 +1,7 @@
 """derelayl.chain: an embedded Ganache, deployment without brownie, reverts by name,
 unreachable endpoints named, and the `derelayl deploy` command."""
 
+import dataclasses
 import json
 
 import pytest
@@ -75,8 +76,15 @@ def test_unreachable_endpoint_is_named():
 def test_deployment_file_round_trips(tmp_path, deployed):
     _, deployment = deployed
     assert Deployment.load(deployment.save(tmp_path / "d.json")) == deployment
+    assert deployment.genesis_key == ""  # deployed without publishing a genesis key
+    published = dataclasses.replace(deployment, genesis_key="ab" * 32)
+    assert Deployment.load(published.save(tmp_path / "p.json")) == published
     with pytest.raises(ConfigurationError, match="no deployment file"):
         Deployment.load(tmp_path / "missing.json")
+    broken = json.loads(published.save(tmp_path / "b.json").read_text()) | {"genesis_key": "ab" * 31}
+    (tmp_path / "b.json").write_text(json.dumps(broken))
+    with pytest.raises(ConfigurationError, match="genesis_key must be 64 hex digits"):
+        Deployment.load(tmp_path / "b.json")
 
 
 def test_cli_deploy_to_an_rpc_url(tmp_path, local_chain):

@@ -9,6 +9,7 @@ daemon is back. `derelayl status` and `derelayl lineage` read the result.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import signal
 import time
@@ -70,7 +71,7 @@ def deploy_world(world, genesis_owner: int, evaluators: list[int], params=PARAMS
     w3 = connect(world["chain"].url)
     deployment = deploy(w3, dev_account(0), params, genesis_owner=dev_account(genesis_owner).address,
                         genesis_hash=crypto.weights_hash(plain), genesis_cid=cid,
-                        allocations={dev_account(i).address: 100 * TOKEN for i in evaluators})
+                        allocations={dev_account(i).address: 100 * TOKEN for i in evaluators}, genesis_key=key)
     return deployment, key, cid
 
 
@@ -114,7 +115,7 @@ def test_killed_trainer_resumes_trains_again_and_submits_once(world):
     w3 = connect(world["chain"].url)
     deployment = deploy(w3, dev_account(0), PARAMS, genesis_owner=dev_account(1).address,
                         genesis_hash=crypto.weights_hash(plain), genesis_cid=cid,
-                        allocations={dev_account(4).address: 100 * TOKEN})
+                        allocations={dev_account(4).address: 100 * TOKEN}, genesis_key=key)
     deployment.save(deployment_path)
     client = RelayClient(w3, deployment)
     slow = dev_account(2).address
@@ -418,3 +419,41 @@ def test_a_trainer_sent_a_garbage_key_asks_and_an_evaluator_couriers_the_right_o
     assert outcomes == {slot: SlotOutcome.ACCEPTED}
     assert client.model(client.current_model_of(trainer.address)).parent_id == 1
     assert client.credit_of(trainer.address) == 100 * TOKEN  # its bid came back in full
+
+
+def test_a_garbage_genesis_key_costs_round_zero_trainers_nothing(world):
+    """Nobody but the genesis owner holds the genesis key, so nobody could courier it.
+    The deployment publishes it instead, and a trainer checks the genesis model with it
+    before bidding. Here the genesis owner delivers, on time, a key that does not open
+    the genesis (the contract cannot tell): the trainer trains from the published key,
+    its model is accepted and its bid comes back in full. Trainers whose deployment
+    file publishes a key that does not open the genesis, or no key, do not bid. Before,
+    the trainer could not open the genesis, never submitted, and its bid burned."""
+    deployment, key, _ = deploy_world(world, genesis_owner=1, evaluators=[2, 3, 4, 5],  # 100 tokens each
+                                      params=PARAMS.replace(bidding_duration=10))
+    client = RelayClient(connect(world["chain"].url), deployment)
+    logs: dict[str, list[str]] = {"doubter": [], "blind": []}
+    genesis_owner = agent(world, deployment, 1, "trainer", slice(0, 300))
+    trainer = agent(world, deployment, 2, "trainer", slice(300, 600))
+    evaluator = agent(world, deployment, 3, "evaluator", slice(600, 900))
+    doubter = agent(world, dataclasses.replace(deployment, genesis_key=crypto.new_model_key().hex()), 4, "trainer",
+                    slice(900, 1200), log=logs["doubter"].append)
+    blind = agent(world, dataclasses.replace(deployment, genesis_key=""), 5, "trainer", slice(1200, 1500),
+                  log=logs["blind"].append)
+    for p in (doubter, blind):
+        p.client.register_key(p.keypair.public)
+        p.step(0)  # checks the genesis before bidding, and does not bid
+    garbage = crypto.new_model_key()
+    settle_round_zero(client, garbage, genesis_owner, trainer, evaluator)  # the owner delivers the garbage key
+
+    assert [e["trainer"] for e in client.events("BidPlaced", round=0)] == [trainer.address]
+    (delivered,) = client.events("KeyDelivered", round=0)
+    assert crypto.open_envelope(bytes(delivered["envelope"]), trainer.keypair) == garbage != key
+    assert client.events("KeyCouriered", round=0) == client.events("KeyRequested", round=0) == []
+    assert {e["slot"]: e["outcome"] for e in client.events("SlotSettled", round=0)} == {0: SlotOutcome.ACCEPTED}
+    assert client.credit_of(trainer.address) == 100 * TOKEN  # its bid came back in full
+    assert client.credit_of(doubter.address) == client.credit_of(blind.address) == 100 * TOKEN
+    assert any("not bidding on the genesis model: its published key does not open it" in line
+               for line in logs["doubter"]), logs
+    assert any("not bidding on the genesis model: the deployment publishes no genesis key" in line
+               for line in logs["blind"]), logs
