@@ -16,8 +16,8 @@ address's wallet balance and withdrawable credit; every model's claimable lineag
 reward; the locked total.
 
 Transactions go through web3 with a fixed gas limit (no estimate), which keeps 100
-scenarios within about 5 minutes (`make fuzz` plays 1,000). DERELAYL_DIFF_SCENARIOS and DERELAYL_DIFF_SEED change
-the count and the seed.
+scenarios within about 5 minutes (`make fuzz` plays 1,000). DERELAYL_DIFF_SCENARIOS
+and DERELAYL_DIFF_SEED change the count and the seed.
 """
 
 from __future__ import annotations

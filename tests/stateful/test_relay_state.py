@@ -497,7 +497,7 @@ def test_random_walks_match_the_protocol_model(state_machine_settings):
     attacks = ["reveal:RelayRevealMismatch", "evaluators drawn by lot"]
     if steps * state_machine_settings["max_examples"] >= 2000:  # `make fuzz`; the short walks rarely get there
         # (a courier offer needs a round nobody offered in: about 1 in 5,000 steps, too
-        # rare to assert; the differential test asserts it, about 17 per 200 scenarios.
+        # rare to assert; the differential test asserts it, about 10 per 100 scenarios.
         # A lazy submission needs a delivered key: the short walks reach a few, so
         # whether one of them is lazy depends on the seeds; the differential test
         # asserts it in `make test`.)
