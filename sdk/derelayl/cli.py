@@ -63,8 +63,14 @@ def params() -> None:
 @click.option("--out", type=click.Path(dir_okay=False), default=None,
               help="Where to write the deployment JSON (default build/derelayl/deployment-<chain id>.json).")
 @click.option("--serve/--no-serve", default=True, help="With a local Ganache: keep it running until Ctrl-C.")
+@click.option("--genesis", "genesis_file", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="The genesis model's weights (safetensors), owned by the deployer: encrypted, pinned at "
+                   "--ipfs-api, its key published in the deployment file. Without it, a placeholder genesis "
+                   "that nobody can train (SDK trainers do not bid on it).")
+@click.option("--ipfs-api", default=None,
+              help="IPFS HTTP API that pins the genesis, e.g. /ip4/127.0.0.1/tcp/5001/http (`derelayl node` prints one).")
 def deploy(rpc_url: str | None, private_key: str | None, params_file: str | None, out: str | None,
-           serve: bool) -> None:
+           serve: bool, genesis_file: str | None, ipfs_api: str | None) -> None:
     """Deploy RelayToken and RelayLearning to a chain (a local Ganache by default)."""
     from derelayl import chain
 
@@ -76,22 +82,47 @@ def deploy(rpc_url: str | None, private_key: str | None, params_file: str | None
             raise click.BadParameter(f"{params_file}: {exc} (expected keys: {', '.join(dataclasses.asdict(DEFAULT_PARAMS))})")
     if rpc_url is not None and private_key is None:
         raise click.UsageError("--rpc-url needs --private-key (or $DERELAYL_PRIVATE_KEY)")
+    if genesis_file is not None and ipfs_api is None:
+        raise click.UsageError("--genesis needs --ipfs-api: the genesis is pinned there for trainers to fetch")
     if params.max_evaluators < RECOMMENDED_MIN_SEATS:
         click.echo(f"warning: max_evaluators = {params.max_evaluators}: with fewer than {RECOMMENDED_MIN_SEATS} "
                    "evaluator seats a single colluding evaluator can lift its favourite's scores "
                    "(docs/robustness.md)", err=True)
     with _serving(), chain.chain_at(rpc_url) as (w3, local):
         deployer = Account.from_key(private_key) if private_key else chain.dev_account(0)
+        genesis = _pin_genesis(Path(genesis_file), ipfs_api) if genesis_file and ipfs_api else {}
         click.echo(f"deploying from {deployer.address} to {w3.provider.endpoint_uri} (chain id {w3.eth.chain_id})")
-        deployment = chain.deploy(w3, deployer, params)
+        deployment = chain.deploy(w3, deployer, params, **genesis)
         path = deployment.save(Path(out or f"build/derelayl/deployment-{deployment.chain_id}.json"))
         click.echo(f"RelayToken    {deployment.token}")
         click.echo(f"RelayLearning {deployment.relay}")
+        if genesis:
+            click.echo(f"genesis model {genesis['genesis_cid']}, owned by the deployer; its key is in the deployment file")
+        else:
+            click.echo("no --genesis: the genesis is a placeholder that nobody can train on")
         click.echo(f"deployment written to {path}")
         if local is not None and serve:
             click.echo(f"local Ganache serving at {local.url} (dev mnemonic: {chain.DEV_MNEMONIC!r}); "
                        "Ctrl-C stops it and its state is gone")
             _serve_forever()
+
+
+def _pin_genesis(path: Path, ipfs_api: str) -> dict:
+    """Encrypts the genesis weights at `path` with a new key and pins them at
+    `ipfs_api`: the genesis arguments of `chain.deploy`, its key included (to publish).
+    Pinned before anything is deployed, so a storage failure costs no transaction."""
+    from derelayl import crypto
+    from derelayl.storage import IpfsStore
+    from derelayl.training import WeightsError, read_tensors
+
+    plain = path.read_bytes()
+    try:
+        read_tensors(plain)
+    except WeightsError as exc:
+        raise click.BadParameter(f"{path}: {exc}", param_hint="--genesis") from exc
+    key = crypto.new_model_key()
+    cid = IpfsStore(ipfs_api).put(crypto.encrypt(plain, key))
+    return {"genesis_hash": crypto.weights_hash(plain), "genesis_cid": cid, "genesis_key": key}
 
 
 @main.command()

@@ -102,6 +102,10 @@ class Participant:
             self.state.save()
         self.keypair = crypto.KeyPair.from_private(bytes.fromhex(self.state.data["x25519"]))
         self.k = self.client.params().k
+        if self.deployment.genesis_key and "0" not in self.state.data["model_keys"] \
+                and self.client.model(0).creator == self.address:
+            self.state.data["model_keys"]["0"] = self.deployment.genesis_key  # the genesis owner delivers it
+            self.state.save()
         self._idle: tuple[int, int] | None = None  # (round, phase) with nothing left to do
         self._scored_keys: dict[int, bytes | None] = {}  # model id -> its key, if this evaluator scored it
         self._wrong_envelopes: set[bytes] = set()  # delivered keys found not to open their model

@@ -76,12 +76,17 @@ def weights_metadata(data: bytes) -> dict[str, str]:
     return {str(k): str(v) for k, v in metadata.items()}
 
 
-def load_weights(spec: ModelSpec, data: bytes) -> nn.Module:
-    """A model of `spec` holding the weights in `data`, or `WeightsError` naming what is wrong."""
+def read_tensors(data: bytes) -> dict[str, torch.Tensor]:
+    """The tensors in the safetensors bytes `data`, or `WeightsError`."""
     try:
-        tensors = st_load(data)
+        return st_load(data)
     except (SafetensorError, ValueError, RuntimeError) as exc:
         raise WeightsError(f"not a readable safetensors file ({len(data)} bytes): {exc}") from exc
+
+
+def load_weights(spec: ModelSpec, data: bytes) -> nn.Module:
+    """A model of `spec` holding the weights in `data`, or `WeightsError` naming what is wrong."""
+    tensors = read_tensors(data)
     model = spec.build()
     expected = {name: tuple(t.shape) for name, t in model.state_dict().items()}
     found = {name: tuple(t.shape) for name, t in tensors.items()}

@@ -4,10 +4,12 @@ unreachable endpoints named, and the `derelayl deploy` command."""
 import dataclasses
 import json
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 from web3 import Web3
 
+from derelayl import crypto
 from derelayl.chain import (
     ChainUnreachable,
     ContractRevert,
@@ -126,6 +128,41 @@ def test_cli_deploy_on_embedded_chain(tmp_path):
     result = CliRunner().invoke(main, ["deploy", "--no-serve", "--out", str(out)])
     assert result.exit_code == 0, result.output
     assert json.loads(out.read_text())["chain_id"] == 1337
+
+
+def test_cli_deploy_pins_the_genesis_and_publishes_its_key(tmp_path, local_chain, ipfs_node):
+    """`derelayl deploy --genesis FILE --ipfs-api URL`: the weights are encrypted and
+    pinned, the chain records their CID and sha256, the deployment file publishes the
+    key, and the deployer's participant (the genesis owner) takes that key to deliver."""
+    from derelayl.client import RelayClient
+    from derelayl.participant import Participant, ParticipantConfig
+    from derelayl.storage import IpfsStore
+    from derelayl.training import ModelSpec, save_weights
+
+    weights = tmp_path / "genesis.safetensors"
+    weights.write_bytes(save_weights(ModelSpec().build(seed=3)))
+    key = "0x" + dev_account(2).key.hex().removeprefix("0x")
+    deploy_args = ["deploy", "--rpc-url", local_chain.url, "--private-key", key, "--out", str(tmp_path / "d.json")]
+    result = CliRunner().invoke(main, [*deploy_args, "--genesis", str(weights), "--ipfs-api", ipfs_node.api])
+    assert result.exit_code == 0, result.output
+    deployment = Deployment.load(tmp_path / "d.json")
+    client = RelayClient(connect(local_chain.url), deployment)
+    genesis = client.model(0)
+    assert genesis.creator == dev_account(2).address
+    plain = crypto.decrypt(IpfsStore(ipfs_node.api).get(client.cid_of(0)), bytes.fromhex(deployment.genesis_key))
+    assert plain == weights.read_bytes() and crypto.weights_hash(plain) == genesis.weights_hash
+    owner = Participant(ParticipantConfig(role="trainer", state_dir=tmp_path / "owner"), deployment, dev_account(2),
+                        IpfsStore(ipfs_node.api), np.zeros((1, 64)), np.zeros(1, dtype=int))
+    assert owner.model_key(0) == bytes.fromhex(deployment.genesis_key)
+
+    no_ipfs = CliRunner().invoke(main, [*deploy_args, "--genesis", str(weights)])
+    assert no_ipfs.exit_code != 0 and "--genesis needs --ipfs-api" in no_ipfs.output
+    (tmp_path / "junk").write_bytes(b"not weights")
+    junk = CliRunner().invoke(main, [*deploy_args, "--genesis", str(tmp_path / "junk"), "--ipfs-api", ipfs_node.api])
+    assert junk.exit_code != 0 and "not a readable safetensors file" in junk.output
+    placeholder = CliRunner().invoke(main, deploy_args)
+    assert placeholder.exit_code == 0 and "the genesis is a placeholder" in placeholder.output
+    assert Deployment.load(tmp_path / "d.json").genesis_key == ""
 
 
 def test_client_calls_views_and_follows_events(deployed):
