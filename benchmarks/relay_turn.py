@@ -42,8 +42,7 @@ def matched_round(w3, store: IpfsStore, spec: ModelSpec, trainer_keys: crypto.Ke
     pinned genesis model of account 1 and delivered the key. Returns the trainer's
     client and the envelope it received."""
     plain = save_weights(spec.build(seed=0))
-    key = crypto.new_model_key()
-    cid = store.put(crypto.encrypt(plain, key))
+    cid, key = store.put_encrypted(plain)
     owner, trainer, evaluator = dev_account(1), dev_account(2), dev_account(3)
     deployment = deploy(w3, dev_account(0), DEFAULT_PARAMS.replace(k=1), genesis_owner=owner.address,
                         genesis_hash=crypto.weights_hash(plain), genesis_cid=cid,

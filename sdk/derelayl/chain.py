@@ -252,6 +252,10 @@ class Deployment:
         if self.genesis_key and not re.fullmatch(r"[0-9a-fA-F]{64}", self.genesis_key):
             raise ConfigurationError(f"genesis_key must be 64 hex digits (a 32-byte key), not {self.genesis_key!r}")
 
+    def published_genesis_key(self) -> bytes | None:
+        """The genesis key this deployment publishes, or None."""
+        return bytes.fromhex(self.genesis_key) if self.genesis_key else None
+
     def save(self, path: Path) -> Path:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(asdict(self), indent=2) + "\n")

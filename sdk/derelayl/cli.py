@@ -120,8 +120,7 @@ def _pin_genesis(path: Path, ipfs_api: str) -> dict:
         read_tensors(plain)
     except WeightsError as exc:
         raise click.BadParameter(f"{path}: {exc}", param_hint="--genesis") from exc
-    key = crypto.new_model_key()
-    cid = IpfsStore(ipfs_api).put(crypto.encrypt(plain, key))
+    cid, key = IpfsStore(ipfs_api).put_encrypted(plain)
     return {"genesis_hash": crypto.weights_hash(plain), "genesis_cid": cid, "genesis_key": key}
 
 

@@ -74,8 +74,7 @@ def run_demo(config: DemoConfig, echo=print, progress: bool = True) -> dict:
         store = IpfsStore(node.api)
         # The genesis owner (trainer 0) creates and pins the genesis model.
         genesis_plain = save_weights(spec.build(seed=config.seed))
-        genesis_key = crypto.new_model_key()
-        genesis_cid = store.put(crypto.encrypt(genesis_plain, genesis_key))
+        genesis_cid, genesis_key = store.put_encrypted(genesis_plain)
         accounts = [dev_account(i + 1) for i in range(config.trainers + config.evaluators)]
         roles = ["trainer"] * config.trainers + ["evaluator"] * config.evaluators
         evaluators = accounts[config.trainers:]
@@ -90,8 +89,8 @@ def run_demo(config: DemoConfig, echo=print, progress: bool = True) -> dict:
             settings = {"role": role, "account_index": i + 1, "deployment": str(deployment_path.resolve()),
                         "ipfs_api": node.api, "model": config.model, "epochs": config.epochs,
                         "seed": config.seed + i, "rounds": config.rounds, "threads": 1}
-            folder = prepare_participant(out / "participants" / f"{role}{i}", settings, x[indices], y[indices],
-                                         genesis_key if i == 0 else None)
+            # The genesis owner takes the genesis key from the deployment file, which publishes it.
+            folder = prepare_participant(out / "participants" / f"{role}{i}", settings, x[indices], y[indices])
             processes.append((account.address, role, start_participant(folder)))
         echo(f"{config.trainers} trainers and {config.evaluators} evaluators started as separate processes "
              f"(pids {', '.join(str(p.pid) for _, _, p in processes)}); waiting until they are ready")
@@ -147,7 +146,7 @@ def run_demo(config: DemoConfig, echo=print, progress: bool = True) -> dict:
 def prepare_participant(folder: Path, settings: dict, features: np.ndarray, labels: np.ndarray,
                         genesis_key: bytes | None = None) -> Path:
     """A fresh state folder for `derelayl participant`: its settings, its data and, for
-    the genesis owner, the genesis model's key."""
+    a genesis owner whose deployment does not publish the genesis key, that key."""
     if folder.exists():
         shutil.rmtree(folder)
     folder.mkdir(parents=True)

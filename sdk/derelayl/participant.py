@@ -234,13 +234,14 @@ class Participant:
         genesis owner holds its key, so no courier could make up for a key that fails,
         and the bid would burn. Without a published key the trainer does not bid."""
         if self._genesis_checked is None:
-            if not self.deployment.genesis_key:
+            key = self.deployment.published_genesis_key()
+            if key is None:
                 self._genesis_checked = False
                 self.log(f"round {r}: not bidding on the genesis model: the deployment publishes no genesis key "
                          f"to check it with (nobody but its owner holds the key, so a wrong one would cost the bid)")
             else:
                 try:
-                    self.open_model(0, bytes.fromhex(self.deployment.genesis_key))
+                    self.open_model(0, key)
                     self._genesis_checked = True
                 except crypto.DecryptionError as exc:  # a storage error is not cached: tried again next poll
                     self._genesis_checked = False
@@ -385,8 +386,7 @@ class Participant:
             train_turn(model, self.features, self.labels, epochs=self.config.epochs, lr=self.config.lr,
                        seed=self.config.seed + r, progress=self.config.progress)
             plain = save_weights(model, submission_binding(self.deployment.relay, r, slot, self.address))
-            key = crypto.new_model_key()
-            cid = self.store.put(crypto.encrypt(plain, key))
+            cid, key = self.store.put_encrypted(plain)
             (self.config.state_dir / "weights" / f"{cid}.safetensors").write_bytes(plain)
             mine.update({"slot": slot, "parent": parent_id, "cid": cid, "key": key.hex(),
                          "hash": crypto.weights_hash(plain).hex()})
@@ -421,8 +421,9 @@ class Participant:
         if none opens it. A key found wrong is not tried (nor the model fetched) again.
         The genesis opens with its published key, checked before bidding: the owner's
         delivery only lets the contract take the submission."""
-        if parent_id == 0 and self.deployment.genesis_key:
-            return self.fetch_model(0, bytes.fromhex(self.deployment.genesis_key))
+        genesis_key = self.deployment.published_genesis_key()
+        if parent_id == 0 and genesis_key is not None:
+            return self.fetch_model(0, genesis_key)
         for delivery in deliveries:
             envelope = bytes(delivery["envelope"])
             if envelope in self._wrong_envelopes:

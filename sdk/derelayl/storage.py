@@ -20,6 +20,7 @@ import warnings
 from abc import ABC, abstractmethod
 from pathlib import Path
 
+from derelayl import crypto
 from derelayl.errors import DeRelayLError
 from derelayl.unixfs import cid_v0
 
@@ -46,6 +47,12 @@ class ModelStore(ABC):
     @abstractmethod
     def put(self, content: bytes) -> str:
         """Stores (and pins) `content`; returns its CIDv0."""
+
+    def put_encrypted(self, plain: bytes) -> tuple[str, bytes]:
+        """Encrypts the model weights `plain` with a new model key and stores them, as
+        every model is stored (genesis or trained); returns (CID, key)."""
+        key = crypto.new_model_key()
+        return self.put(crypto.encrypt(plain, key)), key
 
     @abstractmethod
     def _fetch(self, cid: str) -> bytes:

@@ -51,8 +51,8 @@ def wait_for(condition, timeout: float, what: str, processes=()):
 def genesis(store: IpfsStore) -> tuple[bytes, bytes, str]:
     """The genesis model's plain weights, key and CID (pinned)."""
     plain = save_weights(ModelSpec().build(seed=0))
-    key = crypto.new_model_key()
-    return plain, key, store.put(crypto.encrypt(plain, key))
+    cid, key = store.put_encrypted(plain)
+    return plain, key, cid
 
 
 @pytest.fixture
