@@ -15,7 +15,7 @@ from eth_account import Account
 
 from derelayl import __version__
 from derelayl.errors import DeRelayLError
-from derelayl.params import DEFAULT_PARAMS, RECOMMENDED_MIN_SEATS, ProtocolParams
+from derelayl.params import DEFAULT_PARAMS, SAFE_QUORUM, ProtocolParams
 
 
 @contextmanager
@@ -69,9 +69,15 @@ def params() -> None:
                    "that nobody can train (SDK trainers do not bid on it).")
 @click.option("--ipfs-api", default=None,
               help="IPFS HTTP API that pins the genesis, e.g. /ip4/127.0.0.1/tcp/5001/http (`derelayl node` prints one).")
+@click.option("--allow-small-quorum", is_flag=True,
+              help=f"Deploy with a quorum below {SAFE_QUORUM}, although one colluding evaluator can then lift "
+                   "its favourite (docs/robustness.md).")
 def deploy(rpc_url: str | None, private_key: str | None, params_file: str | None, out: str | None,
-           serve: bool, genesis_file: str | None, ipfs_api: str | None) -> None:
-    """Deploy RelayToken and RelayLearning to a chain (a local Ganache by default)."""
+           serve: bool, genesis_file: str | None, ipfs_api: str | None, allow_small_quorum: bool) -> None:
+    """Deploy RelayToken and RelayLearning to a chain (a local Ganache by default).
+
+    A model is ranked only on at least `quorum` revealed scores (default 5, SAFE_QUORUM);
+    a smaller quorum is refused unless --allow-small-quorum says the risk is accepted."""
     from derelayl import chain
 
     params = DEFAULT_PARAMS
@@ -84,10 +90,16 @@ def deploy(rpc_url: str | None, private_key: str | None, params_file: str | None
         raise click.UsageError("--rpc-url needs --private-key (or $DERELAYL_PRIVATE_KEY)")
     if genesis_file is not None and ipfs_api is None:
         raise click.UsageError("--genesis needs --ipfs-api: the genesis is pinned there for trainers to fetch")
-    if params.max_evaluators < RECOMMENDED_MIN_SEATS:
-        click.echo(f"warning: max_evaluators = {params.max_evaluators}: with fewer than {RECOMMENDED_MIN_SEATS} "
-                   "evaluator seats a single colluding evaluator can lift its favourite's scores "
-                   "(docs/robustness.md)", err=True)
+    if params.quorum > params.max_evaluators:
+        raise click.BadParameter(f"quorum = {params.quorum} is more than max_evaluators = {params.max_evaluators}: "
+                                 "no round could rank a model", param_hint="--params")
+    if params.quorum < SAFE_QUORUM:
+        risk = (f"quorum = {params.quorum}: a model ranked on fewer than {SAFE_QUORUM} evaluator scores can be "
+                "lifted by a single colluding evaluator (docs/robustness.md)")
+        if not allow_small_quorum:
+            raise click.UsageError(f"{risk}. Set quorum (and max_evaluators) to at least {SAFE_QUORUM}, "
+                                   "or pass --allow-small-quorum to accept the risk.")
+        click.echo(f"warning: {risk}", err=True)
     with _serving(), chain.chain_at(rpc_url) as (w3, local):
         deployer = Account.from_key(private_key) if private_key else chain.dev_account(0)
         genesis = _pin_genesis(Path(genesis_file), ipfs_api) if genesis_file and ipfs_api else {}

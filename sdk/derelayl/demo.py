@@ -65,6 +65,9 @@ def run_demo(config: DemoConfig, echo=print, progress: bool = True) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     x, y, holdout, trainer_parts, evaluator_parts = split_data(config)
     spec = ModelSpec(kind=config.model)
+    # quorum 1: the demo's 2 evaluators are honest. A task open to strangers should rank
+    # on SAFE_QUORUM (5) scores (docs/robustness.md); 5 evaluator processes beside 8
+    # trainers overload a 2-core machine's Ganache, and rounds then miss a score.
     params = DEFAULT_PARAMS.replace(k=4, max_trainers=32, max_evaluators=8, quorum=1,
                                     bidding_duration=10, training_duration=120, commit_duration=60,
                                     reveal_duration=30)

@@ -8,9 +8,11 @@ from dataclasses import asdict, dataclass
 SCORE_SCALE = 1_000_000
 #: One token in base units (DRL has 18 decimals).
 TOKEN = 10**18
-#: Fewest evaluator seats a deployment should have: with 3, one colluding evaluator
-#: lifts its favourite by 77%, with 5 by 1% (docs/robustness.md).
-RECOMMENDED_MIN_SEATS = 5
+#: Fewest revealed scores a model should be ranked on, and the default quorum. A model
+#: ranked on the median of 3 scores is lifted 77% by one colluding evaluator, on the
+#: median of 5 by 1% (docs/robustness.md). With this quorum a round with fewer
+#: evaluators ranks nothing: every deposit goes back and the relay carries over.
+SAFE_QUORUM = 5
 
 
 @dataclass(frozen=True)
@@ -25,7 +27,7 @@ class ProtocolParams:
     selection_permille: int = 500
     max_trainers: int = 32
     max_evaluators: int = 8
-    quorum: int = 1
+    quorum: int = SAFE_QUORUM
     bidding_duration: int = 0
     training_duration: int = 0
     commit_duration: int = 0

@@ -28,7 +28,7 @@ from derelayl.chain import ContractRevert, Deployment, connect
 from derelayl.client import EvaluatorView, RelayClient, RoundView
 from derelayl.commitment import score_commitment
 from derelayl.errors import DeRelayLError
-from derelayl.params import SCORE_SCALE, TOKEN
+from derelayl.params import SAFE_QUORUM, SCORE_SCALE, TOKEN
 from derelayl.policies import PolicyView, default_bid, default_price
 from derelayl.protocol import Phase, Slot
 from derelayl.storage import ModelStore
@@ -101,7 +101,11 @@ class Participant:
                                     "rounds": {}, "own_version": -1})
             self.state.save()
         self.keypair = crypto.KeyPair.from_private(bytes.fromhex(self.state.data["x25519"]))
-        self.k = self.client.params().k
+        params = self.client.params()
+        self.k = params.k
+        if params.quorum < SAFE_QUORUM:
+            self.log(f"warning: this task ranks a model on as few as {params.quorum} evaluator score(s); below "
+                     f"{SAFE_QUORUM}, one colluding evaluator can lift its favourite (docs/robustness.md)")
         if self.deployment.genesis_key and "0" not in self.state.data["model_keys"] \
                 and self.client.model(0).creator == self.address:
             self.state.data["model_keys"]["0"] = self.deployment.genesis_key  # the genesis owner delivers it

@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 from web3 import Web3
 
-from derelayl import crypto
+from derelayl import SAFE_QUORUM, RelayClient, crypto
 from derelayl.chain import (
     ChainUnreachable,
     ContractRevert,
@@ -100,17 +100,35 @@ def test_cli_deploy_to_an_rpc_url(tmp_path, local_chain):
     assert len(connect(local_chain.url).eth.get_code(written["relay"])) > 10_000
 
 
-def test_cli_deploy_warns_of_too_few_evaluator_seats(tmp_path, local_chain):
-    params = tmp_path / "params.json"
-    params.write_text(json.dumps({"max_evaluators": 3}))
+def test_cli_deploy_refuses_a_quorum_a_single_colluder_can_sway(tmp_path, local_chain):
+    """Below SAFE_QUORUM scores a colluding evaluator lifts its favourite: deploy
+    refuses such a quorum unless the risk is accepted with --allow-small-quorum."""
     key = "0x" + dev_account(2).key.hex().removeprefix("0x")
-    result = CliRunner().invoke(main, ["deploy", "--rpc-url", local_chain.url, "--private-key", key,
-                                       "--params", str(params), "--out", str(tmp_path / "deployment.json")])
-    assert result.exit_code == 0, result.output
-    assert "max_evaluators = 3" in result.output and "colluding evaluator" in result.output
+
+    def deploy_with(params: dict, *flags: str):
+        path = tmp_path / "params.json"
+        path.write_text(json.dumps(params))
+        out = tmp_path / "deployment.json"
+        out.unlink(missing_ok=True)
+        result = CliRunner().invoke(main, ["deploy", "--rpc-url", local_chain.url, "--private-key", key,
+                                           "--params", str(path), "--out", str(out), *flags])
+        return result, out
+
+    refused, out = deploy_with({"max_evaluators": 3, "quorum": 3})
+    assert refused.exit_code == 2 and "quorum = 3" in refused.output and "colluding evaluator" in refused.output
+    assert "--allow-small-quorum" in refused.output and not out.exists()
+    too_few_seats, out = deploy_with({"max_evaluators": 3})  # the default quorum of 5 cannot be met
+    assert too_few_seats.exit_code == 2 and "quorum = 5 is more than max_evaluators = 3" in too_few_seats.output
+    assert not out.exists()
+    accepted, out = deploy_with({"max_evaluators": 3, "quorum": 3}, "--allow-small-quorum")
+    assert accepted.exit_code == 0, accepted.output
+    assert "warning: quorum = 3" in accepted.output
+    assert RelayClient(connect(local_chain.url), Deployment.load(out), dev_account(2)).params().quorum == 3
     quiet = CliRunner().invoke(main, ["deploy", "--rpc-url", local_chain.url, "--private-key", key,
-                                      "--out", str(tmp_path / "default.json")])  # 8 seats by default
+                                      "--out", str(tmp_path / "default.json")])
     assert quiet.exit_code == 0 and "warning" not in quiet.output
+    deployed = RelayClient(connect(local_chain.url), Deployment.load(tmp_path / "default.json"), dev_account(2))
+    assert deployed.params().quorum == SAFE_QUORUM == 5
 
 
 def test_cli_deploy_refuses_rpc_url_without_key(local_chain):

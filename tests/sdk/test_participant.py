@@ -291,6 +291,8 @@ def test_an_evaluator_not_drawn_sits_the_round_out_and_reclaims_its_stake_even_a
     owner, trainer = (agent(world, deployment, 1, "trainer", slice(0, 300)),
                       agent(world, deployment, 2, "trainer", slice(300, 600)))
     evaluators = [agent(world, deployment, i, "evaluator", rows[i], log=logs[i].append) for i in (3, 4, 5)]
+    for i in (3, 4, 5):  # this small test task's quorum of 1 is below SAFE_QUORUM: each joiner is warned
+        assert logs[i][0].startswith("warning: this task ranks a model on as few as 1 evaluator score(s)"), logs
     owner.state.data["model_keys"]["0"] = key.hex()
     everyone = [owner, trainer, *evaluators]
     for p in everyone:
