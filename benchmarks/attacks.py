@@ -74,7 +74,7 @@ import torch
 
 from efficacy import Resubmit, honest_scores, honest_turn, relay_run
 from derelayl.demo import DemoConfig, split_data
-from derelayl.params import SCORE_SCALE, TOKEN
+from derelayl.params import SAFE_QUORUM, SCORE_SCALE, TOKEN
 from derelayl.training import train_turn
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -188,15 +188,16 @@ class Scenario:
     couriers: bool = True  # evaluators courier the keys withheld by owners
     absent: frozenset[int] = frozenset()  # model owners gone away: they neither offer nor deliver
     garbage: frozenset[int] = frozenset()  # model owners that deliver keys that do not open their models
+    quorum: int = 1  # fewest revealed scores a model is ranked on (SAFE_QUORUM, 5, is the SDK's default)
 
 
-def collusion(liars: frozenset[int], pool: int, baseline: str, seats: int = EVALUATORS) -> Scenario:
+def collusion(liars: frozenset[int], pool: int, baseline: str, seats: int = EVALUATORS, quorum: int = 1) -> Scenario:
     """`liars` of `pool` stakers for `seats` seats score the favourite 1.0 and everyone
     else 0 (no liars: the attack-free run of that set-up, with the same tracking)."""
     holder: dict[int, int] = {}
     return Scenario(lambda: tracking_turn(holder), lambda: colluders(liars, FAVOURITE, holder),
                     frozenset({FAVOURITE}) if liars else frozenset(), liars, pool=pool, seats=seats,
-                    baseline=baseline)
+                    baseline=baseline, quorum=quorum)
 
 
 def scenarios() -> dict[str, Scenario]:
@@ -228,6 +229,8 @@ def scenarios() -> dict[str, Scenario]:
                               (frozenset({0, 1}), POOL, f"collusion 2 of pool {POOL}"),
                               (frozenset(range(POOL // 2)), POOL, f"collusion {POOL // 2} of pool {POOL}")):
         out[name] = collusion(liars, pool, baseline="none" if pool == EVALUATORS else f"none, pool {POOL}")
+    # The SDK's default quorum (SAFE_QUORUM) with only 3 evaluators: no model is ranked.
+    out["collusion 1/3, quorum 5"] = collusion(first, EVALUATORS, baseline="none", quorum=SAFE_QUORUM)
     coalition = frozenset(range(POOL))  # staked first: indices 0-11 of the pool
     for pool, name in ((POOL, f"crowding, old cap {POOL}"), (2 * POOL, f"crowding {POOL} of pool {2 * POOL}"),
                        (4 * POOL, f"crowding {POOL} of pool {4 * POOL}")):
@@ -264,7 +267,8 @@ def main() -> None:
             run = relay_run([(x[p], y[p]) for p in trainer_parts], tests, (x[holdout], y[holdout]), args.rounds,
                             args.epochs, seed, allocation=10 * TOKEN, turn=scenario.turn(),
                             scorer=scenario.scorer(), withholders=scenario.withholders, seats=scenario.seats,
-                            couriers=scenario.couriers, absent=scenario.absent, garbage_keys=scenario.garbage)
+                            couriers=scenario.couriers, absent=scenario.absent, garbage_keys=scenario.garbage,
+                            quorum=scenario.quorum)
             tokens = {a: run.tokens(a) / TOKEN for a in run.people + run.evaluators}
             honest = [a for i, a in enumerate(run.people) if i not in attackers]
             honest_evaluators = [tokens[e] for i, e in enumerate(run.evaluators) if i not in liars]

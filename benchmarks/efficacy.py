@@ -97,7 +97,7 @@ def relay(parts, evaluator_sets, holdout, rounds: int, epochs: int, seed: int) -
 def relay_run(parts, evaluator_sets, holdout, rounds: int, epochs: int, seed: int, allocation: int = 0,
               turn=honest_turn, scorer=honest_scores, withholders: frozenset[int] = frozenset(),
               seats: int | None = None, couriers: bool = True, absent: frozenset[int] = frozenset(),
-              garbage_keys: frozenset[int] = frozenset()) -> RelayRun:
+              garbage_keys: frozenset[int] = frozenset(), quorum: int = 1) -> RelayRun:
     """The relay with pluggable behaviour: `turn(trainer_index, model, x, y, epochs,
     seed, submitted)` returns the model a trainer submits (`submitted`: this round's
     models so far) or a `Resubmit`; `scorer(evaluator_index, models, x, y)` its scores,
@@ -110,11 +110,13 @@ def relay_run(parts, evaluator_sets, holdout, rounds: int, epochs: int, seed: in
     asks (`requestKey`) and, with `couriers`, a key holder couriers the right key, as
     the SDK's trainers and evaluators do; without one the trainer cannot train. Everyone starts with `allocation` credit, so
     that deposits can be lost. Every evaluator stakes every round; with `seats` fewer
-    than the evaluators, the contract's draw seats that many of them."""
+    than the evaluators, the contract's draw seats that many of them. A model is ranked
+    only on at least `quorum` revealed scores (the benchmarks' 1 unless they say)."""
     rng = random.Random(seed)
     people = [f"0x{i:040x}" for i in range(1, len(parts) + 1)]
     evaluators = [f"0x{i:040x}" for i in range(1000, 1000 + len(evaluator_sets))]
-    params = DEFAULT_PARAMS.replace(k=4, max_trainers=len(people), max_evaluators=seats or len(evaluators), quorum=1,
+    params = DEFAULT_PARAMS.replace(k=4, max_trainers=len(people), max_evaluators=max(seats or len(evaluators), quorum),
+                                    quorum=quorum,
                                     evaluator_stake=0)
     genesis = SPEC.build(seed=seed)
     protocol = RelayProtocol(params, people[0], weights_hash(save_weights(genesis)),
