@@ -79,6 +79,16 @@ class StateFile:
         tmp.replace(self.path)
 
 
+def close_time(info: RoundView, quorum: int, empty_round_grace: float) -> float:
+    """When a participant closes the phase `info` describes: at its deadline. A Bidding
+    phase that could lead to no ranking (no offer, or fewer evaluator stakers than the
+    quorum: every slot would end `NoQuorum`) gets `empty_round_grace` seconds more, for
+    a slow model owner or evaluator (say, one still starting up) to join."""
+    if info.phase == Phase.BIDDING and (info.offer_count == 0 or info.evaluator_count < quorum):
+        return info.deadline + empty_round_grace
+    return info.deadline
+
+
 class Participant:
     """One account playing the relay through `deployment`, storing weights in `store`."""
 
@@ -102,7 +112,7 @@ class Participant:
             self.state.save()
         self.keypair = crypto.KeyPair.from_private(bytes.fromhex(self.state.data["x25519"]))
         params = self.client.params()
-        self.k = params.k
+        self.k, self.quorum = params.k, params.quorum
         if params.quorum < SAFE_QUORUM:
             self.log(f"warning: this task ranks a model on as few as {params.quorum} evaluator score(s); below "
                      f"{SAFE_QUORUM}, one colluding evaluator can lift its favourite (docs/robustness.md)")
@@ -195,11 +205,7 @@ class Participant:
             }[phase]()
             if done:
                 self._idle = (r, phase)  # only deadlines to watch until the phase changes
-        deadline = info.deadline
-        if phase == Phase.BIDDING and (info.offer_count == 0 or info.evaluator_count == 0):
-            # A round closed without an offer or an evaluator can accept nothing: give a
-            # slow model owner or evaluator (say, one still starting up) more time.
-            deadline += self.config.empty_round_grace
+        deadline = close_time(info, self.quorum, self.config.empty_round_grace)
         if self.now() >= deadline or (phase == Phase.REVEALING and info.revealed_count == info.committed_count):
             self.try_close(r, phase)
 

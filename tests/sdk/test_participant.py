@@ -21,11 +21,11 @@ from click.testing import CliRunner
 from derelayl import crypto
 from derelayl.chain import LocalChain, connect, deploy, dev_account
 from derelayl.cli import main
-from derelayl.client import RelayClient
+from derelayl.client import RelayClient, RoundView
 from derelayl.demo import prepare_participant, start_participant, wait_until_ready
 from derelayl.ipfs_node import IpfsNode
 from derelayl.params import DEFAULT_PARAMS, TOKEN
-from derelayl.participant import Participant, ParticipantConfig
+from derelayl.participant import Participant, ParticipantConfig, close_time
 from derelayl.protocol import Phase, SlotOutcome
 from derelayl.storage import IpfsStore, StorageUnreachable
 from derelayl.training import ModelSpec, load_digits_data, save_weights
@@ -459,3 +459,17 @@ def test_a_garbage_genesis_key_costs_round_zero_trainers_nothing(world):
                for line in logs["doubter"]), logs
     assert any("not bidding on the genesis model: the deployment publishes no genesis key" in line
                for line in logs["blind"]), logs
+
+
+def test_bidding_waits_longer_while_the_round_could_rank_nothing():
+    """A Bidding phase is closed at its deadline, or a grace period later while it has
+    no offer or fewer evaluator stakers than the quorum (every slot would end NoQuorum)."""
+    def bidding(offers: int, stakers: int, phase: Phase = Phase.BIDDING) -> RoundView:
+        return RoundView(phase, 0, 100, 0, b"", 1, offers, stakers, 0, 0, 0, 0)
+
+    assert close_time(bidding(offers=1, stakers=5), quorum=5, empty_round_grace=30) == 100
+    assert close_time(bidding(offers=1, stakers=4), quorum=5, empty_round_grace=30) == 130
+    assert close_time(bidding(offers=0, stakers=5), quorum=5, empty_round_grace=30) == 130
+    assert close_time(bidding(offers=1, stakers=1), quorum=1, empty_round_grace=30) == 100
+    assert close_time(bidding(offers=1, stakers=0), quorum=1, empty_round_grace=30) == 130
+    assert close_time(bidding(offers=1, stakers=0, phase=Phase.TRAINING), quorum=5, empty_round_grace=30) == 100
