@@ -15,7 +15,7 @@ from eth_account import Account
 
 from derelayl import __version__
 from derelayl.errors import DeRelayLError
-from derelayl.params import DEFAULT_PARAMS, SAFE_QUORUM, ProtocolParams
+from derelayl.params import DEFAULT_PARAMS, SAFE_QUORUM, SMALL_QUORUM_RISK, ProtocolParams
 
 
 @contextmanager
@@ -94,8 +94,7 @@ def deploy(rpc_url: str | None, private_key: str | None, params_file: str | None
         raise click.BadParameter(f"quorum = {params.quorum} is more than max_evaluators = {params.max_evaluators}: "
                                  "no round could rank a model", param_hint="--params")
     if params.quorum < SAFE_QUORUM:
-        risk = (f"quorum = {params.quorum}: a model ranked on fewer than {SAFE_QUORUM} evaluator scores can be "
-                "lifted by a single colluding evaluator (docs/robustness.md)")
+        risk = f"quorum = {params.quorum}: {SMALL_QUORUM_RISK}"
         if not allow_small_quorum:
             raise click.UsageError(f"{risk}. Set quorum (and max_evaluators) to at least {SAFE_QUORUM}, "
                                    "or pass --allow-small-quorum to accept the risk.")

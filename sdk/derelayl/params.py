@@ -13,6 +13,9 @@ TOKEN = 10**18
 #: median of 5 by 1% (docs/robustness.md). With this quorum a round with fewer
 #: evaluators ranks nothing: every deposit goes back and the relay carries over.
 SAFE_QUORUM = 5
+#: What a quorum below SAFE_QUORUM risks, as the deploy command and participants say it.
+SMALL_QUORUM_RISK = (f"a model ranked on fewer than {SAFE_QUORUM} evaluator scores can be lifted by a single "
+                     "colluding evaluator (docs/robustness.md)")
 
 
 @dataclass(frozen=True)

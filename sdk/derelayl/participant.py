@@ -28,7 +28,7 @@ from derelayl.chain import ContractRevert, Deployment, connect
 from derelayl.client import EvaluatorView, RelayClient, RoundView
 from derelayl.commitment import score_commitment
 from derelayl.errors import DeRelayLError
-from derelayl.params import SAFE_QUORUM, SCORE_SCALE, TOKEN
+from derelayl.params import SAFE_QUORUM, SCORE_SCALE, SMALL_QUORUM_RISK, TOKEN
 from derelayl.policies import PolicyView, default_bid, default_price
 from derelayl.protocol import Phase, Slot
 from derelayl.storage import ModelStore
@@ -114,8 +114,8 @@ class Participant:
         params = self.client.params()
         self.k, self.quorum = params.k, params.quorum
         if params.quorum < SAFE_QUORUM:
-            self.log(f"warning: this task ranks a model on as few as {params.quorum} evaluator score(s); below "
-                     f"{SAFE_QUORUM}, one colluding evaluator can lift its favourite (docs/robustness.md)")
+            self.log(f"warning: this task ranks a model on as few as {params.quorum} evaluator score(s); "
+                     f"{SMALL_QUORUM_RISK}")
         if self.deployment.genesis_key and "0" not in self.state.data["model_keys"] \
                 and self.client.model(0).creator == self.address:
             self.state.data["model_keys"]["0"] = self.deployment.genesis_key  # the genesis owner delivers it
