@@ -5,6 +5,7 @@ Everything a user needs is importable from here::
     from derelayl import DEFAULT_PARAMS, ProtocolParams, RelayProtocol
     from derelayl import LocalChain, connect, deploy, dev_account, RelayClient
     from derelayl import Participant, ParticipantConfig, run_simulation, SimulationConfig
+    from derelayl import Task, Dataset, load_task, deploy_task
 """
 
 from derelayl.addresses import create_address
@@ -12,7 +13,7 @@ from derelayl.chain import ChainUnreachable, ContractRevert, Deployment, LocalCh
 from derelayl.commitment import score_commitment
 from derelayl.crypto import DecryptionError, KeyPair
 from derelayl.ipfs_node import IpfsNode
-from derelayl.errors import ConfigurationError, DeRelayLError, ProtocolRevert
+from derelayl.errors import ConfigurationError, DeRelayLError, ProtocolRevert, TaskError, TaskMismatch, WeightsError
 from derelayl.params import DEFAULT_PARAMS, SAFE_QUORUM, SCORE_SCALE, TOKEN, ProtocolParams
 from derelayl.protocol import Phase, RelayProtocol, Settlement, SlotOutcome
 from derelayl.storage import (
@@ -24,10 +25,13 @@ from derelayl.storage import (
     StorageError,
     StorageUnreachable,
 )
-from derelayl.training import ModelSpec, WeightsError, evaluate, load_weights, save_weights, train_turn
+from derelayl.task import BUILTIN_TASKS, Dataset, Task, check_data, check_task, load_task, task_spec
+from derelayl.training import dirichlet_split, evaluate, train_turn
+from derelayl.weights import load_weights, save_weights
 from derelayl.client import RelayClient
 from derelayl.policies import PolicyView, default_bid, default_price
 from derelayl.participant import Participant, ParticipantConfig
+from derelayl.launch import deploy_task
 from derelayl.simulate import SimulationConfig, SimulationResult, run_simulation
 
 __version__ = "0.1.0"
@@ -49,7 +53,17 @@ __all__ = [
     "IpfsStore",
     "KeyPair",
     "LocalStore",
-    "ModelSpec",
+    "BUILTIN_TASKS",
+    "Dataset",
+    "Task",
+    "TaskError",
+    "TaskMismatch",
+    "check_data",
+    "check_task",
+    "deploy_task",
+    "dirichlet_split",
+    "load_task",
+    "task_spec",
     "ModelStore",
     "StorageError",
     "StorageUnreachable",

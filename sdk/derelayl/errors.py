@@ -30,3 +30,15 @@ class ProtocolRevert(DeRelayLError):
 
 class ConfigurationError(DeRelayLError, ValueError):
     """Invalid parameters or environment, detected before anything is sent."""
+
+
+class TaskError(DeRelayLError, ValueError):
+    """A task that cannot be loaded, or a task spec or data file that cannot be read."""
+
+
+class TaskMismatch(TaskError):
+    """The participant's task code or data does not match the deployment's task spec."""
+
+
+class WeightsError(DeRelayLError):
+    """Weights that cannot be loaded into the task's model (never partly loaded)."""

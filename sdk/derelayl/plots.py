@@ -299,11 +299,14 @@ def plot_lineage(record: Mapping[str, Any], path: str | Path, names: Mapping[str
 def plot_all(record: Mapping[str, Any], out: str | Path, names: Mapping[str, str] | None = None, *,
              genesis_accuracy: float | None = None, centralized_accuracy: float | None = None) -> dict[str, Plot]:
     """Writes ``accuracy.png``, ``balances.png`` and ``lineage.png`` into `out`; returns
-    them by name (``"accuracy"``, ``"balances"``, ``"lineage"``)."""
+    them by name (``"accuracy"``, ``"balances"``, ``"lineage"``). The score axis is named
+    after the record's task metric (``record["metric"]``) when it has one."""
     out = Path(out)
+    metric = f"held-out {record['metric'].replace('_', ' ')}" if record.get("metric") else "held-out accuracy"
+    title = f"{record['task']}: best accepted model by round" if record.get("task") else "Best accepted model by round"
     return {
         "accuracy": plot_accuracy(record, out / "accuracy.png", genesis_accuracy=genesis_accuracy,
-                                  centralized_accuracy=centralized_accuracy),
+                                  centralized_accuracy=centralized_accuracy, metric=metric, title=title),
         "balances": plot_balances(record, out / "balances.png", names),
         "lineage": plot_lineage(record, out / "lineage.png", names),
     }
