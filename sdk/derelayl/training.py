@@ -19,11 +19,7 @@ from safetensors.torch import save as st_save
 from torch import nn
 from tqdm import tqdm
 
-from derelayl.errors import ConfigurationError, DeRelayLError
-
-
-class WeightsError(DeRelayLError):
-    """Weights that cannot be loaded into the task's model (never partly loaded)."""
+from derelayl.errors import ConfigurationError, WeightsError
 
 
 @dataclass(frozen=True)
