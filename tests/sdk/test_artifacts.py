@@ -59,3 +59,12 @@ def test_artifacts_record_how_they_were_made():
         assert contract.source_hash.startswith("sha256:")
         assert any(item.get("type") == "error" for item in contract.abi)
 
+
+def test_runtime_code_never_compiles():
+    """Nothing the package runs imports brownie, yaml or solcx: only tools/ does."""
+    offenders = [f"{path.relative_to(ROOT)}: {line.strip()}"
+                 for path in (ROOT / "sdk" / "derelayl").rglob("*.py")
+                 for line in path.read_text().splitlines()
+                 if line.strip().startswith(("import ", "from "))
+                 and line.split()[1].split(".")[0] in {"brownie", "yaml", "solcx"}]
+    assert offenders == []

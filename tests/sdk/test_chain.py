@@ -1,5 +1,6 @@
-"""derelayl.chain: an embedded Ganache, deployment without brownie, reverts by name,
-unreachable endpoints named, and the `derelayl deploy` command."""
+"""The chain side (derelayl.localchain, .transactions, .deployment, .deploying): an
+embedded Ganache, deployment from the shipped artifacts, reverts by name, unreachable
+endpoints named, and the `derelayl deploy` command."""
 
 import dataclasses
 import json
@@ -10,19 +11,12 @@ from click.testing import CliRunner
 from web3 import Web3
 
 from derelayl import SAFE_QUORUM, RelayClient, crypto
-from derelayl.chain import (
-    ChainUnreachable,
-    ContractRevert,
-    Deployment,
-    LocalChain,
-    connect,
-    deploy,
-    dev_account,
-    relay_contract,
-    send,
-)
 from derelayl.cli import main
-from derelayl.errors import ConfigurationError, ProtocolRevert
+from derelayl.deploying import deploy, relay_contract
+from derelayl.deployment import Deployment
+from derelayl.errors import ChainUnreachable, ConfigurationError, ContractRevert, ProtocolRevert
+from derelayl.localchain import LocalChain, dev_account
+from derelayl.transactions import connect, send
 
 
 @pytest.fixture(scope="module")
@@ -85,7 +79,7 @@ def test_deployment_file_round_trips(tmp_path, deployed):
         Deployment.load(tmp_path / "missing.json")
     broken = json.loads(published.save(tmp_path / "b.json").read_text()) | {"genesis_key": "ab" * 31}
     (tmp_path / "b.json").write_text(json.dumps(broken))
-    with pytest.raises(ConfigurationError, match="genesis_key must be 64 hex digits"):
+    with pytest.raises(ConfigurationError, match="field 'genesis_key' must be 64 hex digits"):
         Deployment.load(tmp_path / "b.json")
 
 
