@@ -85,6 +85,15 @@ class Deployment:
             problem = _CHECKS[name](record[name])
             if problem:
                 raise ConfigurationError(f"{source}: field {name!r} {problem}, got {record[name]!r}")
+        from eth_utils import is_checksum_address, to_checksum_address
+
+        record = dict(record)
+        for name in ("relay", "token"):  # web3 takes checksum addresses only
+            value = record[name]
+            if value[2:] not in (value[2:].lower(), value[2:].upper()) and not is_checksum_address(value):
+                raise ConfigurationError(f"{source}: field {name!r} has a wrong EIP-55 checksum, got {value!r}: "
+                                         "check it for a typo")
+            record[name] = to_checksum_address(value)
         try:
             return cls(**record)
         except ConfigurationError as exc:

@@ -228,6 +228,16 @@ def test_cli_node_serves_a_chain_and_an_ipfs_daemon(tmp_path):
         info = json.loads(endpoints.read_text())
         assert connect(info["rpc_url"]).eth.chain_id == 1337
         assert IpfsStore(info["ipfs_api"]).put(b"hello") == "QmWfVY9y3xjsixTgbd9AorQxH7VtMpzfx2HaWtsoUYecaX"
+        # the printed dev accounts' keys work with `deploy --rpc-url URL --private-key KEY`
+        accounts = info["dev_accounts"]
+        assert [a["address"] for a in accounts] == [dev_account(i).address for i in range(4)]
+        out = tmp_path / "d.json"
+        deployed = CliRunner().invoke(main, ["deploy", "--rpc-url", info["rpc_url"], "--private-key",
+                                             accounts[1]["private_key"], "--out", str(out),
+                                             "--allocate", f"{accounts[2]['address']}=10"])
+        assert deployed.exit_code == 0, deployed.output
+        assert f"deploying from {accounts[1]['address']}" in deployed.output
+        assert RelayClient(connect(info["rpc_url"]), Deployment.load(out)).credit_of(accounts[2]["address"]) == 10**19
     finally:
         node.send_signal(signal.SIGTERM)
         try:
@@ -237,4 +247,5 @@ def test_cli_node_serves_a_chain_and_an_ipfs_daemon(tmp_path):
             output, _ = node.communicate(timeout=30)
             raise AssertionError(f"derelayl node ignored SIGTERM for 60 s: {output}") from None
     assert node.returncode == 0 and "rpc_url" in output and "stopped" in output
+    assert "dev chain only" in output and accounts[0]["private_key"] in output
     assert os.path.exists(endpoints)
