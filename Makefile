@@ -3,13 +3,14 @@
 #   make test   install, then run every test (brownie on a Ganache it starts)
 #   make gas    install, then run the gas benchmark
 #   make fuzz   long randomized runs (stateful walks, differential scenarios)
-#   make simulate, bench-turn, bench-store, bench-efficacy, bench-attacks, analyze: see README
+#   make artifacts  recompile contracts/ into the SDK's shipped artifacts (commit them)
+#   make simulate, bench-turn, bench-store, bench-efficacy, bench-attacks, bench-startup, analyze: see README
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BROWNIE_NETWORK := derelayl-ganache
 
-.PHONY: setup demo demo-scripted test fuzz analyze gas bench-store bench-turn bench-efficacy bench-attacks simulate compile clean
+.PHONY: setup demo demo-scripted test fuzz analyze gas bench-store bench-turn bench-efficacy bench-attacks bench-startup simulate compile artifacts clean
 
 setup: $(VENV)/.installed node_modules/.installed
 	@tools/install-solc.sh
@@ -21,7 +22,7 @@ setup: $(VENV)/.installed node_modules/.installed
 $(VENV)/.installed: requirements.txt pyproject.toml
 	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --upgrade pip
-	$(VENV)/bin/pip install --quiet -r requirements.txt -e .
+	$(VENV)/bin/pip install --quiet -r requirements.txt
 	@touch $@
 
 node_modules/.installed: package.json package-lock.json
@@ -30,6 +31,12 @@ node_modules/.installed: package.json package-lock.json
 
 compile: setup
 	$(VENV)/bin/brownie compile --size
+
+# The compiled contracts shipped in the package (sdk/derelayl/artifacts/*.json), from
+# contracts/ with brownie-config.yaml's compiler settings. Commit them after a change
+# to contracts/: tests/sdk/test_artifacts.py fails while they are stale.
+artifacts: setup
+	$(VENV)/bin/python tools/build_artifacts.py
 
 demo: setup
 	$(VENV)/bin/derelayl demo --out demo-output --json demo-output/run.json
@@ -72,6 +79,10 @@ bench-efficacy: setup
 
 bench-attacks: setup
 	$(VENV)/bin/python benchmarks/attacks.py
+
+# Start-up time of `derelayl --help` and `import derelayl` beside `python -c pass`.
+bench-startup: setup
+	$(VENV)/bin/python benchmarks/startup.py
 
 bench-turn: setup
 	PATH="$$PWD/node_modules/.bin:$$PATH" $(VENV)/bin/python benchmarks/relay_turn.py

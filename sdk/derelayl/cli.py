@@ -1,21 +1,33 @@
-"""The `derelayl` command line."""
+"""The `derelayl` command line.
+
+Start-up stays fast: this module imports only click and the SDK's light modules
+(errors, params); each command imports what it needs (web3, torch) when it runs, so
+`derelayl --help`, `status` and `lineage` never load torch.
+"""
 
 from __future__ import annotations
 
+import ast
 import dataclasses
+import importlib.util
 import json
 import os
+import re
 import sys
 import time
 from contextlib import contextmanager
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 import click
-from eth_account import Account
 
 from derelayl import __version__
-from derelayl.errors import DeRelayLError
-from derelayl.params import DEFAULT_PARAMS, SAFE_QUORUM, SMALL_QUORUM_RISK, ProtocolParams
+from derelayl.errors import ConfigurationError, DeRelayLError
+from derelayl.params import DEFAULT_PARAMS, MAX_AMOUNT, SAFE_QUORUM, SMALL_QUORUM_RISK, TOKEN, ProtocolParams
+
+#: Dev accounts `derelayl node` prints (address and key), for `deploy --private-key`
+#: and `--allocate`.
+NODE_ACCOUNTS_SHOWN = 4
 
 
 @contextmanager
@@ -54,6 +66,72 @@ def params() -> None:
     click.echo(json.dumps(dataclasses.asdict(DEFAULT_PARAMS), indent=2))
 
 
+def _read_params(path: Path) -> ProtocolParams:
+    """The deployment parameters in JSON file `path` (missing keys keep their defaults),
+    validated as the contract would; BadParameter naming the file and the field."""
+    try:
+        values = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError) as exc:
+        raise click.BadParameter(f"{path}: cannot read it ({exc})", param_hint="'--params'") from exc
+    except ValueError as exc:
+        raise click.BadParameter(f"{path}: not valid JSON ({exc})", param_hint="'--params'") from exc
+    try:
+        return ProtocolParams.from_mapping(values)
+    except ConfigurationError as exc:
+        raise click.BadParameter(f"{path}: {exc}", param_hint="'--params'") from exc
+
+
+def _account_from_key(key: str):
+    """The account of a hex private key; BadParameter (never the key itself) when malformed."""
+    from eth_account import Account
+
+    if not re.fullmatch(r"(0x)?[0-9a-fA-F]{64}", key.strip()):
+        raise click.BadParameter("expected 64 hex digits (optionally with 0x)", param_hint="'--private-key'")
+    try:
+        return Account.from_key(key.strip())
+    except ValueError as exc:
+        raise click.BadParameter(f"not a valid private key ({exc})", param_hint="'--private-key'") from exc
+
+
+def _parse_allocations(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> dict[str, int]:
+    """`--allocate ADDR=AMOUNT` values as {checksum address: base units}."""
+    allocations: dict[str, int] = {}
+    for value in values:
+        address, sep, amount = value.partition("=")
+        address, amount = address.strip(), amount.strip()
+        if not sep or not address or not amount:
+            raise click.BadParameter(f"{value!r}: expected ADDR=AMOUNT, e.g. "
+                                     "0x5B38Da6a701c568545dCfcB03FcB875f56beddC4=100")
+        if not re.fullmatch(r"0x[0-9a-fA-F]{40}", address):
+            raise click.BadParameter(f"{value!r}: {address!r} is not an address (0x and 40 hex digits)")
+        from eth_utils import is_checksum_address, to_checksum_address
+
+        if address != address.lower() and address[2:] != address[2:].upper() and not is_checksum_address(address):
+            raise click.BadParameter(f"{value!r}: {address} has a wrong checksum (mixed case that does not match "
+                                     "EIP-55): check it for a typo, or write it all in lower case")
+        try:
+            drl = Decimal(amount)
+        except InvalidOperation:
+            raise click.BadParameter(f"{value!r}: amount {amount!r} is not a number of DRL") from None
+        units = drl * TOKEN
+        if not drl.is_finite() or drl <= 0 or units != units.to_integral_value():
+            raise click.BadParameter(f"{value!r}: amount must be a positive number of DRL with at most 18 "
+                                     f"decimals, got {amount}")
+        if units > MAX_AMOUNT:
+            raise click.BadParameter(f"{value!r}: amount {amount} DRL is more than the contract's maximum")
+        checksum = to_checksum_address(address)
+        if checksum in allocations:
+            raise click.BadParameter(f"{value!r}: {checksum} is allocated twice; give one amount per address")
+        allocations[checksum] = int(units)
+    return allocations
+
+
+def _drl(units: int) -> str:
+    """Base units as DRL, without trailing zeros."""
+    text = f"{Decimal(units) / TOKEN:f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
 @main.command()
 @click.option("--rpc-url", default=None, help="JSON-RPC endpoint; default: start a local Ganache and keep it running.")
 @click.option("--private-key", envvar="DERELAYL_PRIVATE_KEY", default=None,
@@ -77,21 +155,18 @@ def params() -> None:
 @click.option("--allow-small-quorum", is_flag=True,
               help=f"Deploy with a quorum below {SAFE_QUORUM}, although one colluding evaluator can then lift "
                    "its favourite (docs/robustness.md).")
+@click.option("--allocate", "allocations", multiple=True, metavar="ADDR=AMOUNT", callback=_parse_allocations,
+              help="Credit AMOUNT DRL (decimals allowed) to address ADDR at deployment, so it can stake and bid; "
+                   "repeatable. On a dev chain `derelayl node` prints addresses to use.")
 def deploy(rpc_url: str | None, private_key: str | None, params_file: str | None, out: str | None,
            serve: bool, task_name: str | None, seed: int, genesis_file: str | None, ipfs_api: str | None,
-           allow_small_quorum: bool) -> None:
+           allow_small_quorum: bool, allocations: dict[str, int]) -> None:
     """Deploy RelayToken and RelayLearning to a chain (a local Ganache by default).
 
     A model is ranked only on at least `quorum` revealed scores (default 5, SAFE_QUORUM);
-    a smaller quorum is refused unless --allow-small-quorum says the risk is accepted."""
-    from derelayl import chain
-
-    params = DEFAULT_PARAMS
-    if params_file:
-        try:
-            params = ProtocolParams(**{**dataclasses.asdict(DEFAULT_PARAMS), **json.loads(Path(params_file).read_text())})
-        except (TypeError, ValueError) as exc:
-            raise click.BadParameter(f"{params_file}: {exc} (expected keys: {', '.join(dataclasses.asdict(DEFAULT_PARAMS))})")
+    a smaller quorum is refused unless --allow-small-quorum says the risk is accepted.
+    Evaluators need `evaluator_stake` DRL to stake: give them tokens with --allocate."""
+    params = _read_params(Path(params_file)) if params_file else DEFAULT_PARAMS
     if rpc_url is not None and private_key is None:
         raise click.UsageError("--rpc-url needs --private-key (or $DERELAYL_PRIVATE_KEY)")
     if genesis_file is not None and task_name is None:
@@ -101,29 +176,32 @@ def deploy(rpc_url: str | None, private_key: str | None, params_file: str | None
                                "participants to fetch")
     task = _load_task_option(task_name) if task_name else None
     genesis_weights = _genesis_weights(Path(genesis_file), task) if genesis_file else None
-    if params.quorum > params.max_evaluators:
-        raise click.BadParameter(f"quorum = {params.quorum} is more than max_evaluators = {params.max_evaluators}: "
-                                 "no round could rank a model", param_hint="--params")
+    deployer = _account_from_key(private_key) if private_key else None
     if params.quorum < SAFE_QUORUM:
         risk = f"quorum = {params.quorum}: {SMALL_QUORUM_RISK}"
         if not allow_small_quorum:
             raise click.UsageError(f"{risk}. Set quorum (and max_evaluators) to at least {SAFE_QUORUM}, "
                                    "or pass --allow-small-quorum to accept the risk.")
         click.echo(f"warning: {risk}", err=True)
-    with _serving(), chain.chain_at(rpc_url) as (w3, local):
-        deployer = Account.from_key(private_key) if private_key else chain.dev_account(0)
+    from derelayl.deploying import deploy as deploy_contracts
+    from derelayl.localchain import DEV_MNEMONIC, chain_at, dev_account
+
+    with _serving(), chain_at(rpc_url) as (w3, local):
+        deployer = deployer or dev_account(0)
         click.echo(f"deploying from {deployer.address} to {w3.provider.endpoint_uri} (chain id {w3.eth.chain_id})")
         if task is not None:
             from derelayl.launch import deploy_task
             from derelayl.storage import IpfsStore
 
             deployment = deploy_task(w3, deployer, task, IpfsStore(ipfs_api), entry_point=task_name, params=params,
-                                     seed=seed, genesis_weights=genesis_weights)
+                                     seed=seed, genesis_weights=genesis_weights, allocations=allocations)
         else:
-            deployment = chain.deploy(w3, deployer, params)
+            deployment = deploy_contracts(w3, deployer, params, allocations=allocations)
         path = deployment.save(Path(out or f"build/derelayl/deployment-{deployment.chain_id}.json"))
         click.echo(f"RelayToken    {deployment.token}")
         click.echo(f"RelayLearning {deployment.relay}")
+        for address, amount in allocations.items():
+            click.echo(f"allocated     {address}  {_drl(amount)} DRL (credit: stake, bid or withdraw)")
         if task is not None:
             click.echo(f"task {task.name} ({task.metric}); its spec and genesis model are pinned, the genesis owned "
                        "by the deployer; the genesis key is in the deployment file")
@@ -131,7 +209,7 @@ def deploy(rpc_url: str | None, private_key: str | None, params_file: str | None
             click.echo("no --task: the genesis is a placeholder that nobody can train on")
         click.echo(f"deployment written to {path}")
         if local is not None and serve:
-            click.echo(f"local Ganache serving at {local.url} (dev mnemonic: {chain.DEV_MNEMONIC!r}); "
+            click.echo(f"local Ganache serving at {local.url} (dev mnemonic: {DEV_MNEMONIC!r}); "
                        "Ctrl-C stops it and its state is gone")
             _serve_forever()
 
@@ -167,17 +245,25 @@ def _genesis_weights(path: Path, task) -> bytes:
 @click.option("--port", default=8545, show_default=True, help="Ganache's JSON-RPC port (0: a free one).")
 @click.option("--ipfs-port", default=5001, show_default=True, help="The IPFS HTTP API's port (0: a free one).")
 def node(block_time: float, accounts: int, endpoints: str | None, port: int, ipfs_port: int) -> None:
-    """Start a local Ganache and an IPFS daemon, print their endpoints, serve until
-    Ctrl-C (or SIGTERM), then stop both."""
-    from derelayl.chain import DEV_MNEMONIC, LocalChain
+    """Start a local Ganache and an IPFS daemon, print their endpoints and the first dev
+    accounts (address and private key, for `deploy --private-key` and `--allocate`),
+    serve until Ctrl-C (or SIGTERM), then stop both."""
     from derelayl.ipfs_node import IpfsNode
+    from derelayl.localchain import DEV_MNEMONIC, LocalChain, dev_account
 
     with _serving(), LocalChain(port=port or None, accounts=accounts, block_time=block_time) as local, \
             IpfsNode(api_port=ipfs_port or None) as ipfs:
+        shown = [dev_account(i) for i in range(min(NODE_ACCOUNTS_SHOWN, accounts))]
+        dev_accounts = [{"address": a.address, "private_key": "0x" + a.key.hex().removeprefix("0x")} for a in shown]
         info = {"rpc_url": local.url, "chain_id": 1337, "ipfs_api": ipfs.api, "ipfs_api_url": ipfs.api_url,
                 "dev_mnemonic": DEV_MNEMONIC, "pid": os.getpid()}
         for name, value in info.items():
             click.echo(f"{name:<13} {value}")
+        click.echo(f"dev accounts (this dev chain only: the keys are public, never use them on a real network; "
+                   f"{accounts} funded, from the dev mnemonic):")
+        for i, a in enumerate(dev_accounts):
+            click.echo(f"  {i}  {a['address']}  {a['private_key']}")
+        info["dev_accounts"] = dev_accounts
         if endpoints:
             Path(endpoints).write_text(json.dumps(info, indent=2) + "\n")
         click.echo("serving; Ctrl-C stops both (their state is gone)")
@@ -185,12 +271,20 @@ def node(block_time: float, accounts: int, endpoints: str | None, port: int, ipf
 
 
 def _client(deployment_path: str, rpc_url: str | None):
-    """A read-only RelayClient for the deployment file (its own RPC URL unless given)."""
-    from derelayl.chain import Deployment, connect
+    """A read-only RelayClient for the deployment file (its own RPC URL unless given).
+    The file is validated first (ConfigurationError naming file and field), and a chain
+    without the contract at the recorded address is named instead of failing later."""
     from derelayl.client import RelayClient
+    from derelayl.deployment import Deployment
+    from derelayl.transactions import connect
 
     deployment = Deployment.load(Path(deployment_path))
-    return RelayClient(connect(rpc_url or deployment.rpc_url), deployment)
+    url = rpc_url or deployment.rpc_url
+    w3 = connect(url)
+    if not w3.eth.get_code(deployment.relay):
+        raise ConfigurationError(f"{deployment_path}: no contract at relay {deployment.relay} on {url} "
+                                 f"(chain id {w3.eth.chain_id}): is this the chain it was deployed to?")
+    return RelayClient(w3, deployment)
 
 
 deployment_option = click.option(
@@ -323,8 +417,10 @@ def participant(state_dir: str) -> None:
 def _participant_agent(settings):
     """The Participant that `settings` describe, its task and data checked against
     the deployment's task spec (one-line errors for everything a user can get wrong)."""
-    from derelayl import chain
-    from derelayl.errors import ConfigurationError
+    from eth_account import Account
+
+    from derelayl.deployment import Deployment
+    from derelayl.localchain import dev_account
     from derelayl.participant import Participant, ParticipantConfig
     from derelayl.storage import IpfsStore
     from derelayl.task import load_task
@@ -334,7 +430,7 @@ def _participant_agent(settings):
         raise ConfigurationError(f"{settings.folder / 'participant.json'}: set 'account_index' (a dev-chain "
                                  "account) or $DERELAYL_PRIVATE_KEY")
     try:
-        account = Account.from_key(key) if key else chain.dev_account(settings.account_index)
+        account = Account.from_key(key) if key else dev_account(settings.account_index)
     except (ValueError, TypeError) as exc:
         raise ConfigurationError(f"$DERELAYL_PRIVATE_KEY is not a private key: {exc}") from exc
     task = load_task(_relative_entry_point(settings.task, settings.folder)) if settings.task else None
@@ -344,7 +440,7 @@ def _participant_agent(settings):
     deadline = time.time() + settings.wait_for_deployment
     while not settings.deployment.exists() and time.time() < deadline:
         time.sleep(0.5)  # a launcher may deploy after its participants are up
-    deployment = chain.Deployment.load(settings.deployment)
+    deployment = Deployment.load(settings.deployment)
     if settings.threads:
         import torch
 
@@ -365,10 +461,19 @@ def _relative_entry_point(entry_point: str, folder: Path) -> str:
 
 
 def _demo_default(name: str):
-    """Demo flags default to DemoConfig's fields: one place for the defaults."""
-    from derelayl.demo import DemoConfig
+    """Demo flags default to DemoConfig's fields: one place for the defaults. Read from
+    demo.py's source when they are literals, so that building the CLI (`--help`) does
+    not import the demo and with it torch."""
+    spec = importlib.util.find_spec("derelayl.demo")
+    try:
+        tree = ast.parse(Path(spec.origin).read_text())
+        config = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "DemoConfig")
+        return next(ast.literal_eval(n.value) for n in config.body if isinstance(n, ast.AnnAssign)
+                    and isinstance(n.target, ast.Name) and n.target.id == name and n.value is not None)
+    except (AttributeError, OSError, StopIteration, TypeError, ValueError):  # not a literal: ask the class
+        from derelayl.demo import DemoConfig
 
-    return getattr(DemoConfig, name)
+        return getattr(DemoConfig, name)
 
 
 @main.command()

@@ -2,7 +2,7 @@
 
 `RelayClient` turns the contract's tuples into dataclasses with named fields, raises a
 revert as `ContractRevert` named after the contract's custom error (through
-`chain.send`), and follows rounds from events. The participant agent, the CLI and the
+`transactions.send`), and follows rounds from events. The participant agent, the CLI and the
 demo all go through it, so there is one place that knows the ABI's shapes.
 """
 
@@ -15,10 +15,12 @@ from typing import Any
 
 from web3 import Web3
 
-from derelayl.chain import Deployment, relay_contract, send
+from derelayl.deploying import relay_contract
+from derelayl.deployment import Deployment
 from derelayl.errors import ConfigurationError
 from derelayl.params import ProtocolParams
 from derelayl.protocol import Model, Phase, Slot
+from derelayl.transactions import send
 
 #: The part of the ERC20 ABI a participant needs: its wallet, and letting the relay
 #: draw deposits from it.

@@ -16,14 +16,9 @@ import nacl.public
 import nacl.secret
 import nacl.utils
 
-from derelayl.errors import DeRelayLError
+from derelayl.errors import DecryptionError
 
 KEY_SIZE = nacl.secret.SecretBox.KEY_SIZE
-
-
-class DecryptionError(DeRelayLError):
-    """Ciphertext or envelope that fails authentication: tampered, truncated, or not
-    meant for this key."""
 
 
 @dataclass(frozen=True)

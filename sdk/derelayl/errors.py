@@ -1,13 +1,44 @@
-"""The SDK's exceptions, all rooted in `DeRelayLError`.
+"""Every exception the SDK raises on purpose, in one place, all rooted in `DeRelayLError`.
 
     DeRelayLError
     ├── ProtocolRevert          a rule of the protocol refused an action (contract error name + args)
-    └── ConfigurationError      bad parameters or environment, found before anything is sent
+    │   └── ContractRevert      ... said by the deployed contract (a decoded custom error)
+    ├── ConfigurationError      bad parameters, files or environment, found before anything is sent
+    │                           (also a ValueError)
+    ├── ChainUnreachable        nothing answers JSON-RPC at an address (also a ConnectionError)
+    ├── StorageError            a store could not keep or return content
+    │   ├── StorageUnreachable  nothing answers at the store's address (also a ConnectionError)
+    │   ├── ContentMismatch     content that does not match its CID or recorded hash: never loaded
+    │   └── ContentNotFound     the store does not hold that CID (also a KeyError)
+    ├── DecryptionError         ciphertext or envelope that fails authentication
+    ├── TaskError               a task that cannot be loaded, a spec or data file that cannot be read
+    │   └── TaskMismatch        task code or data that does not match the deployment's task spec
+    └── WeightsError            weights that cannot be loaded into the task's model
+
+The modules that raise them re-export them (`from derelayl.storage import StorageError`
+keeps working), so callers can import each from where it is raised or from here.
+This module imports nothing heavy: catching an SDK error never loads torch or web3.
 """
 
 from __future__ import annotations
 
 from typing import Any
+
+__all__ = [
+    "ChainUnreachable",
+    "ConfigurationError",
+    "ContentMismatch",
+    "ContentNotFound",
+    "ContractRevert",
+    "DeRelayLError",
+    "DecryptionError",
+    "ProtocolRevert",
+    "StorageError",
+    "StorageUnreachable",
+    "TaskError",
+    "TaskMismatch",
+    "WeightsError",
+]
 
 
 class DeRelayLError(Exception):
@@ -28,8 +59,37 @@ class ProtocolRevert(DeRelayLError):
         super().__init__(f"{name}({', '.join(map(repr, args))})")
 
 
+class ContractRevert(ProtocolRevert):
+    """A transaction or call reverted with one of the contracts' custom errors."""
+
+
 class ConfigurationError(DeRelayLError, ValueError):
-    """Invalid parameters or environment, detected before anything is sent."""
+    """Invalid parameters, files or environment, detected before anything is sent."""
+
+
+class ChainUnreachable(DeRelayLError, ConnectionError):
+    """Nothing answers JSON-RPC at the given address."""
+
+
+class StorageError(DeRelayLError):
+    """A store could not keep or return content."""
+
+
+class StorageUnreachable(StorageError, ConnectionError):
+    """Nothing answers at the store's address."""
+
+
+class ContentMismatch(StorageError):
+    """Content that does not match its CID or its recorded hash: never loaded."""
+
+
+class ContentNotFound(StorageError, KeyError):
+    """The store does not hold that CID."""
+
+
+class DecryptionError(DeRelayLError):
+    """Ciphertext or envelope that fails authentication: tampered, truncated, or not
+    meant for this key."""
 
 
 class TaskError(DeRelayLError, ValueError):

@@ -1,5 +1,10 @@
-"""A local IPFS daemon (js-ipfs from the project's node_modules), started on free
-ports with its own repository and stopped by `stop()` or on leaving `with`.
+"""A local IPFS daemon (js-ipfs), started on free ports with its own repository and
+stopped by `stop()` or on leaving `with`.
+
+js-ipfs is found in $DERELAYL_JSIPFS, else as `jsipfs` on PATH, else in the
+node_modules/.bin of the DeRelayL checkout the working directory lies in. Node 20 lacks
+`Promise.withResolvers`, which js-ipfs 0.66 calls: the polyfill ships with the package
+(`derelayl/promise-with-resolvers.cjs`) and is loaded with `node --require`.
 
 Only the node's start-up is js-ipfs specific: the SDK talks to it through the
 Kubo-compatible HTTP RPC API, exactly as to a Kubo node.
@@ -11,16 +16,28 @@ import json
 import os
 import subprocess
 import tempfile
+from contextlib import ExitStack
+from importlib import resources
 from pathlib import Path
 
 import requests
 
-from derelayl import _service
-from derelayl.chain import ROOT, free_port
-from derelayl.errors import ConfigurationError
+from derelayl import _executables, _service
+from derelayl.localchain import free_port
 
-JSIPFS = ROOT / "node_modules" / ".bin" / "jsipfs"
-POLYFILL = ROOT / "tools" / "promise-with-resolvers.cjs"
+#: Where a user gets js-ipfs (the version this project is tested with) and Node.
+JSIPFS_INSTALL = "npm install -g ipfs@0.66.1"
+NODE_INSTALL = "install Node.js 20 or later (https://nodejs.org) and make sure `node` is on PATH"
+
+
+def jsipfs_executable() -> str:
+    """The js-ipfs CLI to start; ConfigurationError with the install command if none is found."""
+    return _executables.find("jsipfs", "DERELAYL_JSIPFS", "js-ipfs", JSIPFS_INSTALL)
+
+
+def node_executable() -> str:
+    """Node.js, which runs js-ipfs (with the polyfill preloaded)."""
+    return _executables.find("node", "DERELAYL_NODE", "Node.js", NODE_INSTALL)
 
 
 class IpfsNode:
@@ -30,15 +47,17 @@ class IpfsNode:
         """`repo`: a folder to keep the node's blocks in (default: a temporary one,
         removed on stop); `api_port`: a fixed API port (default: a free one). With
         both, a stopped node can be started again at the same address with its pins."""
-        if not JSIPFS.exists():
-            raise ConfigurationError(f"js-ipfs not found at {JSIPFS}: run `make setup`")
+        jsipfs, node_bin = jsipfs_executable(), node_executable()
+        self._files = ExitStack()  # the polyfill as a real file while the node runs
+        polyfill = self._files.enter_context(resources.as_file(resources.files("derelayl") /
+                                                               "promise-with-resolvers.cjs"))
         self._tmp = None if repo else tempfile.TemporaryDirectory(prefix="derelayl-ipfs-")
         self.repo = Path(repo or self._tmp.name) / "repo"
         self.api_port, self.gateway_port, self.rpc_port = api_port or free_port(), free_port(), free_port()
         self.api = f"/ip4/127.0.0.1/tcp/{self.api_port}/http"
         self.api_url = f"http://127.0.0.1:{self.api_port}"
         env = {**os.environ, "IPFS_PATH": str(self.repo)}
-        node = ["node", "--require", str(POLYFILL), str(JSIPFS)]
+        node = [node_bin, "--require", str(polyfill), jsipfs]
         if not (self.repo / "config").exists():
             subprocess.run([*node, "init", "--empty-repo"], env=env, check=True, capture_output=True, timeout=120)
         self._configure()
@@ -61,7 +80,9 @@ class IpfsNode:
         path.write_text(json.dumps(config, indent=2))
 
     def stop(self) -> None:
+        """Stops the daemon (its process group); removes a temporary repository."""
         _service.stop(self.process)
+        self._files.close()
         if self._tmp is not None:
             self._tmp.cleanup()
             self._tmp = None

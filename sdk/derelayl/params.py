@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+from derelayl.errors import ConfigurationError
 
 #: Scores on chain are fixed-point: SCORE_SCALE is a perfect score (accuracy 1.0).
 SCORE_SCALE = 1_000_000
@@ -16,6 +20,18 @@ SAFE_QUORUM = 5
 #: What a quorum below SAFE_QUORUM risks, as the deploy command and participants say it.
 SMALL_QUORUM_RISK = (f"a model ranked on fewer than {SAFE_QUORUM} evaluator scores can be lifted by a single "
                      "colluding evaluator (docs/robustness.md)")
+
+# The contract's caps (RelayLearning.sol); `ProtocolParams.validate` applies its
+# `_validateParams` with them, so bad parameters are refused before a transaction.
+MAX_TRAINERS_CAP = 64
+MAX_EVALUATORS_CAP = 16
+MAX_SCORES_PER_ROUND = 512
+MAX_AMOUNT = 2**128 - 1
+#: The Solidity width of each field of `IRelayLearning.Params` (all unsigned).
+_BITS = {"k": 32, "selection_permille": 32, "max_trainers": 32, "max_evaluators": 32, "quorum": 32,
+         "bidding_duration": 64, "training_duration": 64, "commit_duration": 64, "reveal_duration": 64,
+         "evaluator_penalty_permille": 32, "evaluator_stake": 256, "evaluator_reward": 256,
+         "lineage_reward": 256, "score_tolerance": 256}
 
 
 @dataclass(frozen=True)
@@ -48,6 +64,56 @@ class ProtocolParams:
     def replace(self, **changes: int) -> "ProtocolParams":
         """A copy with some fields changed."""
         return ProtocolParams(**{**asdict(self), **changes})
+
+    def validate(self) -> "ProtocolParams":
+        """Returns self if the contract would accept these parameters; otherwise raises
+        ConfigurationError naming the field and the problem. Checks each field's type
+        and Solidity width, then the ranges of RelayLearning's `_validateParams`."""
+        for name, bits in _BITS.items():
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise ConfigurationError(f"{name} must be an integer, got {type(value).__name__} {value!r}")
+            if not 0 <= value < 2**bits:
+                raise ConfigurationError(f"{name} = {value} is out of range (0 to 2**{bits} - 1)")
+        scores = self.max_trainers * self.max_evaluators
+        rules = [  # (field, value, accepted, what the contract requires)
+            ("max_trainers", self.max_trainers, 1 <= self.max_trainers <= MAX_TRAINERS_CAP,
+             f"must be 1 to {MAX_TRAINERS_CAP}"),
+            ("k", self.k, 1 <= self.k <= self.max_trainers, f"must be 1 to max_trainers ({self.max_trainers})"),
+            ("selection_permille", self.selection_permille, 1 <= self.selection_permille <= 1000, "must be 1 to 1000"),
+            ("max_evaluators", self.max_evaluators, 1 <= self.max_evaluators <= MAX_EVALUATORS_CAP,
+             f"must be 1 to {MAX_EVALUATORS_CAP}"),
+            ("max_trainers * max_evaluators", scores, scores <= MAX_SCORES_PER_ROUND,
+             f"must be at most {MAX_SCORES_PER_ROUND} (scores per round)"),
+            ("quorum", self.quorum, self.quorum >= 1, "must be at least 1"),
+            ("evaluator_penalty_permille", self.evaluator_penalty_permille, self.evaluator_penalty_permille <= 1000,
+             "must be at most 1000"),
+            ("score_tolerance", self.score_tolerance, self.score_tolerance <= SCORE_SCALE,
+             f"must be at most {SCORE_SCALE} (SCORE_SCALE)"),
+        ] + [(name, getattr(self, name), getattr(self, name) <= MAX_AMOUNT, "must be at most 2**128 - 1")
+             for name in ("evaluator_stake", "evaluator_reward", "lineage_reward")]
+        for name, value, accepted, requirement in rules:
+            if not accepted:
+                raise ConfigurationError(f"{name} = {value} {requirement}")
+        if self.quorum > self.max_evaluators:
+            raise ConfigurationError(f"quorum = {self.quorum} is more than max_evaluators = {self.max_evaluators}: "
+                                     "no round could rank a model")
+        return self
+
+    @classmethod
+    def from_mapping(cls, values: Any, base: "ProtocolParams | None" = None) -> "ProtocolParams":
+        """`base` (default: the defaults) with the fields in `values` (a parsed JSON object)
+        changed, validated. Unknown keys, a value that is not an object, wrong types and
+        out-of-range values raise ConfigurationError naming the field."""
+        names = [f.name for f in fields(cls)]
+        if not isinstance(values, Mapping):
+            raise ConfigurationError(f"expected a JSON object of parameters ({', '.join(names)}), "
+                                     f"got {type(values).__name__}")
+        unknown = sorted(set(values) - set(names))
+        if unknown:
+            raise ConfigurationError(f"unknown parameter(s) {', '.join(map(repr, unknown))} "
+                                     f"(known: {', '.join(names)})")
+        return (base or cls()).replace(**values).validate()
 
 
 DEFAULT_PARAMS = ProtocolParams()

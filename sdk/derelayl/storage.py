@@ -21,24 +21,8 @@ from abc import ABC, abstractmethod
 from pathlib import Path
 
 from derelayl import crypto
-from derelayl.errors import DeRelayLError
+from derelayl.errors import ContentMismatch, ContentNotFound, StorageError, StorageUnreachable
 from derelayl.unixfs import cid_v0
-
-
-class StorageError(DeRelayLError):
-    """A store could not keep or return content."""
-
-
-class StorageUnreachable(StorageError, ConnectionError):
-    """Nothing answers at the store's address."""
-
-
-class ContentMismatch(StorageError):
-    """Content that does not match its CID or its recorded hash: never loaded."""
-
-
-class ContentNotFound(StorageError, KeyError):
-    """The store does not hold that CID."""
 
 
 class ModelStore(ABC):

@@ -1,5 +1,6 @@
-"""derelayl.chain: an embedded Ganache, deployment without brownie, reverts by name,
-unreachable endpoints named, and the `derelayl deploy` command."""
+"""The chain side (derelayl.localchain, .transactions, .deployment, .deploying): an
+embedded Ganache, deployment from the shipped artifacts, reverts by name, unreachable
+endpoints named, and the `derelayl deploy` command."""
 
 import dataclasses
 import json
@@ -10,19 +11,12 @@ from click.testing import CliRunner
 from web3 import Web3
 
 from derelayl import SAFE_QUORUM, RelayClient, crypto
-from derelayl.chain import (
-    ChainUnreachable,
-    ContractRevert,
-    Deployment,
-    LocalChain,
-    connect,
-    deploy,
-    dev_account,
-    relay_contract,
-    send,
-)
 from derelayl.cli import main
-from derelayl.errors import ConfigurationError, ProtocolRevert
+from derelayl.deploying import deploy, relay_contract
+from derelayl.deployment import Deployment
+from derelayl.errors import ChainUnreachable, ConfigurationError, ContractRevert, ProtocolRevert
+from derelayl.localchain import LocalChain, dev_account
+from derelayl.transactions import connect, send
 
 
 @pytest.fixture(scope="module")
@@ -85,7 +79,7 @@ def test_deployment_file_round_trips(tmp_path, deployed):
         Deployment.load(tmp_path / "missing.json")
     broken = json.loads(published.save(tmp_path / "b.json").read_text()) | {"genesis_key": "ab" * 31}
     (tmp_path / "b.json").write_text(json.dumps(broken))
-    with pytest.raises(ConfigurationError, match="genesis_key must be 64 hex digits"):
+    with pytest.raises(ConfigurationError, match="field 'genesis_key' must be 64 hex digits"):
         Deployment.load(tmp_path / "b.json")
 
 
@@ -251,6 +245,16 @@ def test_cli_node_serves_a_chain_and_an_ipfs_daemon(tmp_path):
         info = json.loads(endpoints.read_text())
         assert connect(info["rpc_url"]).eth.chain_id == 1337
         assert IpfsStore(info["ipfs_api"]).put(b"hello") == "QmWfVY9y3xjsixTgbd9AorQxH7VtMpzfx2HaWtsoUYecaX"
+        # the printed dev accounts' keys work with `deploy --rpc-url URL --private-key KEY`
+        accounts = info["dev_accounts"]
+        assert [a["address"] for a in accounts] == [dev_account(i).address for i in range(4)]
+        out = tmp_path / "d.json"
+        deployed = CliRunner().invoke(main, ["deploy", "--rpc-url", info["rpc_url"], "--private-key",
+                                             accounts[1]["private_key"], "--out", str(out),
+                                             "--allocate", f"{accounts[2]['address']}=10"])
+        assert deployed.exit_code == 0, deployed.output
+        assert f"deploying from {accounts[1]['address']}" in deployed.output
+        assert RelayClient(connect(info["rpc_url"]), Deployment.load(out)).credit_of(accounts[2]["address"]) == 10**19
     finally:
         node.send_signal(signal.SIGTERM)
         try:
@@ -260,4 +264,5 @@ def test_cli_node_serves_a_chain_and_an_ipfs_daemon(tmp_path):
             output, _ = node.communicate(timeout=30)
             raise AssertionError(f"derelayl node ignored SIGTERM for 60 s: {output}") from None
     assert node.returncode == 0 and "rpc_url" in output and "stopped" in output
+    assert "dev chain only" in output and accounts[0]["private_key"] in output
     assert os.path.exists(endpoints)
