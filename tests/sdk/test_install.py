@@ -95,12 +95,15 @@ def test_deploy_on_a_ganache_it_starts(installed):
 
 
 def play_relay(installed: Installed, out: Path) -> list[dict]:
-    """A short real relay from the installed CLI; the per-round records. (Kept apart so
-    that the relay can switch to another task without touching the test.)"""
-    result = installed.run("demo", "--rounds", "2", "--trainers", "4", "--evaluators", "2", "--epochs", "5",
-                           "--out", str(out), "--json", str(out / "run.json"), timeout=1500)
+    """A short real relay of the tabular task (wine, balanced accuracy) from the
+    installed CLI: it deploys the task (spec and genesis pinned), runs every
+    participant as its own process; the per-round records."""
+    result = installed.run("demo", "--task", "wine", "--rounds", "2", "--trainers", "4", "--evaluators", "2",
+                           "--epochs", "20", "--out", str(out), "--json", str(out / "run.json"), timeout=1500)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    return json.loads((out / "run.json").read_text())["rounds"]
+    record = json.loads((out / "run.json").read_text())
+    assert (record["task"], record["metric"]) == ("wine", "balanced_accuracy")
+    return record["rounds"]
 
 
 def test_a_short_relay_accepts_models_every_round(installed):
