@@ -48,10 +48,10 @@ _EXPORTS: dict[str, str] = {
     "SCORE_SCALE": "derelayl.params",
     "TOKEN": "derelayl.params",
     "ProtocolParams": "derelayl.params",
-    "Phase": "derelayl.protocol",
+    "Phase": "derelayl.types",
     "RelayProtocol": "derelayl.protocol",
     "Settlement": "derelayl.protocol",
-    "SlotOutcome": "derelayl.protocol",
+    "SlotOutcome": "derelayl.types",
     "create_address": "derelayl.addresses",
     "score_commitment": "derelayl.commitment",
     # storage and crypto
@@ -116,7 +116,8 @@ if TYPE_CHECKING:  # static type checkers and IDEs see the eager imports
     from derelayl.params import DEFAULT_PARAMS, SAFE_QUORUM, SCORE_SCALE, TOKEN, ProtocolParams
     from derelayl.participant import Participant, ParticipantConfig
     from derelayl.policies import PolicyView, default_bid, default_price
-    from derelayl.protocol import Phase, RelayProtocol, Settlement, SlotOutcome
+    from derelayl.protocol import RelayProtocol, Settlement
+    from derelayl.types import Phase, SlotOutcome
     from derelayl.simulate import SimulationConfig, SimulationResult, run_simulation
     from derelayl.storage import IpfsStore, LocalStore, ModelStore
     from derelayl.launch import deploy_task

@@ -300,7 +300,7 @@ def status(deployment_path: str, rpc_url: str | None) -> None:
     """Show the current round: phase, deadline, model owners, bids, slots, evaluators,
     the last settled round's scores, and every participant's tokens."""
     from derelayl.params import SCORE_SCALE, TOKEN
-    from derelayl.protocol import Phase
+    from derelayl.types import Phase
 
     try:
         client = _client(deployment_path, rpc_url)

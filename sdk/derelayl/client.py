@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
 from web3 import Web3
@@ -19,7 +18,7 @@ from derelayl.deploying import relay_contract
 from derelayl.deployment import Deployment
 from derelayl.errors import ConfigurationError
 from derelayl.params import ProtocolParams
-from derelayl.protocol import Model, Phase, Slot
+from derelayl.types import BidView, EvaluatorView, Model, OfferView, Phase, RoundView, Slot
 from derelayl.transactions import send
 
 #: The part of the ERC20 ABI a participant needs: its wallet, and letting the relay
@@ -34,42 +33,6 @@ ERC20_ABI = [
      "inputs": [{"name": "spender", "type": "address"}, {"name": "value", "type": "uint256"}],
      "outputs": [{"name": "", "type": "bool"}]},
 ]
-
-
-@dataclass(frozen=True)
-class RoundView:
-    phase: Phase
-    phase_start: int
-    deadline: int
-    parent_layer: int
-    seed: bytes
-    bid_count: int
-    offer_count: int
-    evaluator_count: int
-    slot_count: int
-    submitted_count: int
-    committed_count: int
-    revealed_count: int
-
-
-@dataclass(frozen=True)
-class BidView:
-    trainer: str
-    amount: int
-
-
-@dataclass(frozen=True)
-class OfferView:
-    model_id: int
-    price: int
-
-
-@dataclass(frozen=True)
-class EvaluatorView:
-    staked: bool
-    committed: bool
-    revealed: bool
-    commitment: bytes
 
 
 class RelayClient:

@@ -23,7 +23,8 @@ import numpy as np
 from tqdm import tqdm
 
 from derelayl import crypto
-from derelayl.chain import LocalChain, connect, dev_account
+from derelayl.localchain import LocalChain, dev_account
+from derelayl.transactions import connect
 from derelayl.client import RelayClient
 from derelayl.errors import ConfigurationError, DeRelayLError
 from derelayl.ipfs_node import IpfsNode

@@ -11,7 +11,8 @@ from __future__ import annotations
 from web3 import Web3
 
 from derelayl import crypto
-from derelayl.chain import Deployment, deploy
+from derelayl.deploying import deploy
+from derelayl.deployment import Deployment
 from derelayl.params import DEFAULT_PARAMS, ProtocolParams
 from derelayl.storage import ModelStore
 from derelayl.task import Task, spec_bytes, task_spec

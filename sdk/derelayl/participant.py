@@ -27,14 +27,15 @@ import requests
 from web3 import Web3
 
 from derelayl import crypto
-from derelayl.chain import ContractRevert, Deployment, connect
-from derelayl.client import RelayClient, RoundView
-from derelayl.errors import ConfigurationError, DeRelayLError
+from derelayl.client import RelayClient
+from derelayl.deployment import Deployment
+from derelayl.errors import ConfigurationError, ContractRevert, DeRelayLError
 from derelayl.params import SAFE_QUORUM, SMALL_QUORUM_RISK
 from derelayl.policies import PolicyView, default_bid, default_price
-from derelayl.protocol import Phase
 from derelayl.storage import ModelStore
 from derelayl.task import Dataset, Task, check_data, check_task, load_task, parse_spec
+from derelayl.transactions import connect
+from derelayl.types import Phase, RoundView
 
 #: The roles a participant can play.
 ROLES = ("trainer", "evaluator")

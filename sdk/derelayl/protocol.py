@@ -13,7 +13,6 @@ the wallet; refunds and rewards become credit; forfeits are burned. Invariant:
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -23,67 +22,11 @@ from eth_utils import keccak
 from derelayl.commitment import score_commitment
 from derelayl.errors import ProtocolRevert
 from derelayl.params import SCORE_SCALE, ProtocolParams
+from derelayl.types import ZERO32, Model, Phase, Slot, SlotOutcome
 
 MAX_CID_LENGTH = 128
 MAX_ENVELOPE_LENGTH = 512
 MAX_AMOUNT = 2**128 - 1
-ZERO32 = b"\x00" * 32
-
-
-class Phase(enum.IntEnum):
-    """Phases of a round, numbered as in the contract."""
-
-    BIDDING = 0
-    TRAINING = 1
-    COMMITTING = 2
-    REVEALING = 3
-    SETTLED = 4
-
-
-class SlotOutcome(enum.IntEnum):
-    """How a slot ended at settlement, numbered as in the contract."""
-
-    ACCEPTED = 0
-    REJECTED = 1
-    NO_QUORUM = 2
-    NOT_SUBMITTED = 3
-    UNDELIVERED = 4
-
-
-@dataclass
-class Slot:
-    """A matched (parent model, trainer) pair of one round."""
-
-    trainer: str
-    parent_id: int
-    bid: int
-    price: int
-    delivered: bool = False
-    submitted: bool = False
-    reclaimed: bool = False
-    couriered: bool = False
-    weights_hash: bytes = ZERO32
-    cid: str = ""
-
-
-@dataclass
-class Model:
-    """An accepted model (id 0 is genesis) with its lineage-claim cursor."""
-
-    model_id: int
-    parent_id: int
-    layer: int
-    index: int
-    round: int
-    creator: str
-    slot: int
-    score: int
-    weights_hash: bytes
-    claim_layer: int
-    claim_lo: int
-    claim_hi: int
-    lineage_ended: bool = False
-    claimed_units: int = 0
 
 
 @dataclass

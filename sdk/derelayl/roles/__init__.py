@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from derelayl.protocol import Phase
+from derelayl.types import Phase
 
 if TYPE_CHECKING:
     from derelayl.participant import Participant

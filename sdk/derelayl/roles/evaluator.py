@@ -10,12 +10,11 @@ from __future__ import annotations
 import os
 
 from derelayl import crypto
-from derelayl.client import EvaluatorView
 from derelayl.commitment import score_commitment
 from derelayl.params import SCORE_SCALE, TOKEN
-from derelayl.protocol import Phase, Slot
 from derelayl.roles import Role
 from derelayl.roles.trainer import submission_binding
+from derelayl.types import EvaluatorView, Phase, Slot
 from derelayl.weights import load_weights, weights_metadata
 
 
