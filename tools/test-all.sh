@@ -2,7 +2,8 @@
 # Every test (`make test`), in two groups side by side, each on its own Ganache: the
 # long chain-bound tests (the differential test, contracts vs derelayl.protocol in 100
 # random scenarios, about 5 minutes; the largest-round gas test, about 2; the
-# stateful walks, about 3; and the 12-round scenario, about 1) and everything else.
+# stateful walks, about 3; the 12-round scenario, about 1; the wheel installed in a
+# fresh venv and played, about 3) and everything else.
 # On 2 cores this nearly halves the wall time. Extra arguments go to both groups
 # (e.g. -x).
 set -uo pipefail
@@ -10,14 +11,14 @@ cd "$(dirname "$0")/.."
 mkdir -p build
 log=build/test-long.log
 long=(tests/integration/test_differential.py tests/unitary/RelayLearning/test_limits.py tests/stateful
-      tests/integration/test_relay_scenario.py)
+      tests/integration/test_relay_scenario.py tests/sdk/test_install.py)
 tools/brownie-on-ganache.sh test "${long[@]}" -s "$@" >"$log" 2>&1 &
 differential=$!
 tools/brownie-on-ganache.sh test tests/ "${long[@]/#/--ignore=}" "$@"
 main=$?
 wait "$differential"
 differential_status=$?
-echo "---- long group (differential, largest-round, stateful and 12-round tests); whole log in $log"
+echo "---- long group (differential, largest-round, stateful, 12-round and wheel-install tests); whole log in $log"
 grep -E "scenarios:|largest-round gas|stateful coverage" "$log" || true
 tail -n 2 "$log"
 if [ "$main" -ne 0 ] || [ "$differential_status" -ne 0 ]; then
