@@ -90,5 +90,10 @@ bench-turn: setup
 gas: setup
 	tools/brownie-on-ganache.sh run $(CURDIR)/benchmarks/gas.py
 
+# The API reference from the docstrings (pdoc, installed into .venv if missing) -> build/api/.
+.PHONY: docs
+docs: $(VENV)/.installed
+	tools/api-docs.sh build/api
+
 clean:
 	rm -rf build reports .hypothesis

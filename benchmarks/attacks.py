@@ -75,6 +75,7 @@ import torch
 from efficacy import Resubmit, honest_scores, honest_turn, relay_run
 from derelayl.demo import DemoConfig, split_data
 from derelayl.params import SAFE_QUORUM, SCORE_SCALE, TOKEN
+from derelayl.task import load_task
 from derelayl.training import train_turn
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -257,8 +258,10 @@ def main() -> None:
         attackers, liars, pool = scenario.attackers, scenario.liars, scenario.pool
         runs = []
         for seed in range(args.seeds):
-            x, y, holdout, trainer_parts, evaluator_parts = split_data(
-                DemoConfig(trainers=PARTICIPANTS, evaluators=EVALUATORS, alpha=ALPHA, seed=seed))
+            data = load_task("digits-mlp").example_data()
+            x, y = data.features, data.labels
+            holdout, trainer_parts, evaluator_parts = split_data(
+                DemoConfig(trainers=PARTICIPANTS, evaluators=EVALUATORS, alpha=ALPHA, seed=seed), data)
             # The seats' test splits: the 3 evaluator splits, or the same data re-cut into
             # `seats` splits, so that the trainers' data is the same in every scenario.
             splits = evaluator_parts if scenario.seats == EVALUATORS else \

@@ -39,15 +39,17 @@ import torch
 from derelayl.crypto import weights_hash
 from derelayl.demo import DemoConfig, split_data
 from derelayl.params import DEFAULT_PARAMS, SCORE_SCALE
-from derelayl.participant import submission_binding
+from derelayl.roles.trainer import submission_binding
 from derelayl.policies import PolicyView, default_bid, default_price
 from derelayl.protocol import Phase, ProtocolRevert, RelayProtocol
 from derelayl.simulate import cheap_commitment, cheap_tie_keys
-from derelayl.training import ModelSpec, evaluate, save_weights, train_turn
+from derelayl.task import load_task
+from derelayl.training import evaluate, train_turn
+from derelayl.weights import save_weights
 
 ROOT = Path(__file__).resolve().parent.parent
 ENVELOPE = b"\x01"
-SPEC = ModelSpec(kind="mlp")
+SPEC = load_task("digits-mlp")
 
 
 class Resubmit(enum.Enum):
@@ -118,7 +120,7 @@ def relay_run(parts, evaluator_sets, holdout, rounds: int, epochs: int, seed: in
     params = DEFAULT_PARAMS.replace(k=4, max_trainers=len(people), max_evaluators=max(seats or len(evaluators), quorum),
                                     quorum=quorum,
                                     evaluator_stake=0)
-    genesis = SPEC.build(seed=seed)
+    genesis = SPEC.initial_model(seed)
     protocol = RelayProtocol(params, people[0], weights_hash(save_weights(genesis)),
                              allocations={p: allocation for p in people} if allocation else None,
                              tie_keys=cheap_tie_keys(), commitment=cheap_commitment)
@@ -167,7 +169,7 @@ def relay_run(parts, evaluator_sets, holdout, rounds: int, epochs: int, seed: in
                 protocol.courier_key(holders[0], r, i, ENVELOPE)
             else:
                 continue  # no key: the trainer cannot train, and settlement pays it the remedy
-            model = SPEC.build()
+            model = SPEC.build_model()
             model.load_state_dict(weights[s.parent_id])
             x, y = parts[people.index(s.trainer)]
             result = turn(people.index(s.trainer), model, x, y, epochs, seed * 1000 + r * 100 + i,
@@ -209,7 +211,7 @@ def relay_run(parts, evaluator_sets, holdout, rounds: int, epochs: int, seed: in
             weights[model_id] = trained[protocol.models[model_id].slot].state_dict()
         newest = protocol.layers[-1]
         best = max(newest, key=lambda m: protocol.models[m].score)
-        model = SPEC.build()
+        model = SPEC.build_model()
         model.load_state_dict(weights[best])
         accuracy.append(evaluate(model, *holdout))
         protocol.forget_round(r)
@@ -218,13 +220,13 @@ def relay_run(parts, evaluator_sets, holdout, rounds: int, epochs: int, seed: in
 
 def fedavg(parts, holdout, rounds: int, epochs: int, seed: int) -> list[float]:
     """Federated averaging over all participants; held-out accuracy per round."""
-    global_model = SPEC.build(seed=seed)
+    global_model = SPEC.initial_model(seed)
     sizes = np.array([len(y) for _, y in parts], dtype=np.float64)
     accuracy = []
     for r in range(rounds):
         states = []
         for i, (x, y) in enumerate(parts):
-            local = SPEC.build()
+            local = SPEC.build_model()
             local.load_state_dict(global_model.state_dict())
             train_turn(local, x, y, epochs=epochs, seed=seed * 1000 + r * 100 + i)
             states.append(local.state_dict())
@@ -239,7 +241,7 @@ def centralized(parts, holdout, rounds: int, epochs: int, seed: int) -> list[flo
     """One model on all participants' data pooled, `epochs` epochs a round."""
     x = np.concatenate([x for x, _ in parts])
     y = np.concatenate([y for _, y in parts])
-    model = SPEC.build(seed=seed)
+    model = SPEC.initial_model(seed)
     accuracy = []
     for r in range(rounds):
         train_turn(model, x, y, epochs=epochs, seed=seed * 1000 + r)
@@ -264,8 +266,10 @@ def main() -> None:
     for n in args.participants:
         for alpha in args.alphas:
             for seed in range(args.seeds):
-                x, y, holdout, trainer_parts, evaluator_parts = split_data(
-                    DemoConfig(trainers=n, evaluators=2, alpha=alpha, seed=seed))
+                data = SPEC.example_data()
+                x, y = data.features, data.labels
+                holdout, trainer_parts, evaluator_parts = split_data(
+                    DemoConfig(trainers=n, evaluators=2, alpha=alpha, seed=seed), data)
                 parts = [(x[p], y[p]) for p in trainer_parts]
                 evaluator_sets = [(x[p], y[p]) for p in evaluator_parts]
                 held = (x[holdout], y[holdout])

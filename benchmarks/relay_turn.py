@@ -29,19 +29,21 @@ from derelayl.demo import DemoConfig, split_data
 from derelayl.ipfs_node import IpfsNode
 from derelayl.params import DEFAULT_PARAMS, TOKEN
 from derelayl.storage import IpfsStore
-from derelayl.training import ModelSpec, load_weights, save_weights, train_turn
+from derelayl.tasks.digits import DigitsTask
+from derelayl.training import train_turn
+from derelayl.weights import load_weights, save_weights
 
 ROOT = Path(__file__).resolve().parent.parent
-MODELS = {"demo MLP": ModelSpec(kind="mlp"), "10M MLP": ModelSpec(kind="mlp", hidden=133_334)}
+MODELS = {"demo MLP": DigitsTask("mlp"), "10M MLP": DigitsTask("mlp", hidden=133_334)}
 REPEATS = 3
 STEPS = ("fetch", "decrypt", "load", "train", "save", "encrypt", "pin", "transaction")
 
 
-def matched_round(w3, store: IpfsStore, spec: ModelSpec, trainer_keys: crypto.KeyPair) -> tuple[RelayClient, bytes]:
+def matched_round(w3, store: IpfsStore, spec: DigitsTask, trainer_keys: crypto.KeyPair) -> tuple[RelayClient, bytes]:
     """A fresh deployment whose round 0 has matched the trainer (account 2) to the
     pinned genesis model of account 1 and delivered the key. Returns the trainer's
     client and the envelope it received."""
-    plain = save_weights(spec.build(seed=0))
+    plain = save_weights(spec.initial_model(0))
     cid, key = store.put_encrypted(plain)
     owner, trainer, evaluator = dev_account(1), dev_account(2), dev_account(3)
     deployment = deploy(w3, dev_account(0), DEFAULT_PARAMS.replace(k=1), genesis_owner=owner.address,
@@ -60,7 +62,7 @@ def matched_round(w3, store: IpfsStore, spec: ModelSpec, trainer_keys: crypto.Ke
     return as_trainer, envelope
 
 
-def one_turn(client: RelayClient, store: IpfsStore, spec: ModelSpec, keys: crypto.KeyPair, envelope: bytes,
+def one_turn(client: RelayClient, store: IpfsStore, spec: DigitsTask, keys: crypto.KeyPair, envelope: bytes,
              features, labels, epochs: int) -> dict[str, float]:
     """Times each step of the trainer's turn on slot 0 of round 0."""
     times: dict[str, float] = {}
@@ -90,14 +92,15 @@ def one_turn(client: RelayClient, store: IpfsStore, spec: ModelSpec, keys: crypt
 def main() -> None:
     torch.set_num_threads(1)
     config = DemoConfig()
-    x, y, _, trainer_parts, _ = split_data(config)
-    features, labels = x[trainer_parts[0]], y[trainer_parts[0]]
+    data = DigitsTask("mlp").example_data()
+    _, trainer_parts, _ = split_data(config, data)
+    features, labels = data.features[trainer_parts[0]], data.labels[trainer_parts[0]]
     results = []
     with LocalChain() as chain, IpfsNode() as node:
         w3 = connect(chain.url)
         store = IpfsStore(node.api, timeout=600)
         for name, spec in MODELS.items():
-            parameters = sum(p.numel() for p in spec.build().parameters())
+            parameters = sum(p.numel() for p in spec.build_model().parameters())
             best: dict[str, float] | None = None
             for _ in range(REPEATS):
                 keys = crypto.KeyPair.generate()

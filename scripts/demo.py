@@ -1,5 +1,6 @@
-"""The scripted relay (`make demo`): deploy on a Ganache brownie starts, play rounds
-with scripted participants (stand-in weights, no ML yet) and print what happened.
+"""The scripted relay (`make demo-scripted`): deploy on a Ganache brownie starts, play
+rounds with scripted participants (stand-in weights, no training) and print what
+happened. `make demo` runs the real relay instead (`derelayl demo`).
 
     tools/brownie-on-ganache.sh run scripts/demo.py
 """

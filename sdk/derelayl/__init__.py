@@ -5,6 +5,7 @@ Everything a user needs is importable from here::
     from derelayl import DEFAULT_PARAMS, ProtocolParams, RelayProtocol
     from derelayl import LocalChain, connect, deploy, dev_account, RelayClient
     from derelayl import Participant, ParticipantConfig, run_simulation, SimulationConfig
+    from derelayl import Task, Dataset, load_task, deploy_task
 
 Imports are lazy (PEP 562): a name's module is loaded on first use, so
 `from derelayl import RelayProtocol` does not load torch or web3, and the CLI starts
@@ -38,6 +39,8 @@ _EXPORTS: dict[str, str] = {
     "ProtocolRevert": "derelayl.errors",
     "StorageError": "derelayl.errors",
     "StorageUnreachable": "derelayl.errors",
+    "TaskError": "derelayl.errors",
+    "TaskMismatch": "derelayl.errors",
     "WeightsError": "derelayl.errors",
     # protocol rules and parameters
     "DEFAULT_PARAMS": "derelayl.params",
@@ -56,12 +59,20 @@ _EXPORTS: dict[str, str] = {
     "IpfsStore": "derelayl.storage",
     "LocalStore": "derelayl.storage",
     "ModelStore": "derelayl.storage",
-    # training
-    "ModelSpec": "derelayl.training",
+    # tasks, training and the weights' wire format
+    "BUILTIN_TASKS": "derelayl.task",
+    "Dataset": "derelayl.task",
+    "Task": "derelayl.task",
+    "check_data": "derelayl.task",
+    "check_task": "derelayl.task",
+    "load_task": "derelayl.task",
+    "task_spec": "derelayl.task",
+    "deploy_task": "derelayl.launch",
+    "dirichlet_split": "derelayl.training",
     "evaluate": "derelayl.training",
-    "load_weights": "derelayl.training",
-    "save_weights": "derelayl.training",
     "train_turn": "derelayl.training",
+    "load_weights": "derelayl.weights",
+    "save_weights": "derelayl.weights",
     # participants and simulation
     "Participant": "derelayl.participant",
     "ParticipantConfig": "derelayl.participant",
@@ -99,7 +110,7 @@ if TYPE_CHECKING:  # static type checkers and IDEs see the eager imports
     from derelayl.deployment import Deployment
     from derelayl.errors import (ChainUnreachable, ConfigurationError, ContentMismatch, ContentNotFound,
                                  ContractRevert, DecryptionError, DeRelayLError, ProtocolRevert, StorageError,
-                                 StorageUnreachable, WeightsError)
+                                 StorageUnreachable, TaskError, TaskMismatch, WeightsError)
     from derelayl.ipfs_node import IpfsNode
     from derelayl.localchain import LocalChain, dev_account
     from derelayl.params import DEFAULT_PARAMS, SAFE_QUORUM, SCORE_SCALE, TOKEN, ProtocolParams
@@ -108,4 +119,7 @@ if TYPE_CHECKING:  # static type checkers and IDEs see the eager imports
     from derelayl.protocol import Phase, RelayProtocol, Settlement, SlotOutcome
     from derelayl.simulate import SimulationConfig, SimulationResult, run_simulation
     from derelayl.storage import IpfsStore, LocalStore, ModelStore
-    from derelayl.training import ModelSpec, evaluate, load_weights, save_weights, train_turn
+    from derelayl.launch import deploy_task
+    from derelayl.task import BUILTIN_TASKS, Dataset, Task, check_data, check_task, load_task, task_spec
+    from derelayl.training import dirichlet_split, evaluate, train_turn
+    from derelayl.weights import load_weights, save_weights

@@ -141,12 +141,17 @@ def _drl(units: int) -> str:
 @click.option("--out", type=click.Path(dir_okay=False), default=None,
               help="Where to write the deployment JSON (default build/derelayl/deployment-<chain id>.json).")
 @click.option("--serve/--no-serve", default=True, help="With a local Ganache: keep it running until Ctrl-C.")
+@click.option("--task", "task_name", default=None,
+              help="The task: a built-in (digits-mlp, digits-cnn, wine, breast-cancer), module:attr or "
+                   "file.py:attr. Its spec and genesis model are pinned at --ipfs-api, the spec's CID "
+                   "recorded on chain. Without it, a placeholder genesis nobody can train on.")
+@click.option("--seed", default=0, show_default=True, help="Seed of the task's genesis model.")
 @click.option("--genesis", "genesis_file", type=click.Path(exists=True, dir_okay=False), default=None,
-              help="The genesis model's weights (safetensors), owned by the deployer: encrypted, pinned at "
-                   "--ipfs-api, its key published in the deployment file. Without it, a placeholder genesis "
-                   "that nobody can train (SDK trainers do not bid on it).")
+              help="With --task: start from these weights (safetensors, checked against the task's model) "
+                   "instead of a fresh model. Encrypted and pinned; the key is published in the deployment file.")
 @click.option("--ipfs-api", default=None,
-              help="IPFS HTTP API that pins the genesis, e.g. /ip4/127.0.0.1/tcp/5001/http (`derelayl node` prints one).")
+              help="IPFS HTTP API that pins the task spec and genesis, e.g. /ip4/127.0.0.1/tcp/5001/http "
+                   "(`derelayl node` prints one).")
 @click.option("--allow-small-quorum", is_flag=True,
               help=f"Deploy with a quorum below {SAFE_QUORUM}, although one colluding evaluator can then lift "
                    "its favourite (docs/robustness.md).")
@@ -154,8 +159,8 @@ def _drl(units: int) -> str:
               help="Credit AMOUNT DRL (decimals allowed) to address ADDR at deployment, so it can stake and bid; "
                    "repeatable. On a dev chain `derelayl node` prints addresses to use.")
 def deploy(rpc_url: str | None, private_key: str | None, params_file: str | None, out: str | None,
-           serve: bool, genesis_file: str | None, ipfs_api: str | None, allow_small_quorum: bool,
-           allocations: dict[str, int]) -> None:
+           serve: bool, task_name: str | None, seed: int, genesis_file: str | None, ipfs_api: str | None,
+           allow_small_quorum: bool, allocations: dict[str, int]) -> None:
     """Deploy RelayToken and RelayLearning to a chain (a local Ganache by default).
 
     A model is ranked only on at least `quorum` revealed scores (default 5, SAFE_QUORUM);
@@ -164,8 +169,13 @@ def deploy(rpc_url: str | None, private_key: str | None, params_file: str | None
     params = _read_params(Path(params_file)) if params_file else DEFAULT_PARAMS
     if rpc_url is not None and private_key is None:
         raise click.UsageError("--rpc-url needs --private-key (or $DERELAYL_PRIVATE_KEY)")
-    if genesis_file is not None and ipfs_api is None:
-        raise click.UsageError("--genesis needs --ipfs-api: the genesis is pinned there for trainers to fetch")
+    if genesis_file is not None and task_name is None:
+        raise click.UsageError("--genesis needs --task: the weights are checked against the task's model")
+    if task_name is not None and ipfs_api is None:
+        raise click.UsageError("--task needs --ipfs-api: the task spec and genesis are pinned there for "
+                               "participants to fetch")
+    task = _load_task_option(task_name) if task_name else None
+    genesis_weights = _genesis_weights(Path(genesis_file), task) if genesis_file else None
     deployer = _account_from_key(private_key) if private_key else None
     if params.quorum < SAFE_QUORUM:
         risk = f"quorum = {params.quorum}: {SMALL_QUORUM_RISK}"
@@ -178,18 +188,25 @@ def deploy(rpc_url: str | None, private_key: str | None, params_file: str | None
 
     with _serving(), chain_at(rpc_url) as (w3, local):
         deployer = deployer or dev_account(0)
-        genesis = _pin_genesis(Path(genesis_file), ipfs_api) if genesis_file and ipfs_api else {}
         click.echo(f"deploying from {deployer.address} to {w3.provider.endpoint_uri} (chain id {w3.eth.chain_id})")
-        deployment = deploy_contracts(w3, deployer, params, allocations=allocations, **genesis)
+        if task is not None:
+            from derelayl.launch import deploy_task
+            from derelayl.storage import IpfsStore
+
+            deployment = deploy_task(w3, deployer, task, IpfsStore(ipfs_api), entry_point=task_name, params=params,
+                                     seed=seed, genesis_weights=genesis_weights, allocations=allocations)
+        else:
+            deployment = deploy_contracts(w3, deployer, params, allocations=allocations)
         path = deployment.save(Path(out or f"build/derelayl/deployment-{deployment.chain_id}.json"))
         click.echo(f"RelayToken    {deployment.token}")
         click.echo(f"RelayLearning {deployment.relay}")
         for address, amount in allocations.items():
             click.echo(f"allocated     {address}  {_drl(amount)} DRL (credit: stake, bid or withdraw)")
-        if genesis:
-            click.echo(f"genesis model {genesis['genesis_cid']}, owned by the deployer; its key is in the deployment file")
+        if task is not None:
+            click.echo(f"task {task.name} ({task.metric}); its spec and genesis model are pinned, the genesis owned "
+                       "by the deployer; the genesis key is in the deployment file")
         else:
-            click.echo("no --genesis: the genesis is a placeholder that nobody can train on")
+            click.echo("no --task: the genesis is a placeholder that nobody can train on")
         click.echo(f"deployment written to {path}")
         if local is not None and serve:
             click.echo(f"local Ganache serving at {local.url} (dev mnemonic: {DEV_MNEMONIC!r}); "
@@ -197,21 +214,26 @@ def deploy(rpc_url: str | None, private_key: str | None, params_file: str | None
             _serve_forever()
 
 
-def _pin_genesis(path: Path, ipfs_api: str) -> dict:
-    """Encrypts the genesis weights at `path` with a new key and pins them at
-    `ipfs_api`: the genesis arguments of `chain.deploy`, its key included (to publish).
-    Pinned before anything is deployed, so a storage failure costs no transaction."""
-    from derelayl import crypto
-    from derelayl.storage import IpfsStore
-    from derelayl.training import WeightsError, read_tensors
+def _load_task_option(name: str):
+    """The task `--task` names, or a one-line error."""
+    from derelayl.task import load_task
+
+    try:
+        return load_task(name)
+    except DeRelayLError as exc:
+        raise click.BadParameter(str(exc), param_hint="--task") from exc
+
+
+def _genesis_weights(path: Path, task) -> bytes:
+    """The safetensors bytes at `path`, refused unless they fit `task`'s model."""
+    from derelayl.weights import load_weights
 
     plain = path.read_bytes()
     try:
-        read_tensors(plain)
-    except WeightsError as exc:
+        load_weights(task, plain)
+    except DeRelayLError as exc:
         raise click.BadParameter(f"{path}: {exc}", param_hint="--genesis") from exc
-    cid, key = IpfsStore(ipfs_api).put_encrypted(plain)
-    return {"genesis_hash": crypto.weights_hash(plain), "genesis_cid": cid, "genesis_key": key}
+    return plain
 
 
 @main.command()
@@ -220,14 +242,17 @@ def _pin_genesis(path: Path, ipfs_api: str) -> dict:
 @click.option("--accounts", default=20, show_default=True, help="Funded dev accounts.")
 @click.option("--endpoints", type=click.Path(dir_okay=False), default=None,
               help="Also write the endpoints as JSON here (for scripts).")
-def node(block_time: float, accounts: int, endpoints: str | None) -> None:
+@click.option("--port", default=8545, show_default=True, help="Ganache's JSON-RPC port (0: a free one).")
+@click.option("--ipfs-port", default=5001, show_default=True, help="The IPFS HTTP API's port (0: a free one).")
+def node(block_time: float, accounts: int, endpoints: str | None, port: int, ipfs_port: int) -> None:
     """Start a local Ganache and an IPFS daemon, print their endpoints and the first dev
     accounts (address and private key, for `deploy --private-key` and `--allocate`),
     serve until Ctrl-C (or SIGTERM), then stop both."""
     from derelayl.ipfs_node import IpfsNode
     from derelayl.localchain import DEV_MNEMONIC, LocalChain, dev_account
 
-    with _serving(), LocalChain(accounts=accounts, block_time=block_time) as local, IpfsNode() as ipfs:
+    with _serving(), LocalChain(port=port or None, accounts=accounts, block_time=block_time) as local, \
+            IpfsNode(api_port=ipfs_port or None) as ipfs:
         shown = [dev_account(i) for i in range(min(NODE_ACCOUNTS_SHOWN, accounts))]
         dev_accounts = [{"address": a.address, "private_key": "0x" + a.key.hex().removeprefix("0x")} for a in shown]
         info = {"rpc_url": local.url, "chain_id": 1337, "ipfs_api": ipfs.api, "ipfs_api_url": ipfs.api_url,
@@ -355,51 +380,84 @@ def lineage(deployment_path: str, rpc_url: str | None) -> None:
 
 @main.command()
 @click.option("--state-dir", required=True, type=click.Path(file_okay=False),
-              help="Folder with participant.json (role, account_index or $DERELAYL_PRIVATE_KEY, deployment, "
-                   "ipfs_api, model, epochs, seed, rounds, threads) and data.npz (features, labels); state is kept here.")
+              help="Folder with participant.json and the participant's data; its state is kept here.")
 def participant(state_dir: str) -> None:
     """Play the relay as one participant (trainer/model owner or evaluator) until the
-    configured number of rounds is settled. Safe to kill and restart."""
-    import numpy as np
-    from eth_account import Account
+    configured number of rounds is settled. Safe to kill and restart.
 
-    from derelayl import chain
-    from derelayl.participant import Participant, ParticipantConfig
-    from derelayl.storage import IpfsStore
-    from derelayl.training import ModelSpec
+    \b
+    STATE_DIR/participant.json (relative paths are relative to STATE_DIR):
+      role                 "trainer" or "evaluator"                     (required)
+      deployment           path of the file `derelayl deploy` wrote      (required)
+      ipfs_api             IPFS HTTP API, e.g. /ip4/127.0.0.1/tcp/5001/http  (required)
+      data                 data file, default data.npz: arrays `features`
+                           (float, (n, *input_shape)) and `labels` (int)
+      task                 entry point of your copy of the task code
+                           (default: the one the task spec names)
+      account_index        int: a dev-chain account (or set $DERELAYL_PRIVATE_KEY)
+      rounds               int: stop once this many rounds are settled
+      seed, threads        int: training seed; torch threads
+      rpc_url              JSON-RPC endpoint instead of the deployment's
+      wait_for_deployment  seconds to wait for the deployment file (default 0)
+    """
+    from derelayl.participant_settings import ParticipantSettings
 
     folder = Path(state_dir)
     try:
-        settings = json.loads((folder / "participant.json").read_text())
-        data = np.load(folder / "data.npz")
-    except FileNotFoundError as exc:
-        raise click.ClickException(f"{exc.filename} is missing: see `derelayl participant --help`")
-    (folder / "ready").write_text(str(os.getpid()))  # imports done: a launcher may deploy now
-    deployment_path = Path(settings["deployment"])
-    for _ in range(1200):  # a launcher may deploy after its participants are up
-        if deployment_path.exists():
-            break
-        time.sleep(0.5)
-    key = os.environ.get("DERELAYL_PRIVATE_KEY")
-    account = Account.from_key(key) if key else chain.dev_account(int(settings["account_index"]))
-    if settings.get("threads"):
-        import torch
-
-        torch.set_num_threads(int(settings["threads"]))  # many participants on one machine
-    config = ParticipantConfig(role=settings["role"], state_dir=folder, spec=ModelSpec(kind=settings["model"]),
-                               epochs=int(settings.get("epochs", 5)), seed=int(settings.get("seed", 0)),
-                               progress=sys.stderr.isatty())
-    try:
-        agent = Participant(config, chain.Deployment.load(deployment_path), account,
-                            IpfsStore(settings["ipfs_api"]), data["features"], data["labels"],
-                            log=lambda m: click.echo(f"{time.strftime('%H:%M:%S')} {m}", err=False))
-        genesis_key = folder / "genesis_key"
-        if genesis_key.exists():
-            agent.state.data["model_keys"]["0"] = genesis_key.read_text().strip()
-            agent.state.save()
-        agent.run(rounds=int(settings["rounds"]))
+        settings = ParticipantSettings.load(folder)
+        agent = _participant_agent(settings)
     except DeRelayLError as exc:
         raise click.ClickException(str(exc)) from exc
+    try:
+        agent.run(rounds=settings.rounds)
+    except DeRelayLError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+def _participant_agent(settings):
+    """The Participant that `settings` describe, its task and data checked against
+    the deployment's task spec (one-line errors for everything a user can get wrong)."""
+    from eth_account import Account
+
+    from derelayl.deployment import Deployment
+    from derelayl.localchain import dev_account
+    from derelayl.participant import Participant, ParticipantConfig
+    from derelayl.storage import IpfsStore
+    from derelayl.task import load_task
+
+    key = os.environ.get("DERELAYL_PRIVATE_KEY")
+    if not key and settings.account_index is None:
+        raise ConfigurationError(f"{settings.folder / 'participant.json'}: set 'account_index' (a dev-chain "
+                                 "account) or $DERELAYL_PRIVATE_KEY")
+    try:
+        account = Account.from_key(key) if key else dev_account(settings.account_index)
+    except (ValueError, TypeError) as exc:
+        raise ConfigurationError(f"$DERELAYL_PRIVATE_KEY is not a private key: {exc}") from exc
+    task = load_task(_relative_entry_point(settings.task, settings.folder)) if settings.task else None
+    if not settings.data.is_file():
+        raise ConfigurationError(f"{settings.folder / 'participant.json'}: field 'data': no file {settings.data}")
+    (settings.folder / "ready").write_text(str(os.getpid()))  # checks done: a launcher may deploy now
+    deadline = time.time() + settings.wait_for_deployment
+    while not settings.deployment.exists() and time.time() < deadline:
+        time.sleep(0.5)  # a launcher may deploy after its participants are up
+    deployment = Deployment.load(settings.deployment)
+    if settings.threads:
+        import torch
+
+        torch.set_num_threads(settings.threads)  # many participants on one machine
+    config = ParticipantConfig(role=settings.role, state_dir=settings.folder, task=task, seed=settings.seed,
+                               progress=sys.stderr.isatty())
+    return Participant(config, deployment, account, IpfsStore(settings.ipfs_api), settings.data,
+                       rpc_url=settings.rpc_url,
+                       log=lambda m: click.echo(f"{time.strftime('%H:%M:%S')} {m}", err=False))
+
+
+def _relative_entry_point(entry_point: str, folder: Path) -> str:
+    """A ``file.py:attr`` entry point with its file made relative to `folder`."""
+    where, sep, attr = entry_point.rpartition(":")
+    if sep and where.endswith(".py") and not Path(where).is_absolute():
+        return f"{folder / where}:{attr}"
+    return entry_point
 
 
 def _demo_default(name: str):
@@ -426,18 +484,19 @@ def _demo_default(name: str):
 @click.option("--rounds", default=_demo_default("rounds"), show_default=True)
 @click.option("--alpha", default=_demo_default("alpha"), show_default=True,
               help="Dirichlet label skew (small: non-IID).")
-@click.option("--model", type=click.Choice(["mlp", "cnn"]), default=_demo_default("model"), show_default=True)
+@click.option("--task", "task_name", type=click.Choice(["digits-mlp", "digits-cnn", "wine", "breast-cancer"]),
+              default=_demo_default("task"), show_default=True, help="The built-in task to relay.")
 @click.option("--epochs", default=_demo_default("epochs"), show_default=True, help="Local epochs per relay turn.")
 @click.option("--seed", default=_demo_default("seed"), show_default=True)
 @click.option("--out", type=click.Path(file_okay=False), default="demo-output", show_default=True)
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None,
               help="Write a machine-readable record of the run here.")
-def demo(trainers, evaluators, rounds, alpha, model, epochs, seed, out, json_path) -> None:
-    """Run a whole relay on digits: Ganache, IPFS, and every participant its own process."""
+def demo(trainers, evaluators, rounds, alpha, task_name, epochs, seed, out, json_path) -> None:
+    """Run a whole relay of a built-in task: Ganache, IPFS, and every participant its own process."""
     from derelayl.demo import DemoConfig, run_demo
 
     try:
-        run_demo(DemoConfig(trainers, evaluators, rounds, alpha, seed, model, epochs, Path(out),
+        run_demo(DemoConfig(trainers, evaluators, rounds, alpha, seed, task_name, epochs, Path(out),
                             Path(json_path) if json_path else None), echo=click.echo)
     except DeRelayLError as exc:
         raise click.ClickException(str(exc)) from exc

@@ -22,9 +22,18 @@ from derelayl.params import ProtocolParams
 from derelayl.protocol import Model, Phase, Slot
 from derelayl.transactions import send
 
-ERC20_BALANCE_ABI = [{"name": "balanceOf", "type": "function", "stateMutability": "view",
-                      "inputs": [{"name": "account", "type": "address"}],
-                      "outputs": [{"name": "", "type": "uint256"}]}]
+#: The part of the ERC20 ABI a participant needs: its wallet, and letting the relay
+#: draw deposits from it.
+ERC20_ABI = [
+    {"name": "balanceOf", "type": "function", "stateMutability": "view",
+     "inputs": [{"name": "account", "type": "address"}], "outputs": [{"name": "", "type": "uint256"}]},
+    {"name": "allowance", "type": "function", "stateMutability": "view",
+     "inputs": [{"name": "owner", "type": "address"}, {"name": "spender", "type": "address"}],
+     "outputs": [{"name": "", "type": "uint256"}]},
+    {"name": "approve", "type": "function", "stateMutability": "nonpayable",
+     "inputs": [{"name": "spender", "type": "address"}, {"name": "value", "type": "uint256"}],
+     "outputs": [{"name": "", "type": "bool"}]},
+]
 
 
 @dataclass(frozen=True)
@@ -72,7 +81,7 @@ class RelayClient:
         self.deployment = deployment
         self.account = account
         self.relay, self.decoder = relay_contract(w3, deployment)
-        self.token = w3.eth.contract(address=deployment.token, abi=ERC20_BALANCE_ABI)
+        self.token = w3.eth.contract(address=deployment.token, abi=ERC20_ABI)
 
     # ------------------------------------------------------------ plumbing
 
@@ -173,10 +182,21 @@ class RelayClient:
         """Moves `amount` of this account's credit to its wallet."""
         return self._send("withdraw", amount)
 
+    def approve(self, amount: int) -> dict[str, Any]:
+        """Lets the relay draw up to `amount` of this account's wallet tokens (deposits
+        come from credit first, then from the wallet)."""
+        if self.account is None:
+            raise ConfigurationError("approve() sends a transaction: this client has no account")
+        return send(self.w3, self.account, self.token.functions.approve(self.deployment.relay, amount), self.decoder)
+
     # ------------------------------------------------------------ views
 
     def params(self) -> ProtocolParams:
         return ProtocolParams(*self._call("params"))
+
+    def task_spec_cid(self) -> str:
+        """The CID of the deployment's task spec ("" when it records none)."""
+        return self._call("taskSpecCid")
 
     def current_round(self) -> int:
         return self._call("currentRound")
@@ -249,6 +269,10 @@ class RelayClient:
 
     def wallet_of(self, account: str) -> int:
         return self.token.functions.balanceOf(account).call()
+
+    def allowance_of(self, account: str) -> int:
+        """How much of `account`'s wallet the relay may draw."""
+        return self.token.functions.allowance(account, self.deployment.relay).call()
 
     def public_key_of(self, account: str) -> bytes:
         return bytes(self._call("publicKeyOf", account))

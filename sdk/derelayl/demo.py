@@ -1,11 +1,12 @@
-"""The multi-process demo: a whole relay on scikit-learn's digits.
+"""The multi-process demo: a whole relay of a built-in task (digits by default).
 
-Starts a Ganache and an IPFS daemon, creates and pins the genesis model, deploys, and
-launches every participant as its own OS process (`derelayl participant`), sharing
-nothing but the chain and IPFS. Trainers hold a Dirichlet label-skewed share of the
-data; each evaluator holds its own test split; a held-out set that no participant
-sees measures the best accepted model after every round. Prints a table per round,
-writes plots and, with a JSON path, a machine-readable record.
+Starts a Ganache and an IPFS daemon, pins the task's genesis model and task spec,
+deploys, and launches every participant as its own OS process (`derelayl
+participant`), sharing nothing but the chain and IPFS. Trainers hold a Dirichlet
+label-skewed share of the task's public data set; each evaluator holds its own test
+split; a held-out set that no participant sees measures the best accepted model after
+every round, beside the genesis model and a centralized-training reference. Prints a
+table per round, writes plots and, with a JSON path, a machine-readable record.
 """
 
 from __future__ import annotations
@@ -22,13 +23,16 @@ import numpy as np
 from tqdm import tqdm
 
 from derelayl import crypto
-from derelayl.chain import LocalChain, connect, deploy, dev_account
+from derelayl.chain import LocalChain, connect, dev_account
 from derelayl.client import RelayClient
-from derelayl.errors import DeRelayLError
+from derelayl.errors import ConfigurationError, DeRelayLError
 from derelayl.ipfs_node import IpfsNode
+from derelayl.launch import deploy_task
 from derelayl.params import DEFAULT_PARAMS, SCORE_SCALE, TOKEN
 from derelayl.storage import IpfsStore
-from derelayl.training import ModelSpec, dirichlet_split, evaluate, load_digits_data, load_weights, save_weights
+from derelayl.task import BUILTIN_TASKS, Dataset, Task, load_task
+from derelayl.training import dirichlet_split
+from derelayl.weights import load_weights
 
 
 @dataclass
@@ -38,15 +42,23 @@ class DemoConfig:
     rounds: int = 5
     alpha: float = 1.0
     seed: int = 0
-    model: str = "mlp"
-    epochs: int = 20
+    task: str = "digits-mlp"  # a built-in task (one with a public data set to split)
+    epochs: int = 20  # local epochs per turn (the task spec records them)
     out: Path = Path("demo-output")
     json_path: Path | None = None
 
 
-def split_data(config: DemoConfig):
+def demo_task(config: DemoConfig) -> Task:
+    """The built-in task of `config`, its turn set to `config.epochs` local epochs."""
+    if config.task not in BUILTIN_TASKS:
+        raise ConfigurationError(f"the demo runs a built-in task ({', '.join(BUILTIN_TASKS)}), not {config.task!r}")
+    task = load_task(config.task)
+    return task.with_hyperparameters({**task.hyperparameters, "epochs": config.epochs})
+
+
+def split_data(config: DemoConfig, data: Dataset):
     """held-out (20%), one test split per evaluator (10% each), the rest over trainers."""
-    x, y = load_digits_data()
+    y = data.labels
     rng = np.random.default_rng(config.seed)
     order = rng.permutation(len(y))
     holdout = order[: len(y) // 5]
@@ -55,7 +67,20 @@ def split_data(config: DemoConfig):
     evaluator_parts = [rest[i * per_evaluator : (i + 1) * per_evaluator] for i in range(config.evaluators)]
     training = rest[config.evaluators * per_evaluator :]
     trainer_parts = [training[p] for p in dirichlet_split(y[training], config.trainers, config.alpha, config.seed)]
-    return x, y, holdout, trainer_parts, evaluator_parts
+    return holdout, trainer_parts, evaluator_parts
+
+
+def reference_scores(task: Task, config: DemoConfig, data: Dataset, holdout, trainer_parts) -> dict[str, float]:
+    """The task's metric on the held-out set of the genesis model, and of a model
+    trained centrally on every trainer's data pooled (as many epochs as the relay's
+    rounds give one trainer): the floor and the ceiling the relay sits between."""
+    genesis = task.initial_model(config.seed)
+    pooled = data.subset(np.concatenate(trainer_parts))
+    central = task.initial_model(config.seed)
+    task.with_hyperparameters({**task.hyperparameters, "epochs": config.epochs * config.rounds}).train(
+        central, pooled, seed=config.seed)
+    return {"genesis": task.evaluate(genesis, data.subset(holdout)),
+            "centralized": task.evaluate(central, data.subset(holdout))}
 
 
 def run_demo(config: DemoConfig, echo=print, progress: bool = True) -> dict:
@@ -63,8 +88,9 @@ def run_demo(config: DemoConfig, echo=print, progress: bool = True) -> dict:
     Returns the record (also written to `config.json_path`)."""
     out = config.out
     out.mkdir(parents=True, exist_ok=True)
-    x, y, holdout, trainer_parts, evaluator_parts = split_data(config)
-    spec = ModelSpec(kind=config.model)
+    task = demo_task(config)
+    data = task.example_data()
+    holdout, trainer_parts, evaluator_parts = split_data(config, data)
     # quorum 1: the demo's 2 evaluators are honest. A task open to strangers should rank
     # on SAFE_QUORUM (5) scores (docs/robustness.md); 5 evaluator processes beside 8
     # trainers overload a 2-core machine's Ganache, and rounds then miss a score.
@@ -75,9 +101,6 @@ def run_demo(config: DemoConfig, echo=print, progress: bool = True) -> dict:
     with LocalChain(accounts=config.trainers + config.evaluators + 2, block_time=1) as chain, IpfsNode() as node:
         w3 = connect(chain.url)
         store = IpfsStore(node.api)
-        # The genesis owner (trainer 0) creates and pins the genesis model.
-        genesis_plain = save_weights(spec.build(seed=config.seed))
-        genesis_cid, genesis_key = store.put_encrypted(genesis_plain)
         accounts = [dev_account(i + 1) for i in range(config.trainers + config.evaluators)]
         roles = ["trainer"] * config.trainers + ["evaluator"] * config.evaluators
         evaluators = accounts[config.trainers:]
@@ -90,25 +113,28 @@ def run_demo(config: DemoConfig, echo=print, progress: bool = True) -> dict:
         for i, (account, role) in enumerate(zip(accounts, roles)):
             indices = trainer_parts[i] if role == "trainer" else evaluator_parts[i - config.trainers]
             settings = {"role": role, "account_index": i + 1, "deployment": str(deployment_path.resolve()),
-                        "ipfs_api": node.api, "model": config.model, "epochs": config.epochs,
-                        "seed": config.seed + i, "rounds": config.rounds, "threads": 1}
-            # The genesis owner takes the genesis key from the deployment file, which publishes it.
-            folder = prepare_participant(out / "participants" / f"{role}{i}", settings, x[indices], y[indices])
+                        "ipfs_api": node.api, "seed": config.seed + i, "rounds": config.rounds, "threads": 1,
+                        "wait_for_deployment": 600}
+            # The task comes from the deployment's task spec; the genesis owner takes the
+            # genesis key from the deployment file, which publishes it.
+            folder = prepare_participant(out / "participants" / f"{role}{i}", settings, data.subset(indices))
             processes.append((account.address, role, start_participant(folder)))
         echo(f"{config.trainers} trainers and {config.evaluators} evaluators started as separate processes "
              f"(pids {', '.join(str(p.pid) for _, _, p in processes)}); waiting until they are ready")
         wait_until_ready([out / "participants" / f"{r}{i}" for i, r in enumerate(roles)],
                          [p for _, _, p in processes])
-        deployment = deploy(w3, dev_account(0), params, genesis_owner=accounts[0].address,
-                            genesis_hash=crypto.weights_hash(genesis_plain), genesis_cid=genesis_cid,
-                            allocations={e.address: 100 * TOKEN for e in evaluators}, genesis_key=genesis_key)
+        # The genesis owner (trainer 0) owns the task's genesis model.
+        deployment = deploy_task(w3, dev_account(0), task, store, entry_point=config.task, params=params,
+                                 genesis_owner=accounts[0].address, seed=config.seed,
+                                 allocations={e.address: 100 * TOKEN for e in evaluators})
         client = RelayClient(w3, deployment)
         deployment.save(deployment_path)
         echo(f"Ganache {chain.url}, IPFS {node.api}, RelayLearning {deployment.relay}")
         started = time.time()
 
         record = {"participants": [{"address": a, "role": r, "pid": p.pid} for a, r, p in processes],
-                  "config": {k: str(v) for k, v in asdict(config).items()}, "rounds": []}
+                  "config": {k: str(v) for k, v in asdict(config).items()}, "task": task.name,
+                  "metric": task.metric, "rounds": []}
         names = {a: f"{r}{i}" for i, (a, r, _) in enumerate(processes)}
         seen = 0
         progress = progress and sys.stderr.isatty()  # a bar only where it can redraw in place
@@ -127,7 +153,7 @@ def run_demo(config: DemoConfig, echo=print, progress: bool = True) -> dict:
                                         f"{info.evaluator_count} revealed")
                     time.sleep(0.5)
                     continue
-                row = round_report(client, seen, out, store, spec, x[holdout], y[holdout], names)
+                row = round_report(client, seen, out, store, task, data.subset(holdout), names)
                 record["rounds"].append(row)
                 print_round(row, names, say, time.time() - started)
                 seen += 1
@@ -139,6 +165,9 @@ def run_demo(config: DemoConfig, echo=print, progress: bool = True) -> dict:
             for _, _, p in processes:
                 p.wait(30)
     record["wall_seconds"] = round(time.time() - started, 1)
+    record["reference"] = reference_scores(task, config, data, holdout, trainer_parts)
+    echo(f"held-out {task.metric}: genesis {record['reference']['genesis']:.3f}, centralized training "
+         f"{record['reference']['centralized']:.3f}")
     plot(record, names, out)
     if config.json_path:
         Path(config.json_path).write_text(json.dumps(record, indent=2) + "\n")
@@ -146,16 +175,12 @@ def run_demo(config: DemoConfig, echo=print, progress: bool = True) -> dict:
     return record
 
 
-def prepare_participant(folder: Path, settings: dict, features: np.ndarray, labels: np.ndarray,
-                        genesis_key: bytes | None = None) -> Path:
-    """A fresh state folder for `derelayl participant`: its settings, its data and, for
-    a genesis owner whose deployment does not publish the genesis key, that key."""
+def prepare_participant(folder: Path, settings: dict, data: Dataset) -> Path:
+    """A fresh state folder for `derelayl participant`: its settings and its data."""
     if folder.exists():
         shutil.rmtree(folder)
     folder.mkdir(parents=True)
-    np.savez(folder / "data.npz", features=features, labels=labels)
-    if genesis_key is not None:
-        (folder / "genesis_key").write_text(genesis_key.hex())
+    np.savez(folder / "data.npz", features=data.features, labels=data.labels)
     (folder / "participant.json").write_text(json.dumps(settings, indent=2))
     return folder
 
@@ -191,7 +216,7 @@ def model_key_of(out: Path, creator_name: str, cid: str) -> bytes | None:
     return None
 
 
-def round_report(client: RelayClient, r, out, store, spec, x_holdout, y_holdout, names) -> dict:
+def round_report(client: RelayClient, r, out, store, task: Task, holdout: Dataset, names) -> dict:
     accepted = [{"model_id": e["modelId"], "parent_id": e["parentId"], "trainer": e["creator"],
                  "score": e["score"] / SCORE_SCALE}
                 for e in client.events("ModelAccepted", round=r) if e["modelId"] != 0]
@@ -201,8 +226,8 @@ def round_report(client: RelayClient, r, out, store, spec, x_holdout, y_holdout,
         cid = client.cid_of(best["model_id"])
         key = model_key_of(out, names[best["trainer"]], cid)
         if key is not None:
-            model = load_weights(spec, crypto.decrypt(store.get(cid), key))
-            best_accuracy = evaluate(model, x_holdout, y_holdout)
+            model = load_weights(task, crypto.decrypt(store.get(cid), key))
+            best_accuracy = task.evaluate(model, holdout)
     # Tokens = wallet + withdrawable credit + what is locked in the next round's bids,
     # offers and stakes (the default policies put credit straight back into deposits)
     # + lineage rewards earned but not yet claimed.
@@ -234,42 +259,10 @@ def print_round(row, names, echo, elapsed) -> None:
 
 
 def plot(record, names, out: Path) -> None:
-    import matplotlib
+    """The demo's three figures (derelayl.plots): held-out score by round beside the
+    genesis and centralized training, tokens of trainers and evaluators, the lineage."""
+    from derelayl.plots import plot_all
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    rounds = [r["round"] for r in record["rounds"]]
-    fig, ax = plt.subplots(figsize=(6, 4))
-    ax.plot(rounds, [r["best_holdout_accuracy"] or 0 for r in record["rounds"]], marker="o")
-    ax.set(xlabel="round", ylabel="held-out accuracy of the best accepted model", ylim=(0, 1),
-           title="DeRelayL on digits", xticks=rounds)
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(out / "accuracy.png", dpi=120)
-
-    fig, ax = plt.subplots(figsize=(7, 4))
-    for address, name in names.items():
-        ax.plot(rounds, [r["balances"][address] for r in record["rounds"]], marker=".", label=name)
-    ax.set(xlabel="round", ylabel="tokens (wallet, credit, deposits, unclaimed)", title="Balances", xticks=rounds)
-    ax.legend(fontsize=7, ncol=2)
-    fig.tight_layout()
-    fig.savefig(out / "balances.png", dpi=120)
-
-    fig, ax = plt.subplots(figsize=(7, 4))
-    depth = {0: 0}
-    position = {0: 0.0}
-    for r in record["rounds"]:
-        row = sorted(r["accepted"], key=lambda a: a["model_id"])
-        for i, a in enumerate(row):
-            depth[a["model_id"]] = depth.get(a["parent_id"], 0) + 1
-            position[a["model_id"]] = i - (len(row) - 1) / 2
-            ax.plot([depth[a["parent_id"]] if a["parent_id"] in depth else 0, depth[a["model_id"]]],
-                    [position.get(a["parent_id"], 0), position[a["model_id"]]], color="grey", lw=0.8)
-    ax.scatter([depth[m] for m in depth], [position[m] for m in depth], zorder=3)
-    for m in depth:
-        ax.annotate(str(m), (depth[m], position[m]), textcoords="offset points", xytext=(4, 4), fontsize=7)
-    ax.set(xlabel="generation (lineage layer)", yticks=[], title="Lineage tree (model ids)")
-    fig.tight_layout()
-    fig.savefig(out / "lineage.png", dpi=120)
-    plt.close("all")
+    reference = record.get("reference", {})
+    plot_all(record, out, names, genesis_accuracy=reference.get("genesis"),
+             centralized_accuracy=reference.get("centralized"))

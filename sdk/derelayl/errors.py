@@ -11,6 +11,8 @@
     │   ├── ContentMismatch     content that does not match its CID or recorded hash: never loaded
     │   └── ContentNotFound     the store does not hold that CID (also a KeyError)
     ├── DecryptionError         ciphertext or envelope that fails authentication
+    ├── TaskError               a task that cannot be loaded, a spec or data file that cannot be read
+    │   └── TaskMismatch        task code or data that does not match the deployment's task spec
     └── WeightsError            weights that cannot be loaded into the task's model
 
 The modules that raise them re-export them (`from derelayl.storage import StorageError`
@@ -33,6 +35,8 @@ __all__ = [
     "ProtocolRevert",
     "StorageError",
     "StorageUnreachable",
+    "TaskError",
+    "TaskMismatch",
     "WeightsError",
 ]
 
@@ -86,6 +90,14 @@ class ContentNotFound(StorageError, KeyError):
 class DecryptionError(DeRelayLError):
     """Ciphertext or envelope that fails authentication: tampered, truncated, or not
     meant for this key."""
+
+
+class TaskError(DeRelayLError, ValueError):
+    """A task that cannot be loaded, or a task spec or data file that cannot be read."""
+
+
+class TaskMismatch(TaskError):
+    """The participant's task code or data does not match the deployment's task spec."""
 
 
 class WeightsError(DeRelayLError):

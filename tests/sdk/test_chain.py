@@ -142,36 +142,53 @@ def test_cli_deploy_on_embedded_chain(tmp_path):
     assert json.loads(out.read_text())["chain_id"] == 1337
 
 
-def test_cli_deploy_pins_the_genesis_and_publishes_its_key(tmp_path, local_chain, ipfs_node):
-    """`derelayl deploy --genesis FILE --ipfs-api URL`: the weights are encrypted and
-    pinned, the chain records their CID and sha256, the deployment file publishes the
-    key, and the deployer's participant (the genesis owner) takes that key to deliver."""
+def test_cli_deploy_pins_the_task_spec_and_genesis_and_publishes_its_key(tmp_path, local_chain, ipfs_node):
+    """`derelayl deploy --task NAME --ipfs-api URL`: the task spec and the encrypted
+    genesis are pinned, the chain records the spec's CID and the genesis's CID and
+    sha256, the deployment file publishes the genesis key, and the deployer's
+    participant (the genesis owner) takes that key to deliver. `--genesis FILE` starts
+    from given weights, refused unless they fit the task's model."""
     from derelayl.client import RelayClient
     from derelayl.participant import Participant, ParticipantConfig
     from derelayl.storage import IpfsStore
-    from derelayl.training import ModelSpec, save_weights
+    from derelayl.task import load_task, parse_spec
+    from derelayl.weights import save_weights
 
+    task = load_task("wine")
     weights = tmp_path / "genesis.safetensors"
-    weights.write_bytes(save_weights(ModelSpec().build(seed=3)))
+    weights.write_bytes(save_weights(task.initial_model(seed=3)))
     key = "0x" + dev_account(2).key.hex().removeprefix("0x")
     deploy_args = ["deploy", "--rpc-url", local_chain.url, "--private-key", key, "--out", str(tmp_path / "d.json")]
-    result = CliRunner().invoke(main, [*deploy_args, "--genesis", str(weights), "--ipfs-api", ipfs_node.api])
+    result = CliRunner().invoke(main, [*deploy_args, "--task", "wine", "--genesis", str(weights),
+                                       "--ipfs-api", ipfs_node.api])
     assert result.exit_code == 0, result.output
     deployment = Deployment.load(tmp_path / "d.json")
     client = RelayClient(connect(local_chain.url), deployment)
+    store = IpfsStore(ipfs_node.api)
+    spec = parse_spec(store.get(client.task_spec_cid()), "spec")
+    assert (spec["name"], spec["entry_point"], spec["metric"]) == ("wine", "wine", "balanced_accuracy")
     genesis = client.model(0)
     assert genesis.creator == dev_account(2).address
-    plain = crypto.decrypt(IpfsStore(ipfs_node.api).get(client.cid_of(0)), bytes.fromhex(deployment.genesis_key))
+    plain = crypto.decrypt(store.get(client.cid_of(0)), bytes.fromhex(deployment.genesis_key))
     assert plain == weights.read_bytes() and crypto.weights_hash(plain) == genesis.weights_hash
+    data = task.example_data().subset(np.arange(20))
     owner = Participant(ParticipantConfig(role="trainer", state_dir=tmp_path / "owner"), deployment, dev_account(2),
-                        IpfsStore(ipfs_node.api), np.zeros((1, 64)), np.zeros(1, dtype=int))
-    assert owner.model_key(0) == bytes.fromhex(deployment.genesis_key)
+                        store, data)
+    assert owner.role.model_key(0) == bytes.fromhex(deployment.genesis_key)
 
-    no_ipfs = CliRunner().invoke(main, [*deploy_args, "--genesis", str(weights)])
-    assert no_ipfs.exit_code != 0 and "--genesis needs --ipfs-api" in no_ipfs.output
+    no_ipfs = CliRunner().invoke(main, [*deploy_args, "--task", "wine"])
+    assert no_ipfs.exit_code != 0 and "--task needs --ipfs-api" in no_ipfs.output
     (tmp_path / "junk").write_bytes(b"not weights")
-    junk = CliRunner().invoke(main, [*deploy_args, "--genesis", str(tmp_path / "junk"), "--ipfs-api", ipfs_node.api])
+    junk = CliRunner().invoke(main, [*deploy_args, "--task", "wine", "--genesis", str(tmp_path / "junk"),
+                                     "--ipfs-api", ipfs_node.api])
     assert junk.exit_code != 0 and "not a readable safetensors file" in junk.output
+    digits = tmp_path / "digits.safetensors"
+    digits.write_bytes(save_weights(load_task("digits-mlp").initial_model()))
+    misfit = CliRunner().invoke(main, [*deploy_args, "--task", "wine", "--genesis", str(digits),
+                                       "--ipfs-api", ipfs_node.api])
+    assert misfit.exit_code != 0 and "do not fit the wine model" in misfit.output
+    unknown = CliRunner().invoke(main, [*deploy_args, "--task", "mnist", "--ipfs-api", ipfs_node.api])
+    assert unknown.exit_code != 0 and "unknown task 'mnist'" in unknown.output
     placeholder = CliRunner().invoke(main, deploy_args)
     assert placeholder.exit_code == 0 and "the genesis is a placeholder" in placeholder.output
     assert Deployment.load(tmp_path / "d.json").genesis_key == ""
@@ -218,7 +235,7 @@ def test_cli_node_serves_a_chain_and_an_ipfs_daemon(tmp_path):
     from derelayl.storage import IpfsStore
 
     endpoints = tmp_path / "endpoints.json"
-    node = subprocess.Popen([sys.executable, "-m", "derelayl.cli", "node", "--endpoints", str(endpoints)],
+    node = subprocess.Popen([sys.executable, "-m", "derelayl.cli", "node", "--endpoints", str(endpoints), "--port", "0", "--ipfs-port", "0"],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         deadline = time.time() + 120

@@ -18,8 +18,8 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from derelayl import crypto
-from derelayl.chain import LocalChain, connect, deploy, dev_account
+from derelayl import crypto, deploy_task, load_task
+from derelayl.chain import LocalChain, connect, dev_account
 from derelayl.cli import main
 from derelayl.client import RelayClient, RoundView
 from derelayl.demo import prepare_participant, start_participant, wait_until_ready
@@ -28,13 +28,28 @@ from derelayl.params import DEFAULT_PARAMS, TOKEN
 from derelayl.participant import Participant, ParticipantConfig, close_time
 from derelayl.protocol import Phase, SlotOutcome
 from derelayl.storage import IpfsStore, StorageUnreachable
-from derelayl.training import ModelSpec, load_digits_data, save_weights
 
 # Bidding lasts 20 s: long enough for every participant to act on a busy 2-core
 # machine (processes start together; in-process tests step agents one by one).
 PARAMS = DEFAULT_PARAMS.replace(k=2, max_trainers=8, max_evaluators=2, quorum=1, bidding_duration=20,
                                 training_duration=300, commit_duration=60, reveal_duration=30)
-SLOW_EPOCHS = 3000  # about 20 s of training: time to kill the process in the middle
+# The task of these tests: digits, 2 local epochs a turn (the spec records them).
+TASK = load_task("digits-mlp").with_hyperparameters({**load_task("digits-mlp").hyperparameters, "epochs": 2})
+# A trainer's own copy of the task code may train differently (the spec fixes the
+# model, data schema, metric and hyperparameters, not how a trainer spends its time):
+# this one takes about 20 s, time to kill the process in the middle.
+SLOW_TASK = """
+from derelayl.tasks.digits import DigitsTask
+
+
+class SlowDigits(DigitsTask):
+    def train(self, model, data, *, seed, progress=False):
+        for repeat in range(1500):
+            super().train(model, data, seed=seed + repeat)
+
+
+task = SlowDigits("mlp")
+"""
 
 
 def wait_for(condition, timeout: float, what: str, processes=()):
@@ -48,39 +63,30 @@ def wait_for(condition, timeout: float, what: str, processes=()):
         time.sleep(0.5)
 
 
-def genesis(store: IpfsStore) -> tuple[bytes, bytes, str]:
-    """The genesis model's plain weights, key and CID (pinned)."""
-    plain = save_weights(ModelSpec().build(seed=0))
-    cid, key = store.put_encrypted(plain)
-    return plain, key, cid
-
-
 @pytest.fixture
 def world(ipfs_node, tmp_path):
     """A Ganache that mines every second (deadlines advance) and the data split."""
     with LocalChain(accounts=8, block_time=1) as chain:
-        x, y = load_digits_data()
-        yield {"chain": chain, "ipfs": ipfs_node, "store": IpfsStore(ipfs_node.api), "x": x, "y": y,
+        yield {"chain": chain, "ipfs": ipfs_node, "store": IpfsStore(ipfs_node.api), "data": TASK.example_data(),
                "tmp": tmp_path}
 
 
 def deploy_world(world, genesis_owner: int, evaluators: list[int], params=PARAMS):
-    """Deploys with a fresh genesis model; returns the deployment, the genesis key and CID.
-    The accounts `evaluators` (and only they) start with 100 tokens."""
-    plain, key, cid = genesis(world["store"])
+    """Deploys the task with a fresh genesis model; returns the deployment, the genesis
+    key and CID. The accounts `evaluators` (and only they) start with 100 tokens."""
     w3 = connect(world["chain"].url)
-    deployment = deploy(w3, dev_account(0), params, genesis_owner=dev_account(genesis_owner).address,
-                        genesis_hash=crypto.weights_hash(plain), genesis_cid=cid,
-                        allocations={dev_account(i).address: 100 * TOKEN for i in evaluators}, genesis_key=key)
-    return deployment, key, cid
+    deployment = deploy_task(w3, dev_account(0), TASK, world["store"], entry_point="digits-mlp", params=params,
+                             genesis_owner=dev_account(genesis_owner).address,
+                             allocations={dev_account(i).address: 100 * TOKEN for i in evaluators})
+    return deployment, bytes.fromhex(deployment.genesis_key), RelayClient(w3, deployment).cid_of(0)
 
 
 def agent(world, deployment, index: int, role: str, rows: slice, store=None, log=None, **config) -> Participant:
     """An in-process participant of account `index` with its own state folder."""
-    config = ParticipantConfig(role=role, state_dir=world["tmp"] / f"agent{index}", epochs=2, seed=index,
-                               close_jitter=0, **config)
-    return Participant(config, deployment, dev_account(index), store or world["store"], world["x"][rows],
-                       world["y"][rows], log=log or (lambda message: None))
+    config = ParticipantConfig(role=role, state_dir=world["tmp"] / f"agent{index}", seed=index, close_jitter=0,
+                               **config)
+    return Participant(config, deployment, dev_account(index), store or world["store"], world["data"].subset(rows),
+                       log=log or (lambda message: None))
 
 
 def settle_round_zero(client, genesis_key: bytes, genesis_owner, trainer, evaluator, later=()):
@@ -98,24 +104,24 @@ def settle_round_zero(client, genesis_key: bytes, genesis_owner, trainer, evalua
 
 
 def test_killed_trainer_resumes_trains_again_and_submits_once(world):
-    x, y, tmp = world["x"], world["y"], world["tmp"]
+    data, tmp = world["data"], world["tmp"]
     deployment_path = tmp / "deployment.json"
-    plain, key, cid = genesis(world["store"])
-    roles = {1: ("trainer", 5), 2: ("trainer", SLOW_EPOCHS), 3: ("trainer", 5), 4: ("evaluator", 5)}
+    (tmp / "slow_task.py").write_text(SLOW_TASK)
+    roles = {1: "trainer", 2: "trainer", 3: "trainer", 4: "evaluator"}
     parts = {1: slice(0, 300), 2: slice(300, 500), 3: slice(500, 800), 4: slice(800, 1100)}
     folders, processes = {}, {}
-    for index, (role, epochs) in roles.items():
+    for index, role in roles.items():
         settings = {"role": role, "account_index": index, "deployment": str(deployment_path),
-                    "ipfs_api": world["ipfs"].api, "model": "mlp", "epochs": epochs, "seed": index,
-                    "rounds": 1, "threads": 1}
-        folders[index] = prepare_participant(tmp / f"p{index}", settings, x[parts[index]], y[parts[index]],
-                                             key if index == 1 else None)
+                    "ipfs_api": world["ipfs"].api, "seed": index, "rounds": 1, "threads": 1,
+                    "wait_for_deployment": 600}
+        if index == 2:
+            settings["task"] = str(tmp / "slow_task.py") + ":task"  # its own copy of the task code
+        folders[index] = prepare_participant(tmp / f"p{index}", settings, data.subset(parts[index]))
         processes[index] = start_participant(folders[index])
     wait_until_ready(list(folders.values()), list(processes.values()))
     w3 = connect(world["chain"].url)
-    deployment = deploy(w3, dev_account(0), PARAMS, genesis_owner=dev_account(1).address,
-                        genesis_hash=crypto.weights_hash(plain), genesis_cid=cid,
-                        allocations={dev_account(4).address: 100 * TOKEN}, genesis_key=key)
+    deployment = deploy_task(w3, dev_account(0), TASK, world["store"], entry_point="digits-mlp", params=PARAMS,
+                             genesis_owner=dev_account(1).address, allocations={dev_account(4).address: 100 * TOKEN})
     deployment.save(deployment_path)
     client = RelayClient(w3, deployment)
     slow = dev_account(2).address
@@ -167,9 +173,10 @@ def test_trainer_rides_out_an_ipfs_outage(world):
     own = IpfsNode(repo=tmp / "own-ipfs")
     try:
         deployment, key, genesis_cid = deploy_world(world, genesis_owner=1, evaluators=[3])
-        IpfsStore(own.api).put(world["store"].get(genesis_cid))  # the trainer's node holds genesis too
         w3 = connect(world["chain"].url)
         client = RelayClient(w3, deployment)
+        for cid in (genesis_cid, client.task_spec_cid()):  # the trainer's node holds genesis and the spec too
+            IpfsStore(own.api).put(world["store"].get(cid))
         logs: list[str] = []
 
         owner = agent(world, deployment, 1, "trainer", slice(0, 300), log=logs.append)
@@ -473,3 +480,26 @@ def test_bidding_waits_longer_while_the_round_could_rank_nothing():
     assert close_time(bidding(offers=1, stakers=1), quorum=1, empty_round_grace=30) == 100
     assert close_time(bidding(offers=1, stakers=0), quorum=1, empty_round_grace=30) == 130
     assert close_time(bidding(offers=1, stakers=0, phase=Phase.TRAINING), quorum=5, empty_round_grace=30) == 100
+
+
+def test_an_evaluator_without_tokens_says_so_once_instead_of_failing_every_poll(world):
+    """An evaluator given no tokens cannot lock its stake: it says, once a round, what it
+    holds and what it needs (and how to get tokens on a dev chain) instead of sending a
+    transaction that reverts every poll. One whose tokens sit in its wallet (not its
+    credit) approves the relay and stakes from there."""
+    deployment, _, _ = deploy_world(world, genesis_owner=1, evaluators=[3])
+    client = RelayClient(connect(world["chain"].url), deployment)
+    logs: dict[int, list[str]] = {3: [], 4: []}
+    wallet_holder, empty = (agent(world, deployment, i, "evaluator", slice(0, 300), log=logs[i].append) for i in (3, 4))
+    wallet_holder.client.withdraw(100 * TOKEN)  # its allocation moves from credit to its wallet
+    for p in (wallet_holder, empty):
+        p.client.register_key(p.keypair.public)
+        for _ in range(3):
+            p.step(0)
+            p._idle = None  # as on a new poll
+    assert [line for line in logs[4] if "cannot stake" in line] == [
+        f"round 0: cannot stake: holds 0.00 DRL of credit and 0.00 in its wallet, needs 10.00 to stake "
+        f"(on a dev chain: `derelayl deploy --allocate {empty.address}=100`)"], logs
+    assert not client.evaluator_state(0, empty.address).staked
+    assert client.evaluator_state(0, wallet_holder.address).staked and not any("cannot" in m for m in logs[3]), logs
+    assert client.wallet_of(wallet_holder.address) == 100 * TOKEN - PARAMS.evaluator_stake

@@ -29,7 +29,7 @@ def loaded_by(code: str, *args: str) -> tuple[int, str, list[str]]:
 def test_import_derelayl_is_lazy():
     assert loaded_by(f"import derelayl\n{REPORT}")[2] == []
     assert loaded_by(f"from derelayl import RelayProtocol, ProtocolParams, ConfigurationError\n{REPORT}")[2] == []
-    assert "torch" in loaded_by(f"from derelayl import ModelSpec\n{REPORT}")[2]  # the report can tell
+    assert "torch" in loaded_by(f"from derelayl import Task\n{REPORT}")[2]  # the report can tell
 
 
 def test_help_does_not_import_torch():

@@ -1,0 +1,216 @@
+"""The trainer, who becomes a model owner (MO) once its model is accepted.
+
+As a trainer it bids for a slot, opens its parent model with the key its MO (or a
+courier) delivered, trains it on its own data with the task's training turn, pins the
+encrypted result and submits it. As an MO it offers its model and delivers the key to
+its matched trainers. Either way it claims the lineage rewards of its models.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from torch import nn
+
+from derelayl import crypto
+from derelayl.params import TOKEN
+from derelayl.policies import PolicyView
+from derelayl.roles import Role
+from derelayl.weights import load_weights, save_weights
+
+
+def submission_binding(relay: str, round_: int, slot: int, trainer: str) -> dict[str, str]:
+    """What a trainer writes into the header of the weights it submits. The sha256 on
+    chain covers the header, so the binding cannot be changed without the model key.
+    Anyone can copy another trainer's CID, hash and key envelopes from its
+    `ModelSubmitted` event into their own slot; evaluators then find the original
+    trainer's name in the weights and score the copy 0."""
+    return {"derelayl.relay": relay.lower(), "derelayl.round": str(round_), "derelayl.slot": str(slot),
+            "derelayl.trainer": trainer.lower()}
+
+
+class TrainerRole(Role):
+    """Bids, trains and submits; offers and delivers once it owns a model."""
+
+    def __init__(self, agent) -> None:
+        super().__init__(agent)
+        self._wrong_envelopes: set[bytes] = set()  # delivered keys found not to open their model
+        self._genesis_checked: bool | None = None  # whether the published genesis key opens genesis
+
+    # ------------------------------------------------------------- bidding
+
+    def bidding(self, r: int) -> bool:
+        self.claim_lineage()
+        a = self.agent
+        model_id = self.client.current_model_of(a.address)
+        if model_id is not None:
+            if not any(o.model_id == model_id for o in self.client.offers(r)):
+                price = a.config.price_policy(self.policy_view())
+                self.client.offer(r, price)
+                self.log(f"round {r}: offered model {model_id} at {price / TOKEN:.3f} DRL per trainer")
+        elif not any(b.trainer == a.address for b in self.client.bids(r)):
+            if self.client.round_info(r).parent_layer == 0 and not self.genesis_checked(r):
+                return True  # said why; nothing to do this round
+            amount = a.config.bid_policy(self.policy_view())
+            self.client.bid(r, amount)
+            self.log(f"round {r}: bid {amount / TOKEN:.3f} DRL")
+        return True
+
+    def policy_view(self) -> PolicyView:
+        a = self.agent
+        return PolicyView(self.client.credit_of(a.address), self.client.layer_count() - 1,
+                          a.state.data["own_version"], a.k)
+
+    def genesis_checked(self, r: int) -> bool:
+        """Whether the genesis model opens with the key its deployment publishes and
+        matches its on-chain hash. Checked once, before bidding on it: nobody but the
+        genesis owner holds its key, so no courier could make up for a key that fails,
+        and the bid would burn. Without a published key the trainer does not bid."""
+        if self._genesis_checked is None:
+            key = self.agent.deployment.published_genesis_key()
+            if key is None:
+                self._genesis_checked = False
+                self.log(f"round {r}: not bidding on the genesis model: the deployment publishes no genesis key "
+                         f"to check it with (nobody but its owner holds the key, so a wrong one would cost the bid)")
+            else:
+                try:
+                    self.agent.open_model(0, key)
+                    self._genesis_checked = True
+                except crypto.DecryptionError as exc:  # a storage error is not cached: tried again next poll
+                    self._genesis_checked = False
+                    self.log(f"round {r}: not bidding on the genesis model: its published key does not open it ({exc})")
+        return self._genesis_checked
+
+    def my_models(self) -> list[int]:
+        """Ids of the accepted models this participant created (learned from events)."""
+        state = self.agent.state
+        for r, mine in state.data["rounds"].items():
+            if "cid" in mine and "model_id" not in mine and int(r) < self.client.current_round():
+                found = [e["modelId"] for e in self.client.events("ModelAccepted", round=int(r))
+                         if e["creator"] == self.agent.address]
+                mine["model_id"] = found[0] if found else None  # None: not accepted
+                state.save()
+        trained = [m["model_id"] for m in state.data["rounds"].values() if m.get("model_id") is not None]
+        given = [int(model_id) for model_id in state.data["model_keys"]]  # e.g. genesis
+        return sorted(set(trained + given))
+
+    def claim_lineage(self, max_layers: int = 64) -> None:
+        """Collects the lineage reward of every own model with accepted descendants."""
+        for model_id in self.my_models():
+            units, _ = self.client.claimable(model_id, max_layers)
+            if units:
+                self.client.claim(model_id, max_layers)
+                self.log(f"claimed {units} descendant(s) of model {model_id}")
+
+    # ------------------------------------------------------------ training
+
+    def training(self, r: int) -> bool:
+        delivered = self.deliver_keys(r)
+        submitted = self.train_and_submit(r)
+        return delivered and submitted
+
+    def model_key(self, model_id: int) -> bytes | None:
+        """The key of a model this participant created (or was given, like genesis)."""
+        state = self.agent.state
+        key = state.data["model_keys"].get(str(model_id))
+        if key is None:
+            cid = self.client.cid_of(model_id)
+            key = next((m["key"] for m in state.data["rounds"].values() if m.get("cid") == cid), None)
+        return bytes.fromhex(key) if key else None
+
+    def deliver_keys(self, r: int) -> bool:
+        """As an MO, seals its model's key to each matched trainer that has none yet."""
+        model_id = self.client.current_model_of(self.agent.address)
+        if model_id is None:
+            return True
+        key = self.model_key(model_id)
+        for slot, s in enumerate(self.client.slots(r)):
+            if s.parent_id != model_id or s.delivered:  # another MO's slot, or delivered already
+                continue
+            if key is None:
+                self.log(f"round {r}: no key for model {model_id}: cannot deliver slot {slot}")
+                continue
+            self.client.deliver_key(r, slot, crypto.seal_key(key, self.client.public_key_of(s.trainer)))
+            self.log(f"round {r}: delivered the key of model {model_id} to slot {slot}")
+        return True
+
+    def train_and_submit(self, r: int) -> bool:
+        """As a matched trainer: opens the parent, trains it, pins and submits the result
+        (once; a trained model is kept on disk before any transaction)."""
+        a = self.agent
+        slot = a.my_slot(r)
+        if slot is None:
+            return True
+        s = self.client.slot(r, slot)
+        if s.submitted:
+            return True  # submitted already
+        if not s.delivered and not s.couriered:
+            return False  # no key yet: keep watching
+        mine = a.round_state(r)
+        if "cid" not in mine:  # train (again, after a crash) only what was never stored
+            parent_id = s.parent_id
+            deliveries = self.key_deliveries(r, slot)
+            model = self.open_parent(r, parent_id, deliveries)
+            if model is None:
+                if parent_id != 0:  # nobody but its owner holds the genesis key (also published)
+                    self.request_key(r, slot, len(deliveries))
+                return False  # no key that opens the parent yet: keep watching
+            a.task.train(model, a.data, seed=a.config.seed + r, progress=a.config.progress)
+            plain = save_weights(model, submission_binding(a.deployment.relay, r, slot, a.address))
+            cid, key = a.store.put_encrypted(plain)
+            (a.config.state_dir / "weights" / f"{cid}.safetensors").write_bytes(plain)
+            mine.update({"slot": slot, "parent": parent_id, "cid": cid, "key": key.hex(),
+                         "hash": crypto.weights_hash(plain).hex()})
+            a.state.save()  # the trained model is safe before any transaction
+            self.log(f"round {r}: trained on model {parent_id}, pinned {cid}")
+        key = bytes.fromhex(mine["key"])
+        envelopes = [crypto.seal_key(key, self.client.public_key_of(e)) for e in self.client.evaluators(r)]
+        self.client.submit(r, slot, bytes.fromhex(mine["hash"]), mine["cid"], envelopes)
+        self.log(f"round {r}: submitted slot {slot}")
+        return True
+
+    def key_deliveries(self, r: int, slot: int) -> list[dict[str, Any]]:
+        """Every key delivered to `slot`: the owner's, then the couriers'."""
+        return self.client.events("KeyDelivered", round=r, slot=slot) + \
+            self.client.events("KeyCouriered", round=r, slot=slot)
+
+    def request_key(self, r: int, slot: int, delivery_count: int) -> None:
+        """Asks the parent's key holders for its key, since none of the
+        `delivery_count` keys delivered to `slot` opens the model (the owner, or a
+        courier, sent a wrong one). Asks again only when a newer key fails too."""
+        mine = self.agent.round_state(r)
+        if mine.get("requested_after", 0) >= delivery_count:
+            return  # asked already; waiting for a courier
+        self.client.request_key(r, slot)
+        mine["requested_after"] = delivery_count
+        self.agent.state.save()
+        self.log(f"round {r}: asked the key holders for the parent's key (none of {delivery_count} opens it)")
+
+    def open_parent(self, r: int, parent_id: int, deliveries: list[dict[str, Any]]) -> nn.Module | None:
+        """The parent model, opened with the first of `deliveries` whose key matches its
+        on-chain hash: the owner's, or a courier's (either could send a wrong one). None
+        if none opens it. A key found wrong is not tried (nor the model fetched) again.
+        The genesis opens with its published key, checked before bidding: the owner's
+        delivery only lets the contract take the submission."""
+        genesis_key = self.agent.deployment.published_genesis_key()
+        if parent_id == 0 and genesis_key is not None:
+            return self.fetch_model(0, genesis_key)
+        for delivery in deliveries:
+            envelope = bytes(delivery["envelope"])
+            if envelope in self._wrong_envelopes:
+                continue
+            try:
+                return self.fetch_model(parent_id, crypto.open_envelope(envelope, self.agent.keypair))
+            except crypto.DecryptionError as exc:
+                self._wrong_envelopes.add(envelope)
+                who = delivery.get("courier", "its owner")
+                self.log(f"round {r}: the key of model {parent_id} from {who} does not open it ({exc})")
+        return None
+
+    def fetch_model(self, model_id: int, key: bytes) -> nn.Module:
+        """Fetches, decrypts, checks and loads model `model_id` (never unchecked bytes),
+        to train on: the participant now holds its layer."""
+        a = self.agent
+        plain = a.open_model(model_id, key)
+        a.state.data["own_version"] = max(a.state.data["own_version"], self.client.model(model_id).layer)
+        return load_weights(a.task, plain)
