@@ -30,11 +30,11 @@ def test_every_error_lives_in_errors_and_is_drawn_in_its_tree():
 
 def test_former_import_paths_still_work():
     """Code that imports from derelayl.chain or from the raising modules keeps working."""
-    from derelayl import chain, crypto, deploying, errors, localchain, storage, training, transactions
+    from derelayl import chain, crypto, deploying, errors, localchain, storage, transactions, weights
     from derelayl.deployment import Deployment
 
     assert storage.StorageError is errors.StorageError and storage.ContentNotFound is errors.ContentNotFound
-    assert crypto.DecryptionError is errors.DecryptionError and training.WeightsError is errors.WeightsError
+    assert crypto.DecryptionError is errors.DecryptionError and weights.WeightsError is errors.WeightsError
     assert chain.ContractRevert is errors.ContractRevert and chain.ChainUnreachable is errors.ChainUnreachable
     assert chain.deploy is deploying.deploy and chain.Deployment is Deployment
     assert chain.LocalChain is localchain.LocalChain and chain.send is transactions.send
