@@ -1,8 +1,9 @@
 """The wheel, installed with its declared dependencies into a fresh virtualenv outside
 the checkout, works on its own: from a folder outside the checkout, with only Ganache
 and js-ipfs on PATH (the checkout's node_modules/.bin, as a user's global npm install
-would put them), `derelayl --help`, `deploy` on a Ganache it starts, a short real relay
-(`derelayl demo`) with accepted models each round, and `simulate` with its figures.
+would put them), `derelayl --help`, `deploy` on a Ganache it starts, a short real
+relay of the tabular task (`derelayl demo --task wine`) with accepted models each
+round, and `simulate` with its figures.
 
 Slow (the install takes about two minutes): one module-scoped virtualenv serves every
 test here.
@@ -94,21 +95,24 @@ def test_deploy_on_a_ganache_it_starts(installed):
     assert "allocated     0x70997970C51812dc3A010C7d01b50e0d17dc79C8  10 DRL" in result.stdout
 
 
-def play_relay(installed: Installed, out: Path) -> list[dict]:
-    """A short real relay of the tabular task (wine, balanced accuracy) from the
-    installed CLI: it deploys the task (spec and genesis pinned), runs every
-    participant as its own process; the per-round records."""
-    result = installed.run("demo", "--task", "wine", "--rounds", "2", "--trainers", "4", "--evaluators", "2",
-                           "--epochs", "20", "--out", str(out), "--json", str(out / "run.json"), timeout=1500)
+RELAY_TASK, RELAY_EPOCHS = "wine", 20  # the tabular built-in task (3 classes, balanced accuracy)
+
+
+def play_relay(installed: Installed, out: Path) -> dict:
+    """A short real relay of the tabular task from the installed CLI; its JSON record.
+    (Kept apart so that the relay can switch to another task without touching the test.)"""
+    result = installed.run("demo", "--task", RELAY_TASK, "--rounds", "2", "--trainers", "4", "--evaluators", "2",
+                           "--epochs", str(RELAY_EPOCHS), "--out", str(out), "--json", str(out / "run.json"),
+                           timeout=1500)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    record = json.loads((out / "run.json").read_text())
-    assert (record["task"], record["metric"]) == ("wine", "balanced_accuracy")
-    return record["rounds"]
+    return json.loads((out / "run.json").read_text())
 
 
 def test_a_short_relay_accepts_models_every_round(installed):
     out = installed.work / "demo"
-    rounds = play_relay(installed, out)
+    record = play_relay(installed, out)
+    assert record["task"] == RELAY_TASK
+    rounds = record["rounds"]
     assert len(rounds) == 2
     assert all(len(r["accepted"]) >= 1 for r in rounds), [len(r["accepted"]) for r in rounds]
     assert list(out.glob("*.png"))  # the demo's plots: matplotlib came with the wheel
