@@ -124,10 +124,12 @@ def run_demo(config: DemoConfig, echo=print, progress: bool = True) -> dict:
              f"(pids {', '.join(str(p.pid) for _, _, p in processes)}); waiting until they are ready")
         wait_until_ready([out / "participants" / f"{r}{i}" for i, r in enumerate(roles)],
                          [p for _, _, p in processes])
-        # The genesis owner (trainer 0) owns the task's genesis model.
+        # The genesis owner (trainer 0) owns the task's genesis model. Each trainer starts
+        # with 10 DRL for its bids and, once accepted, its offers; each evaluator with 100
+        # for its stakes (10 a round).
         deployment = deploy_task(w3, dev_account(0), task, store, entry_point=config.task, params=params,
                                  genesis_owner=accounts[0].address, seed=config.seed,
-                                 allocations={e.address: 100 * TOKEN for e in evaluators})
+                                 allocations={a.address: (100 if a in evaluators else 10) * TOKEN for a in accounts})
         client = RelayClient(w3, deployment)
         deployment.save(deployment_path)
         echo(f"Ganache {chain.url}, IPFS {node.api}, RelayLearning {deployment.relay}")
