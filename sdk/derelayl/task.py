@@ -64,7 +64,8 @@ BUILTIN_TASKS = {
     "breast-cancer": "derelayl.tasks.tabular:breast_cancer",
 }
 #: The hyperparameters of the default training turn (`Task.train`).
-DEFAULT_HYPERPARAMETERS: dict[str, Any] = {"epochs": 5, "lr": 0.05, "momentum": 0.9, "batch_size": 32}
+DEFAULT_HYPERPARAMETERS: dict[str, Any] = {"epochs": 5, "lr": 0.05, "momentum": 0.9, "batch_size": 32,
+                                           "class_balanced": False}
 
 
 @dataclass(frozen=True)
@@ -120,13 +121,15 @@ class Task:
 
     def train(self, model: nn.Module, data: Dataset, *, seed: int, progress: bool = False) -> None:
         """One training turn on the participant's own `data`, in place. Default:
-        mini-batch SGD with momentum on cross-entropy, using `hyperparameters`
-        (epochs, lr, momentum, batch_size). Deterministic under `seed`."""
+        mini-batch SGD on cross-entropy (`derelayl.training.train_turn`), using
+        `hyperparameters` (epochs, lr, momentum, batch_size, class_balanced).
+        Deterministic under `seed`."""
         from derelayl.training import train_turn
 
         h = {**DEFAULT_HYPERPARAMETERS, **self.hyperparameters}
         train_turn(model, data.features, data.labels, epochs=int(h["epochs"]), lr=float(h["lr"]),
-                   momentum=float(h["momentum"]), batch_size=int(h["batch_size"]), seed=seed, progress=progress)
+                   momentum=float(h["momentum"]), batch_size=int(h["batch_size"]),
+                   class_balanced=bool(h["class_balanced"]), seed=seed, progress=progress)
 
     def evaluate(self, model: nn.Module, data: Dataset) -> float:
         """The task's metric of `model` on `data`, in [0, 1]. Default: accuracy."""

@@ -214,3 +214,33 @@ def test_a_data_file_without_its_arrays_is_named(tmp_path):
         Task().load_data(tmp_path / "junk.npz")
     with pytest.raises(TaskError, match="no such data file"):
         Task().load_data(tmp_path / "none.npz")
+
+
+def test_the_class_balanced_loss_weighs_every_present_class_the_same():
+    """A share of 9 samples of class 0 and 1 of class 3: class 3 weighs 9 times class 0,
+    absent classes 0, and each present class's weights sum to the same total."""
+    from derelayl.training import class_weights
+
+    y = torch.tensor([0] * 9 + [3])
+    weights = class_weights(load_task("digits-mlp").initial_model(), torch.zeros(10, 1, 8, 8), y)
+    assert weights.shape == (10,) and weights[3] == pytest.approx(9 * weights[0])
+    assert weights[[1, 2, 4, 5, 6, 7, 8, 9]].sum() == 0
+    assert (weights[y].sum() / 2).item() == pytest.approx(weights[0].item() * 9)
+
+
+def test_a_class_balanced_turn_learns_a_minority_class_a_plain_turn_ignores():
+    """On a share where digit 1 is 5% of the samples, the class-balanced turn (the
+    `class_balanced` hyperparameter) recalls more of digit 1 on a balanced test set."""
+    task = load_task("digits-mlp")
+    data = task.example_data()
+    train, test = halves(data, seed=3)
+    keep = np.flatnonzero((train.labels != 1) | (np.arange(len(train)) % 20 == 0))
+    skewed = train.subset(keep)
+    recall = {}
+    for balanced in (False, True):
+        model = task.initial_model(seed=0)
+        turn = task.with_hyperparameters({**task.hyperparameters, "class_balanced": balanced})
+        turn.train(model, skewed, seed=0)
+        ones = test.subset(np.flatnonzero(test.labels == 1))
+        recall[balanced] = task.evaluate(model, ones)
+    assert recall[True] > recall[False], recall
