@@ -24,6 +24,10 @@ from derelayl import crypto
 from derelayl.errors import ContentMismatch, ContentNotFound, StorageError, StorageUnreachable
 from derelayl.unixfs import cid_v0
 
+# ipfshttpclient 0.8.0a2 passes urllib3 a `strict` argument that urllib3 2 only warns
+# about, on every request: noise in every participant's log, not a problem.
+warnings.filterwarnings("ignore", message="The 'strict' parameter is no longer needed", category=FutureWarning)
+
 
 class ModelStore(ABC):
     """Content-addressed bytes: `put` returns the CID, `get` returns verified bytes."""
