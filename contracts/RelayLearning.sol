@@ -259,9 +259,8 @@ contract RelayLearning is IRelayLearning {
     function closeBidding() external {
         uint256 round = _round;
         RoundState storage rs = _requirePhase(round, Phase.Bidding);
-        bool everyoneActed = _offers[round].length == _layers[rs.parentLayer].length
-            && _bids[round].length == _params.maxTrainers;
-        _requireClosable(rs, everyoneActed);
+        // Only at the deadline: a full list of free bids must not let anyone close early.
+        _requireClosable(rs, false);
 
         bytes32 seed = keccak256(abi.encode(blockhash(block.number - 1), address(this), round));
         rs.seed = seed;

@@ -347,8 +347,8 @@ interface IRelayLearning {
     function reclaimStake(uint256 round) external;
 
     /// @notice Closes bidding, draws the round's evaluators from the pool and matches
-    /// trainers to MOs. Anyone may call it after the bidding deadline, or as soon as
-    /// every MO offered and the bid list is full.
+    /// trainers to MOs. Anyone may call it once the bidding deadline has passed, and
+    /// not before: a list full of free bids does not close it early.
     /// @dev Emits {EvaluatorsDrawn}, {BiddingClosed}, {TrainerMatched} per slot and
     /// {PhaseStarted}. Its gas does not depend on the size of the evaluator pool.
     function closeBidding() external;

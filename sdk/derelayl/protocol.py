@@ -482,10 +482,8 @@ class RelayProtocol:
         """Matches trainers to MOs with the tie-break `seed` (the contract's is in
         the BiddingClosed event). Returns the number of slots."""
         rs = self._require_phase(self.round, Phase.BIDDING)
-        everyone = (
-            len(rs.offers) == len(self.layers[rs.parent_layer]) and len(rs.bids) == self.params.max_trainers
-        )
-        self._require_closable(rs, everyone)
+        # Only at the deadline: a full list of free bids must not let anyone close early.
+        self._require_closable(rs, False)
         rs.seed = seed
         self._draw_evaluators(rs)
         self._match(rs)

@@ -342,14 +342,20 @@ def test_close_bidding_reverts_before_deadline(deployer, genesis_owner, trainers
     assert timed.roundInfo(0)["slotCount"] == 1
 
 
-def test_close_bidding_before_deadline_once_everyone_acted(deployer, genesis_owner, trainers, params):
+def test_full_list_of_free_bids_does_not_close_bidding_early(deployer, genesis_owner, trainers, evaluators, params):
+    """Class 2 (issue 17). Before: once every owner offered and the bid list was full,
+    anyone could close Bidding at once, so about 31 zero-bid identities (here 2) let
+    an attacker close Bidding an hour early, for gas only, and shut out the
+    evaluators that came later (here: the late evaluator could not stake, the round
+    had no quorum). Now Bidding closes only at its deadline."""
     from scripts.deploy import deploy
 
-    _, timed = deploy(deployer, params.replace(bidding_duration=3600, max_trainers=2), genesis_owner)
-    for account in [genesis_owner, *trainers[:2]]:
+    _, timed = deploy(deployer, params.replace(bidding_duration=3600, max_trainers=2), genesis_owner,
+                      {evaluators[0]: 100 * TOKEN})
+    for account in [genesis_owner, *trainers[:2], evaluators[0]]:
         timed.registerKey(key_of(account), {"from": account})
     timed.offer(0, 0, {"from": genesis_owner})
-    timed.bid(0, 0, {"from": trainers[0]})
+    timed.bid(0, 0, {"from": trainers[0]})  # the attacker's free bids fill the list
     timed.bid(0, 0, {"from": trainers[1]})
     timed.closeBidding({"from": trainers[0]})
     assert timed.roundInfo(0)["slotCount"] == 2
@@ -367,3 +373,8 @@ def test_bid_ties_are_broken_by_the_seed(relay, keyed, genesis_owner, trainers):
     assert [relay.slotOf(0, i)["trainer"] for i in range(2)] == [t.address for t in expected]
     assert ZERO_ADDRESS not in [relay.slotOf(0, i)["trainer"] for i in range(2)]
     assert len(ENVELOPE) == 80
+    with reverts("RelayPhaseNotOver"):
+        timed.closeBidding({"from": trainers[0]})
+    timed.stakeEvaluator(0, {"from": evaluators[0]})  # a later evaluator still gets in
+    sleep_past_deadline(timed)
+    assert timed.evaluatorsOf(0) == [evaluators[0]]
