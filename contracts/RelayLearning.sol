@@ -156,6 +156,8 @@ contract RelayLearning is IRelayLearning {
 
     /// @inheritdoc IRelayLearning
     function registerKey(bytes32 publicKey) external {
+            // Credit of address(0) could never be withdrawn: it would be owed to nobody.
+            if (holders[i] == address(0)) revert RelayInvalidParameter("holder");
         if (publicKey == bytes32(0)) revert RelayZeroKey();
         _publicKeys[msg.sender] = publicKey;
         emit KeyRegistered(msg.sender, publicKey);

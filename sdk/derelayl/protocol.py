@@ -28,6 +28,7 @@ MAX_CID_LENGTH = 128
 MAX_ENVELOPE_LENGTH = 512
 MAX_AMOUNT = 2**128 - 1
 ZERO32 = b"\x00" * 32
+ZERO_ADDRESS = "0x" + "00" * 20
 
 
 class Phase(enum.IntEnum):
@@ -252,6 +253,8 @@ class RelayProtocol:
         for holder, amount in (allocations or {}).items():
             self._mint_credit(holder, amount)
         self.round = 0
+            if holder == ZERO_ADDRESS:  # credit of address(0) could never be withdrawn
+                raise ProtocolRevert("RelayInvalidParameter", "holder")
         self.rounds: dict[int, RoundState] = {0: RoundState(0, 0, Phase.BIDDING, now)}
 
     # ------------------------------------------------------------ accounting

@@ -70,3 +70,19 @@ def test_constructor_reverts_on_zero_genesis_hash(deployer, params):
 def test_constructor_reverts_on_empty_genesis_cid(deployer, params):
     with reverts("RelayEmptyCid"):
         deploy(deployer, params, genesis_cid="")
+
+
+def test_constructor_refuses_the_zero_address_as_allocation_holder(deployer, params, genesis_owner):
+    """Class 9 (issue 17). Before: the constructor credited address(0), credit that
+    nobody can ever withdraw (the allocation was owed to nobody). Now it reverts."""
+    from brownie import ZERO_ADDRESS
+
+    with reverts("RelayInvalidParameter: holder"):
+        deploy(deployer, params, genesis_owner, {genesis_owner.address: TOKEN, ZERO_ADDRESS: TOKEN})
+
+
+def test_the_mirror_refuses_the_zero_address_as_allocation_holder(params):
+    from derelayl import ProtocolRevert, RelayProtocol
+
+    with pytest.raises(ProtocolRevert, match="RelayInvalidParameter"):
+        RelayProtocol(params, "0x" + "11" * 20, allocations={"0x" + "00" * 20: TOKEN})
