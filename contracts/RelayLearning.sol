@@ -86,7 +86,16 @@ contract RelayLearning is IRelayLearning {
     mapping(uint256 layer => uint256[] prefix) private _childStart;
     mapping(uint256 layer => mapping(address owner => uint256 modelIdPlusOne)) private _ownerModels;
 
-    mapping(address account => uint256) private _credit;
+    /// @dev Withdrawable credit, and whether the account ever created an accepted model
+    /// (genesis included): such an account may never evaluate, since every later model
+    /// may descend from its own. One slot, so the flag costs settlement no new slot:
+    /// the trainer's credit was just written there.
+    struct Account {
+        uint248 credit;
+        bool createdModel;
+    }
+
+    mapping(address account => Account) private _accounts;
     mapping(address account => bytes32) private _publicKeys;
     uint256 private _totalLocked;
     uint256 private _totalCredited;
@@ -143,9 +152,12 @@ contract RelayLearning is IRelayLearning {
         _layers[0].push(0);
         _layerCount = 1;
         _ownerModels[0][genesisOwner] = 1;
+        _accounts[genesisOwner].createdModel = true;
         emit ModelAccepted(0, 0, 0, genesisOwner, 0, 0, 0);
 
         for (uint256 i = 0; i < holders.length; ++i) {
+            // Credit of address(0) could never be withdrawn: it would be owed to nobody.
+            if (holders[i] == address(0)) revert RelayInvalidParameter("holder");
             if (amounts[i] > MAX_AMOUNT) revert RelayAmountTooLarge(amounts[i], MAX_AMOUNT);
             _mintCredit(holders[i], amounts[i]);
         }
@@ -156,8 +168,6 @@ contract RelayLearning is IRelayLearning {
 
     /// @inheritdoc IRelayLearning
     function registerKey(bytes32 publicKey) external {
-            // Credit of address(0) could never be withdrawn: it would be owed to nobody.
-            if (holders[i] == address(0)) revert RelayInvalidParameter("holder");
         if (publicKey == bytes32(0)) revert RelayZeroKey();
         _publicKeys[msg.sender] = publicKey;
         emit KeyRegistered(msg.sender, publicKey);
@@ -230,10 +240,12 @@ contract RelayLearning is IRelayLearning {
 
     /// @inheritdoc IRelayLearning
     function stakeEvaluator(uint256 round) external {
-        RoundState storage rs = _requirePhase(round, Phase.Bidding);
+        _requirePhase(round, Phase.Bidding);
         _requireKey(msg.sender);
         if (_evaluatorRecords[round][msg.sender].indexPlusOne != 0) revert RelayAlreadyEvaluator(round, msg.sender);
-        if (_bidIndex[round][msg.sender] != 0 || _ownerModels[rs.parentLayer][msg.sender] != 0) {
+        // A bidder of the round, or anyone who ever created an accepted model (its
+        // descendants may be scored in any later round), may not evaluate.
+        if (_bidIndex[round][msg.sender] != 0 || _accounts[msg.sender].createdModel) {
             revert RelayParticipantCannotEvaluate(round, msg.sender);
         }
         address[] storage evaluators = _evaluators[round];
@@ -453,11 +465,11 @@ contract RelayLearning is IRelayLearning {
     /// @inheritdoc IRelayLearning
     function withdraw(uint256 amount) external {
         if (amount == 0) revert RelayZeroAmount();
-        uint256 credit = _credit[msg.sender];
+        uint256 credit = _accounts[msg.sender].credit;
         if (amount > credit) revert RelayInsufficientCredit(msg.sender, credit, amount);
         unchecked {
             // amount <= credit <= _totalCredited (the sum of all credits).
-            _credit[msg.sender] = credit - amount;
+            _accounts[msg.sender].credit = uint248(credit - amount);
             _totalCredited -= amount;
         }
         emit Withdrawn(msg.sender, amount);
@@ -611,7 +623,7 @@ contract RelayLearning is IRelayLearning {
 
     /// @inheritdoc IRelayLearning
     function creditOf(address account) external view returns (uint256) {
-        return _credit[account];
+        return _accounts[account].credit;
     }
 
     /// @inheritdoc IRelayLearning
@@ -936,6 +948,7 @@ contract RelayLearning is IRelayLearning {
         m.claimHi = uint64(position + 1);
         _layers[layer].push(modelId);
         _ownerModels[layer][s.trainer] = modelId + 1;
+        _accounts[s.trainer].createdModel = true;
         emit ModelAccepted(round, modelId, s.parentId, s.trainer, slot, score, layer);
     }
 
@@ -1075,12 +1088,12 @@ contract RelayLearning is IRelayLearning {
     /// @dev Locks `amount` from `account`: its credit first, then its wallet.
     function _collect(address account, uint256 amount) private {
         if (amount == 0) return;
-        uint256 credit = _credit[account];
+        uint256 credit = _accounts[account].credit;
         uint256 fromCredit = credit < amount ? credit : amount;
         if (fromCredit > 0) {
             unchecked {
                 // fromCredit <= credit <= _totalCredited.
-                _credit[account] = credit - fromCredit;
+                _accounts[account].credit = uint248(credit - fromCredit);
                 _totalCredited -= fromCredit;
             }
             emit CreditSpent(account, fromCredit);
@@ -1097,9 +1110,19 @@ contract RelayLearning is IRelayLearning {
     function _release(address account, uint256 amount) private {
         if (amount == 0) return;
         _totalLocked -= amount;
-        _credit[account] += amount;
+        _addCredit(account, amount);
         _totalCredited += amount;
         emit Credited(account, amount);
+    }
+
+    /// @dev Adds `amount` to `account`'s credit. The sum of all credits is at most the
+    /// token's supply, so a credit above 2^248 would need a supply no mint reaches; the
+    /// check costs a comparison.
+    function _addCredit(address account, uint256 amount) private {
+        Account storage a = _accounts[account];
+        uint256 credit = uint256(a.credit) + amount;
+        if (credit > type(uint248).max) revert RelayAmountTooLarge(credit, type(uint248).max);
+        a.credit = uint248(credit);
     }
 
     /// @dev Burns `amount` of locked tokens forfeited by `account`.
@@ -1113,7 +1136,7 @@ contract RelayLearning is IRelayLearning {
     /// @dev Mints `amount` to this contract as `account`'s credit.
     function _mintCredit(address account, uint256 amount) private {
         if (amount == 0) return;
-        _credit[account] += amount;
+        _addCredit(account, amount);
         _totalCredited += amount;
         emit Credited(account, amount);
         _token.mint(address(this), amount);

@@ -168,7 +168,8 @@ interface IRelayLearning {
     error RelayAlreadyOffered(uint256 round, uint256 modelId);
     /// @dev The account already staked as evaluator in this round.
     error RelayAlreadyEvaluator(uint256 round, address account);
-    /// @dev A bidder or model owner of the round may not evaluate it.
+    /// @dev A bidder of the round, or an account that ever created an accepted model
+    /// (an ancestor of the models it would judge), may not evaluate.
     error RelayParticipantCannotEvaluate(uint256 round, address account);
     /// @dev No such slot in the round.
     error RelayUnknownSlot(uint256 round, uint256 slot, uint256 slotCount);
@@ -337,8 +338,10 @@ interface IRelayLearning {
     /// closes, maxEvaluators of the pool are drawn by lot to score the round; the others
     /// take their stake back with {reclaimStake}. The pool has no cap, so seats go to
     /// stake by lot, not to whoever stakes first.
-    /// @dev Requirements: Bidding phase; key registered; not a bidder or MO of the
-    /// round; not yet staked. Emits {EvaluatorStaked}.
+    /// @dev Requirements: Bidding phase; key registered; not a bidder of the round and
+    /// never the creator of an accepted model (genesis included: any later model may be
+    /// its descendant, and it earns lineage rewards on it); not yet staked. Emits
+    /// {EvaluatorStaked}.
     function stakeEvaluator(uint256 round) external;
 
     /// @notice Credits back the stake of a staker the draw of `round` left out.

@@ -246,15 +246,17 @@ class RelayProtocol:
         self.layers: list[list[int]] = [[0]]
         self.child_start: dict[int, list[int]] = {}
         self.owner_models: dict[int, dict[str, int]] = {0: {genesis_owner: 0}}
+        # Everyone who ever created an accepted model (genesis included): never an evaluator.
+        self.creators: set[str] = {genesis_owner}
         # Per round, its drawn evaluators: every model accepted in the round had its key
         # sealed to them, so they may courier it (kept when a round is forgotten).
         self.key_holders: dict[int, frozenset[str]] = {}
 
         for holder, amount in (allocations or {}).items():
-            self._mint_credit(holder, amount)
-        self.round = 0
             if holder == ZERO_ADDRESS:  # credit of address(0) could never be withdrawn
                 raise ProtocolRevert("RelayInvalidParameter", "holder")
+            self._mint_credit(holder, amount)
+        self.round = 0
         self.rounds: dict[int, RoundState] = {0: RoundState(0, 0, Phase.BIDDING, now)}
 
     # ------------------------------------------------------------ accounting
@@ -475,7 +477,7 @@ class RelayProtocol:
         self._require_key(account)
         if account in rs.records:
             raise ProtocolRevert("RelayAlreadyEvaluator", round_, account)
-        if account in rs.bid_index or account in self.owner_models.get(rs.parent_layer, {}):
+        if account in rs.bid_index or account in self.creators:
             raise ProtocolRevert("RelayParticipantCannotEvaluate", round_, account)
         self._collect(account, self.params.evaluator_stake)
         rs.evaluators.append(account)
@@ -759,6 +761,7 @@ class RelayProtocol:
             )
             self.layers[layer].append(model_id)
             self.owner_models[layer][s.trainer] = model_id
+            self.creators.add(s.trainer)
             ids.append(model_id)
         return layer, ids
 

@@ -167,6 +167,34 @@ def test_stake_evaluator_reverts_for_model_owner(relay, keyed, genesis_owner):
         relay.stakeEvaluator(0, {"from": genesis_owner})
 
 
+def test_ancestors_may_never_evaluate_their_descendants(relay, keyed, genesis_owner, trainers, evaluators):
+    """Class 8 (issue 17). Before: only the parent layer's owners were kept out of the
+    evaluator pool, so in round 2 the owner of a grandparent model (here the genesis
+    owner, and round 0's accepted trainer) could stake, sit on the panel that judged
+    its own descendants and earn lineage on the ones it helped accept. Now nobody who
+    ever created an accepted model may stake, in any later round."""
+    from scripts.relay import RoundScript, play_round
+
+    owners = [genesis_owner]
+    creators = [genesis_owner]
+    pool = list(trainers)
+    for r in range(2):
+        bids = {pool.pop(0): 0 for _ in range(2)}
+        result = play_round(relay, RoundScript(offers={o: 0 for o in owners}, bids=bids, evaluators=evaluators[:2]),
+                            genesis_owner)
+        accepted = {c for _, _, c, _ in result.accepted}
+        assert accepted, "the round accepted nothing"
+        owners = [a for a in trainers if a.address in accepted]
+        creators += owners
+    assert relay.currentRound() == 2
+    grandparent = creators[1]  # round 0's accepted trainer: its model is the parent layer's parent
+    assert not relay.currentModelOf(grandparent)[0]  # no longer a model owner of the round
+    for ancestor in [genesis_owner, grandparent]:
+        with reverts("RelayParticipantCannotEvaluate"):
+            relay.stakeEvaluator(2, {"from": ancestor})
+    relay.stakeEvaluator(2, {"from": evaluators[2]})  # anyone else still may
+
+
 def test_the_evaluator_pool_has_no_cap_so_stakers_who_come_late_still_join(relay, keyed, evaluators, trainers,
                                                                            params):
     # 12 stakers for 3 seats came first: the old pool (4 stakers a seat) was then full,
@@ -357,8 +385,13 @@ def test_full_list_of_free_bids_does_not_close_bidding_early(deployer, genesis_o
     timed.offer(0, 0, {"from": genesis_owner})
     timed.bid(0, 0, {"from": trainers[0]})  # the attacker's free bids fill the list
     timed.bid(0, 0, {"from": trainers[1]})
+    with reverts("RelayPhaseNotOver"):
+        timed.closeBidding({"from": trainers[0]})
+    timed.stakeEvaluator(0, {"from": evaluators[0]})  # a later evaluator still gets in
+    sleep_past_deadline(timed)
     timed.closeBidding({"from": trainers[0]})
     assert timed.roundInfo(0)["slotCount"] == 2
+    assert timed.evaluatorsOf(0) == [evaluators[0]]
 
 
 def test_bid_ties_are_broken_by_the_seed(relay, keyed, genesis_owner, trainers):
@@ -373,8 +406,3 @@ def test_bid_ties_are_broken_by_the_seed(relay, keyed, genesis_owner, trainers):
     assert [relay.slotOf(0, i)["trainer"] for i in range(2)] == [t.address for t in expected]
     assert ZERO_ADDRESS not in [relay.slotOf(0, i)["trainer"] for i in range(2)]
     assert len(ENVELOPE) == 80
-    with reverts("RelayPhaseNotOver"):
-        timed.closeBidding({"from": trainers[0]})
-    timed.stakeEvaluator(0, {"from": evaluators[0]})  # a later evaluator still gets in
-    sleep_past_deadline(timed)
-    assert timed.evaluatorsOf(0) == [evaluators[0]]
