@@ -38,7 +38,7 @@ import torch
 
 from derelayl.crypto import weights_hash
 from derelayl.demo import DemoConfig, split_data
-from derelayl.params import DEFAULT_PARAMS, SCORE_SCALE
+from derelayl.params import TEST_PARAMS, SCORE_SCALE
 from derelayl.participant import submission_binding
 from derelayl.policies import PolicyView, default_bid, default_price
 from derelayl.protocol import Phase, ProtocolRevert, RelayProtocol
@@ -115,7 +115,7 @@ def relay_run(parts, evaluator_sets, holdout, rounds: int, epochs: int, seed: in
     rng = random.Random(seed)
     people = [f"0x{i:040x}" for i in range(1, len(parts) + 1)]
     evaluators = [f"0x{i:040x}" for i in range(1000, 1000 + len(evaluator_sets))]
-    params = DEFAULT_PARAMS.replace(k=4, max_trainers=len(people), max_evaluators=max(seats or len(evaluators), quorum),
+    params = TEST_PARAMS.replace(k=4, max_trainers=len(people), max_evaluators=max(seats or len(evaluators), quorum),
                                     quorum=quorum,
                                     evaluator_stake=0)
     genesis = SPEC.build(seed=seed)

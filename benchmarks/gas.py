@@ -24,7 +24,7 @@ from brownie import accounts, chain, network
 from scripts.deploy import deploy
 from scripts.relay import RoundScript, play_round
 
-from derelayl import DEFAULT_PARAMS, TOKEN
+from derelayl import TEST_PARAMS, TOKEN
 
 ROOT = Path(__file__).resolve().parent.parent
 DEPTHS = (2, 50, 200)
@@ -36,7 +36,7 @@ def by_address(address):
 
 def typical_round_gas() -> dict[str, int]:
     """Median gas per function over two rounds: genesis -> 2 MOs -> 8 trainers."""
-    params = DEFAULT_PARAMS.replace(k=4, max_trainers=16, max_evaluators=4, quorum=2)
+    params = TEST_PARAMS.replace(k=4, max_trainers=16, max_evaluators=4, quorum=2)
     genesis, pool, evaluators = accounts[1], list(accounts[2:22]), list(accounts[22:26])
     token, relay = deploy(accounts[0], params, genesis, {a: 100 * TOKEN for a in [genesis, *pool, *evaluators]})
     gas: dict[str, list[int]] = {}
@@ -94,7 +94,7 @@ def typical_round_gas() -> dict[str, int]:
 
 def lineage_depth_gas() -> dict:
     """One accepted model per round for 200 rounds; settle and claim gas at 2, 50, 200."""
-    params = DEFAULT_PARAMS.replace(k=2, max_trainers=4, max_evaluators=2, quorum=1)
+    params = TEST_PARAMS.replace(k=2, max_trainers=4, max_evaluators=2, quorum=1)
     genesis, pool, evaluator = accounts[1], list(accounts[2:12]), accounts[12]
     token, relay = deploy(accounts[0], params, genesis, {evaluator: 1000 * TOKEN})
     settle_per_model: dict[str, int] = {}
@@ -129,7 +129,7 @@ POOL_SIZES = (8, 80, 320)
 def evaluator_pool_gas() -> dict[str, int]:
     """closeBidding with 8 seats and pools of POOL_SIZES stakers (the draw swaps 8
     entries in place whatever the pool), and reclaimStake by a staker left out."""
-    params = DEFAULT_PARAMS.replace(k=2, max_trainers=4, max_evaluators=8, quorum=1)
+    params = TEST_PARAMS.replace(k=2, max_trainers=4, max_evaluators=8, quorum=1)
     stakers = [accounts.add() for _ in range(max(POOL_SIZES))]
     for a in stakers:
         accounts[0].transfer(a, "1 ether", silent=True)
@@ -153,7 +153,7 @@ def evaluator_pool_gas() -> dict[str, int]:
 def erc20_transfer_gas() -> dict[str, int]:
     """An OpenZeppelin ERC20 transfer (RelayToken is a plain OZ ERC20 for transfers)."""
     holder = accounts[1]
-    token, relay = deploy(accounts[0], DEFAULT_PARAMS, holder, {holder: 10 * TOKEN})
+    token, relay = deploy(accounts[0], TEST_PARAMS, holder, {holder: 10 * TOKEN})
     relay.withdraw(10 * TOKEN, {"from": holder})
     new = token.transfer(accounts[35], TOKEN, {"from": holder}).gas_used
     existing = token.transfer(accounts[35], TOKEN, {"from": holder}).gas_used

@@ -14,11 +14,13 @@ from hypothesis import Phase
 from brownie import accounts, chain
 from eth_utils import keccak
 
-from derelayl import DEFAULT_PARAMS, TOKEN
+from derelayl import TEST_PARAMS, TOKEN
 from scripts.deploy import deploy
 
 ENVELOPE = b"\x5e" * 80
-UNIT_PARAMS = DEFAULT_PARAMS.replace(k=2, max_trainers=6, max_evaluators=3, quorum=1)
+# Durations 0 (TEST_PARAMS): every phase may be closed at once, which the unit tests rely
+# on to play rounds without waiting; tests of the deadlines set their own (timed_relay).
+UNIT_PARAMS = TEST_PARAMS.replace(k=2, max_trainers=6, max_evaluators=3, quorum=1)
 
 
 def reverts(error_name: str):

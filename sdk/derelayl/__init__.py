@@ -13,7 +13,7 @@ from derelayl.commitment import score_commitment
 from derelayl.crypto import DecryptionError, KeyPair
 from derelayl.ipfs_node import IpfsNode
 from derelayl.errors import ConfigurationError, DeRelayLError, ProtocolRevert
-from derelayl.params import DEFAULT_PARAMS, SAFE_QUORUM, SCORE_SCALE, TOKEN, ProtocolParams
+from derelayl.params import DEFAULT_PARAMS, SAFE_DURATIONS, SAFE_QUORUM, SCORE_SCALE, TEST_PARAMS, TOKEN, ProtocolParams
 from derelayl.protocol import Phase, RelayProtocol, Settlement, SlotOutcome
 from derelayl.storage import (
     ContentMismatch,
@@ -66,7 +66,9 @@ __all__ = [
     "connect",
     "deploy",
     "dev_account",
+    "SAFE_DURATIONS",
     "SAFE_QUORUM",
+    "TEST_PARAMS",
     "SCORE_SCALE",
     "TOKEN",
     "ConfigurationError",

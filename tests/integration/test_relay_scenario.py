@@ -11,10 +11,10 @@ import pytest
 from brownie import accounts, chain
 from scripts.relay import RoundScript, default_score, play_round
 
-from derelayl import DEFAULT_PARAMS, TOKEN, RelayProtocol
+from derelayl import TEST_PARAMS, TOKEN, RelayProtocol
 from scripts.deploy import GENESIS_CID, GENESIS_HASH, deploy
 
-PARAMS = DEFAULT_PARAMS.replace(k=4, max_trainers=32, max_evaluators=8, quorum=2)
+PARAMS = TEST_PARAMS.replace(k=4, max_trainers=32, max_evaluators=8, quorum=2)
 
 
 def agreeing_score(evaluator, slot, trainer):

@@ -46,10 +46,11 @@ from eth_utils import keccak
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from derelayl import DEFAULT_PARAMS, TOKEN, Phase, ProtocolRevert, RelayProtocol
+from derelayl import TEST_PARAMS, TOKEN, Phase, ProtocolRevert, RelayProtocol
 from scripts.deploy import GENESIS_CID, GENESIS_HASH, deploy
 
-PARAMS = DEFAULT_PARAMS.replace(
+PARAMS = TEST_PARAMS.replace(  # durations 0: the walks close phases without waiting
+
     k=2, max_trainers=4, max_evaluators=3, quorum=1, evaluator_stake=TOKEN, evaluator_reward=TOKEN // 100
 )
 ENVELOPE = b"\x5e" * 80

@@ -14,7 +14,7 @@ from brownie import accounts
 
 from conftest import ENVELOPE, cid_of, weights_hash
 
-from derelayl import DEFAULT_PARAMS, SAFE_QUORUM, TOKEN
+from derelayl import TEST_PARAMS, SAFE_QUORUM, TOKEN
 
 HONEST_PICK, FAVOURITE = 0, 1  # indices into `trainers`: the colluder favours trainer 1
 ACCEPTED, REJECTED, NO_QUORUM = 0, 1, 2  # SlotOutcome
@@ -22,7 +22,7 @@ ACCEPTED, REJECTED, NO_QUORUM = 0, 1, 2  # SlotOutcome
 
 @pytest.fixture(scope="module")
 def params():
-    return DEFAULT_PARAMS.replace(k=2, max_trainers=6)  # the default quorum and seats
+    return TEST_PARAMS.replace(k=2, max_trainers=6)  # the default quorum and seats, durations 0
 
 
 @pytest.fixture(scope="module")

@@ -86,3 +86,26 @@ def test_the_mirror_refuses_the_zero_address_as_allocation_holder(params):
 
     with pytest.raises(ProtocolRevert, match="RelayInvalidParameter"):
         RelayProtocol(params, "0x" + "11" * 20, allocations={"0x" + "00" * 20: TOKEN})
+
+
+def test_an_outsider_cannot_close_a_default_deployment_at_once(deployer, genesis_owner, trainers, evaluators,
+                                                               outsider):
+    """Class 1 (issue 17). Before: a deployment with the default parameters (what
+    `derelayl deploy` uses) had every duration at 0, so an outsider with no key, no
+    tokens and no role closed Bidding before anyone offered (the round carried over:
+    the relay froze for gas only), and the same for every later phase. Now each phase
+    lasts its safe duration."""
+    from brownie import chain
+
+    from derelayl import DEFAULT_PARAMS
+
+    _, relay = deploy(deployer, DEFAULT_PARAMS, genesis_owner, {evaluators[0]: 100 * TOKEN})
+    with reverts("RelayPhaseNotOver"):
+        relay.closeBidding({"from": outsider})
+    chain.sleep(DEFAULT_PARAMS.bidding_duration - 5)
+    chain.mine()
+    with reverts("RelayPhaseNotOver"):
+        relay.closeBidding({"from": outsider})
+    chain.sleep(10)
+    chain.mine()
+    relay.closeBidding({"from": outsider})  # anyone may close once the deadline passed

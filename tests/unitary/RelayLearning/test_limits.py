@@ -28,13 +28,13 @@ from eth_account import Account
 from conftest import fresh_accounts, reverts
 from derelayl.chain import ErrorDecoder
 from derelayl.chain import send as chain_send
-from derelayl import DEFAULT_PARAMS, TOKEN
+from derelayl import TEST_PARAMS, TOKEN
 from scripts.deploy import deploy
 
 # The corner of the caps (64 trainers, 16 evaluators, at most 512 scores a round)
 # that costs settle the most: 64 x 8. `DERELAYL_LIMITS=32x16` plays the other corner.
 CAP_TRAINERS, CAP_EVALUATORS = (int(x) for x in os.environ.get("DERELAYL_LIMITS", "64x8").split("x"))
-LARGEST = DEFAULT_PARAMS.replace(k=CAP_TRAINERS, selection_permille=1000, max_trainers=CAP_TRAINERS,
+LARGEST = TEST_PARAMS.replace(k=CAP_TRAINERS, selection_permille=1000, max_trainers=CAP_TRAINERS,
                                  max_evaluators=CAP_EVALUATORS, quorum=CAP_EVALUATORS, evaluator_stake=TOKEN)
 BIG_ENVELOPE = b"\xee" * 512
 LONG_CID = "Q" * 128
