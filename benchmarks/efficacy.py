@@ -139,8 +139,8 @@ def relay_run(parts, evaluator_sets, holdout, rounds: int, epochs: int, seed: in
             if people.index(owner) not in absent:
                 protocol.offer(owner, r, default_price(PolicyView(protocol.credit.get(owner, 0), latest,
                                                                   version[owner], params.k)))
-            elif couriers and rs.after_idle_round and (holders := protocol.key_holders_of(model_id)):
-                protocol.courier_offer(holders[0], r, model_id)  # after a round nobody offered in
+            elif couriers and protocol.may_courier_offer(rs, model_id) and (holders := protocol.key_holders_of(model_id)):
+                protocol.courier_offer(holders[0], r, model_id)  # after a round that did not offer it
         for p in people:
             if p not in owners:
                 protocol.bid(p, r, default_bid(PolicyView(protocol.credit.get(p, 0), latest, version[p], params.k)))

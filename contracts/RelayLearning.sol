@@ -218,6 +218,7 @@ contract RelayLearning is IRelayLearning {
         if (_offered[round][modelId]) revert RelayAlreadyOffered(round, modelId);
 
         _offered[round][modelId] = true;
+        if (price < _params.minPrice) revert RelayPriceTooLow(price, _params.minPrice);
         _offers[round].push(Offer({modelId: uint64(modelId), price: uint128(price)}));
         emit OfferMade(round, modelId, msg.sender, price);
         _collect(msg.sender, price * _params.k);
@@ -229,7 +230,12 @@ contract RelayLearning is IRelayLearning {
         if (modelId >= _models.length || _models[modelId].layer != rs.parentLayer) {
             revert RelayNotParentModel(round, modelId);
         }
-        if (round == 0 || _offers[round - 1].length != 0) revert RelayOwnersStillActive(round);
+        // Per model: its owner may still be active if it (or a courier) offered it in
+        // the round before, or if that round had another parent layer (the owner's
+        // first round: its turn to offer).
+        if (round == 0 || _offered[round - 1][modelId] || _rounds[round - 1].parentLayer != rs.parentLayer) {
+            revert RelayOwnersStillActive(round);
+        }
         _requireKeyHolder(modelId, msg.sender);
         if (_offered[round][modelId]) revert RelayAlreadyOffered(round, modelId);
 
@@ -1105,6 +1111,7 @@ contract RelayLearning is IRelayLearning {
             assert(received); // OpenZeppelin's ERC20 reverts on failure.
         }
     }
+        if (p.minPrice > MAX_AMOUNT) revert RelayInvalidParameter("minPrice");
 
     /// @dev Unlocks `amount` as `account`'s credit.
     function _release(address account, uint256 amount) private {

@@ -43,6 +43,9 @@ interface IRelayLearning {
     /// @param evaluatorReward Tokens per model score that agrees with the median.
     /// @param lineageReward Tokens per accepted descendant, paid to each ancestor's creator.
     /// @param scoreTolerance Largest distance from the median that still agrees.
+    /// @param minPrice Lowest price per trainer an owner may offer (0 allowed, for tests):
+    /// what an owner that withholds its key pays each of its trainers, so that the
+    /// owner's deposit always buys its trainers something.
     struct Params {
         uint32 k;
         uint32 selectionPermille;
@@ -58,6 +61,7 @@ interface IRelayLearning {
         uint256 evaluatorReward;
         uint256 lineageReward;
         uint256 scoreTolerance;
+        uint256 minPrice;
     }
 
     /// @notice A trainer's bid (its locked deposit).
@@ -186,8 +190,11 @@ interface IRelayLearning {
     error RelayNotKeyHolder(uint256 modelId, address account);
     /// @dev The model is not one of the round's parent layer (the models on offer).
     error RelayNotParentModel(uint256 round, uint256 modelId);
-    /// @dev Couriers may offer models only in a round after one in which nobody offered.
+    /// @dev Couriers may offer a model only in a round after one with the same parent
+    /// layer in which nobody offered that model (its owner may still be active).
     error RelayOwnersStillActive(uint256 round);
+    /// @dev An owner's offer below the deployment's minimum price per trainer.
+    error RelayPriceTooLow(uint256 price, uint256 minPrice);
     /// @dev The slot's model was already submitted.
     error RelayAlreadySubmitted(uint256 round, uint256 slot);
     /// @dev The slot was already reclaimed.
@@ -316,21 +323,21 @@ interface IRelayLearning {
 
     /// @notice Offers the caller's current model to up to k trainers at `price` each;
     /// locks k * price (unused slots are refunded at matching).
-    /// @dev Requirements: Bidding phase; the caller owns a model of the parent layer
-    /// and has not offered it yet. Emits {OfferMade}.
+    /// @dev Requirements: Bidding phase; `price` at least `minPrice`; the caller owns a
+    /// model of the parent layer and has not offered it yet. Emits {OfferMade}.
     function offer(uint256 round, uint256 price) external;
 
     /// @notice Offers a model of the parent layer at price 0 in place of its owner, once
-    /// the owners of the layer have all gone away: a round in which nobody offered
-    /// came before. Owners who all left then cannot stop the relay, and an owner that
-    /// is still active gains nothing by leaving the offer to a courier (its model gets
-    /// no trainers while other owners offer). Only an evaluator of the round that
-    /// accepted the model may: it holds the model's key and can courier it to the
-    /// trainers ({courierKey}). The owner keeps its lineage reward and may still
-    /// deliver its key.
+    /// its owner has gone away: the round before had the same parent layer and nobody
+    /// offered this model in it. An owner that left then cannot stop its model's
+    /// lineage, and one active owner offering every round no longer blocks couriers for
+    /// the other models of its layer. Only an evaluator of the round that accepted the
+    /// model may: it holds the model's key and can courier it to the trainers
+    /// ({courierKey}). The owner keeps its lineage reward and may still deliver its key.
     /// @dev Requirements: Bidding phase; `modelId` is in the round's parent layer; the
-    /// previous round had no offer; the model is not genesis and the caller was a
-    /// (drawn) evaluator of the round that accepted it; not yet offered. Locks nothing.
+    /// previous round had the same parent layer and did not offer `modelId`
+    /// ({RelayOwnersStillActive} otherwise); the model is not genesis and the caller was
+    /// a (drawn) evaluator of the round that accepted it; not yet offered. Locks nothing.
     /// Emits {OfferCouriered}.
     function courierOffer(uint256 round, uint256 modelId) external;
 

@@ -70,6 +70,10 @@ class ProtocolParams:
     evaluator_reward: int = TOKEN // 100
     lineage_reward: int = TOKEN
     score_tolerance: int = 50_000
+    #: Lowest price per trainer an owner may offer: what an owner that withholds its
+    #: key pays each trainer (the remedy), so that a withholder always pays (issue 17,
+    #: class 7). 0 only in tests (`TEST_PARAMS`).
+    min_price: int = TOKEN // 100
 
     def as_tuple(self) -> tuple[int, ...]:
         """The struct as the contract's constructor takes it (field order matters)."""
@@ -92,10 +96,11 @@ class ProtocolParams:
 
 
 DEFAULT_PARAMS = ProtocolParams()
-#: `DEFAULT_PARAMS` with every phase closable at once: for tests and local simulations
-#: that play rounds without waiting (the contract tests, the differential and stateful
-#: tests, the simulator), never for a deployment strangers can reach.
-TEST_PARAMS = DEFAULT_PARAMS.instant()
+#: `DEFAULT_PARAMS` with every phase closable at once, and free offers allowed
+#: (`min_price` 0): for tests and local simulations that play rounds without waiting
+#: (the contract tests, the differential and stateful tests, the simulator), never for
+#: a deployment strangers can reach.
+TEST_PARAMS = DEFAULT_PARAMS.instant().replace(min_price=0)
 #: What durations below `SAFE_DURATIONS` risk, as a deploy command should say it.
 SHORT_DURATIONS_RISK = ("a phase shorter than its safe duration can be closed by anyone before honest participants "
                         "act: their bids, owner deposits and evaluator stakes then burn (docs/security.md, class 1)")

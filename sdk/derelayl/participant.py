@@ -112,7 +112,7 @@ class Participant:
             self.state.save()
         self.keypair = crypto.KeyPair.from_private(bytes.fromhex(self.state.data["x25519"]))
         params = self.client.params()
-        self.k, self.quorum = params.k, params.quorum
+        self.k, self.quorum, self.min_price = params.k, params.quorum, params.min_price
         if params.quorum < SAFE_QUORUM:
             self.log(f"warning: this task ranks a model on as few as {params.quorum} evaluator score(s); "
                      f"{SMALL_QUORUM_RISK}")
@@ -213,7 +213,7 @@ class Participant:
 
     def policy_view(self) -> PolicyView:
         return PolicyView(self.client.credit_of(self.address), self.client.layer_count() - 1,
-                          self.state.data["own_version"], self.k)
+                          self.state.data["own_version"], self.k, self.min_price)
 
     def bidding(self, r: int) -> bool:
         if self.config.role == "evaluator":
@@ -228,6 +228,10 @@ class Participant:
         if model_id is not None:
             if not any(o.model_id == model_id for o in self.client.offers(r)):
                 price = self.config.price_policy(self.policy_view())
+                if price is None or price < self.min_price:  # the contract would refuse it
+                    self.log(f"round {r}: not offering model {model_id}: the credit does not cover "
+                             f"{self.k} x the minimum price {self.min_price / TOKEN:.3f} DRL")
+                    return True
                 self.client.offer(r, price)
                 self.log(f"round {r}: offered model {model_id} at {price / TOKEN:.3f} DRL per trainer")
         elif not any(b.trainer == self.address for b in self.client.bids(r)):
@@ -259,15 +263,16 @@ class Participant:
         return self._genesis_checked
 
     def courier_offers(self, r: int) -> bool:
-        """As an evaluator, after a round in which nobody offered (the owners of the
-        layer went away), offers at price 0 each model of the layer that it scored in
+        """As an evaluator, for each model of the layer that nobody offered in the round
+        before (same layer: its owner went away), offers at price 0 each such model it scored in
         the round that accepted it and that nobody offered by half-time of Bidding:
         owners who all left cannot stop the relay. Done (True) once no such model is
         waiting."""
-        if r == 0 or self.client.round_info(r - 1).offer_count != 0:
-            return True  # owners are active: couriers may not offer (RelayOwnersStillActive)
         info = self.client.round_info(r)
+        if r == 0 or self.client.round_info(r - 1).parent_layer != info.parent_layer:
+            return True  # the owners' first round: couriers may not offer (RelayOwnersStillActive)
         offered = {o.model_id for o in self.client.offers(r)}
+        offered |= {o.model_id for o in self.client.offers(r - 1)}  # its owner may be active
         waiting = False
         for model_id in self.client.layer(info.parent_layer):
             if model_id in offered or model_id == 0 or self.key_of_scored_model(model_id) is None:

@@ -119,7 +119,10 @@ class RoundState:
     submitted_count: int = 0
     committed_count: int = 0
     revealed_count: int = 0
-    after_idle_round: bool = False  # the round before had no offer: couriers may offer
+    # The round before: its parent layer (-1: none) and the models offered in it. A
+    # courier may offer a model of the same layer that nobody offered then.
+    layer_before: int = -1
+    offered_before: frozenset[int] = frozenset()
 
 
 @dataclass
@@ -455,6 +458,8 @@ class RelayProtocol:
         if model_id is None:
             raise ProtocolRevert("RelayNotModelOwner", round_, account)
         if model_id in rs.offered:
+        if price < self.params.min_price:
+            raise ProtocolRevert("RelayPriceTooLow", price, self.params.min_price)
             raise ProtocolRevert("RelayAlreadyOffered", round_, model_id)
         self._collect(account, price * self.params.k)
         rs.offered.add(model_id)
@@ -464,7 +469,7 @@ class RelayProtocol:
         rs = self._require_phase(round_, Phase.BIDDING)
         if model_id >= len(self.models) or self.models[model_id].layer != rs.parent_layer:
             raise ProtocolRevert("RelayNotParentModel", round_, model_id)
-        if not rs.after_idle_round:
+        if not self.may_courier_offer(rs, model_id):
             raise ProtocolRevert("RelayOwnersStillActive", round_)
         self._require_key_holder(model_id, account)
         if model_id in rs.offered:
@@ -476,6 +481,12 @@ class RelayProtocol:
         rs = self._require_phase(round_, Phase.BIDDING)
         self._require_key(account)
         if account in rs.records:
+    @staticmethod
+    def may_courier_offer(rs: RoundState, model_id: int) -> bool:
+        """Whether couriers may offer `model_id` in round `rs` (as far as its owner is
+        concerned): the round before had the same parent layer and did not offer it."""
+        return rs.number > 0 and rs.layer_before == rs.parent_layer and model_id not in rs.offered_before
+
             raise ProtocolRevert("RelayAlreadyEvaluator", round_, account)
         if account in rs.bid_index or account in self.creators:
             raise ProtocolRevert("RelayParticipantCannotEvaluate", round_, account)
@@ -731,7 +742,7 @@ class RelayProtocol:
         rs.phase = Phase.SETTLED
         self.round += 1
         self.rounds[self.round] = RoundState(self.round, next_parent, Phase.BIDDING, self.now,
-                                             after_idle_round=not rs.offers)
+                                             layer_before=rs.parent_layer, offered_before=frozenset(rs.offered))
         return Settlement(rs.number, outcomes, accepted_models, evaluator_rewards, not accepted)
 
     def _append_layer(self, rs: RoundState, accepted: list[int], medians: dict[int, int]) -> tuple[int, list[int]]:

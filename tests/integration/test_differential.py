@@ -52,7 +52,7 @@ def draw_params(rng: random.Random):
         max_trainers=rng.choice([3, 6]), max_evaluators=max_evaluators,
         quorum=min(max_evaluators, rng.choice([1, 1, 2])),
         evaluator_stake=rng.choice([0, 0, TOKEN]), evaluator_reward=TOKEN // 100, lineage_reward=TOKEN,
-        score_tolerance=rng.choice([0, 50_000]),
+        score_tolerance=rng.choice([0, 50_000]), min_price=rng.choice([0, 0, TOKEN // 10]),
     )
 
 
@@ -303,6 +303,6 @@ def test_random_scenarios_end_in_identical_state():
                  "keys couriered after the owner delivered", "reclaimUndelivered:RelayAlreadySubmitted", "courierOffer",
                  "courierOffer:RelayNotKeyHolder", "courierOffer:RelayOwnersStillActive", "reclaimStake",
                  "reclaimStake:RelayEvaluatorDrawn", "reclaimStake:RelayNotEvaluator", "reclaimStake:RelayWrongPhase",
-                 "reclaimStake:RelayWrongRound", "submit:RelayUnchangedWeights"]:
+                 "reclaimStake:RelayWrongRound", "submit:RelayUnchangedWeights", "offer:RelayPriceTooLow"]:
         assert stats.get(case, 0) > 0, f"no {case} in {SCENARIOS} scenarios"
     assert stats["models"] >= SCENARIOS // 2  # lineages exist to compare

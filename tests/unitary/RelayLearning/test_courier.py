@@ -14,6 +14,7 @@ import os
 
 import pytest
 from conftest import ENVELOPE, cid_of, reverts, weights_hash
+from eth_utils import keccak
 
 from derelayl import TOKEN
 
@@ -223,8 +224,8 @@ def test_a_key_holder_offers_the_model_of_an_owner_gone_away(relay, owners_gone,
 
 
 def test_couriers_offer_only_after_a_round_without_offers(relay, round_zero_settled, evaluators):
-    """While owners may still be active (round 0 had an offer), couriers may not
-    offer: an owner cannot leave its offer, and its deposit, to a courier."""
+    """In its owner's first round (round 0 had another parent layer), couriers may not
+    offer a model: an owner cannot leave its offer, and its deposit, to a courier."""
     with reverts("RelayOwnersStillActive"):
         relay.courierOffer(1, 1, {"from": evaluators[0]})
 
@@ -254,3 +255,61 @@ def test_nobody_courier_offers_genesis(relay, keyed, trainers, evaluators):
     relay.settle({"from": trainers[5]})
     with reverts("RelayNotKeyHolder"):
         relay.courierOffer(1, 0, {"from": evaluators[0]})
+
+
+def test_one_active_owner_no_longer_blocks_couriers_for_its_layer(deployer, genesis_owner, trainers, evaluators,
+                                                                 params):
+    """Class 7 (issue 17), courier offers per model. Before: one owner that offered
+    every round blocked courier offers for its whole layer (RelayOwnersStillActive
+    whenever the round before had any offer), so the models of owners who went away
+    were never trained again. Now a key holder may offer a model that nobody offered
+    in the round before (same parent layer), whatever the other owners do."""
+    from scripts.deploy import deploy
+    from scripts.relay import RoundScript, play_round
+
+    _, relay = deploy(deployer, params.replace(selection_permille=1000), genesis_owner,
+                      {a: 100 * TOKEN for a in [genesis_owner, *trainers, *evaluators]})
+    play_round(relay, RoundScript(offers={genesis_owner: 0}, bids={trainers[0]: 0, trainers[1]: 0},
+                                  evaluators=evaluators[:2]), genesis_owner)
+    layer = list(relay.layerOf(1))
+    assert len(layer) == 2
+    creator = {m: relay.modelOf(m)["creator"] for m in layer}
+    active = next(t for t in trainers[:2] if t.address == creator[layer[0]])
+    gone_model = layer[1]
+    # Round 1: the active owner offers, the other is gone; its trainer never submits,
+    # so the round carries layer 1 over.
+    play_round(relay, RoundScript(offers={active: 0}, bids={trainers[2]: 0}, skip_submit={trainers[2]}),
+               genesis_owner)
+    assert relay.roundInfo(2)["parentLayer"] == 1 and relay.roundInfo(1)["offerCount"] == 1
+    relay.offer(2, 0, {"from": active})  # still active
+    with reverts("RelayOwnersStillActive"):
+        relay.courierOffer(2, layer[0], {"from": evaluators[0]})  # it offered in round 1
+    tx = relay.courierOffer(2, gone_model, {"from": evaluators[0]})
+    assert tx.events["OfferCouriered"]["modelId"] == gone_model
+    assert {o["modelId"] for o in relay.offersOf(2)} == set(layer)
+
+
+def test_a_withholding_owner_always_pays_its_trainers(deployer, genesis_owner, trainers, evaluators, params):
+    """Class 7 (issue 17), the owner's deposit. Before: offers were ranked by score
+    only and a price of 0 was allowed, so a price-0 owner withheld its keys for free
+    (the undelivered remedy was worth 0 to its trainers). Now every offer pays at
+    least `minPrice` per trainer, and a withholder pays it to each trainer."""
+    from scripts.deploy import deploy
+
+    floor = TOKEN // 10
+    _, relay = deploy(deployer, params.replace(min_price=floor), genesis_owner,
+                      {a: 100 * TOKEN for a in [genesis_owner, *trainers[:2], evaluators[0]]})
+    for account in [genesis_owner, *trainers[:2], evaluators[0]]:
+        relay.registerKey(keccak(text=f"key:{account.address}"), {"from": account})
+    with reverts("RelayPriceTooLow"):
+        relay.offer(0, 0, {"from": genesis_owner})
+    with reverts("RelayPriceTooLow"):
+        relay.offer(0, floor - 1, {"from": genesis_owner})
+    relay.offer(0, floor, {"from": genesis_owner})
+    relay.bid(0, 0, {"from": trainers[0]})
+    relay.stakeEvaluator(0, {"from": evaluators[0]})
+    relay.closeBidding({"from": trainers[0]})
+    relay.closeTraining({"from": trainers[0]})  # the owner withheld its key
+    relay.reclaimUndelivered(0, 0, {"from": trainers[0]})
+    assert relay.creditOf(trainers[0]) == 100 * TOKEN + floor  # its bid (0) and the owner's deposit
+    assert relay.creditOf(genesis_owner) == 100 * TOKEN - floor  # the unused slot came back
