@@ -35,6 +35,12 @@ contract RelayLearning is IRelayLearning {
     /// With these caps the largest round settles in under half a 30M-gas block:
     /// 13.7M gas at 64 x 8 (tests/unitary/RelayLearning/test_limits.py).
     uint256 public constant MAX_SCORES_PER_ROUND = 512;
+    /// @notice An owner may deliver a key during the first OWNER_KEY_QUARTERS quarters
+    /// of Training (when trainingDuration > 0), so its trainers keep at least half of it.
+    uint256 public constant OWNER_KEY_QUARTERS = 2;
+    /// @notice Couriers (and requestKey) during the first COURIER_KEY_QUARTERS quarters:
+    /// a trainer keeps at least a quarter of Training after a courier's key.
+    uint256 public constant COURIER_KEY_QUARTERS = 3;
 
     // ------------------------------------------------------------------ STATE
 
@@ -293,10 +299,11 @@ contract RelayLearning is IRelayLearning {
 
     /// @inheritdoc IRelayLearning
     function deliverKey(uint256 round, uint256 slot, bytes calldata envelope) external {
-        _requirePhase(round, Phase.Training);
+        RoundState storage rs = _requirePhase(round, Phase.Training);
         Slot storage s = _slot(round, slot);
         if (_models[s.parentId].creator != msg.sender) revert RelayNotSlotOwner(round, slot, msg.sender);
         if (s.delivered) revert RelayKeyAlreadyDelivered(round, slot);
+        _requireKeyWindow(rs, round, slot, OWNER_KEY_QUARTERS);
         _checkEnvelope(envelope);
 
         s.delivered = true;
@@ -305,10 +312,11 @@ contract RelayLearning is IRelayLearning {
 
     /// @inheritdoc IRelayLearning
     function courierKey(uint256 round, uint256 slot, bytes calldata envelope) external {
-        _requirePhase(round, Phase.Training);
+        RoundState storage rs = _requirePhase(round, Phase.Training);
         Slot storage s = _slot(round, slot);
         _requireKeyHolder(s.parentId, msg.sender);
         if (s.submitted) revert RelayAlreadySubmitted(round, slot);
+        _requireKeyWindow(rs, round, slot, COURIER_KEY_QUARTERS);
         _checkEnvelope(envelope);
 
         s.couriered = true;
@@ -317,10 +325,11 @@ contract RelayLearning is IRelayLearning {
 
     /// @inheritdoc IRelayLearning
     function requestKey(uint256 round, uint256 slot) external {
-        _requirePhase(round, Phase.Training);
+        RoundState storage rs = _requirePhase(round, Phase.Training);
         Slot storage s = _slot(round, slot);
         if (s.trainer != msg.sender) revert RelayNotSlotTrainer(round, slot, msg.sender);
         if (s.submitted) revert RelayAlreadySubmitted(round, slot);
+        _requireKeyWindow(rs, round, slot, COURIER_KEY_QUARTERS);
 
         emit KeyRequested(round, slot, msg.sender);
     }
@@ -521,6 +530,11 @@ contract RelayLearning is IRelayLearning {
         info.submittedCount = rs.submittedCount;
         info.committedCount = rs.committedCount;
         info.revealedCount = rs.revealedCount;
+        uint256 window = _params.trainingDuration;
+        if (rs.phase == Phase.Training && window > 0) {
+            info.keyDeadline = rs.phaseStart + window * OWNER_KEY_QUARTERS / 4;
+            info.courierDeadline = rs.phaseStart + window * COURIER_KEY_QUARTERS / 4;
+        }
     }
 
     /// @inheritdoc IRelayLearning
@@ -1053,6 +1067,16 @@ contract RelayLearning is IRelayLearning {
         uint256 indexPlusOne = _evaluatorRecords[round][account].indexPlusOne;
         return indexPlusOne != 0 && indexPlusOne <= _seatCounts[round];
     }
+    /// @dev Keys may be delivered only while a trainer still has time to train: before
+    /// phaseStart + trainingDuration * quarters / 4. No window when trainingDuration is 0
+    /// (tests only).
+    function _requireKeyWindow(RoundState storage rs, uint256 round, uint256 slot, uint256 quarters) private view {
+        uint256 window = _params.trainingDuration;
+        if (window == 0) return;
+        uint256 deadline = rs.phaseStart + window * quarters / 4;
+        if (block.timestamp >= deadline) revert RelayKeyWindowClosed(round, slot, deadline);
+    }
+
 
     function _commitment(uint256 round, address evaluator, uint256[] calldata scores, bytes32 salt)
         private

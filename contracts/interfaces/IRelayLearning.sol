@@ -128,6 +128,10 @@ interface IRelayLearning {
 
     /// @dev A deployment parameter is out of range; `name` says which.
     error RelayInvalidParameter(string name);
+        // In Training with trainingDuration > 0 (else 0: no window): the owners' keys
+        // are taken before keyDeadline, couriers' keys and requestKey before courierDeadline.
+        uint256 keyDeadline;
+        uint256 courierDeadline;
     /// @dev The token's minter is not this contract.
     error RelayTokenMinterMismatch(address minter);
     /// @dev The call belongs to another phase of the round.
@@ -201,6 +205,10 @@ interface IRelayLearning {
     error RelayAlreadyReclaimed(uint256 round, uint256 slot);
     /// @dev The number of key envelopes differs from the number of evaluators.
     error RelayEnvelopeCount(uint256 given, uint256 expected);
+    /// @dev The key window of the slot closed at `deadline`: an owner's key is taken in
+    /// the first half of Training, a courier's key and requestKey in its first three
+    /// quarters, so that every trainer keeps time to train.
+    error RelayKeyWindowClosed(uint256 round, uint256 slot, uint256 deadline);
     /// @dev The caller is not an evaluator of the round (never staked, not drawn, or
     /// already took its stake back).
     error RelayNotEvaluator(uint256 round, address account);
@@ -365,7 +373,9 @@ interface IRelayLearning {
 
     /// @notice Delivers the parent model's key, sealed to the slot's trainer.
     /// @dev Requirements: Training phase; the caller owns the slot's parent model; not
-    /// yet delivered. Emits {KeyDelivered}.
+    /// yet delivered; with trainingDuration W > 0, before phaseStart + W/2
+    /// ({RelayKeyWindowClosed}), so the trainer keeps at least W/2 to train. Emits
+    /// {KeyDelivered}.
     function deliverKey(uint256 round, uint256 slot, bytes calldata envelope) external;
 
     /// @notice Delivers the parent model's key, sealed to the slot's trainer, in place
@@ -375,7 +385,8 @@ interface IRelayLearning {
     /// every key it receives against the model's weights hash off chain.
     /// @dev Requirements: Training phase; the caller was a (drawn) evaluator of the round
     /// that accepted the slot's parent model, which is not genesis; the trainer has not
-    /// submitted. Several couriers may deliver, before or after the MO. Payment follows
+    /// submitted; with trainingDuration W > 0, before phaseStart + 3W/4
+    /// ({RelayKeyWindowClosed}). Several couriers may deliver, before or after the MO. Payment follows
     /// the MO's own delivery only: if the MO never delivered, its deposit for the slot
     /// goes to the trainer at settlement, whatever the outcome; if it delivered, a
     /// courier changes nothing. Either way the trainer may submit. Emits {KeyCouriered}.
@@ -386,7 +397,8 @@ interface IRelayLearning {
     /// contract cannot open an envelope, so it cannot tell a garbage key from a good
     /// one). Changes no state; the SDK's evaluators answer it with {courierKey}.
     /// @dev Requirements: Training phase; the caller is the slot's trainer; not yet
-    /// submitted. Emits {KeyRequested}.
+    /// submitted; with trainingDuration W > 0, before phaseStart + 3W/4 (the couriers'
+    /// window, {RelayKeyWindowClosed}). Emits {KeyRequested}.
     function requestKey(uint256 round, uint256 slot) external;
 
     /// @notice Submits the slot's trained model.

@@ -39,6 +39,8 @@ class RoundView:
     submitted_count: int
     committed_count: int
     revealed_count: int
+    key_deadline: int = 0  # Training: owners' keys before it (0: no window)
+    courier_deadline: int = 0  # Training: couriers' keys and requests before it (0: no window)
 
 
 @dataclass(frozen=True)

@@ -290,6 +290,8 @@ class Participant:
         model_id = self.client.current_model_of(self.address)
         if model_id is None:
             return True
+        if self.key_window_closed(self.client.round_info(r).key_deadline):
+            return True  # too late: the contract takes an owner's key in the first half only
         key = self.model_key(model_id)
         for slot, s in enumerate(self.client.slots(r)):
             if s.parent_id != model_id or s.delivered:  # another MO's slot, or delivered already
@@ -312,6 +314,8 @@ class Participant:
         if self.config.role != "evaluator":
             return True
         info = self.client.round_info(r)
+        if self.key_window_closed(info.courier_deadline):
+            return True  # too late: couriers' keys are taken in the first three quarters only
         mine = self.round_state(r).setdefault("couriered", [])
         requested = {e["slot"] for e in self.client.events("KeyRequested", round=r)}
         waiting = False
@@ -331,6 +335,11 @@ class Participant:
             why = "its trainer asked: the key it got does not open it" if asked else "its owner had not"
             self.log(f"round {r}: couriered the key of model {s.parent_id} to slot {slot} ({why})")
         return not waiting
+
+    def key_window_closed(self, deadline: int) -> bool:
+        """Whether a Training key window (`RoundView.key_deadline` or
+        `courier_deadline`; 0: no window) has closed."""
+        return deadline != 0 and self.now() >= deadline
 
     def past_half_time(self, info: RoundView) -> bool:
         """Whether the round's current phase is half over: until then a courier leaves
@@ -425,6 +434,8 @@ class Participant:
         mine = self.round_state(r)
         if mine.get("requested_after", 0) >= delivery_count:
             return  # asked already; waiting for a courier
+        if self.key_window_closed(self.client.round_info(r).courier_deadline):
+            return  # too late for a courier: the contract would refuse the request
         self.client.request_key(r, slot)
         mine["requested_after"] = delivery_count
         self.state.save()

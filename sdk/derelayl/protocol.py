@@ -29,6 +29,10 @@ MAX_ENVELOPE_LENGTH = 512
 MAX_AMOUNT = 2**128 - 1
 ZERO32 = b"\x00" * 32
 ZERO_ADDRESS = "0x" + "00" * 20
+#: Quarters of Training in which an owner's key (2: the first half), and a courier's
+#: key or a request for one (3), are taken, as in the contract.
+OWNER_KEY_QUARTERS = 2
+COURIER_KEY_QUARTERS = 3
 
 
 class Phase(enum.IntEnum):
@@ -543,33 +547,47 @@ class RelayProtocol:
             self._release(*rs.bids[b])
 
     def deliver_key(self, account: str, round_: int, slot: int, envelope: bytes) -> None:
-        self._require_phase(round_, Phase.TRAINING)
+        rs = self._require_phase(round_, Phase.TRAINING)
         s = self._slot(round_, slot)
         if self.models[s.parent_id].creator != account:
             raise ProtocolRevert("RelayNotSlotOwner", round_, slot, account)
         if s.delivered:
             raise ProtocolRevert("RelayKeyAlreadyDelivered", round_, slot)
+        self._require_key_window(rs, slot, OWNER_KEY_QUARTERS)
         self._check_envelope(envelope)
         s.delivered = True
 
     def courier_key(self, account: str, round_: int, slot: int, envelope: bytes) -> None:
-        self._require_phase(round_, Phase.TRAINING)
+        rs = self._require_phase(round_, Phase.TRAINING)
         s = self._slot(round_, slot)
         self._require_key_holder(s.parent_id, account)
         if s.submitted:
             raise ProtocolRevert("RelayAlreadySubmitted", round_, slot)
+        self._require_key_window(rs, slot, COURIER_KEY_QUARTERS)
         self._check_envelope(envelope)
         s.couriered = True
 
     def request_key(self, account: str, round_: int, slot: int) -> None:
         """The trainer asks for a courier (the key it got does not open the parent):
         only checks, as on chain; the request changes no state."""
-        self._require_phase(round_, Phase.TRAINING)
+        rs = self._require_phase(round_, Phase.TRAINING)
         s = self._slot(round_, slot)
         if s.trainer != account:
             raise ProtocolRevert("RelayNotSlotTrainer", round_, slot, account)
         if s.submitted:
             raise ProtocolRevert("RelayAlreadySubmitted", round_, slot)
+        self._require_key_window(rs, slot, COURIER_KEY_QUARTERS)
+
+    def key_window(self, rs: RoundState, quarters: int) -> int | None:
+        """When the Training key window of `quarters` quarters closes (None: no window,
+        training duration 0)."""
+        window = self.params.training_duration
+        return rs.phase_start + window * quarters // 4 if window else None
+
+    def _require_key_window(self, rs: RoundState, slot: int, quarters: int) -> None:
+        deadline = self.key_window(rs, quarters)
+        if deadline is not None and self.now >= deadline:
+            raise ProtocolRevert("RelayKeyWindowClosed", rs.number, slot, deadline)
 
     def submit(
         self, account: str, round_: int, slot: int, weights_hash: bytes, cid: str, envelopes: Sequence[bytes]

@@ -313,3 +313,40 @@ def test_a_withholding_owner_always_pays_its_trainers(deployer, genesis_owner, t
     relay.reclaimUndelivered(0, 0, {"from": trainers[0]})
     assert relay.creditOf(trainers[0]) == 100 * TOKEN + floor  # its bid (0) and the owner's deposit
     assert relay.creditOf(genesis_owner) == 100 * TOKEN - floor  # the unused slot came back
+
+
+def test_couriers_serve_in_the_first_three_quarters_of_training(deployer, genesis_owner, trainers, evaluators, params):
+    """Class 4 (issue 17), couriers. Before: a courier's key (or a request for one)
+    was taken until Training closed, so a key couriered at the last moment left the
+    trainer no time to train. Now couriers serve during the first three quarters: a
+    trainer keeps at least a quarter of Training after a courier's key. And
+    `roundInfo` shows both windows."""
+    from brownie import chain
+
+    from scripts.deploy import deploy
+    from scripts.relay import RoundScript, play_round
+
+    training = 1000
+    _, relay = deploy(deployer, params.replace(training_duration=training), genesis_owner,
+                      {a: 100 * TOKEN for a in [genesis_owner, *trainers, *evaluators]})
+    play_round(relay, RoundScript(offers={genesis_owner: 0}, bids={trainers[0]: 0, trainers[1]: 0},
+                                  evaluators=evaluators[:2]), genesis_owner)
+    owner = next(t for t in trainers[:2] if relay.currentModelOf(t)[0])
+    relay.offer(1, 0, {"from": owner})
+    for t in trainers[2:4]:
+        relay.registerKey(keccak(text=f"key:{t.address}"), {"from": t})
+        relay.bid(1, 0, {"from": t})
+    relay.closeBidding({"from": owner})
+    info = relay.roundInfo(1)
+    assert (info["keyDeadline"], info["courierDeadline"]) == (info["phaseStart"] + 500, info["phaseStart"] + 750)
+    chain.sleep(600)
+    chain.mine()
+    with reverts("RelayKeyWindowClosed"):
+        relay.deliverKey(1, 0, ENVELOPE, {"from": owner})  # the owner's half is over
+    relay.courierKey(1, 0, ENVELOPE, {"from": evaluators[0]})  # a courier still may
+    chain.sleep(200)
+    chain.mine()
+    with reverts("RelayKeyWindowClosed"):
+        relay.courierKey(1, 1, ENVELOPE, {"from": evaluators[0]})
+    with reverts("RelayKeyWindowClosed"):
+        relay.requestKey(1, 0, {"from": relay.slotOf(1, 0)["trainer"]})
