@@ -820,8 +820,9 @@ contract RelayLearning is IRelayLearning {
         }
     }
 
-    /// @dev Ranks the scored slots, accepts the top floor(s * n) (at least one), refunds
-    /// their deposits and forfeits the others'. Returns the accepted slots, best first.
+    /// @dev Ranks the scored slots, accepts those of the top floor(s * n) (at least one)
+    /// whose median clears their floor ({_floorOf}), refunds their deposits and forfeits
+    /// the others'. Returns the accepted slots, best first.
     function _selectAndPay(
         uint256 round,
         bytes32 seed,
@@ -833,11 +834,21 @@ contract RelayLearning is IRelayLearning {
         uint256 acceptCount = scoredCount * _params.selectionPermille / 1000;
         if (acceptCount == 0 && scoredCount > 0) acceptCount = 1;
 
-        acceptedSlots = new uint256[](acceptCount);
+        // In the top fraction and at or above the floor: garbage (scored 0 by evaluators
+        // who cannot open it) is never accepted, so it earns no lineage.
+        bool[] memory accepted = new bool[](scoredCount);
+        uint256 acceptedCount = 0;
+        for (uint256 r = 0; r < acceptCount; ++r) {
+            if (medians[ranked[r]] >= _floorOf(round, ranked[r])) {
+                accepted[r] = true;
+                ++acceptedCount;
+            }
+        }
+        acceptedSlots = new uint256[](acceptedCount);
+        uint256 next = 0;
         for (uint256 r = 0; r < scoredCount; ++r) {
-            bool accepted = r < acceptCount;
-            if (accepted) acceptedSlots[r] = ranked[r];
-            _payRanked(round, ranked[r], accepted, medians[ranked[r]]);
+            if (accepted[r]) acceptedSlots[next++] = ranked[r];
+            _payRanked(round, ranked[r], accepted[r], medians[ranked[r]]);
         }
     }
 
@@ -863,6 +874,16 @@ contract RelayLearning is IRelayLearning {
         for (uint256 r = 0; r < scoredCount; ++r) {
             ranked[r] = candidates[order[r]];
         }
+    /// @dev The lowest median at which `slot`'s model may be accepted: the task's floor,
+    /// or its parent's score less the margin if that is higher (genesis scores 0).
+    function _floorOf(uint256 round, uint256 slot) private view returns (uint256) {
+        uint256 parentScore = _models[_slots[round][slot].parentId].score;
+        uint256 margin = _params.floorMargin;
+        uint256 relative = parentScore > margin ? parentScore - margin : 0;
+        uint256 absolute = _params.scoreFloor;
+        return relative > absolute ? relative : absolute;
+    }
+
     }
 
     /// @dev Refunds an accepted slot's deposits, or forfeits a rejected one's.
@@ -1135,10 +1156,12 @@ contract RelayLearning is IRelayLearning {
             assert(received); // OpenZeppelin's ERC20 reverts on failure.
         }
     }
-        if (p.minPrice > MAX_AMOUNT) revert RelayInvalidParameter("minPrice");
 
     /// @dev Unlocks `amount` as `account`'s credit.
     function _release(address account, uint256 amount) private {
+        if (p.minPrice > MAX_AMOUNT) revert RelayInvalidParameter("minPrice");
+        if (p.scoreFloor > SCORE_SCALE) revert RelayInvalidParameter("scoreFloor");
+        if (p.floorMargin > SCORE_SCALE) revert RelayInvalidParameter("floorMargin");
         if (amount == 0) return;
         _totalLocked -= amount;
         _addCredit(account, amount);

@@ -46,6 +46,10 @@ interface IRelayLearning {
     /// @param minPrice Lowest price per trainer an owner may offer (0 allowed, for tests):
     /// what an owner that withholds its key pays each of its trainers, so that the
     /// owner's deposit always buys its trainers something.
+    /// @param scoreFloor Lowest median (0..SCORE_SCALE) at which a model may be
+    /// accepted, set by the task: a model nobody could open scores 0 and is never accepted.
+    /// @param floorMargin A model is accepted only if its median is at least its parent's
+    /// score minus this margin (and the floor); SCORE_SCALE disables the relative floor.
     struct Params {
         uint32 k;
         uint32 selectionPermille;
@@ -62,6 +66,8 @@ interface IRelayLearning {
         uint256 lineageReward;
         uint256 scoreTolerance;
         uint256 minPrice;
+        uint256 scoreFloor;
+        uint256 floorMargin;
     }
 
     /// @notice A trainer's bid (its locked deposit).
@@ -446,7 +452,9 @@ interface IRelayLearning {
 
     /// @notice Settles the round once all committed evaluators revealed or the reveal
     /// deadline passed: medians, selection, refunds, forfeits, evaluator rewards, new
-    /// lineage layer; then starts the next round.
+    /// lineage layer; then starts the next round. A scored model is accepted only if it
+    /// ranks in the top floor(s * n) (at least one) and its median is at least
+    /// max(scoreFloor, parent's score - floorMargin); one below that floor is Rejected.
     /// @dev Emits {SlotSettled} per slot, {ModelAccepted} per accepted model,
     /// {EvaluatorSettled} per evaluator, {RoundSettled} and {PhaseStarted}.
     function settle() external;

@@ -74,6 +74,14 @@ class ProtocolParams:
     #: key pays each trainer (the remedy), so that a withholder always pays (issue 17,
     #: class 7). 0 only in tests (`TEST_PARAMS`).
     min_price: int = TOKEN // 100
+    #: Lowest median at which a model may be accepted (issue 17, classes 5 and 6): a
+    #: model the evaluators could not open scores 0 and is never accepted, so garbage
+    #: earns no lineage. Set by the task; the default is 0.01 (1% accuracy).
+    score_floor: int = SCORE_SCALE // 100
+    #: A model must also score at least its parent's score minus this margin (0.05 by
+    #: default): a relay does not slide down through children worse than their parents.
+    #: SCORE_SCALE disables the relative floor.
+    floor_margin: int = SCORE_SCALE // 20
 
     def as_tuple(self) -> tuple[int, ...]:
         """The struct as the contract's constructor takes it (field order matters)."""
@@ -96,11 +104,11 @@ class ProtocolParams:
 
 
 DEFAULT_PARAMS = ProtocolParams()
-#: `DEFAULT_PARAMS` with every phase closable at once, and free offers allowed
-#: (`min_price` 0): for tests and local simulations that play rounds without waiting
+#: `DEFAULT_PARAMS` with every phase closable at once, free offers allowed (`min_price`
+#: 0) and no acceptance floor (the top fraction is accepted whatever its score): for tests and local simulations that play rounds without waiting
 #: (the contract tests, the differential and stateful tests, the simulator), never for
 #: a deployment strangers can reach.
-TEST_PARAMS = DEFAULT_PARAMS.instant().replace(min_price=0)
+TEST_PARAMS = DEFAULT_PARAMS.instant().replace(min_price=0, score_floor=0, floor_margin=SCORE_SCALE)
 #: What durations below `SAFE_DURATIONS` risk, as a deploy command should say it.
 SHORT_DURATIONS_RISK = ("a phase shorter than its safe duration can be closed by anyone before honest participants "
                         "act: their bids, owner deposits and evaluator stakes then burn (docs/security.md, class 1)")

@@ -727,16 +727,18 @@ class RelayProtocol:
         accept_count = len(ranked) * p.selection_permille // 1000
         if accept_count == 0 and ranked:
             accept_count = 1
-        for r, i in enumerate(ranked):
+        # In the top fraction and at or above the floor: garbage is never accepted.
+        accepted = [i for i in ranked[:accept_count] if medians[i] >= self.floor_of(rs.slots[i])]
+        for i in ranked:
             s = rs.slots[i]
             owner = self.models[s.parent_id].creator
-            if r < accept_count:
+            if i in accepted:
                 self._release(s.trainer, s.bid)
                 outcomes[i] = (SlotOutcome.ACCEPTED, medians[i])
             else:
                 self._forfeit(s.trainer, s.bid)
                 outcomes[i] = (SlotOutcome.REJECTED, medians[i])
-            self._settle_price(s, owner, returned=r < accept_count)
+            self._settle_price(s, owner, returned=i in accepted)
 
         evaluator_rewards: dict[str, tuple[int, int, int]] = {}
         for e, evaluator in enumerate(rs.evaluators):
@@ -752,7 +754,6 @@ class RelayProtocol:
             self._mint_credit(evaluator, reward)
             evaluator_rewards[evaluator] = (agreed, reward, penalty)
 
-        accepted = ranked[:accept_count]
         accepted_models: list[int] = []
         next_parent = rs.parent_layer
         if accepted:
@@ -783,6 +784,12 @@ class RelayProtocol:
         ids = []
         for position, i in enumerate(ordered):
             s = rs.slots[i]
+    def floor_of(self, s: Slot) -> int:
+        """The lowest median at which the model of slot `s` may be accepted: the task's
+        floor, or its parent's score less the margin if that is higher."""
+        p = self.params
+        return max(p.score_floor, self.models[s.parent_id].score - p.floor_margin, 0)
+
             model_id = len(self.models)
             self.models.append(
                 Model(model_id, s.parent_id, layer, position, rs.number, s.trainer, i, medians[i],

@@ -53,6 +53,7 @@ def draw_params(rng: random.Random):
         quorum=min(max_evaluators, rng.choice([1, 1, 2])),
         evaluator_stake=rng.choice([0, 0, TOKEN]), evaluator_reward=TOKEN // 100, lineage_reward=TOKEN,
         score_tolerance=rng.choice([0, 50_000]), min_price=rng.choice([0, 0, TOKEN // 10]),
+        score_floor=rng.choice([0, 0, 400_000]), floor_margin=rng.choice([SCORE_SCALE, SCORE_SCALE, 0, 100_000]),
     )
 
 

@@ -50,8 +50,8 @@ from derelayl import TEST_PARAMS, TOKEN, Phase, ProtocolRevert, RelayProtocol
 from scripts.deploy import GENESIS_CID, GENESIS_HASH, deploy
 
 PARAMS = TEST_PARAMS.replace(  # durations 0: the walks close phases without waiting
-
-    k=2, max_trainers=4, max_evaluators=3, quorum=1, evaluator_stake=TOKEN, evaluator_reward=TOKEN // 100
+    k=2, max_trainers=4, max_evaluators=3, quorum=1, evaluator_stake=TOKEN, evaluator_reward=TOKEN // 100,
+    score_floor=100_000, floor_margin=300_000,  # an acceptance floor: low scores are rejected
 )
 ENVELOPE = b"\x5e" * 80
 N = 10  # participants: the genesis owner and nine others

@@ -38,12 +38,16 @@ def test_genesis_state(relay, token, genesis_owner, params, evaluators):
         ("evaluator_penalty_permille", 1001),
         ("score_tolerance", 1_000_001),
         ("evaluator_stake", 2**128),
+        ("min_price", 2**128),
+        ("score_floor", 1_000_001),
+        ("floor_margin", 1_000_001),
     ],
 )
 def test_constructor_names_the_invalid_parameter(deployer, params, field, value):
     names = {"selection_permille": "selectionPermille", "max_trainers": "maxTrainers",
              "max_evaluators": "maxEvaluators", "evaluator_penalty_permille": "evaluatorPenaltyPermille",
-             "score_tolerance": "scoreTolerance", "evaluator_stake": "evaluatorStake"}
+             "score_tolerance": "scoreTolerance", "evaluator_stake": "evaluatorStake", "min_price": "minPrice",
+             "score_floor": "scoreFloor", "floor_margin": "floorMargin"}
     with reverts(f"RelayInvalidParameter: {names.get(field, field)}"):
         deploy(deployer, params.replace(**{field: value}))
 
