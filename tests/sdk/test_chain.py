@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 from web3 import Web3
 
-from derelayl import SAFE_QUORUM, RelayClient, crypto
+from derelayl import SAFE_QUORUM, TEST_PARAMS, RelayClient, crypto
 from derelayl.chain import (
     ChainUnreachable,
     ContractRevert,
@@ -34,7 +34,7 @@ def local_chain():
 @pytest.fixture(scope="module")
 def deployed(local_chain):
     w3 = connect(local_chain.url)
-    return w3, deploy(w3, dev_account(0))
+    return w3, deploy(w3, dev_account(0), TEST_PARAMS)  # free offers, instant phases
 
 
 def test_local_chain_serves_the_dev_accounts(local_chain):

@@ -1,6 +1,6 @@
 """The deployment defaults are safe on a public chain; tests opt into instant phases."""
 
-from derelayl import DEFAULT_PARAMS, SAFE_DURATIONS, TEST_PARAMS
+from derelayl import DEFAULT_PARAMS, SAFE_DURATIONS, SCORE_SCALE, TEST_PARAMS
 from derelayl.params import INSTANT_DURATIONS
 
 
@@ -18,4 +18,6 @@ def test_short_durations_names_every_phase_under_the_minimum():
     assert all(getattr(TEST_PARAMS, name) == 0 for name in INSTANT_DURATIONS)
     assert DEFAULT_PARAMS.replace(commit_duration=599).short_durations() == ["commit_duration"]
     assert TEST_PARAMS.short_durations({"reveal_duration": 0}) == []
-    assert DEFAULT_PARAMS.instant() == TEST_PARAMS
+    # TEST_PARAMS: instant phases, free offers and no acceptance floor (issue 17, classes 1, 7, 5-6)
+    assert DEFAULT_PARAMS.instant().replace(min_price=0, score_floor=0, floor_margin=SCORE_SCALE) == TEST_PARAMS
+    assert DEFAULT_PARAMS.min_price > 0 and DEFAULT_PARAMS.score_floor > 0
