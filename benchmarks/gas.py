@@ -22,7 +22,7 @@ from pathlib import Path
 
 from brownie import accounts, chain, network
 from scripts.deploy import deploy
-from scripts.relay import RoundScript, play_round
+from scripts.relay import close_bidding, RoundScript, play_round
 
 from derelayl import TEST_PARAMS, TOKEN
 
@@ -62,7 +62,7 @@ def typical_round_gas() -> dict[str, int]:
     trainers = [a for a in pool if a not in owners][:3]
     for t in trainers:
         relay.bid(r, 0, {"from": t})
-    relay.closeBidding({"from": accounts[0]})
+    close_bidding(relay, {"from": accounts[0]})
     couriered = relay.trainerSlot(r, trainers[1])[1]
     figures["courierKey"] = relay.courierKey(r, couriered, b"\x5e" * 80, {"from": evaluators[0]}).gas_used
     garbage = relay.trainerSlot(r, trainers[2])[1]
@@ -77,7 +77,7 @@ def typical_round_gas() -> dict[str, int]:
     relay.settle({"from": accounts[0]})
     # a round nobody offers in; in the next, a courier offers a model of the layer (courierOffer),
     # which gets one submission and an evaluator that never commits (closeCommit)
-    relay.closeBidding({"from": accounts[0]})
+    close_bidding(relay, {"from": accounts[0]})
     relay.settle({"from": accounts[0]})
     r = relay.currentRound()
     model_id = relay.layerOf(relay.roundInfo(r)["parentLayer"])[0]
@@ -85,7 +85,7 @@ def typical_round_gas() -> dict[str, int]:
     for e in evaluators[:1]:
         relay.stakeEvaluator(r, {"from": e})
     relay.bid(r, 0, {"from": trainers[0]})
-    relay.closeBidding({"from": accounts[0]})
+    close_bidding(relay, {"from": accounts[0]})
     relay.deliverKey(r, 0, b"\x5e" * 80, {"from": by_address(relay.modelOf(model_id)["creator"])})
     relay.submit(r, 0, b"\x01" * 32, "QmClosedCommit", [b"\x5e" * 80], {"from": trainers[0]})
     figures["closeCommit"] = relay.closeCommit({"from": accounts[0]}).gas_used
@@ -142,7 +142,8 @@ def evaluator_pool_gas() -> dict[str, int]:
             relay.stakeEvaluator(0, {"from": a, "silent": True})
         relay.offer(0, 0, {"from": accounts[1]})
         chain.sleep(params.bidding_duration + 1)
-        figures[f"closeBidding, pool {size}"] = relay.closeBidding({"from": accounts[0]}).gas_used
+        relay.closeBidding({"from": accounts[0]})  # the lock
+        figures[f"closeBidding, pool {size}"] = relay.closeBidding({"from": accounts[0]}).gas_used  # the draw
         drawn = set(relay.evaluatorsOf(0))
         left_out = next((a for a in pool if a.address not in drawn), None)
         if left_out is not None:

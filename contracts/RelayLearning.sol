@@ -53,6 +53,7 @@ contract RelayLearning is IRelayLearning {
         uint32 committedCount;
         uint32 revealedCount;
         bytes32 seed;
+        uint64 seedBlock; // the block Bidding was locked at (0: not locked)
     }
 
     /// @dev indexPlusOne is the staker's place in `_evaluators[round]`: a seat when it is
@@ -181,7 +182,7 @@ contract RelayLearning is IRelayLearning {
 
     /// @inheritdoc IRelayLearning
     function bid(uint256 round, uint256 amount) external {
-        RoundState storage rs = _requirePhase(round, Phase.Bidding);
+        RoundState storage rs = _requireOpenBidding(round);
         if (amount > MAX_AMOUNT) revert RelayAmountTooLarge(amount, MAX_AMOUNT);
         _requireKey(msg.sender);
         if (_bidIndex[round][msg.sender] != 0) revert RelayAlreadyBid(round, msg.sender);
@@ -216,15 +217,15 @@ contract RelayLearning is IRelayLearning {
 
     /// @inheritdoc IRelayLearning
     function offer(uint256 round, uint256 price) external {
-        RoundState storage rs = _requirePhase(round, Phase.Bidding);
+        RoundState storage rs = _requireOpenBidding(round);
         if (price > MAX_AMOUNT) revert RelayAmountTooLarge(price, MAX_AMOUNT);
+        if (price < _params.minPrice) revert RelayPriceTooLow(price, _params.minPrice);
         uint256 idPlusOne = _ownerModels[rs.parentLayer][msg.sender];
         if (idPlusOne == 0) revert RelayNotModelOwner(round, msg.sender);
         uint256 modelId = idPlusOne - 1;
         if (_offered[round][modelId]) revert RelayAlreadyOffered(round, modelId);
 
         _offered[round][modelId] = true;
-        if (price < _params.minPrice) revert RelayPriceTooLow(price, _params.minPrice);
         _offers[round].push(Offer({modelId: uint64(modelId), price: uint128(price)}));
         emit OfferMade(round, modelId, msg.sender, price);
         _collect(msg.sender, price * _params.k);
@@ -232,7 +233,7 @@ contract RelayLearning is IRelayLearning {
 
     /// @inheritdoc IRelayLearning
     function courierOffer(uint256 round, uint256 modelId) external {
-        RoundState storage rs = _requirePhase(round, Phase.Bidding);
+        RoundState storage rs = _requireOpenBidding(round);
         if (modelId >= _models.length || _models[modelId].layer != rs.parentLayer) {
             revert RelayNotParentModel(round, modelId);
         }
@@ -252,7 +253,7 @@ contract RelayLearning is IRelayLearning {
 
     /// @inheritdoc IRelayLearning
     function stakeEvaluator(uint256 round) external {
-        _requirePhase(round, Phase.Bidding);
+        _requireOpenBidding(round);
         _requireKey(msg.sender);
         if (_evaluatorRecords[round][msg.sender].indexPlusOne != 0) revert RelayAlreadyEvaluator(round, msg.sender);
         // A bidder of the round, or anyone who ever created an accepted model (its
@@ -285,16 +286,36 @@ contract RelayLearning is IRelayLearning {
     function closeBidding() external {
         uint256 round = _round;
         RoundState storage rs = _requirePhase(round, Phase.Bidding);
-        // Only at the deadline: a full list of free bids must not let anyone close early.
-        _requireClosable(rs, false);
-
-        bytes32 seed = keccak256(abi.encode(blockhash(block.number - 1), address(this), round));
+        uint256 seedBlock = rs.seedBlock;
+        if (seedBlock == 0) {
+            // Step 1, only at the deadline (a full list of free bids must not let anyone
+            // close early): lock the round; its seed will be this block's hash.
+            _requireClosable(rs, false);
+            _lockBidding(round, rs);
+            return;
+        }
+        // Step 2, in a later block: the seed is the hash of the lock's block, unknown when
+        // the lock was sent, so whoever chose when to close could not see the draw coming.
+        if (block.number <= seedBlock) revert RelaySeedNotReady(round, seedBlock);
+        bytes32 lockHash = blockhash(seedBlock);
+        if (lockHash == bytes32(0)) {
+            _lockBidding(round, rs); // more than 256 blocks ago: lock again, at this block
+            return;
+        }
+        bytes32 seed = keccak256(abi.encode(lockHash, address(this), round));
         rs.seed = seed;
         _drawEvaluators(round, seed);
         uint256 slotCount = _match(round, seed);
         emit BiddingClosed(round, seed, slotCount);
         _startPhase(round, Phase.Training);
         _advanceWhileDone(round);
+    }
+
+    /// @dev Locks Bidding at this block: from now on nobody may bid, offer or stake, and
+    /// the seed is this block's hash, drawn by the next closeBidding in a later block.
+    function _lockBidding(uint256 round, RoundState storage rs) private {
+        rs.seedBlock = uint64(block.number);
+        emit BiddingLocked(round, block.number);
     }
 
     /// @inheritdoc IRelayLearning
@@ -530,6 +551,7 @@ contract RelayLearning is IRelayLearning {
         info.submittedCount = rs.submittedCount;
         info.committedCount = rs.committedCount;
         info.revealedCount = rs.revealedCount;
+        info.seedBlock = rs.seedBlock;
         uint256 window = _params.trainingDuration;
         if (rs.phase == Phase.Training && window > 0) {
             info.keyDeadline = rs.phaseStart + window * OWNER_KEY_QUARTERS / 4;
@@ -852,6 +874,16 @@ contract RelayLearning is IRelayLearning {
         }
     }
 
+    /// @dev The lowest median at which `slot`'s model may be accepted: the task's floor,
+    /// or its parent's score less the margin if that is higher (genesis scores 0).
+    function _floorOf(uint256 round, uint256 slot) private view returns (uint256) {
+        uint256 parentScore = _models[_slots[round][slot].parentId].score;
+        uint256 margin = _params.floorMargin;
+        uint256 relative = parentScore > margin ? parentScore - margin : 0;
+        uint256 absolute = _params.scoreFloor;
+        return relative > absolute ? relative : absolute;
+    }
+
     /// @dev Slot indices of the scored slots, best median first, seeded ties.
     function _rankScored(bytes32 seed, uint256[] memory medians, bool[] memory scored, uint256 scoredCount)
         private
@@ -874,16 +906,6 @@ contract RelayLearning is IRelayLearning {
         for (uint256 r = 0; r < scoredCount; ++r) {
             ranked[r] = candidates[order[r]];
         }
-    /// @dev The lowest median at which `slot`'s model may be accepted: the task's floor,
-    /// or its parent's score less the margin if that is higher (genesis scores 0).
-    function _floorOf(uint256 round, uint256 slot) private view returns (uint256) {
-        uint256 parentScore = _models[_slots[round][slot].parentId].score;
-        uint256 margin = _params.floorMargin;
-        uint256 relative = parentScore > margin ? parentScore - margin : 0;
-        uint256 absolute = _params.scoreFloor;
-        return relative > absolute ? relative : absolute;
-    }
-
     }
 
     /// @dev Refunds an accepted slot's deposits, or forfeits a rejected one's.
@@ -1056,6 +1078,12 @@ contract RelayLearning is IRelayLearning {
         if (rs.phase != phase) revert RelayWrongPhase(phase, rs.phase);
     }
 
+    /// @dev The round's Bidding phase, not yet locked by a first closeBidding.
+    function _requireOpenBidding(uint256 round) private view returns (RoundState storage rs) {
+        rs = _requirePhase(round, Phase.Bidding);
+        if (rs.seedBlock != 0) revert RelayBiddingLocked(round, rs.seedBlock);
+    }
+
     function _requireClosable(RoundState storage rs, bool everyoneActed) private view {
         uint256 deadline = rs.phaseStart + _duration(rs.phase);
         if (!everyoneActed && block.timestamp < deadline) revert RelayPhaseNotOver(rs.phase, deadline);
@@ -1065,6 +1093,16 @@ contract RelayLearning is IRelayLearning {
     /// that accepted it; genesis has no such round.
     function _requireKeyHolder(uint256 modelId, address account) private view {
         if (modelId == 0 || !_isSeated(_models[modelId].round, account)) revert RelayNotKeyHolder(modelId, account);
+    }
+
+    /// @dev Keys may be delivered only while a trainer still has time to train: before
+    /// phaseStart + trainingDuration * quarters / 4. No window when trainingDuration is 0
+    /// (tests only).
+    function _requireKeyWindow(RoundState storage rs, uint256 round, uint256 slot, uint256 quarters) private view {
+        uint256 window = _params.trainingDuration;
+        if (window == 0) return;
+        uint256 deadline = rs.phaseStart + window * quarters / 4;
+        if (block.timestamp >= deadline) revert RelayKeyWindowClosed(round, slot, deadline);
     }
 
     function _requireKey(address account) private view {
@@ -1088,16 +1126,6 @@ contract RelayLearning is IRelayLearning {
         uint256 indexPlusOne = _evaluatorRecords[round][account].indexPlusOne;
         return indexPlusOne != 0 && indexPlusOne <= _seatCounts[round];
     }
-    /// @dev Keys may be delivered only while a trainer still has time to train: before
-    /// phaseStart + trainingDuration * quarters / 4. No window when trainingDuration is 0
-    /// (tests only).
-    function _requireKeyWindow(RoundState storage rs, uint256 round, uint256 slot, uint256 quarters) private view {
-        uint256 window = _params.trainingDuration;
-        if (window == 0) return;
-        uint256 deadline = rs.phaseStart + window * quarters / 4;
-        if (block.timestamp >= deadline) revert RelayKeyWindowClosed(round, slot, deadline);
-    }
-
 
     function _commitment(uint256 round, address evaluator, uint256[] calldata scores, bytes32 salt)
         private
@@ -1132,6 +1160,9 @@ contract RelayLearning is IRelayLearning {
         if (p.evaluatorStake > MAX_AMOUNT) revert RelayInvalidParameter("evaluatorStake");
         if (p.evaluatorReward > MAX_AMOUNT) revert RelayInvalidParameter("evaluatorReward");
         if (p.lineageReward > MAX_AMOUNT) revert RelayInvalidParameter("lineageReward");
+        if (p.minPrice > MAX_AMOUNT) revert RelayInvalidParameter("minPrice");
+        if (p.scoreFloor > SCORE_SCALE) revert RelayInvalidParameter("scoreFloor");
+        if (p.floorMargin > SCORE_SCALE) revert RelayInvalidParameter("floorMargin");
     }
 
     // ----------------------------------------------------------------- TOKENS
@@ -1159,9 +1190,6 @@ contract RelayLearning is IRelayLearning {
 
     /// @dev Unlocks `amount` as `account`'s credit.
     function _release(address account, uint256 amount) private {
-        if (p.minPrice > MAX_AMOUNT) revert RelayInvalidParameter("minPrice");
-        if (p.scoreFloor > SCORE_SCALE) revert RelayInvalidParameter("scoreFloor");
-        if (p.floorMargin > SCORE_SCALE) revert RelayInvalidParameter("floorMargin");
         if (amount == 0) return;
         _totalLocked -= amount;
         _addCredit(account, amount);

@@ -128,16 +128,18 @@ interface IRelayLearning {
         uint256 submittedCount;
         uint256 committedCount;
         uint256 revealedCount;
+        // In Training with trainingDuration > 0 (else 0: no window): the owners' keys
+        // are taken before keyDeadline, couriers' keys and requestKey before courierDeadline.
+        uint256 keyDeadline;
+        uint256 courierDeadline;
+        // The block at which Bidding was locked (0: not locked); its hash is the seed.
+        uint256 seedBlock;
     }
 
     // ----------------------------------------------------------------- ERRORS
 
     /// @dev A deployment parameter is out of range; `name` says which.
     error RelayInvalidParameter(string name);
-        // In Training with trainingDuration > 0 (else 0: no window): the owners' keys
-        // are taken before keyDeadline, couriers' keys and requestKey before courierDeadline.
-        uint256 keyDeadline;
-        uint256 courierDeadline;
     /// @dev The token's minter is not this contract.
     error RelayTokenMinterMismatch(address minter);
     /// @dev The call belongs to another phase of the round.
@@ -203,18 +205,24 @@ interface IRelayLearning {
     /// @dev Couriers may offer a model only in a round after one with the same parent
     /// layer in which nobody offered that model (its owner may still be active).
     error RelayOwnersStillActive(uint256 round);
+    /// @dev Bidding of the round was locked at block `seedBlock` (closeBidding's first
+    /// step): it takes no more bids, offers or stakes.
+    error RelayBiddingLocked(uint256 round, uint256 seedBlock);
+    /// @dev closeBidding's second step must come in a block after the lock's (`seedBlock`),
+    /// whose hash is the seed.
+    error RelaySeedNotReady(uint256 round, uint256 seedBlock);
     /// @dev An owner's offer below the deployment's minimum price per trainer.
     error RelayPriceTooLow(uint256 price, uint256 minPrice);
+    /// @dev The key window of the slot closed at `deadline`: an owner's key is taken in
+    /// the first half of Training, a courier's key and requestKey in its first three
+    /// quarters, so that every trainer keeps time to train.
+    error RelayKeyWindowClosed(uint256 round, uint256 slot, uint256 deadline);
     /// @dev The slot's model was already submitted.
     error RelayAlreadySubmitted(uint256 round, uint256 slot);
     /// @dev The slot was already reclaimed.
     error RelayAlreadyReclaimed(uint256 round, uint256 slot);
     /// @dev The number of key envelopes differs from the number of evaluators.
     error RelayEnvelopeCount(uint256 given, uint256 expected);
-    /// @dev The key window of the slot closed at `deadline`: an owner's key is taken in
-    /// the first half of Training, a courier's key and requestKey in its first three
-    /// quarters, so that every trainer keeps time to train.
-    error RelayKeyWindowClosed(uint256 round, uint256 slot, uint256 deadline);
     /// @dev The caller is not an evaluator of the round (never staked, not drawn, or
     /// already took its stake back).
     error RelayNotEvaluator(uint256 round, address account);
@@ -260,6 +268,10 @@ interface IRelayLearning {
     /// @notice `evaluator` staked but was not drawn to a seat of `round`; it took its
     /// `stake` back as credit.
     event StakeReclaimed(uint256 indexed round, address indexed evaluator, uint256 stake);
+    /// @notice Bidding of `round` locked at block `seedBlock` (the first closeBidding after
+    /// the deadline): no more bids, offers or stakes; the next closeBidding, in a later
+    /// block, draws with that block's hash.
+    event BiddingLocked(uint256 indexed round, uint256 seedBlock);
     /// @notice Bidding closed: `slotCount` slots matched; `seed` drew the evaluators and
     /// broke the ties.
     event BiddingClosed(uint256 indexed round, bytes32 seed, uint256 slotCount);
@@ -370,9 +382,14 @@ interface IRelayLearning {
     /// not drawn and has not reclaimed yet. Emits {StakeReclaimed}.
     function reclaimStake(uint256 round) external;
 
-    /// @notice Closes bidding, draws the round's evaluators from the pool and matches
-    /// trainers to MOs. Anyone may call it once the bidding deadline has passed, and
-    /// not before: a list full of free bids does not close it early.
+    /// @notice Closes bidding in two steps. Anyone may call it once the bidding deadline
+    /// has passed, and not before (a list full of free bids does not close it early).
+    /// The first call locks the round at its block (no more bids, offers or stakes;
+    /// {BiddingLocked}); the next call, in a later block, takes that block's hash as the
+    /// seed (unknown when the lock was sent, so whoever chooses when to close cannot
+    /// see the draw coming), draws the round's evaluators from the pool and matches
+    /// trainers to MOs. If the lock's block is more than 256 blocks old (its hash is
+    /// gone), the call locks again at the current block.
     /// @dev Emits {EvaluatorsDrawn}, {BiddingClosed}, {TrainerMatched} per slot and
     /// {PhaseStarted}. Its gas does not depend on the size of the evaluator pool.
     function closeBidding() external;

@@ -145,7 +145,7 @@ class Participant:
             close()
             self.log(f"{close.__name__}()")
         except ContractRevert as exc:
-            if exc.name not in ("RelayWrongPhase", "RelayPhaseNotOver"):
+            if exc.name not in ("RelayWrongPhase", "RelayPhaseNotOver", "RelaySeedNotReady"):
                 raise
 
     def round_state(self, r: int) -> dict[str, Any]:

@@ -111,6 +111,7 @@ class RoundState:
     phase: Phase = Phase.BIDDING
     phase_start: int = 0
     seed: bytes = ZERO32
+    seed_block: int = 0  # the block Bidding was locked at (0: open)
     bids: list[tuple[str, int]] = field(default_factory=list)
     bid_index: dict[str, int] = field(default_factory=dict)
     offers: list[tuple[int, int]] = field(default_factory=list)
@@ -366,6 +367,13 @@ class RelayProtocol:
         """When the round's current phase may be closed by anyone."""
         return rs.phase_start + self._duration(rs.phase)
 
+    def _require_open_bidding(self, round_: int) -> RoundState:
+        """The round's Bidding phase, not yet locked by closeBidding's first step."""
+        rs = self._require_phase(round_, Phase.BIDDING)
+        if rs.seed_block:
+            raise ProtocolRevert("RelayBiddingLocked", round_, rs.seed_block)
+        return rs
+
     def _require_closable(self, rs: RoundState, everyone_acted: bool) -> None:
         if not everyone_acted and self.now < self.deadline(rs):
             raise ProtocolRevert("RelayPhaseNotOver", int(rs.phase), self.deadline(rs))
@@ -422,7 +430,7 @@ class RelayProtocol:
         self.public_keys[account] = public_key
 
     def bid(self, account: str, round_: int, amount: int) -> None:
-        rs = self._require_phase(round_, Phase.BIDDING)
+        rs = self._require_open_bidding(round_)
         if amount > MAX_AMOUNT:
             raise ProtocolRevert("RelayAmountTooLarge", amount, MAX_AMOUNT)
         self._require_key(account)
@@ -455,22 +463,22 @@ class RelayProtocol:
         self._collect(account, amount)
 
     def offer(self, account: str, round_: int, price: int) -> None:
-        rs = self._require_phase(round_, Phase.BIDDING)
+        rs = self._require_open_bidding(round_)
         if price > MAX_AMOUNT:
             raise ProtocolRevert("RelayAmountTooLarge", price, MAX_AMOUNT)
+        if price < self.params.min_price:
+            raise ProtocolRevert("RelayPriceTooLow", price, self.params.min_price)
         model_id = self.owner_models.get(rs.parent_layer, {}).get(account)
         if model_id is None:
             raise ProtocolRevert("RelayNotModelOwner", round_, account)
         if model_id in rs.offered:
-        if price < self.params.min_price:
-            raise ProtocolRevert("RelayPriceTooLow", price, self.params.min_price)
             raise ProtocolRevert("RelayAlreadyOffered", round_, model_id)
         self._collect(account, price * self.params.k)
         rs.offered.add(model_id)
         rs.offers.append((model_id, price))
 
     def courier_offer(self, account: str, round_: int, model_id: int) -> None:
-        rs = self._require_phase(round_, Phase.BIDDING)
+        rs = self._require_open_bidding(round_)
         if model_id >= len(self.models) or self.models[model_id].layer != rs.parent_layer:
             raise ProtocolRevert("RelayNotParentModel", round_, model_id)
         if not self.may_courier_offer(rs, model_id):
@@ -481,16 +489,16 @@ class RelayProtocol:
         rs.offered.add(model_id)
         rs.offers.append((model_id, 0))
 
-    def stake_evaluator(self, account: str, round_: int) -> None:
-        rs = self._require_phase(round_, Phase.BIDDING)
-        self._require_key(account)
-        if account in rs.records:
     @staticmethod
     def may_courier_offer(rs: RoundState, model_id: int) -> bool:
         """Whether couriers may offer `model_id` in round `rs` (as far as its owner is
         concerned): the round before had the same parent layer and did not offer it."""
         return rs.number > 0 and rs.layer_before == rs.parent_layer and model_id not in rs.offered_before
 
+    def stake_evaluator(self, account: str, round_: int) -> None:
+        rs = self._require_open_bidding(round_)
+        self._require_key(account)
+        if account in rs.records:
             raise ProtocolRevert("RelayAlreadyEvaluator", round_, account)
         if account in rs.bid_index or account in self.creators:
             raise ProtocolRevert("RelayParticipantCannotEvaluate", round_, account)
@@ -498,12 +506,24 @@ class RelayProtocol:
         rs.evaluators.append(account)
         rs.records[account] = EvaluatorRecord(index=len(rs.evaluators) - 1)
 
-    def close_bidding(self, seed: bytes) -> int:
-        """Matches trainers to MOs with the tie-break `seed` (the contract's is in
-        the BiddingClosed event). Returns the number of slots."""
+    def lock_bidding(self, block: int = 1) -> None:
+        """closeBidding's first step: only at the deadline (a full list of free bids
+        must not let anyone close early), locks the round at `block`, whose hash will
+        be the seed: no more bids, offers or stakes."""
         rs = self._require_phase(self.round, Phase.BIDDING)
-        # Only at the deadline: a full list of free bids must not let anyone close early.
+        if rs.seed_block:
+            raise ValueError(f"round {rs.number} is locked already: close_bidding(seed) draws")
         self._require_closable(rs, False)
+        rs.seed_block = block
+
+    def close_bidding(self, seed: bytes) -> int:
+        """closeBidding's second step: matches trainers to MOs with the tie-break `seed`
+        (the contract's, from the hash of the lock's block, is in the BiddingClosed
+        event). Locks first if the round is not locked yet (callers without a chain, such
+        as the simulator, take both steps at once). Returns the number of slots."""
+        rs = self._require_phase(self.round, Phase.BIDDING)
+        if not rs.seed_block:
+            self.lock_bidding()
         rs.seed = seed
         self._draw_evaluators(rs)
         self._match(rs)
@@ -764,6 +784,12 @@ class RelayProtocol:
                                              layer_before=rs.parent_layer, offered_before=frozenset(rs.offered))
         return Settlement(rs.number, outcomes, accepted_models, evaluator_rewards, not accepted)
 
+    def floor_of(self, s: Slot) -> int:
+        """The lowest median at which the model of slot `s` may be accepted: the task's
+        floor, or its parent's score less the margin if that is higher."""
+        p = self.params
+        return max(p.score_floor, self.models[s.parent_id].score - p.floor_margin, 0)
+
     def _append_layer(self, rs: RoundState, accepted: list[int], medians: dict[int, int]) -> tuple[int, list[int]]:
         parents = self.layers[rs.parent_layer]
         start = [0] * (len(parents) + 1)
@@ -784,12 +810,6 @@ class RelayProtocol:
         ids = []
         for position, i in enumerate(ordered):
             s = rs.slots[i]
-    def floor_of(self, s: Slot) -> int:
-        """The lowest median at which the model of slot `s` may be accepted: the task's
-        floor, or its parent's score less the margin if that is higher."""
-        p = self.params
-        return max(p.score_floor, self.models[s.parent_id].score - p.floor_margin, 0)
-
             model_id = len(self.models)
             self.models.append(
                 Model(model_id, s.parent_id, layer, position, rs.number, s.trainer, i, medians[i],

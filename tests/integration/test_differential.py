@@ -53,7 +53,7 @@ def draw_params(rng: random.Random):
         quorum=min(max_evaluators, rng.choice([1, 1, 2])),
         evaluator_stake=rng.choice([0, 0, TOKEN]), evaluator_reward=TOKEN // 100, lineage_reward=TOKEN,
         score_tolerance=rng.choice([0, 50_000]), min_price=rng.choice([0, 0, TOKEN // 10]),
-        score_floor=rng.choice([0, 0, 400_000]), floor_margin=rng.choice([SCORE_SCALE, SCORE_SCALE, 0, 100_000]),
+        score_floor=rng.choice([0, 0, 0, 400_000]), floor_margin=rng.choice([SCORE_SCALE] * 3 + [100_000]),
     )
 
 
@@ -172,6 +172,11 @@ class Scenario:
         pool = list(rs.evaluators)
         if pool and self.maybe(0.1):  # a staker wants its stake back before the draw
             self.act(pool[0], "reclaimStake", (r,), lambda: m.reclaim_stake(pool[0], r))
+        # closeBidding's first step locks the round; the draw comes in the next block
+        self.act(self.people[-1], "closeBidding", (), m.lock_bidding)
+        if self.maybe(0.3):  # a late bid after the lock
+            a = rng.choice(self.people)
+            self.act(a, "bid", (r, 0), lambda: m.bid(a, r, 0))
         receipt, _ = self.act(self.people[-1], "closeBidding", (), lambda: None)
         seed = bytes(self.relay.events.BiddingClosed().process_receipt(receipt, errors=DISCARD)[0]["args"]["seed"])
         m.close_bidding(seed)
@@ -304,6 +309,7 @@ def test_random_scenarios_end_in_identical_state():
                  "keys couriered after the owner delivered", "reclaimUndelivered:RelayAlreadySubmitted", "courierOffer",
                  "courierOffer:RelayNotKeyHolder", "courierOffer:RelayOwnersStillActive", "reclaimStake",
                  "reclaimStake:RelayEvaluatorDrawn", "reclaimStake:RelayNotEvaluator", "reclaimStake:RelayWrongPhase",
-                 "reclaimStake:RelayWrongRound", "submit:RelayUnchangedWeights", "offer:RelayPriceTooLow"]:
+                 "reclaimStake:RelayWrongRound", "submit:RelayUnchangedWeights", "offer:RelayPriceTooLow",
+                 "bid:RelayBiddingLocked"]:
         assert stats.get(case, 0) > 0, f"no {case} in {SCENARIOS} scenarios"
     assert stats["models"] >= SCENARIOS // 2  # lineages exist to compare

@@ -244,3 +244,19 @@ def test_cli_node_serves_a_chain_and_an_ipfs_daemon(tmp_path):
             raise AssertionError(f"derelayl node ignored SIGTERM for 60 s: {output}") from None
     assert node.returncode == 0 and "rpc_url" in output and "stopped" in output
     assert os.path.exists(endpoints)
+
+
+def test_the_client_closes_bidding_in_its_two_steps(local_chain):
+    """Class 3 (issue 17): `RelayClient.close_bidding` sends the lock, then the draw in a
+    later block (unchecked: an eth_call on the lock's block would see RelaySeedNotReady)."""
+    from derelayl.protocol import Phase
+
+    w3 = connect(local_chain.url)
+    deployment = deploy(w3, dev_account(0), TEST_PARAMS)
+    owner, trainer = RelayClient(w3, deployment, dev_account(0)), RelayClient(w3, deployment, dev_account(6))
+    trainer.register_key(b"\x08" * 32)
+    trainer.bid(0, 0)
+    owner.offer(0, 0)
+    receipt = trainer.close_bidding()
+    info = trainer.round_info(0)
+    assert info.phase != Phase.BIDDING and info.slot_count == 1 and 0 < info.seed_block < receipt["blockNumber"]

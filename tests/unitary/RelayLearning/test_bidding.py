@@ -1,7 +1,7 @@
 """registerKey, bid, offer, stakeEvaluator and closeBidding."""
 
 from brownie import ZERO_ADDRESS
-from conftest import (assert_closes_only_after_deadline, cid_of, ENVELOPE, fresh_accounts, key_of, reverts,
+from conftest import (close_bidding, assert_closes_only_after_deadline, cid_of, ENVELOPE, fresh_accounts, key_of, reverts,
                       sleep_past_deadline, timed_relay, weights_hash)
 from eth_utils import keccak
 
@@ -219,7 +219,7 @@ def test_close_bidding_draws_the_seats_by_lot_and_leaves_the_rest_to_reclaim(rel
         relay.stakeEvaluator(0, {"from": e})
     relay.offer(0, TOKEN, {"from": genesis_owner})
     relay.bid(0, TOKEN, {"from": trainers[0]})
-    tx = relay.closeBidding({"from": genesis_owner})
+    tx = close_bidding(relay, {"from": genesis_owner})
     seed = bytes(tx.events["BiddingClosed"]["seed"])
     expected = draw_evaluators([e.address for e in pool], params.max_evaluators, seed)
     drawn, undrawn = expected[: params.max_evaluators], expected[params.max_evaluators:]
@@ -262,7 +262,7 @@ def test_reclaim_stake_reverts_before_the_draw_and_for_whoever_did_not_stake(rel
         relay.reclaimStake(1, {"from": evaluators[0]})
     relay.offer(0, 0, {"from": genesis_owner})
     sleep_past_deadline(relay)
-    relay.closeBidding({"from": genesis_owner})
+    close_bidding(relay, {"from": genesis_owner})
     with reverts("RelayNotEvaluator"):
         relay.reclaimStake(0, {"from": outsider})
     with reverts("RelayEvaluatorDrawn"):  # the only staker holds a seat
@@ -275,7 +275,7 @@ def test_a_staker_left_out_may_reclaim_rounds_later(relay, keyed, genesis_owner,
         relay.stakeEvaluator(0, {"from": e})
     relay.offer(0, 0, {"from": genesis_owner})
     sleep_past_deadline(relay)
-    relay.closeBidding({"from": genesis_owner})  # no bid: nothing to score
+    close_bidding(relay, {"from": genesis_owner})  # no bid: nothing to score
     relay.settle({"from": genesis_owner})
     assert relay.currentRound() == 1
     drawn = relay.evaluatorsOf(0)
@@ -300,7 +300,7 @@ def test_the_close_costs_the_same_gas_whatever_the_size_of_the_pool(deployer, ge
             relay.stakeEvaluator(0, {"from": a})
         relay.offer(0, 0, {"from": genesis_owner})
         sleep_past_deadline(relay)
-        tx = relay.closeBidding({"from": genesis_owner})
+        tx = close_bidding(relay, {"from": genesis_owner})
         assert tx.events["EvaluatorsDrawn"]["stakers"] == size
         gas[size] = tx.gas_used
     small, large = gas.values()
@@ -315,7 +315,7 @@ def test_the_draw_seats_a_pool_no_larger_than_the_seats_in_staking_order(relay, 
     for e in evaluators[: params.max_evaluators]:
         relay.stakeEvaluator(0, {"from": e})
     relay.offer(0, 0, {"from": genesis_owner})
-    tx = relay.closeBidding({"from": genesis_owner})
+    tx = close_bidding(relay, {"from": genesis_owner})
     assert relay.evaluatorsOf(0) == evaluators[: params.max_evaluators]
     assert (tx.events["EvaluatorsDrawn"]["stakers"], tx.events["EvaluatorsDrawn"]["seats"]) == (
         params.max_evaluators, params.max_evaluators)
@@ -332,7 +332,7 @@ def test_close_bidding_matches_highest_bids_and_refunds_the_rest(relay, keyed, g
     relay.offer(0, TOKEN, {"from": genesis_owner})
     for i, amount in enumerate([1, 3, 2]):
         relay.bid(0, amount * TOKEN, {"from": trainers[i]})
-    tx = relay.closeBidding({"from": trainers[5]})
+    tx = close_bidding(relay, {"from": trainers[5]})
     slots = [relay.slotOf(0, i) for i in range(relay.roundInfo(0)["slotCount"])]
     assert [s["trainer"] for s in slots] == [trainers[1], trainers[2]]
     assert [s["bid"] for s in slots] == [3 * TOKEN, 2 * TOKEN]
@@ -344,14 +344,14 @@ def test_close_bidding_matches_highest_bids_and_refunds_the_rest(relay, keyed, g
 def test_close_bidding_refunds_unused_offer_slots(relay, keyed, genesis_owner, trainers):
     relay.offer(0, TOKEN, {"from": genesis_owner})
     relay.bid(0, 0, {"from": trainers[0]})
-    relay.closeBidding({"from": trainers[0]})
+    close_bidding(relay, {"from": trainers[0]})
     assert relay.creditOf(genesis_owner) == 99 * TOKEN  # k = 2, one slot used
     assert relay.totalLocked() == TOKEN
 
 
 def test_close_bidding_with_no_bids_goes_straight_to_settlement(relay, keyed, genesis_owner):
     relay.offer(0, TOKEN, {"from": genesis_owner})
-    relay.closeBidding({"from": genesis_owner})
+    close_bidding(relay, {"from": genesis_owner})
     assert relay.roundInfo(0)["phase"] == 3  # Revealing, nothing to wait for
     tx = relay.settle({"from": genesis_owner})
     assert tx.events["RoundSettled"]["carriedOver"] is True
@@ -361,7 +361,7 @@ def test_close_bidding_with_no_bids_goes_straight_to_settlement(relay, keyed, ge
 
 def test_close_bidding_reverts_in_wrong_phase(relay, matched):
     with reverts("RelayWrongPhase"):
-        relay.closeBidding({"from": matched[0]["trainer"]})
+        close_bidding(relay, {"from": matched[0]["trainer"]})
 
 
 def test_close_bidding_reverts_before_deadline(deployer, genesis_owner, trainers, evaluators, params):
@@ -386,10 +386,10 @@ def test_full_list_of_free_bids_does_not_close_bidding_early(deployer, genesis_o
     timed.bid(0, 0, {"from": trainers[0]})  # the attacker's free bids fill the list
     timed.bid(0, 0, {"from": trainers[1]})
     with reverts("RelayPhaseNotOver"):
-        timed.closeBidding({"from": trainers[0]})
+        close_bidding(timed, {"from": trainers[0]})
     timed.stakeEvaluator(0, {"from": evaluators[0]})  # a later evaluator still gets in
     sleep_past_deadline(timed)
-    timed.closeBidding({"from": trainers[0]})
+    close_bidding(timed, {"from": trainers[0]})
     assert timed.roundInfo(0)["slotCount"] == 2
     assert timed.evaluatorsOf(0) == [evaluators[0]]
 
@@ -398,7 +398,7 @@ def test_bid_ties_are_broken_by_the_seed(relay, keyed, genesis_owner, trainers):
     relay.offer(0, 0, {"from": genesis_owner})
     for t in trainers[:4]:
         relay.bid(0, TOKEN, {"from": t})
-    tx = relay.closeBidding({"from": genesis_owner})
+    tx = close_bidding(relay, {"from": genesis_owner})
     seed = tx.events["BiddingClosed"]["seed"]
     from derelayl.protocol import bid_tie_key
 

@@ -13,7 +13,7 @@ tokens and take slots 0 and 1; evaluators 2 and 3 evaluate.
 import os
 
 import pytest
-from conftest import ENVELOPE, cid_of, reverts, weights_hash
+from conftest import close_bidding, ENVELOPE, cid_of, reverts, weights_hash
 from eth_utils import keccak
 
 from derelayl import TOKEN
@@ -32,7 +32,7 @@ def bid_stake_and_close(relay, trainers, evaluators, r=1):
         relay.stakeEvaluator(r, {"from": e})
     relay.bid(r, 2 * TOKEN, {"from": trainers[3]})
     relay.bid(r, TOKEN, {"from": trainers[4]})
-    relay.closeBidding({"from": trainers[3]})
+    close_bidding(relay, {"from": trainers[3]})
     slots = [relay.slotOf(r, i) for i in range(2)]
     assert [s["parentId"] for s in slots] == [1, 1]
     return [s["trainer"] for s in slots]
@@ -197,7 +197,7 @@ def test_a_couriered_slot_left_unsubmitted_pays_the_remedy(relay, round_one, tra
 def owners_gone(relay, round_zero_settled, trainers):
     """The owner of model 1 went away: round 1 had no offer, no slot, and carried
     layer 1 over. Round 2 is in Bidding."""
-    relay.closeBidding({"from": trainers[5]})
+    close_bidding(relay, {"from": trainers[5]})
     relay.settle({"from": trainers[5]})
     assert relay.roundInfo(1)["offerCount"] == 0 and relay.roundInfo(2)["parentLayer"] == 1
 
@@ -251,7 +251,7 @@ def test_an_owner_cannot_offer_after_a_courier_did(relay, owners_gone, trainers,
 
 
 def test_nobody_courier_offers_genesis(relay, keyed, trainers, evaluators):
-    relay.closeBidding({"from": trainers[5]})  # the genesis owner offered nothing in round 0
+    close_bidding(relay, {"from": trainers[5]})  # the genesis owner offered nothing in round 0
     relay.settle({"from": trainers[5]})
     with reverts("RelayNotKeyHolder"):
         relay.courierOffer(1, 0, {"from": evaluators[0]})
@@ -308,7 +308,7 @@ def test_a_withholding_owner_always_pays_its_trainers(deployer, genesis_owner, t
     relay.offer(0, floor, {"from": genesis_owner})
     relay.bid(0, 0, {"from": trainers[0]})
     relay.stakeEvaluator(0, {"from": evaluators[0]})
-    relay.closeBidding({"from": trainers[0]})
+    close_bidding(relay, {"from": trainers[0]})
     relay.closeTraining({"from": trainers[0]})  # the owner withheld its key
     relay.reclaimUndelivered(0, 0, {"from": trainers[0]})
     assert relay.creditOf(trainers[0]) == 100 * TOKEN + floor  # its bid (0) and the owner's deposit
@@ -336,7 +336,7 @@ def test_couriers_serve_in_the_first_three_quarters_of_training(deployer, genesi
     for t in trainers[2:4]:
         relay.registerKey(keccak(text=f"key:{t.address}"), {"from": t})
         relay.bid(1, 0, {"from": t})
-    relay.closeBidding({"from": owner})
+    close_bidding(relay, {"from": owner})
     info = relay.roundInfo(1)
     assert (info["keyDeadline"], info["courierDeadline"]) == (info["phaseStart"] + 500, info["phaseStart"] + 750)
     chain.sleep(600)

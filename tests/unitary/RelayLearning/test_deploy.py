@@ -2,7 +2,7 @@
 
 import pytest
 from brownie import RelayLearning, RelayToken
-from conftest import reverts
+from conftest import close_bidding, reverts
 from scripts.deploy import GENESIS_CID, GENESIS_HASH, TASK_SPEC_CID, deploy
 
 from derelayl import TOKEN
@@ -105,11 +105,11 @@ def test_an_outsider_cannot_close_a_default_deployment_at_once(deployer, genesis
 
     _, relay = deploy(deployer, DEFAULT_PARAMS, genesis_owner, {evaluators[0]: 100 * TOKEN})
     with reverts("RelayPhaseNotOver"):
-        relay.closeBidding({"from": outsider})
+        close_bidding(relay, {"from": outsider})
     chain.sleep(DEFAULT_PARAMS.bidding_duration - 5)
     chain.mine()
     with reverts("RelayPhaseNotOver"):
-        relay.closeBidding({"from": outsider})
+        close_bidding(relay, {"from": outsider})
     chain.sleep(10)
     chain.mine()
-    relay.closeBidding({"from": outsider})  # anyone may close once the deadline passed
+    close_bidding(relay, {"from": outsider})  # anyone may close once the deadline passed

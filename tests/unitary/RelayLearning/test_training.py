@@ -1,6 +1,6 @@
 """deliverKey, submit, closeTraining and reclaimUndelivered."""
 
-from conftest import assert_closes_only_after_deadline, ENVELOPE, cid_of, reverts, sleep_past_deadline, timed_relay, weights_hash
+from conftest import close_bidding, assert_closes_only_after_deadline, ENVELOPE, cid_of, reverts, sleep_past_deadline, timed_relay, weights_hash
 
 from derelayl import TOKEN
 
@@ -209,7 +209,7 @@ def timed_round(deployer, genesis_owner, trainer, evaluator, params):
     relay.stakeEvaluator(0, {"from": evaluator})
     relay.offer(0, TOKEN, {"from": genesis_owner})
     relay.bid(0, 2 * TOKEN, {"from": trainer})
-    relay.closeBidding({"from": trainer})
+    close_bidding(relay, {"from": trainer})
     info = relay.roundInfo(0)
     assert info["keyDeadline"] == info["phaseStart"] + TRAINING // 2
     assert info["courierDeadline"] == info["phaseStart"] + 3 * TRAINING // 4
