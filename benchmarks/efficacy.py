@@ -38,7 +38,7 @@ import torch
 
 from derelayl.crypto import weights_hash
 from derelayl.demo import DemoConfig, split_data
-from derelayl.params import DEFAULT_PARAMS, SCORE_SCALE
+from derelayl.params import TEST_PARAMS, SCORE_SCALE
 from derelayl.roles.trainer import submission_binding
 from derelayl.policies import PolicyView, default_bid, default_price
 from derelayl.protocol import Phase, ProtocolRevert, RelayProtocol
@@ -117,7 +117,7 @@ def relay_run(parts, evaluator_sets, holdout, rounds: int, epochs: int, seed: in
     rng = random.Random(seed)
     people = [f"0x{i:040x}" for i in range(1, len(parts) + 1)]
     evaluators = [f"0x{i:040x}" for i in range(1000, 1000 + len(evaluator_sets))]
-    params = DEFAULT_PARAMS.replace(k=4, max_trainers=len(people), max_evaluators=max(seats or len(evaluators), quorum),
+    params = TEST_PARAMS.replace(k=4, max_trainers=len(people), max_evaluators=max(seats or len(evaluators), quorum),
                                     quorum=quorum,
                                     evaluator_stake=0)
     genesis = SPEC.initial_model(seed)
@@ -141,8 +141,8 @@ def relay_run(parts, evaluator_sets, holdout, rounds: int, epochs: int, seed: in
             if people.index(owner) not in absent:
                 protocol.offer(owner, r, default_price(PolicyView(protocol.credit.get(owner, 0), latest,
                                                                   version[owner], params.k)))
-            elif couriers and rs.after_idle_round and (holders := protocol.key_holders_of(model_id)):
-                protocol.courier_offer(holders[0], r, model_id)  # after a round nobody offered in
+            elif couriers and protocol.may_courier_offer(rs, model_id) and (holders := protocol.key_holders_of(model_id)):
+                protocol.courier_offer(holders[0], r, model_id)  # after a round that did not offer it
         for p in people:
             if p not in owners:
                 protocol.bid(p, r, default_bid(PolicyView(protocol.credit.get(p, 0), latest, version[p], params.k)))

@@ -22,9 +22,9 @@ from pathlib import Path
 
 from brownie import accounts, chain, network
 from scripts.deploy import deploy
-from scripts.relay import RoundScript, play_round
+from scripts.relay import close_bidding, RoundScript, play_round
 
-from derelayl import DEFAULT_PARAMS, TOKEN
+from derelayl import TEST_PARAMS, TOKEN
 
 ROOT = Path(__file__).resolve().parent.parent
 DEPTHS = (2, 50, 200)
@@ -36,7 +36,7 @@ def by_address(address):
 
 def typical_round_gas() -> dict[str, int]:
     """Median gas per function over two rounds: genesis -> 2 MOs -> 8 trainers."""
-    params = DEFAULT_PARAMS.replace(k=4, max_trainers=16, max_evaluators=4, quorum=2)
+    params = TEST_PARAMS.replace(k=4, max_trainers=16, max_evaluators=4, quorum=2)
     genesis, pool, evaluators = accounts[1], list(accounts[2:22]), list(accounts[22:26])
     token, relay = deploy(accounts[0], params, genesis, {a: 100 * TOKEN for a in [genesis, *pool, *evaluators]})
     gas: dict[str, list[int]] = {}
@@ -62,7 +62,7 @@ def typical_round_gas() -> dict[str, int]:
     trainers = [a for a in pool if a not in owners][:3]
     for t in trainers:
         relay.bid(r, 0, {"from": t})
-    relay.closeBidding({"from": accounts[0]})
+    close_bidding(relay, {"from": accounts[0]})
     couriered = relay.trainerSlot(r, trainers[1])[1]
     figures["courierKey"] = relay.courierKey(r, couriered, b"\x5e" * 80, {"from": evaluators[0]}).gas_used
     garbage = relay.trainerSlot(r, trainers[2])[1]
@@ -77,7 +77,7 @@ def typical_round_gas() -> dict[str, int]:
     relay.settle({"from": accounts[0]})
     # a round nobody offers in; in the next, a courier offers a model of the layer (courierOffer),
     # which gets one submission and an evaluator that never commits (closeCommit)
-    relay.closeBidding({"from": accounts[0]})
+    close_bidding(relay, {"from": accounts[0]})
     relay.settle({"from": accounts[0]})
     r = relay.currentRound()
     model_id = relay.layerOf(relay.roundInfo(r)["parentLayer"])[0]
@@ -85,7 +85,7 @@ def typical_round_gas() -> dict[str, int]:
     for e in evaluators[:1]:
         relay.stakeEvaluator(r, {"from": e})
     relay.bid(r, 0, {"from": trainers[0]})
-    relay.closeBidding({"from": accounts[0]})
+    close_bidding(relay, {"from": accounts[0]})
     relay.deliverKey(r, 0, b"\x5e" * 80, {"from": by_address(relay.modelOf(model_id)["creator"])})
     relay.submit(r, 0, b"\x01" * 32, "QmClosedCommit", [b"\x5e" * 80], {"from": trainers[0]})
     figures["closeCommit"] = relay.closeCommit({"from": accounts[0]}).gas_used
@@ -94,7 +94,7 @@ def typical_round_gas() -> dict[str, int]:
 
 def lineage_depth_gas() -> dict:
     """One accepted model per round for 200 rounds; settle and claim gas at 2, 50, 200."""
-    params = DEFAULT_PARAMS.replace(k=2, max_trainers=4, max_evaluators=2, quorum=1)
+    params = TEST_PARAMS.replace(k=2, max_trainers=4, max_evaluators=2, quorum=1)
     genesis, pool, evaluator = accounts[1], list(accounts[2:12]), accounts[12]
     token, relay = deploy(accounts[0], params, genesis, {evaluator: 1000 * TOKEN})
     settle_per_model: dict[str, int] = {}
@@ -129,7 +129,7 @@ POOL_SIZES = (8, 80, 320)
 def evaluator_pool_gas() -> dict[str, int]:
     """closeBidding with 8 seats and pools of POOL_SIZES stakers (the draw swaps 8
     entries in place whatever the pool), and reclaimStake by a staker left out."""
-    params = DEFAULT_PARAMS.replace(k=2, max_trainers=4, max_evaluators=8, quorum=1)
+    params = TEST_PARAMS.replace(k=2, max_trainers=4, max_evaluators=8, quorum=1)
     stakers = [accounts.add() for _ in range(max(POOL_SIZES))]
     for a in stakers:
         accounts[0].transfer(a, "1 ether", silent=True)
@@ -142,7 +142,8 @@ def evaluator_pool_gas() -> dict[str, int]:
             relay.stakeEvaluator(0, {"from": a, "silent": True})
         relay.offer(0, 0, {"from": accounts[1]})
         chain.sleep(params.bidding_duration + 1)
-        figures[f"closeBidding, pool {size}"] = relay.closeBidding({"from": accounts[0]}).gas_used
+        relay.closeBidding({"from": accounts[0]})  # the lock
+        figures[f"closeBidding, pool {size}"] = relay.closeBidding({"from": accounts[0]}).gas_used  # the draw
         drawn = set(relay.evaluatorsOf(0))
         left_out = next((a for a in pool if a.address not in drawn), None)
         if left_out is not None:
@@ -153,7 +154,7 @@ def evaluator_pool_gas() -> dict[str, int]:
 def erc20_transfer_gas() -> dict[str, int]:
     """An OpenZeppelin ERC20 transfer (RelayToken is a plain OZ ERC20 for transfers)."""
     holder = accounts[1]
-    token, relay = deploy(accounts[0], DEFAULT_PARAMS, holder, {holder: 10 * TOKEN})
+    token, relay = deploy(accounts[0], TEST_PARAMS, holder, {holder: 10 * TOKEN})
     relay.withdraw(10 * TOKEN, {"from": holder})
     new = token.transfer(accounts[35], TOKEN, {"from": holder}).gas_used
     existing = token.transfer(accounts[35], TOKEN, {"from": holder}).gas_used

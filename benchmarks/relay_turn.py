@@ -27,7 +27,7 @@ from derelayl.chain import LocalChain, connect, deploy, dev_account
 from derelayl.client import RelayClient
 from derelayl.demo import DemoConfig, split_data
 from derelayl.ipfs_node import IpfsNode
-from derelayl.params import DEFAULT_PARAMS, TOKEN
+from derelayl.params import TEST_PARAMS, TOKEN
 from derelayl.storage import IpfsStore
 from derelayl.tasks.digits import DigitsTask
 from derelayl.training import train_turn
@@ -46,7 +46,7 @@ def matched_round(w3, store: IpfsStore, spec: DigitsTask, trainer_keys: crypto.K
     plain = save_weights(spec.initial_model(0))
     cid, key = store.put_encrypted(plain)
     owner, trainer, evaluator = dev_account(1), dev_account(2), dev_account(3)
-    deployment = deploy(w3, dev_account(0), DEFAULT_PARAMS.replace(k=1), genesis_owner=owner.address,
+    deployment = deploy(w3, dev_account(0), TEST_PARAMS.replace(k=1), genesis_owner=owner.address,
                         genesis_hash=crypto.weights_hash(plain), genesis_cid=cid,
                         allocations={evaluator.address: 100 * TOKEN})
     as_owner, as_trainer, as_evaluator = (RelayClient(w3, deployment, a) for a in (owner, trainer, evaluator))

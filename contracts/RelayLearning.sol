@@ -35,6 +35,12 @@ contract RelayLearning is IRelayLearning {
     /// With these caps the largest round settles in under half a 30M-gas block:
     /// 13.7M gas at 64 x 8 (tests/unitary/RelayLearning/test_limits.py).
     uint256 public constant MAX_SCORES_PER_ROUND = 512;
+    /// @notice An owner may deliver a key during the first OWNER_KEY_QUARTERS quarters
+    /// of Training (when trainingDuration > 0), so its trainers keep at least half of it.
+    uint256 public constant OWNER_KEY_QUARTERS = 2;
+    /// @notice Couriers (and requestKey) during the first COURIER_KEY_QUARTERS quarters:
+    /// a trainer keeps at least a quarter of Training after a courier's key.
+    uint256 public constant COURIER_KEY_QUARTERS = 3;
 
     // ------------------------------------------------------------------ STATE
 
@@ -47,6 +53,7 @@ contract RelayLearning is IRelayLearning {
         uint32 committedCount;
         uint32 revealedCount;
         bytes32 seed;
+        uint64 seedBlock; // the block Bidding was locked at (0: not locked)
     }
 
     /// @dev indexPlusOne is the staker's place in `_evaluators[round]`: a seat when it is
@@ -86,7 +93,16 @@ contract RelayLearning is IRelayLearning {
     mapping(uint256 layer => uint256[] prefix) private _childStart;
     mapping(uint256 layer => mapping(address owner => uint256 modelIdPlusOne)) private _ownerModels;
 
-    mapping(address account => uint256) private _credit;
+    /// @dev Withdrawable credit, and whether the account ever created an accepted model
+    /// (genesis included): such an account may never evaluate, since every later model
+    /// may descend from its own. One slot, so the flag costs settlement no new slot:
+    /// the trainer's credit was just written there.
+    struct Account {
+        uint248 credit;
+        bool createdModel;
+    }
+
+    mapping(address account => Account) private _accounts;
     mapping(address account => bytes32) private _publicKeys;
     uint256 private _totalLocked;
     uint256 private _totalCredited;
@@ -143,9 +159,12 @@ contract RelayLearning is IRelayLearning {
         _layers[0].push(0);
         _layerCount = 1;
         _ownerModels[0][genesisOwner] = 1;
+        _accounts[genesisOwner].createdModel = true;
         emit ModelAccepted(0, 0, 0, genesisOwner, 0, 0, 0);
 
         for (uint256 i = 0; i < holders.length; ++i) {
+            // Credit of address(0) could never be withdrawn: it would be owed to nobody.
+            if (holders[i] == address(0)) revert RelayInvalidParameter("holder");
             if (amounts[i] > MAX_AMOUNT) revert RelayAmountTooLarge(amounts[i], MAX_AMOUNT);
             _mintCredit(holders[i], amounts[i]);
         }
@@ -163,7 +182,7 @@ contract RelayLearning is IRelayLearning {
 
     /// @inheritdoc IRelayLearning
     function bid(uint256 round, uint256 amount) external {
-        RoundState storage rs = _requirePhase(round, Phase.Bidding);
+        RoundState storage rs = _requireOpenBidding(round);
         if (amount > MAX_AMOUNT) revert RelayAmountTooLarge(amount, MAX_AMOUNT);
         _requireKey(msg.sender);
         if (_bidIndex[round][msg.sender] != 0) revert RelayAlreadyBid(round, msg.sender);
@@ -198,8 +217,9 @@ contract RelayLearning is IRelayLearning {
 
     /// @inheritdoc IRelayLearning
     function offer(uint256 round, uint256 price) external {
-        RoundState storage rs = _requirePhase(round, Phase.Bidding);
+        RoundState storage rs = _requireOpenBidding(round);
         if (price > MAX_AMOUNT) revert RelayAmountTooLarge(price, MAX_AMOUNT);
+        if (price < _params.minPrice) revert RelayPriceTooLow(price, _params.minPrice);
         uint256 idPlusOne = _ownerModels[rs.parentLayer][msg.sender];
         if (idPlusOne == 0) revert RelayNotModelOwner(round, msg.sender);
         uint256 modelId = idPlusOne - 1;
@@ -213,11 +233,16 @@ contract RelayLearning is IRelayLearning {
 
     /// @inheritdoc IRelayLearning
     function courierOffer(uint256 round, uint256 modelId) external {
-        RoundState storage rs = _requirePhase(round, Phase.Bidding);
+        RoundState storage rs = _requireOpenBidding(round);
         if (modelId >= _models.length || _models[modelId].layer != rs.parentLayer) {
             revert RelayNotParentModel(round, modelId);
         }
-        if (round == 0 || _offers[round - 1].length != 0) revert RelayOwnersStillActive(round);
+        // Per model: its owner may still be active if it (or a courier) offered it in
+        // the round before, or if that round had another parent layer (the owner's
+        // first round: its turn to offer).
+        if (round == 0 || _offered[round - 1][modelId] || _rounds[round - 1].parentLayer != rs.parentLayer) {
+            revert RelayOwnersStillActive(round);
+        }
         _requireKeyHolder(modelId, msg.sender);
         if (_offered[round][modelId]) revert RelayAlreadyOffered(round, modelId);
 
@@ -228,10 +253,12 @@ contract RelayLearning is IRelayLearning {
 
     /// @inheritdoc IRelayLearning
     function stakeEvaluator(uint256 round) external {
-        RoundState storage rs = _requirePhase(round, Phase.Bidding);
+        _requireOpenBidding(round);
         _requireKey(msg.sender);
         if (_evaluatorRecords[round][msg.sender].indexPlusOne != 0) revert RelayAlreadyEvaluator(round, msg.sender);
-        if (_bidIndex[round][msg.sender] != 0 || _ownerModels[rs.parentLayer][msg.sender] != 0) {
+        // A bidder of the round, or anyone who ever created an accepted model (its
+        // descendants may be scored in any later round), may not evaluate.
+        if (_bidIndex[round][msg.sender] != 0 || _accounts[msg.sender].createdModel) {
             revert RelayParticipantCannotEvaluate(round, msg.sender);
         }
         address[] storage evaluators = _evaluators[round];
@@ -259,11 +286,23 @@ contract RelayLearning is IRelayLearning {
     function closeBidding() external {
         uint256 round = _round;
         RoundState storage rs = _requirePhase(round, Phase.Bidding);
-        bool everyoneActed = _offers[round].length == _layers[rs.parentLayer].length
-            && _bids[round].length == _params.maxTrainers;
-        _requireClosable(rs, everyoneActed);
-
-        bytes32 seed = keccak256(abi.encode(blockhash(block.number - 1), address(this), round));
+        uint256 seedBlock = rs.seedBlock;
+        if (seedBlock == 0) {
+            // Step 1, only at the deadline (a full list of free bids must not let anyone
+            // close early): lock the round; its seed will be this block's hash.
+            _requireClosable(rs, false);
+            _lockBidding(round, rs);
+            return;
+        }
+        // Step 2, in a later block: the seed is the hash of the lock's block, unknown when
+        // the lock was sent, so whoever chose when to close could not see the draw coming.
+        if (block.number <= seedBlock) revert RelaySeedNotReady(round, seedBlock);
+        bytes32 lockHash = blockhash(seedBlock);
+        if (lockHash == bytes32(0)) {
+            _lockBidding(round, rs); // more than 256 blocks ago: lock again, at this block
+            return;
+        }
+        bytes32 seed = keccak256(abi.encode(lockHash, address(this), round));
         rs.seed = seed;
         _drawEvaluators(round, seed);
         uint256 slotCount = _match(round, seed);
@@ -272,12 +311,20 @@ contract RelayLearning is IRelayLearning {
         _advanceWhileDone(round);
     }
 
+    /// @dev Locks Bidding at this block: from now on nobody may bid, offer or stake, and
+    /// the seed is this block's hash, drawn by the next closeBidding in a later block.
+    function _lockBidding(uint256 round, RoundState storage rs) private {
+        rs.seedBlock = uint64(block.number);
+        emit BiddingLocked(round, block.number);
+    }
+
     /// @inheritdoc IRelayLearning
     function deliverKey(uint256 round, uint256 slot, bytes calldata envelope) external {
-        _requirePhase(round, Phase.Training);
+        RoundState storage rs = _requirePhase(round, Phase.Training);
         Slot storage s = _slot(round, slot);
         if (_models[s.parentId].creator != msg.sender) revert RelayNotSlotOwner(round, slot, msg.sender);
         if (s.delivered) revert RelayKeyAlreadyDelivered(round, slot);
+        _requireKeyWindow(rs, round, slot, OWNER_KEY_QUARTERS);
         _checkEnvelope(envelope);
 
         s.delivered = true;
@@ -286,10 +333,11 @@ contract RelayLearning is IRelayLearning {
 
     /// @inheritdoc IRelayLearning
     function courierKey(uint256 round, uint256 slot, bytes calldata envelope) external {
-        _requirePhase(round, Phase.Training);
+        RoundState storage rs = _requirePhase(round, Phase.Training);
         Slot storage s = _slot(round, slot);
         _requireKeyHolder(s.parentId, msg.sender);
         if (s.submitted) revert RelayAlreadySubmitted(round, slot);
+        _requireKeyWindow(rs, round, slot, COURIER_KEY_QUARTERS);
         _checkEnvelope(envelope);
 
         s.couriered = true;
@@ -298,10 +346,11 @@ contract RelayLearning is IRelayLearning {
 
     /// @inheritdoc IRelayLearning
     function requestKey(uint256 round, uint256 slot) external {
-        _requirePhase(round, Phase.Training);
+        RoundState storage rs = _requirePhase(round, Phase.Training);
         Slot storage s = _slot(round, slot);
         if (s.trainer != msg.sender) revert RelayNotSlotTrainer(round, slot, msg.sender);
         if (s.submitted) revert RelayAlreadySubmitted(round, slot);
+        _requireKeyWindow(rs, round, slot, COURIER_KEY_QUARTERS);
 
         emit KeyRequested(round, slot, msg.sender);
     }
@@ -452,11 +501,11 @@ contract RelayLearning is IRelayLearning {
     /// @inheritdoc IRelayLearning
     function withdraw(uint256 amount) external {
         if (amount == 0) revert RelayZeroAmount();
-        uint256 credit = _credit[msg.sender];
+        uint256 credit = _accounts[msg.sender].credit;
         if (amount > credit) revert RelayInsufficientCredit(msg.sender, credit, amount);
         unchecked {
             // amount <= credit <= _totalCredited (the sum of all credits).
-            _credit[msg.sender] = credit - amount;
+            _accounts[msg.sender].credit = uint248(credit - amount);
             _totalCredited -= amount;
         }
         emit Withdrawn(msg.sender, amount);
@@ -502,6 +551,12 @@ contract RelayLearning is IRelayLearning {
         info.submittedCount = rs.submittedCount;
         info.committedCount = rs.committedCount;
         info.revealedCount = rs.revealedCount;
+        info.seedBlock = rs.seedBlock;
+        uint256 window = _params.trainingDuration;
+        if (rs.phase == Phase.Training && window > 0) {
+            info.keyDeadline = rs.phaseStart + window * OWNER_KEY_QUARTERS / 4;
+            info.courierDeadline = rs.phaseStart + window * COURIER_KEY_QUARTERS / 4;
+        }
     }
 
     /// @inheritdoc IRelayLearning
@@ -610,7 +665,7 @@ contract RelayLearning is IRelayLearning {
 
     /// @inheritdoc IRelayLearning
     function creditOf(address account) external view returns (uint256) {
-        return _credit[account];
+        return _accounts[account].credit;
     }
 
     /// @inheritdoc IRelayLearning
@@ -787,8 +842,9 @@ contract RelayLearning is IRelayLearning {
         }
     }
 
-    /// @dev Ranks the scored slots, accepts the top floor(s * n) (at least one), refunds
-    /// their deposits and forfeits the others'. Returns the accepted slots, best first.
+    /// @dev Ranks the scored slots, accepts those of the top floor(s * n) (at least one)
+    /// whose median clears their floor ({_floorOf}), refunds their deposits and forfeits
+    /// the others'. Returns the accepted slots, best first.
     function _selectAndPay(
         uint256 round,
         bytes32 seed,
@@ -800,12 +856,32 @@ contract RelayLearning is IRelayLearning {
         uint256 acceptCount = scoredCount * _params.selectionPermille / 1000;
         if (acceptCount == 0 && scoredCount > 0) acceptCount = 1;
 
-        acceptedSlots = new uint256[](acceptCount);
-        for (uint256 r = 0; r < scoredCount; ++r) {
-            bool accepted = r < acceptCount;
-            if (accepted) acceptedSlots[r] = ranked[r];
-            _payRanked(round, ranked[r], accepted, medians[ranked[r]]);
+        // In the top fraction and at or above the floor: garbage (scored 0 by evaluators
+        // who cannot open it) is never accepted, so it earns no lineage.
+        bool[] memory accepted = new bool[](scoredCount);
+        uint256 acceptedCount = 0;
+        for (uint256 r = 0; r < acceptCount; ++r) {
+            if (medians[ranked[r]] >= _floorOf(round, ranked[r])) {
+                accepted[r] = true;
+                ++acceptedCount;
+            }
         }
+        acceptedSlots = new uint256[](acceptedCount);
+        uint256 next = 0;
+        for (uint256 r = 0; r < scoredCount; ++r) {
+            if (accepted[r]) acceptedSlots[next++] = ranked[r];
+            _payRanked(round, ranked[r], accepted[r], medians[ranked[r]]);
+        }
+    }
+
+    /// @dev The lowest median at which `slot`'s model may be accepted: the task's floor,
+    /// or its parent's score less the margin if that is higher (genesis scores 0).
+    function _floorOf(uint256 round, uint256 slot) private view returns (uint256) {
+        uint256 parentScore = _models[_slots[round][slot].parentId].score;
+        uint256 margin = _params.floorMargin;
+        uint256 relative = parentScore > margin ? parentScore - margin : 0;
+        uint256 absolute = _params.scoreFloor;
+        return relative > absolute ? relative : absolute;
     }
 
     /// @dev Slot indices of the scored slots, best median first, seeded ties.
@@ -935,6 +1011,7 @@ contract RelayLearning is IRelayLearning {
         m.claimHi = uint64(position + 1);
         _layers[layer].push(modelId);
         _ownerModels[layer][s.trainer] = modelId + 1;
+        _accounts[s.trainer].createdModel = true;
         emit ModelAccepted(round, modelId, s.parentId, s.trainer, slot, score, layer);
     }
 
@@ -1001,6 +1078,12 @@ contract RelayLearning is IRelayLearning {
         if (rs.phase != phase) revert RelayWrongPhase(phase, rs.phase);
     }
 
+    /// @dev The round's Bidding phase, not yet locked by a first closeBidding.
+    function _requireOpenBidding(uint256 round) private view returns (RoundState storage rs) {
+        rs = _requirePhase(round, Phase.Bidding);
+        if (rs.seedBlock != 0) revert RelayBiddingLocked(round, rs.seedBlock);
+    }
+
     function _requireClosable(RoundState storage rs, bool everyoneActed) private view {
         uint256 deadline = rs.phaseStart + _duration(rs.phase);
         if (!everyoneActed && block.timestamp < deadline) revert RelayPhaseNotOver(rs.phase, deadline);
@@ -1010,6 +1093,16 @@ contract RelayLearning is IRelayLearning {
     /// that accepted it; genesis has no such round.
     function _requireKeyHolder(uint256 modelId, address account) private view {
         if (modelId == 0 || !_isSeated(_models[modelId].round, account)) revert RelayNotKeyHolder(modelId, account);
+    }
+
+    /// @dev Keys may be delivered only while a trainer still has time to train: before
+    /// phaseStart + trainingDuration * quarters / 4. No window when trainingDuration is 0
+    /// (tests only).
+    function _requireKeyWindow(RoundState storage rs, uint256 round, uint256 slot, uint256 quarters) private view {
+        uint256 window = _params.trainingDuration;
+        if (window == 0) return;
+        uint256 deadline = rs.phaseStart + window * quarters / 4;
+        if (block.timestamp >= deadline) revert RelayKeyWindowClosed(round, slot, deadline);
     }
 
     function _requireKey(address account) private view {
@@ -1067,6 +1160,9 @@ contract RelayLearning is IRelayLearning {
         if (p.evaluatorStake > MAX_AMOUNT) revert RelayInvalidParameter("evaluatorStake");
         if (p.evaluatorReward > MAX_AMOUNT) revert RelayInvalidParameter("evaluatorReward");
         if (p.lineageReward > MAX_AMOUNT) revert RelayInvalidParameter("lineageReward");
+        if (p.minPrice > MAX_AMOUNT) revert RelayInvalidParameter("minPrice");
+        if (p.scoreFloor > SCORE_SCALE) revert RelayInvalidParameter("scoreFloor");
+        if (p.floorMargin > SCORE_SCALE) revert RelayInvalidParameter("floorMargin");
     }
 
     // ----------------------------------------------------------------- TOKENS
@@ -1074,12 +1170,12 @@ contract RelayLearning is IRelayLearning {
     /// @dev Locks `amount` from `account`: its credit first, then its wallet.
     function _collect(address account, uint256 amount) private {
         if (amount == 0) return;
-        uint256 credit = _credit[account];
+        uint256 credit = _accounts[account].credit;
         uint256 fromCredit = credit < amount ? credit : amount;
         if (fromCredit > 0) {
             unchecked {
                 // fromCredit <= credit <= _totalCredited.
-                _credit[account] = credit - fromCredit;
+                _accounts[account].credit = uint248(credit - fromCredit);
                 _totalCredited -= fromCredit;
             }
             emit CreditSpent(account, fromCredit);
@@ -1096,9 +1192,19 @@ contract RelayLearning is IRelayLearning {
     function _release(address account, uint256 amount) private {
         if (amount == 0) return;
         _totalLocked -= amount;
-        _credit[account] += amount;
+        _addCredit(account, amount);
         _totalCredited += amount;
         emit Credited(account, amount);
+    }
+
+    /// @dev Adds `amount` to `account`'s credit. The sum of all credits is at most the
+    /// token's supply, so a credit above 2^248 would need a supply no mint reaches; the
+    /// check costs a comparison.
+    function _addCredit(address account, uint256 amount) private {
+        Account storage a = _accounts[account];
+        uint256 credit = uint256(a.credit) + amount;
+        if (credit > type(uint248).max) revert RelayAmountTooLarge(credit, type(uint248).max);
+        a.credit = uint248(credit);
     }
 
     /// @dev Burns `amount` of locked tokens forfeited by `account`.
@@ -1112,7 +1218,7 @@ contract RelayLearning is IRelayLearning {
     /// @dev Mints `amount` to this contract as `account`'s credit.
     function _mintCredit(address account, uint256 amount) private {
         if (amount == 0) return;
-        _credit[account] += amount;
+        _addCredit(account, amount);
         _totalCredited += amount;
         emit Credited(account, amount);
         _token.mint(address(this), amount);

@@ -15,6 +15,10 @@ contract RelayToken is ERC20 {
     error RelayTokenUnauthorized(address caller);
     /// @dev The minter cannot be the zero address.
     error RelayTokenZeroMinter();
+    /// @dev Tokens sent straight to the minter (the relay) would be stuck there: owed to
+    /// nobody. Only the minter itself moves tokens to itself (its own `transferFrom`
+    /// when it locks a deposit from a wallet).
+    error RelayTokenDirectTransfer(address caller);
 
     /// @param minter_ The protocol contract. Deployment scripts predict its address
     /// (it is deployed next by the same account), since it needs this token's address.
@@ -26,6 +30,14 @@ contract RelayToken is ERC20 {
     modifier onlyMinter() {
         if (msg.sender != minter) revert RelayTokenUnauthorized(msg.sender);
         _;
+    }
+
+    /// @dev Refuses any transfer to the minter that the minter did not send (a plain
+    /// `transfer`, or a `transferFrom` by anyone else): the relay credits only the
+    /// tokens it pulls itself, so tokens sent to it any other way would be owed to nobody.
+    function _update(address from, address to, uint256 value) internal override {
+        if (to == minter && from != address(0) && msg.sender != minter) revert RelayTokenDirectTransfer(msg.sender);
+        super._update(from, to, value);
     }
 
     /// @notice Mints `amount` tokens to `to`.

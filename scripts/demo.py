@@ -11,10 +11,10 @@ from brownie import accounts, chain, network
 from scripts.deploy import deploy, save_addresses
 from scripts.relay import RoundScript, play_round
 
-from derelayl import DEFAULT_PARAMS, SCORE_SCALE, TOKEN
+from derelayl import TEST_PARAMS, SCORE_SCALE, TOKEN
 
 ROUNDS = 2
-PARAMS = DEFAULT_PARAMS.replace(k=4, max_trainers=16, max_evaluators=4, quorum=2)
+PARAMS = TEST_PARAMS.replace(k=4, max_trainers=16, max_evaluators=4, quorum=2)
 
 
 def name_of(address: str, names: dict[str, str]) -> str:

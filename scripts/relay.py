@@ -61,6 +61,18 @@ def ensure_key(relay, account, model=None) -> None:
             model.register_key(account.address, key)
 
 
+def close_bidding(relay, tx_params: dict, silent: bool | None = None):
+    """Closes Bidding in its two steps: the first `closeBidding` locks the round at its
+    block, the next one (a later block: Ganache mines one per transaction) draws with
+    that block's hash. Returns the drawing transaction. If the first call reverts (too
+    early, wrong phase), so does this."""
+    extra = {} if silent is None else {"silent": silent}
+    first = relay.closeBidding(tx_params, **extra)
+    if "BiddingClosed" in first.events:
+        return first  # it was locked already: this was the draw
+    return relay.closeBidding(tx_params, **extra)
+
+
 def play_round(relay, script: RoundScript, closer, silent: bool = True, model=None) -> RoundResult:
     """Plays the current round to settlement; `closer` sends the closing calls.
 
@@ -70,9 +82,9 @@ def play_round(relay, script: RoundScript, closer, silent: bool = True, model=No
     r = relay.currentRound()
     gas: dict[str, list[int]] = {}
 
-    def send(name, *args, sender, mirror=None):
+    def send(name, *args, sender, mirror=None, label=None):
         tx = getattr(relay, name)(*args, {"from": sender}, silent=silent)
-        gas.setdefault(name, []).append(tx.gas_used)
+        gas.setdefault(label or name, []).append(tx.gas_used)
         if model is not None and mirror is not None:
             mirror()
         return tx
@@ -85,7 +97,8 @@ def play_round(relay, script: RoundScript, closer, silent: bool = True, model=No
         send("offer", r, price, sender=mo, mirror=lambda mo=mo, price=price: model.offer(mo.address, r, price))
     for t, amount in script.bids.items():
         send("bid", r, amount, sender=t, mirror=lambda t=t, amount=amount: model.bid(t.address, r, amount))
-    tx = send("closeBidding", sender=closer)
+    send("closeBidding", sender=closer, label="closeBidding (lock)")  # locks the round
+    tx = send("closeBidding", sender=closer)  # draws, in the next block
     if model is not None:
         model.close_bidding(bytes(tx.events["BiddingClosed"]["seed"]))
 

@@ -43,6 +43,13 @@ interface IRelayLearning {
     /// @param evaluatorReward Tokens per model score that agrees with the median.
     /// @param lineageReward Tokens per accepted descendant, paid to each ancestor's creator.
     /// @param scoreTolerance Largest distance from the median that still agrees.
+    /// @param minPrice Lowest price per trainer an owner may offer (0 allowed, for tests):
+    /// what an owner that withholds its key pays each of its trainers, so that the
+    /// owner's deposit always buys its trainers something.
+    /// @param scoreFloor Lowest median (0..SCORE_SCALE) at which a model may be
+    /// accepted, set by the task: a model nobody could open scores 0 and is never accepted.
+    /// @param floorMargin A model is accepted only if its median is at least its parent's
+    /// score minus this margin (and the floor); SCORE_SCALE disables the relative floor.
     struct Params {
         uint32 k;
         uint32 selectionPermille;
@@ -58,6 +65,9 @@ interface IRelayLearning {
         uint256 evaluatorReward;
         uint256 lineageReward;
         uint256 scoreTolerance;
+        uint256 minPrice;
+        uint256 scoreFloor;
+        uint256 floorMargin;
     }
 
     /// @notice A trainer's bid (its locked deposit).
@@ -118,6 +128,12 @@ interface IRelayLearning {
         uint256 submittedCount;
         uint256 committedCount;
         uint256 revealedCount;
+        // In Training with trainingDuration > 0 (else 0: no window): the owners' keys
+        // are taken before keyDeadline, couriers' keys and requestKey before courierDeadline.
+        uint256 keyDeadline;
+        uint256 courierDeadline;
+        // The block at which Bidding was locked (0: not locked); its hash is the seed.
+        uint256 seedBlock;
     }
 
     // ----------------------------------------------------------------- ERRORS
@@ -168,7 +184,8 @@ interface IRelayLearning {
     error RelayAlreadyOffered(uint256 round, uint256 modelId);
     /// @dev The account already staked as evaluator in this round.
     error RelayAlreadyEvaluator(uint256 round, address account);
-    /// @dev A bidder or model owner of the round may not evaluate it.
+    /// @dev A bidder of the round, or an account that ever created an accepted model
+    /// (an ancestor of the models it would judge), may not evaluate.
     error RelayParticipantCannotEvaluate(uint256 round, address account);
     /// @dev No such slot in the round.
     error RelayUnknownSlot(uint256 round, uint256 slot, uint256 slotCount);
@@ -185,8 +202,21 @@ interface IRelayLearning {
     error RelayNotKeyHolder(uint256 modelId, address account);
     /// @dev The model is not one of the round's parent layer (the models on offer).
     error RelayNotParentModel(uint256 round, uint256 modelId);
-    /// @dev Couriers may offer models only in a round after one in which nobody offered.
+    /// @dev Couriers may offer a model only in a round after one with the same parent
+    /// layer in which nobody offered that model (its owner may still be active).
     error RelayOwnersStillActive(uint256 round);
+    /// @dev Bidding of the round was locked at block `seedBlock` (closeBidding's first
+    /// step): it takes no more bids, offers or stakes.
+    error RelayBiddingLocked(uint256 round, uint256 seedBlock);
+    /// @dev closeBidding's second step must come in a block after the lock's (`seedBlock`),
+    /// whose hash is the seed.
+    error RelaySeedNotReady(uint256 round, uint256 seedBlock);
+    /// @dev An owner's offer below the deployment's minimum price per trainer.
+    error RelayPriceTooLow(uint256 price, uint256 minPrice);
+    /// @dev The key window of the slot closed at `deadline`: an owner's key is taken in
+    /// the first half of Training, a courier's key and requestKey in its first three
+    /// quarters, so that every trainer keeps time to train.
+    error RelayKeyWindowClosed(uint256 round, uint256 slot, uint256 deadline);
     /// @dev The slot's model was already submitted.
     error RelayAlreadySubmitted(uint256 round, uint256 slot);
     /// @dev The slot was already reclaimed.
@@ -238,6 +268,10 @@ interface IRelayLearning {
     /// @notice `evaluator` staked but was not drawn to a seat of `round`; it took its
     /// `stake` back as credit.
     event StakeReclaimed(uint256 indexed round, address indexed evaluator, uint256 stake);
+    /// @notice Bidding of `round` locked at block `seedBlock` (the first closeBidding after
+    /// the deadline): no more bids, offers or stakes; the next closeBidding, in a later
+    /// block, draws with that block's hash.
+    event BiddingLocked(uint256 indexed round, uint256 seedBlock);
     /// @notice Bidding closed: `slotCount` slots matched; `seed` drew the evaluators and
     /// broke the ties.
     event BiddingClosed(uint256 indexed round, bytes32 seed, uint256 slotCount);
@@ -315,21 +349,21 @@ interface IRelayLearning {
 
     /// @notice Offers the caller's current model to up to k trainers at `price` each;
     /// locks k * price (unused slots are refunded at matching).
-    /// @dev Requirements: Bidding phase; the caller owns a model of the parent layer
-    /// and has not offered it yet. Emits {OfferMade}.
+    /// @dev Requirements: Bidding phase; `price` at least `minPrice`; the caller owns a
+    /// model of the parent layer and has not offered it yet. Emits {OfferMade}.
     function offer(uint256 round, uint256 price) external;
 
     /// @notice Offers a model of the parent layer at price 0 in place of its owner, once
-    /// the owners of the layer have all gone away: a round in which nobody offered
-    /// came before. Owners who all left then cannot stop the relay, and an owner that
-    /// is still active gains nothing by leaving the offer to a courier (its model gets
-    /// no trainers while other owners offer). Only an evaluator of the round that
-    /// accepted the model may: it holds the model's key and can courier it to the
-    /// trainers ({courierKey}). The owner keeps its lineage reward and may still
-    /// deliver its key.
+    /// its owner has gone away: the round before had the same parent layer and nobody
+    /// offered this model in it. An owner that left then cannot stop its model's
+    /// lineage, and one active owner offering every round no longer blocks couriers for
+    /// the other models of its layer. Only an evaluator of the round that accepted the
+    /// model may: it holds the model's key and can courier it to the trainers
+    /// ({courierKey}). The owner keeps its lineage reward and may still deliver its key.
     /// @dev Requirements: Bidding phase; `modelId` is in the round's parent layer; the
-    /// previous round had no offer; the model is not genesis and the caller was a
-    /// (drawn) evaluator of the round that accepted it; not yet offered. Locks nothing.
+    /// previous round had the same parent layer and did not offer `modelId`
+    /// ({RelayOwnersStillActive} otherwise); the model is not genesis and the caller was
+    /// a (drawn) evaluator of the round that accepted it; not yet offered. Locks nothing.
     /// Emits {OfferCouriered}.
     function courierOffer(uint256 round, uint256 modelId) external;
 
@@ -337,8 +371,10 @@ interface IRelayLearning {
     /// closes, maxEvaluators of the pool are drawn by lot to score the round; the others
     /// take their stake back with {reclaimStake}. The pool has no cap, so seats go to
     /// stake by lot, not to whoever stakes first.
-    /// @dev Requirements: Bidding phase; key registered; not a bidder or MO of the
-    /// round; not yet staked. Emits {EvaluatorStaked}.
+    /// @dev Requirements: Bidding phase; key registered; not a bidder of the round and
+    /// never the creator of an accepted model (genesis included: any later model may be
+    /// its descendant, and it earns lineage rewards on it); not yet staked. Emits
+    /// {EvaluatorStaked}.
     function stakeEvaluator(uint256 round) external;
 
     /// @notice Credits back the stake of a staker the draw of `round` left out.
@@ -346,16 +382,23 @@ interface IRelayLearning {
     /// not drawn and has not reclaimed yet. Emits {StakeReclaimed}.
     function reclaimStake(uint256 round) external;
 
-    /// @notice Closes bidding, draws the round's evaluators from the pool and matches
-    /// trainers to MOs. Anyone may call it after the bidding deadline, or as soon as
-    /// every MO offered and the bid list is full.
+    /// @notice Closes bidding in two steps. Anyone may call it once the bidding deadline
+    /// has passed, and not before (a list full of free bids does not close it early).
+    /// The first call locks the round at its block (no more bids, offers or stakes;
+    /// {BiddingLocked}); the next call, in a later block, takes that block's hash as the
+    /// seed (unknown when the lock was sent, so whoever chooses when to close cannot
+    /// see the draw coming), draws the round's evaluators from the pool and matches
+    /// trainers to MOs. If the lock's block is more than 256 blocks old (its hash is
+    /// gone), the call locks again at the current block.
     /// @dev Emits {EvaluatorsDrawn}, {BiddingClosed}, {TrainerMatched} per slot and
     /// {PhaseStarted}. Its gas does not depend on the size of the evaluator pool.
     function closeBidding() external;
 
     /// @notice Delivers the parent model's key, sealed to the slot's trainer.
     /// @dev Requirements: Training phase; the caller owns the slot's parent model; not
-    /// yet delivered. Emits {KeyDelivered}.
+    /// yet delivered; with trainingDuration W > 0, before phaseStart + W/2
+    /// ({RelayKeyWindowClosed}), so the trainer keeps at least W/2 to train. Emits
+    /// {KeyDelivered}.
     function deliverKey(uint256 round, uint256 slot, bytes calldata envelope) external;
 
     /// @notice Delivers the parent model's key, sealed to the slot's trainer, in place
@@ -365,7 +408,8 @@ interface IRelayLearning {
     /// every key it receives against the model's weights hash off chain.
     /// @dev Requirements: Training phase; the caller was a (drawn) evaluator of the round
     /// that accepted the slot's parent model, which is not genesis; the trainer has not
-    /// submitted. Several couriers may deliver, before or after the MO. Payment follows
+    /// submitted; with trainingDuration W > 0, before phaseStart + 3W/4
+    /// ({RelayKeyWindowClosed}). Several couriers may deliver, before or after the MO. Payment follows
     /// the MO's own delivery only: if the MO never delivered, its deposit for the slot
     /// goes to the trainer at settlement, whatever the outcome; if it delivered, a
     /// courier changes nothing. Either way the trainer may submit. Emits {KeyCouriered}.
@@ -376,7 +420,8 @@ interface IRelayLearning {
     /// contract cannot open an envelope, so it cannot tell a garbage key from a good
     /// one). Changes no state; the SDK's evaluators answer it with {courierKey}.
     /// @dev Requirements: Training phase; the caller is the slot's trainer; not yet
-    /// submitted. Emits {KeyRequested}.
+    /// submitted; with trainingDuration W > 0, before phaseStart + 3W/4 (the couriers'
+    /// window, {RelayKeyWindowClosed}). Emits {KeyRequested}.
     function requestKey(uint256 round, uint256 slot) external;
 
     /// @notice Submits the slot's trained model.
@@ -424,7 +469,9 @@ interface IRelayLearning {
 
     /// @notice Settles the round once all committed evaluators revealed or the reveal
     /// deadline passed: medians, selection, refunds, forfeits, evaluator rewards, new
-    /// lineage layer; then starts the next round.
+    /// lineage layer; then starts the next round. A scored model is accepted only if it
+    /// ranks in the top floor(s * n) (at least one) and its median is at least
+    /// max(scoreFloor, parent's score - floorMargin); one below that floor is Rejected.
     /// @dev Emits {SlotSettled} per slot, {ModelAccepted} per accepted model,
     /// {EvaluatorSettled} per evaluator, {RoundSettled} and {PhaseStarted}.
     function settle() external;

@@ -44,7 +44,9 @@ _EXPORTS: dict[str, str] = {
     "WeightsError": "derelayl.errors",
     # protocol rules and parameters
     "DEFAULT_PARAMS": "derelayl.params",
+    "SAFE_DURATIONS": "derelayl.params",
     "SAFE_QUORUM": "derelayl.params",
+    "TEST_PARAMS": "derelayl.params",
     "SCORE_SCALE": "derelayl.params",
     "TOKEN": "derelayl.params",
     "ProtocolParams": "derelayl.params",
@@ -113,7 +115,8 @@ if TYPE_CHECKING:  # static type checkers and IDEs see the eager imports
                                  StorageUnreachable, TaskError, TaskMismatch, WeightsError)
     from derelayl.ipfs_node import IpfsNode
     from derelayl.localchain import LocalChain, dev_account
-    from derelayl.params import DEFAULT_PARAMS, SAFE_QUORUM, SCORE_SCALE, TOKEN, ProtocolParams
+    from derelayl.params import (DEFAULT_PARAMS, SAFE_DURATIONS, SAFE_QUORUM, SCORE_SCALE, TEST_PARAMS, TOKEN,
+                                 ProtocolParams)
     from derelayl.participant import Participant, ParticipantConfig
     from derelayl.policies import PolicyView, default_bid, default_price
     from derelayl.protocol import RelayProtocol, Settlement

@@ -23,7 +23,8 @@ import click
 
 from derelayl import __version__
 from derelayl.errors import ConfigurationError, DeRelayLError
-from derelayl.params import DEFAULT_PARAMS, MAX_AMOUNT, SAFE_QUORUM, SMALL_QUORUM_RISK, TOKEN, ProtocolParams
+from derelayl.params import (DEFAULT_PARAMS, MAX_AMOUNT, SAFE_DURATIONS, SAFE_QUORUM, SMALL_QUORUM_RISK, TOKEN,
+                             ProtocolParams)
 
 #: Dev accounts `derelayl node` prints (address and key), for `deploy --private-key`
 #: and `--allocate`.
@@ -155,16 +156,21 @@ def _drl(units: int) -> str:
 @click.option("--allow-small-quorum", is_flag=True,
               help=f"Deploy with a quorum below {SAFE_QUORUM}, although one colluding evaluator can then lift "
                    "its favourite (docs/robustness.md).")
+@click.option("--allow-short-durations", is_flag=True,
+              help="Deploy with phases shorter than a public chain needs (`derelayl params` shows the safe "
+                   "defaults): anyone may then close a phase before honest participants could act. For a dev "
+                   "chain only.")
 @click.option("--allocate", "allocations", multiple=True, metavar="ADDR=AMOUNT", callback=_parse_allocations,
               help="Credit AMOUNT DRL (decimals allowed) to address ADDR at deployment, so it can stake and bid; "
                    "repeatable. On a dev chain `derelayl node` prints addresses to use.")
 def deploy(rpc_url: str | None, private_key: str | None, params_file: str | None, out: str | None,
            serve: bool, task_name: str | None, seed: int, genesis_file: str | None, ipfs_api: str | None,
-           allow_small_quorum: bool, allocations: dict[str, int]) -> None:
+           allow_small_quorum: bool, allow_short_durations: bool, allocations: dict[str, int]) -> None:
     """Deploy RelayToken and RelayLearning to a chain (a local Ganache by default).
 
     A model is ranked only on at least `quorum` revealed scores (default 5, SAFE_QUORUM);
     a smaller quorum is refused unless --allow-small-quorum says the risk is accepted.
+    Phases shorter than the defaults are refused unless --allow-short-durations does.
     Evaluators need `evaluator_stake` DRL to stake: give them tokens with --allocate."""
     params = _read_params(Path(params_file)) if params_file else DEFAULT_PARAMS
     if rpc_url is not None and private_key is None:
@@ -182,6 +188,15 @@ def deploy(rpc_url: str | None, private_key: str | None, params_file: str | None
         if not allow_small_quorum:
             raise click.UsageError(f"{risk}. Set quorum (and max_evaluators) to at least {SAFE_QUORUM}, "
                                    "or pass --allow-small-quorum to accept the risk.")
+        click.echo(f"warning: {risk}", err=True)
+    short = params.short_durations()
+    if short:
+        risk = (f"{', '.join(f'{name} = {getattr(params, name)} s' for name in short)} below what a public chain "
+                f"needs ({', '.join(f'{SAFE_DURATIONS[name]} s' for name in short)}): anyone may close such a "
+                "phase before honest participants could act, and burn their deposits")
+        if not allow_short_durations:
+            raise click.UsageError(f"{risk}. Keep the default durations, or pass --allow-short-durations "
+                                   "(a dev chain only).")
         click.echo(f"warning: {risk}", err=True)
     from derelayl.deploying import deploy as deploy_contracts
     from derelayl.localchain import DEV_MNEMONIC, chain_at, dev_account

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from web3 import Web3
+from web3.logs import DISCARD
 
 from derelayl.deploying import relay_contract
 from derelayl.deployment import Deployment
@@ -51,14 +52,15 @@ class RelayClient:
     def _call(self, name: str, *args) -> Any:
         return getattr(self.relay.functions, name)(*args).call()
 
-    def _send(self, name: str, *args, heavy: bool = False) -> dict[str, Any]:
+    def _send(self, name: str, *args, heavy: bool = False, check: bool = True) -> dict[str, Any]:
         """Sends relay.<name>(*args). `heavy` calls (those that loop over a round's
         slots or bids) get a fixed limit of half a block instead of a gas estimate;
         every function stays below that at the largest round the caps allow."""
         if self.account is None:
             raise ConfigurationError(f"{name}() sends a transaction: this client has no account")
         gas = self.w3.eth.get_block("latest")["gasLimit"] // 2 if heavy else None
-        return send(self.w3, self.account, getattr(self.relay.functions, name)(*args), self.decoder, gas=gas)
+        return send(self.w3, self.account, getattr(self.relay.functions, name)(*args), self.decoder, gas=gas,
+                    check=check)
 
     @property
     def address(self) -> str | None:
@@ -92,7 +94,15 @@ class RelayClient:
         return self._send("reclaimStake", round)
 
     def close_bidding(self) -> dict[str, Any]:
-        return self._send("closeBidding", heavy=True)
+        """Closes Bidding in its two steps: the first `closeBidding` locks the round at
+        its block (`BiddingLocked`), the second, sent once the first is mined (so in a
+        later block), draws with that block's hash and matches. If someone else locked
+        already, the first call is the draw. Returns the last receipt."""
+        receipt = self._send("closeBidding", heavy=True)
+        if self.relay.events.BiddingClosed().process_receipt(receipt, errors=DISCARD):
+            return receipt
+        # Unchecked: an eth_call on the latest block (the lock's) would see RelaySeedNotReady.
+        return self._send("closeBidding", heavy=True, check=False)
 
     def deliver_key(self, round: int, slot: int, envelope: bytes) -> dict[str, Any]:
         """Hands the parent model's key, sealed to the slot's trainer."""

@@ -13,7 +13,7 @@ from web3 import Web3
 from derelayl import crypto
 from derelayl.deploying import deploy
 from derelayl.deployment import Deployment
-from derelayl.params import DEFAULT_PARAMS, ProtocolParams
+from derelayl.params import DEFAULT_PARAMS, SCORE_SCALE, ProtocolParams
 from derelayl.storage import ModelStore
 from derelayl.task import Task, spec_bytes, task_spec
 from derelayl.weights import read_tensors, save_weights
@@ -26,7 +26,10 @@ def deploy_task(w3: Web3, deployer, task: Task, store: ModelStore, *, entry_poin
     safetensors `genesis_weights`), owned by `genesis_owner` (default: the deployer);
     `entry_point` is how participants load the task's code (a built-in name,
     ``module:attr`` or ``file.py:attr``), recorded in the spec; `allocations` credits
-    accounts with tokens (base units) to bid and stake with."""
+    accounts with tokens (base units) to bid and stake with. The contract's acceptance
+    floor is at least the task's `score_floor`, so a model no better than chance (or
+    garbage) is never accepted."""
+    params = params.replace(score_floor=max(params.score_floor, round(task.score_floor * SCORE_SCALE)))
     plain = genesis_weights if genesis_weights is not None else save_weights(task.initial_model(seed))
     read_tensors(plain)  # a WeightsError before anything is pinned
     genesis_cid, genesis_key = store.put_encrypted(plain)

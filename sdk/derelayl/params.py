@@ -31,15 +31,46 @@ MAX_AMOUNT = 2**128 - 1
 _BITS = {"k": 32, "selection_permille": 32, "max_trainers": 32, "max_evaluators": 32, "quorum": 32,
          "bidding_duration": 64, "training_duration": 64, "commit_duration": 64, "reveal_duration": 64,
          "evaluator_penalty_permille": 32, "evaluator_stake": 256, "evaluator_reward": 256,
-         "lineage_reward": 256, "score_tolerance": 256}
+         "lineage_reward": 256, "score_tolerance": 256, "min_price": 256, "score_floor": 256,
+         "floor_margin": 256}
+
+
+#: The phase durations a public chain needs (seconds), the defaults of `DEFAULT_PARAMS`
+#: and the minimum below which `ProtocolParams.short_durations` names a phase. Anyone
+#: may close a phase once its deadline has passed, and whoever closes early can gain:
+#: an outsider who closes Training at once burns an honest trainer's bid, or makes an
+#: honest owner pay the undelivered remedy; closing Committing or Revealing at once
+#: makes every evaluator "not reveal" and lose half its stake (issue 17, class 1). So
+#: every phase must last long enough for an honest participant on a slow link and a
+#: congested chain to act: a few blocks are not enough (12 s a block on Ethereum, and
+#: a transaction can wait minutes for inclusion).
+#: - Bidding 300 s: time to see the round open and to send a bid, an offer or a stake
+#:   (one transaction each), even when the first attempt is underpriced.
+#: - Training 1800 s: fetch the parent from IPFS, train one turn on local data, pin the
+#:   new weights and submit.
+#: - Committing 600 s: fetch, decrypt and score every submitted model (up to 64), then
+#:   commit.
+#: - Revealing 300 s: one transaction per evaluator, nothing to compute.
+SAFE_DURATIONS = {
+    "bidding_duration": 300,
+    "training_duration": 1800,
+    "commit_duration": 600,
+    "reveal_duration": 300,
+}
+#: Durations of 0: every phase may be closed by anyone at once. For tests and local
+#: simulations only (`TEST_PARAMS`); never on a chain that strangers can reach.
+INSTANT_DURATIONS = {name: 0 for name in SAFE_DURATIONS}
 
 
 @dataclass(frozen=True)
 class ProtocolParams:
     """What one learning task fixes at deployment (mirrors `IRelayLearning.Params`).
 
-    Durations are seconds; 0 means a phase may be closed by anyone at once, and every
-    phase also closes as soon as all the participants it waits for have acted.
+    Durations are seconds. A phase may be closed by anyone once its deadline has
+    passed (Training, Committing and Revealing also close as soon as everyone they wait
+    for has acted; Bidding only at its deadline). The defaults are `SAFE_DURATIONS`;
+    0 means a phase may be closed by anyone at once, which only tests should use
+    (`TEST_PARAMS`, `instant()`).
     """
 
     k: int = 4
@@ -47,15 +78,27 @@ class ProtocolParams:
     max_trainers: int = 32
     max_evaluators: int = 8
     quorum: int = SAFE_QUORUM
-    bidding_duration: int = 0
-    training_duration: int = 0
-    commit_duration: int = 0
-    reveal_duration: int = 0
+    bidding_duration: int = SAFE_DURATIONS["bidding_duration"]
+    training_duration: int = SAFE_DURATIONS["training_duration"]
+    commit_duration: int = SAFE_DURATIONS["commit_duration"]
+    reveal_duration: int = SAFE_DURATIONS["reveal_duration"]
     evaluator_penalty_permille: int = 500
     evaluator_stake: int = 10 * TOKEN
     evaluator_reward: int = TOKEN // 100
     lineage_reward: int = TOKEN
     score_tolerance: int = 50_000
+    #: Lowest price per trainer an owner may offer: what an owner that withholds its
+    #: key pays each trainer (the remedy), so that a withholder always pays (issue 17,
+    #: class 7). 0 only in tests (`TEST_PARAMS`).
+    min_price: int = TOKEN // 100
+    #: Lowest median at which a model may be accepted (issue 17, classes 5 and 6): a
+    #: model the evaluators could not open scores 0 and is never accepted, so garbage
+    #: earns no lineage. Set by the task; the default is 0.01 (1% accuracy).
+    score_floor: int = SCORE_SCALE // 100
+    #: A model must also score at least its parent's score minus this margin (0.05 by
+    #: default): a relay does not slide down through children worse than their parents.
+    #: SCORE_SCALE disables the relative floor.
+    floor_margin: int = SCORE_SCALE // 20
 
     def as_tuple(self) -> tuple[int, ...]:
         """The struct as the contract's constructor takes it (field order matters)."""
@@ -91,7 +134,9 @@ class ProtocolParams:
             ("score_tolerance", self.score_tolerance, self.score_tolerance <= SCORE_SCALE,
              f"must be at most {SCORE_SCALE} (SCORE_SCALE)"),
         ] + [(name, getattr(self, name), getattr(self, name) <= MAX_AMOUNT, "must be at most 2**128 - 1")
-             for name in ("evaluator_stake", "evaluator_reward", "lineage_reward")]
+             for name in ("evaluator_stake", "evaluator_reward", "lineage_reward", "min_price")] + [
+            (name, getattr(self, name), getattr(self, name) <= SCORE_SCALE, f"must be at most {SCORE_SCALE} (SCORE_SCALE)")
+             for name in ("score_floor", "floor_margin")]
         for name, value, accepted, requirement in rules:
             if not accepted:
                 raise ConfigurationError(f"{name} = {value} {requirement}")
@@ -115,5 +160,24 @@ class ProtocolParams:
                                      f"(known: {', '.join(names)})")
         return (base or cls()).replace(**values).validate()
 
+    def instant(self) -> "ProtocolParams":
+        """A copy whose phases anyone may close at once (durations 0): tests only."""
+        return self.replace(**INSTANT_DURATIONS)
+
+    def short_durations(self, minimum: dict[str, int] | None = None) -> list[str]:
+        """The duration fields below `minimum` (default `SAFE_DURATIONS`), in phase
+        order: what a deploy command must refuse on a public chain unless the user
+        accepts the risk explicitly. Empty when every phase is long enough."""
+        minimum = SAFE_DURATIONS if minimum is None else minimum
+        return [name for name, floor in minimum.items() if getattr(self, name) < floor]
+
 
 DEFAULT_PARAMS = ProtocolParams()
+#: `DEFAULT_PARAMS` with every phase closable at once, free offers allowed (`min_price`
+#: 0) and no acceptance floor (the top fraction is accepted whatever its score): for tests and local simulations that play rounds without waiting
+#: (the contract tests, the differential and stateful tests, the simulator), never for
+#: a deployment strangers can reach.
+TEST_PARAMS = DEFAULT_PARAMS.instant().replace(min_price=0, score_floor=0, floor_margin=SCORE_SCALE)
+#: What durations below `SAFE_DURATIONS` risk, as a deploy command should say it.
+SHORT_DURATIONS_RISK = ("a phase shorter than its safe duration can be closed by anyone before honest participants "
+                        "act: their bids, owner deposits and evaluator stakes then burn (docs/security.md, class 1)")

@@ -167,6 +167,11 @@ class Participant:
         latest block time can lag; the contract checks the deadline again anyway."""
         return time.time()
 
+    def key_window_closed(self, deadline: int) -> bool:
+        """Whether a Training key window (`RoundView.key_deadline` or
+        `courier_deadline`; 0: no window) has closed."""
+        return deadline != 0 and self.now() >= deadline
+
     def past_half_time(self, info: RoundView) -> bool:
         """Whether the round's current phase is half over: until then a courier leaves
         the owner its turn."""
@@ -202,7 +207,7 @@ class Participant:
             close()
             self.log(f"{close.__name__}()")
         except ContractRevert as exc:
-            if exc.name not in ("RelayWrongPhase", "RelayPhaseNotOver"):
+            if exc.name not in ("RelayWrongPhase", "RelayPhaseNotOver", "RelaySeedNotReady"):
                 raise
 
     # ---------------------------------------------------------------- loop

@@ -17,6 +17,7 @@ class PolicyView:
     latest_version: int  # newest lineage layer
     own_version: int  # newest layer of a model this participant holds (-1: none)
     k: int
+    min_price: int = 0  # the deployment's lowest price per trainer (params.min_price)
 
 
 def default_bid(view: PolicyView) -> int:
@@ -24,6 +25,11 @@ def default_bid(view: PolicyView) -> int:
     return min(view.credit, (view.latest_version - view.own_version + 1) * TOKEN)
 
 
-def default_price(view: PolicyView, budget: int = TOKEN) -> int:
-    """The authors' MO policy: min(balance, budget) / k per trainer."""
-    return min(view.credit, budget) // view.k
+def default_price(view: PolicyView, budget: int = TOKEN) -> int | None:
+    """The authors' MO policy: min(balance, budget) / k per trainer, but never below
+    the deployment's minimum price (the contract refuses it): the minimum when the
+    credit covers k of it, else None (offer nothing this round)."""
+    price = min(view.credit, budget) // view.k
+    if price >= view.min_price:
+        return price
+    return view.min_price if view.credit >= view.min_price * view.k else None

@@ -27,6 +27,11 @@ from derelayl.types import ZERO32, Model, Phase, Slot, SlotOutcome
 MAX_CID_LENGTH = 128
 MAX_ENVELOPE_LENGTH = 512
 MAX_AMOUNT = 2**128 - 1
+ZERO_ADDRESS = "0x" + "00" * 20
+#: Quarters of Training in which an owner's key (2: the first half), and a courier's
+#: key or a request for one (3), are taken, as in the contract.
+OWNER_KEY_QUARTERS = 2
+COURIER_KEY_QUARTERS = 3
 
 
 @dataclass
@@ -49,6 +54,7 @@ class RoundState:
     phase: Phase = Phase.BIDDING
     phase_start: int = 0
     seed: bytes = ZERO32
+    seed_block: int = 0  # the block Bidding was locked at (0: open)
     bids: list[tuple[str, int]] = field(default_factory=list)
     bid_index: dict[str, int] = field(default_factory=dict)
     offers: list[tuple[int, int]] = field(default_factory=list)
@@ -61,7 +67,10 @@ class RoundState:
     submitted_count: int = 0
     committed_count: int = 0
     revealed_count: int = 0
-    after_idle_round: bool = False  # the round before had no offer: couriers may offer
+    # The round before: its parent layer (-1: none) and the models offered in it. A
+    # courier may offer a model of the same layer that nobody offered then.
+    layer_before: int = -1
+    offered_before: frozenset[int] = frozenset()
 
 
 @dataclass
@@ -188,11 +197,15 @@ class RelayProtocol:
         self.layers: list[list[int]] = [[0]]
         self.child_start: dict[int, list[int]] = {}
         self.owner_models: dict[int, dict[str, int]] = {0: {genesis_owner: 0}}
+        # Everyone who ever created an accepted model (genesis included): never an evaluator.
+        self.creators: set[str] = {genesis_owner}
         # Per round, its drawn evaluators: every model accepted in the round had its key
         # sealed to them, so they may courier it (kept when a round is forgotten).
         self.key_holders: dict[int, frozenset[str]] = {}
 
         for holder, amount in (allocations or {}).items():
+            if holder == ZERO_ADDRESS:  # credit of address(0) could never be withdrawn
+                raise ProtocolRevert("RelayInvalidParameter", "holder")
             self._mint_credit(holder, amount)
         self.round = 0
         self.rounds: dict[int, RoundState] = {0: RoundState(0, 0, Phase.BIDDING, now)}
@@ -297,6 +310,13 @@ class RelayProtocol:
         """When the round's current phase may be closed by anyone."""
         return rs.phase_start + self._duration(rs.phase)
 
+    def _require_open_bidding(self, round_: int) -> RoundState:
+        """The round's Bidding phase, not yet locked by closeBidding's first step."""
+        rs = self._require_phase(round_, Phase.BIDDING)
+        if rs.seed_block:
+            raise ProtocolRevert("RelayBiddingLocked", round_, rs.seed_block)
+        return rs
+
     def _require_closable(self, rs: RoundState, everyone_acted: bool) -> None:
         if not everyone_acted and self.now < self.deadline(rs):
             raise ProtocolRevert("RelayPhaseNotOver", int(rs.phase), self.deadline(rs))
@@ -353,7 +373,7 @@ class RelayProtocol:
         self.public_keys[account] = public_key
 
     def bid(self, account: str, round_: int, amount: int) -> None:
-        rs = self._require_phase(round_, Phase.BIDDING)
+        rs = self._require_open_bidding(round_)
         if amount > MAX_AMOUNT:
             raise ProtocolRevert("RelayAmountTooLarge", amount, MAX_AMOUNT)
         self._require_key(account)
@@ -386,9 +406,11 @@ class RelayProtocol:
         self._collect(account, amount)
 
     def offer(self, account: str, round_: int, price: int) -> None:
-        rs = self._require_phase(round_, Phase.BIDDING)
+        rs = self._require_open_bidding(round_)
         if price > MAX_AMOUNT:
             raise ProtocolRevert("RelayAmountTooLarge", price, MAX_AMOUNT)
+        if price < self.params.min_price:
+            raise ProtocolRevert("RelayPriceTooLow", price, self.params.min_price)
         model_id = self.owner_models.get(rs.parent_layer, {}).get(account)
         if model_id is None:
             raise ProtocolRevert("RelayNotModelOwner", round_, account)
@@ -399,10 +421,10 @@ class RelayProtocol:
         rs.offers.append((model_id, price))
 
     def courier_offer(self, account: str, round_: int, model_id: int) -> None:
-        rs = self._require_phase(round_, Phase.BIDDING)
+        rs = self._require_open_bidding(round_)
         if model_id >= len(self.models) or self.models[model_id].layer != rs.parent_layer:
             raise ProtocolRevert("RelayNotParentModel", round_, model_id)
-        if not rs.after_idle_round:
+        if not self.may_courier_offer(rs, model_id):
             raise ProtocolRevert("RelayOwnersStillActive", round_)
         self._require_key_holder(model_id, account)
         if model_id in rs.offered:
@@ -410,25 +432,41 @@ class RelayProtocol:
         rs.offered.add(model_id)
         rs.offers.append((model_id, 0))
 
+    @staticmethod
+    def may_courier_offer(rs: RoundState, model_id: int) -> bool:
+        """Whether couriers may offer `model_id` in round `rs` (as far as its owner is
+        concerned): the round before had the same parent layer and did not offer it."""
+        return rs.number > 0 and rs.layer_before == rs.parent_layer and model_id not in rs.offered_before
+
     def stake_evaluator(self, account: str, round_: int) -> None:
-        rs = self._require_phase(round_, Phase.BIDDING)
+        rs = self._require_open_bidding(round_)
         self._require_key(account)
         if account in rs.records:
             raise ProtocolRevert("RelayAlreadyEvaluator", round_, account)
-        if account in rs.bid_index or account in self.owner_models.get(rs.parent_layer, {}):
+        if account in rs.bid_index or account in self.creators:
             raise ProtocolRevert("RelayParticipantCannotEvaluate", round_, account)
         self._collect(account, self.params.evaluator_stake)
         rs.evaluators.append(account)
         rs.records[account] = EvaluatorRecord(index=len(rs.evaluators) - 1)
 
-    def close_bidding(self, seed: bytes) -> int:
-        """Matches trainers to MOs with the tie-break `seed` (the contract's is in
-        the BiddingClosed event). Returns the number of slots."""
+    def lock_bidding(self, block: int = 1) -> None:
+        """closeBidding's first step: only at the deadline (a full list of free bids
+        must not let anyone close early), locks the round at `block`, whose hash will
+        be the seed: no more bids, offers or stakes."""
         rs = self._require_phase(self.round, Phase.BIDDING)
-        everyone = (
-            len(rs.offers) == len(self.layers[rs.parent_layer]) and len(rs.bids) == self.params.max_trainers
-        )
-        self._require_closable(rs, everyone)
+        if rs.seed_block:
+            raise ValueError(f"round {rs.number} is locked already: close_bidding(seed) draws")
+        self._require_closable(rs, False)
+        rs.seed_block = block
+
+    def close_bidding(self, seed: bytes) -> int:
+        """closeBidding's second step: matches trainers to MOs with the tie-break `seed`
+        (the contract's, from the hash of the lock's block, is in the BiddingClosed
+        event). Locks first if the round is not locked yet (callers without a chain, such
+        as the simulator, take both steps at once). Returns the number of slots."""
+        rs = self._require_phase(self.round, Phase.BIDDING)
+        if not rs.seed_block:
+            self.lock_bidding()
         rs.seed = seed
         self._draw_evaluators(rs)
         self._match(rs)
@@ -472,33 +510,47 @@ class RelayProtocol:
             self._release(*rs.bids[b])
 
     def deliver_key(self, account: str, round_: int, slot: int, envelope: bytes) -> None:
-        self._require_phase(round_, Phase.TRAINING)
+        rs = self._require_phase(round_, Phase.TRAINING)
         s = self._slot(round_, slot)
         if self.models[s.parent_id].creator != account:
             raise ProtocolRevert("RelayNotSlotOwner", round_, slot, account)
         if s.delivered:
             raise ProtocolRevert("RelayKeyAlreadyDelivered", round_, slot)
+        self._require_key_window(rs, slot, OWNER_KEY_QUARTERS)
         self._check_envelope(envelope)
         s.delivered = True
 
     def courier_key(self, account: str, round_: int, slot: int, envelope: bytes) -> None:
-        self._require_phase(round_, Phase.TRAINING)
+        rs = self._require_phase(round_, Phase.TRAINING)
         s = self._slot(round_, slot)
         self._require_key_holder(s.parent_id, account)
         if s.submitted:
             raise ProtocolRevert("RelayAlreadySubmitted", round_, slot)
+        self._require_key_window(rs, slot, COURIER_KEY_QUARTERS)
         self._check_envelope(envelope)
         s.couriered = True
 
     def request_key(self, account: str, round_: int, slot: int) -> None:
         """The trainer asks for a courier (the key it got does not open the parent):
         only checks, as on chain; the request changes no state."""
-        self._require_phase(round_, Phase.TRAINING)
+        rs = self._require_phase(round_, Phase.TRAINING)
         s = self._slot(round_, slot)
         if s.trainer != account:
             raise ProtocolRevert("RelayNotSlotTrainer", round_, slot, account)
         if s.submitted:
             raise ProtocolRevert("RelayAlreadySubmitted", round_, slot)
+        self._require_key_window(rs, slot, COURIER_KEY_QUARTERS)
+
+    def key_window(self, rs: RoundState, quarters: int) -> int | None:
+        """When the Training key window of `quarters` quarters closes (None: no window,
+        training duration 0)."""
+        window = self.params.training_duration
+        return rs.phase_start + window * quarters // 4 if window else None
+
+    def _require_key_window(self, rs: RoundState, slot: int, quarters: int) -> None:
+        deadline = self.key_window(rs, quarters)
+        if deadline is not None and self.now >= deadline:
+            raise ProtocolRevert("RelayKeyWindowClosed", rs.number, slot, deadline)
 
     def submit(
         self, account: str, round_: int, slot: int, weights_hash: bytes, cid: str, envelopes: Sequence[bytes]
@@ -638,16 +690,18 @@ class RelayProtocol:
         accept_count = len(ranked) * p.selection_permille // 1000
         if accept_count == 0 and ranked:
             accept_count = 1
-        for r, i in enumerate(ranked):
+        # In the top fraction and at or above the floor: garbage is never accepted.
+        accepted = [i for i in ranked[:accept_count] if medians[i] >= self.floor_of(rs.slots[i])]
+        for i in ranked:
             s = rs.slots[i]
             owner = self.models[s.parent_id].creator
-            if r < accept_count:
+            if i in accepted:
                 self._release(s.trainer, s.bid)
                 outcomes[i] = (SlotOutcome.ACCEPTED, medians[i])
             else:
                 self._forfeit(s.trainer, s.bid)
                 outcomes[i] = (SlotOutcome.REJECTED, medians[i])
-            self._settle_price(s, owner, returned=r < accept_count)
+            self._settle_price(s, owner, returned=i in accepted)
 
         evaluator_rewards: dict[str, tuple[int, int, int]] = {}
         for e, evaluator in enumerate(rs.evaluators):
@@ -663,7 +717,6 @@ class RelayProtocol:
             self._mint_credit(evaluator, reward)
             evaluator_rewards[evaluator] = (agreed, reward, penalty)
 
-        accepted = ranked[:accept_count]
         accepted_models: list[int] = []
         next_parent = rs.parent_layer
         if accepted:
@@ -671,8 +724,14 @@ class RelayProtocol:
         rs.phase = Phase.SETTLED
         self.round += 1
         self.rounds[self.round] = RoundState(self.round, next_parent, Phase.BIDDING, self.now,
-                                             after_idle_round=not rs.offers)
+                                             layer_before=rs.parent_layer, offered_before=frozenset(rs.offered))
         return Settlement(rs.number, outcomes, accepted_models, evaluator_rewards, not accepted)
+
+    def floor_of(self, s: Slot) -> int:
+        """The lowest median at which the model of slot `s` may be accepted: the task's
+        floor, or its parent's score less the margin if that is higher."""
+        p = self.params
+        return max(p.score_floor, self.models[s.parent_id].score - p.floor_margin, 0)
 
     def _append_layer(self, rs: RoundState, accepted: list[int], medians: dict[int, int]) -> tuple[int, list[int]]:
         parents = self.layers[rs.parent_layer]
@@ -701,6 +760,7 @@ class RelayProtocol:
             )
             self.layers[layer].append(model_id)
             self.owner_models[layer][s.trainer] = model_id
+            self.creators.add(s.trainer)
             ids.append(model_id)
         return layer, ids
 

@@ -9,8 +9,11 @@ enforces); only a model's performance is drawn at random instead of trained:
 - trainers: a random sample of the others so that owners + trainers = 128, bidding
   with the default policy min(balance, V_latest - V_own + 1); owners offer
   min(balance, budget) / k per trainer;
-- one "miner" (neither owner nor trainer), drawn at random, evaluates every new model
-  and so holds it; it is paid `evaluator_fee * test_cases` per model it scores;
+- one "miner", drawn at random each round from the 1/16 of the participants that
+  never train (`MINER_SHARE`: nobody who ever created an accepted model may evaluate,
+  and in a closed population every trainer sooner or later creates one), evaluates
+  every new model and so holds it; it is paid `evaluator_fee * test_cases` per model
+  it scores;
 - k = 4 trainers per owner; a matched trainer finishes training with probability 0.9;
   a trained model's logit is its parent's plus N(1, 1) (performance = sigmoid);
 - s = 0.5; lineage reward 1 token per accepted descendant, claimed every 10 rounds.
@@ -32,11 +35,16 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from derelayl.params import DEFAULT_PARAMS, SCORE_SCALE, TOKEN
+from derelayl.params import TEST_PARAMS, SCORE_SCALE, TOKEN
 from derelayl.policies import PolicyView, default_bid, default_price
 from derelayl.protocol import Phase, RelayProtocol
 
 ENVELOPE = b"\x01"
+#: Share of the participants (at least one) that only ever evaluate. Nobody who ever
+#: created an accepted model may evaluate (it would judge its own descendants, issue 17
+#: class 8), and in a closed population every trainer sooner or later creates one: the
+#: miners must be participants that never train, as the SDK's evaluators are.
+MINER_SHARE = 1 / 16
 
 
 @dataclass
@@ -114,13 +122,15 @@ def run_simulation(config: SimulationConfig, progress: Callable[[int], None] | N
     rng = random.Random(config.seed)
     people = [f"0x{i:040x}" for i in range(1, config.participants + 1)]
     index = {p: i for i, p in enumerate(people)}
-    params = DEFAULT_PARAMS.replace(
+    params = TEST_PARAMS.replace(  # no clock: every phase closes at once
+
         k=config.k, selection_permille=round(config.selection * 1000), max_trainers=config.active,
         max_evaluators=1, quorum=1, evaluator_stake=0,
         evaluator_reward=round(config.evaluator_fee * config.test_cases * TOKEN),
         lineage_reward=round(config.lineage_reward * TOKEN), score_tolerance=0,
     )
     genesis_owner = people[0]
+    miner_pool = people[len(people) - max(1, round(len(people) * MINER_SHARE)):]  # never train
     protocol = RelayProtocol(params, genesis_owner, tie_keys=cheap_tie_keys(), commitment=cheap_commitment)
     for p in people:
         protocol.register_key(p, b"\x01" * 32)
@@ -139,14 +149,12 @@ def run_simulation(config: SimulationConfig, progress: Callable[[int], None] | N
         for owner in owners:
             view = PolicyView(protocol.credit.get(owner, 0), latest, version[index[owner]], config.k)
             protocol.offer(owner, r, default_price(view, budget))
-        others = [p for p in people if p not in owners]
+        others = [p for p in people if p not in owners and p not in miner_pool]
         trainers = rng.sample(others, min(len(others), max(config.active - len(owners), 0)))
         for t in trainers:
             view = PolicyView(protocol.credit.get(t, 0), latest, version[index[t]], config.k)
             protocol.bid(t, r, default_bid(view))
-        chosen = set(trainers)
-        miners = [p for p in others if p not in chosen]
-        evaluator = rng.choice(miners) if miners else None
+        evaluator = rng.choice(miner_pool)
         if evaluator is not None:
             protocol.stake_evaluator(evaluator, r)
         protocol.close_bidding(rng.randbytes(32))

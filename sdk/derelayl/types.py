@@ -81,6 +81,9 @@ class RoundView:
     submitted_count: int
     committed_count: int
     revealed_count: int
+    key_deadline: int = 0  # Training: owners' keys before it (0: no window)
+    courier_deadline: int = 0  # Training: couriers' keys and requests before it (0: no window)
+    seed_block: int = 0  # Bidding: the block it was locked at (0: open); its hash is the seed
 
 
 @dataclass(frozen=True)

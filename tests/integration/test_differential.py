@@ -31,7 +31,7 @@ from eth_utils import keccak
 from web3.exceptions import ContractLogicError, Web3RPCError
 from web3.logs import DISCARD
 
-from derelayl import DEFAULT_PARAMS, SCORE_SCALE, TOKEN, ProtocolRevert, RelayProtocol
+from derelayl import TEST_PARAMS, SCORE_SCALE, TOKEN, ProtocolRevert, RelayProtocol
 from derelayl.chain import ErrorDecoder
 from derelayl.protocol import Phase, SlotOutcome
 from scripts.deploy import GENESIS_CID, GENESIS_HASH, deploy
@@ -46,12 +46,14 @@ GAS_PRICE = 2 * 10**9  # explicit: no fee lookups per transaction
 
 def draw_params(rng: random.Random):
     max_evaluators = rng.choice([1, 2, 3])
-    return DEFAULT_PARAMS.replace(
+    # Durations 0: the scenarios close every phase at once (the model's clock never moves).
+    return TEST_PARAMS.replace(
         k=rng.choice([1, 2, 3]), selection_permille=rng.choice([250, 500, 500, 1000]),
         max_trainers=rng.choice([3, 6]), max_evaluators=max_evaluators,
         quorum=min(max_evaluators, rng.choice([1, 1, 2])),
         evaluator_stake=rng.choice([0, 0, TOKEN]), evaluator_reward=TOKEN // 100, lineage_reward=TOKEN,
-        score_tolerance=rng.choice([0, 50_000]),
+        score_tolerance=rng.choice([0, 50_000]), min_price=rng.choice([0, 0, TOKEN // 10]),
+        score_floor=rng.choice([0, 0, 0, 400_000]), floor_margin=rng.choice([SCORE_SCALE] * 3 + [100_000]),
     )
 
 
@@ -170,6 +172,11 @@ class Scenario:
         pool = list(rs.evaluators)
         if pool and self.maybe(0.1):  # a staker wants its stake back before the draw
             self.act(pool[0], "reclaimStake", (r,), lambda: m.reclaim_stake(pool[0], r))
+        # closeBidding's first step locks the round; the draw comes in the next block
+        self.act(self.people[-1], "closeBidding", (), m.lock_bidding)
+        if self.maybe(0.3):  # a late bid after the lock
+            a = rng.choice(self.people)
+            self.act(a, "bid", (r, 0), lambda: m.bid(a, r, 0))
         receipt, _ = self.act(self.people[-1], "closeBidding", (), lambda: None)
         seed = bytes(self.relay.events.BiddingClosed().process_receipt(receipt, errors=DISCARD)[0]["args"]["seed"])
         m.close_bidding(seed)
@@ -302,6 +309,7 @@ def test_random_scenarios_end_in_identical_state():
                  "keys couriered after the owner delivered", "reclaimUndelivered:RelayAlreadySubmitted", "courierOffer",
                  "courierOffer:RelayNotKeyHolder", "courierOffer:RelayOwnersStillActive", "reclaimStake",
                  "reclaimStake:RelayEvaluatorDrawn", "reclaimStake:RelayNotEvaluator", "reclaimStake:RelayWrongPhase",
-                 "reclaimStake:RelayWrongRound", "submit:RelayUnchangedWeights"]:
+                 "reclaimStake:RelayWrongRound", "submit:RelayUnchangedWeights", "offer:RelayPriceTooLow",
+                 "bid:RelayBiddingLocked"]:
         assert stats.get(case, 0) > 0, f"no {case} in {SCENARIOS} scenarios"
     assert stats["models"] >= SCENARIOS // 2  # lineages exist to compare

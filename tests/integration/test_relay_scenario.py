@@ -9,12 +9,12 @@ every model's claimable reward.
 
 import pytest
 from brownie import accounts, chain
-from scripts.relay import RoundScript, default_score, play_round
+from scripts.relay import RoundScript, close_bidding, default_score, play_round
 
-from derelayl import DEFAULT_PARAMS, TOKEN, RelayProtocol
+from derelayl import TEST_PARAMS, TOKEN, RelayProtocol
 from scripts.deploy import GENESIS_CID, GENESIS_HASH, deploy
 
-PARAMS = DEFAULT_PARAMS.replace(k=4, max_trainers=32, max_evaluators=8, quorum=2)
+PARAMS = TEST_PARAMS.replace(k=4, max_trainers=32, max_evaluators=8, quorum=2)
 
 
 def agreeing_score(evaluator, slot, trainer):
@@ -118,7 +118,7 @@ def claims_and_withdrawals_empty_the_contract(scenario):
             model.claim(m, 1000)
     assert_same_state(relay, token, model, everyone)
     # Settle the open round so nothing stays locked, then everybody withdraws.
-    relay.closeBidding({"from": deployer})
+    close_bidding(relay, {"from": deployer})
     model.close_bidding(bytes(relay.roundInfo(relay.currentRound())["seed"]))
     relay.settle({"from": deployer})
     model.settle()

@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 from web3 import Web3
 
-from derelayl import SAFE_QUORUM, RelayClient, crypto
+from derelayl import SAFE_QUORUM, TEST_PARAMS, RelayClient, crypto
 from derelayl.cli import main
 from derelayl.deploying import deploy, relay_contract
 from derelayl.deployment import Deployment
@@ -28,7 +28,7 @@ def local_chain():
 @pytest.fixture(scope="module")
 def deployed(local_chain):
     w3 = connect(local_chain.url)
-    return w3, deploy(w3, dev_account(0))
+    return w3, deploy(w3, dev_account(0), TEST_PARAMS)  # free offers, instant phases
 
 
 def test_local_chain_serves_the_dev_accounts(local_chain):
@@ -266,3 +266,19 @@ def test_cli_node_serves_a_chain_and_an_ipfs_daemon(tmp_path):
     assert node.returncode == 0 and "rpc_url" in output and "stopped" in output
     assert "dev chain only" in output and accounts[0]["private_key"] in output
     assert os.path.exists(endpoints)
+
+
+def test_the_client_closes_bidding_in_its_two_steps(local_chain):
+    """Class 3 (issue 17): `RelayClient.close_bidding` sends the lock, then the draw in a
+    later block (unchecked: an eth_call on the lock's block would see RelaySeedNotReady)."""
+    from derelayl.protocol import Phase
+
+    w3 = connect(local_chain.url)
+    deployment = deploy(w3, dev_account(0), TEST_PARAMS)
+    owner, trainer = RelayClient(w3, deployment, dev_account(0)), RelayClient(w3, deployment, dev_account(6))
+    trainer.register_key(b"\x08" * 32)
+    trainer.bid(0, 0)
+    owner.offer(0, 0)
+    receipt = trainer.close_bidding()
+    info = trainer.round_info(0)
+    assert info.phase != Phase.BIDDING and info.slot_count == 1 and 0 < info.seed_block < receipt["blockNumber"]

@@ -178,3 +178,17 @@ def test_configured_ganache_is_used_and_a_missing_jsipfs_says_how_to_install_it(
     code, output = run_outside(tmp_path, env, "node")
     assert code == 1 and refused(output, "js-ipfs not found on PATH or in $DERELAYL_JSIPFS",
                                  "npm install -g ipfs@0.66.1"), output
+
+
+def test_deploy_refuses_phases_shorter_than_a_public_chain_needs_without_the_flag(tmp_path):
+    """Class 1 (issue 17): zero durations let anyone close a phase at once. `deploy`
+    names each short phase and refuses, unless --allow-short-durations accepts the risk
+    (then it warns and goes on: here to the unreachable chain)."""
+    path = tmp_path / "params.json"
+    path.write_text('{"bidding_duration": 0, "commit_duration": 30}')
+    code, output = derelayl("deploy", "--rpc-url", UNREACHABLE, "--private-key", KEY, "--params", str(path))
+    assert code != 0 and refused(output, "bidding_duration = 0 s, commit_duration = 30 s", "300 s, 600 s",
+                                 "--allow-short-durations"), output
+    code, output = derelayl("deploy", "--rpc-url", UNREACHABLE, "--private-key", KEY, "--params", str(path),
+                            "--allow-short-durations")
+    assert code != 0 and "warning: bidding_duration = 0 s" in output and refused(output, UNREACHABLE), output

@@ -11,10 +11,10 @@ from __future__ import annotations
 import itertools
 import random
 
-from derelayl import DEFAULT_PARAMS, SCORE_SCALE, TOKEN, RelayProtocol
+from derelayl import TEST_PARAMS, SCORE_SCALE, TOKEN, RelayProtocol
 from derelayl.protocol import Phase
 
-PARAMS = DEFAULT_PARAMS.replace(k=4, max_trainers=4, max_evaluators=4, quorum=1, evaluator_stake=TOKEN,
+PARAMS = TEST_PARAMS.replace(k=4, max_trainers=4, max_evaluators=4, quorum=1, evaluator_stake=TOKEN,
                                 evaluator_reward=TOKEN // 100, score_tolerance=50_000)
 OWNER = "0x" + "aa" * 20
 TRAINERS = [f"0x{0x100 + i:040x}" for i in range(4)]

@@ -46,11 +46,12 @@ from eth_utils import keccak
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from derelayl import DEFAULT_PARAMS, TOKEN, Phase, ProtocolRevert, RelayProtocol
+from derelayl import TEST_PARAMS, TOKEN, Phase, ProtocolRevert, RelayProtocol
 from scripts.deploy import GENESIS_CID, GENESIS_HASH, deploy
 
-PARAMS = DEFAULT_PARAMS.replace(
-    k=2, max_trainers=4, max_evaluators=3, quorum=1, evaluator_stake=TOKEN, evaluator_reward=TOKEN // 100
+PARAMS = TEST_PARAMS.replace(  # durations 0: the walks close phases without waiting
+    k=2, max_trainers=4, max_evaluators=3, quorum=1, evaluator_stake=TOKEN, evaluator_reward=TOKEN // 100,
+    score_floor=100_000, floor_margin=300_000,  # an acceptance floor: low scores are rejected
 )
 ENVELOPE = b"\x5e" * 80
 N = 10  # participants: the genesis owner and nine others
@@ -201,9 +202,13 @@ class RelayWalk:
 
     @step(weight=2, who=WHO)
     def close_bidding(self, who):
+        """closeBidding: its first call locks the round, the next (a later block) draws."""
         def apply(tx):
-            seed = bytes(tx.events["BiddingClosed"]["seed"]) if tx else b"\x00" * 32
             rs = self.model.rounds[self.model.round]
+            if not (rs.phase == Phase.BIDDING and rs.seed_block):
+                self.model.lock_bidding()  # raises what the chain did, if it refused
+                return
+            seed = bytes(tx.events["BiddingClosed"]["seed"]) if tx else b"\x00" * 32
             pool = len(rs.evaluators)
             self.model.close_bidding(seed)
             if tx:  # the same evaluators drawn by lot, in the same (envelope) order
@@ -450,7 +455,10 @@ PHASE_STEPS = {
 def choose_step(rng: random.Random, machine: RelayWalk) -> str:
     if rng.random() < 0.05:
         return rng.choice(WEIGHTED_STEPS)
-    return rng.choice(PHASE_STEPS[machine.model.rounds[machine.model.round].phase])
+    rs = machine.model.rounds[machine.model.round]
+    if rs.phase == Phase.BIDDING and rs.seed_block and rng.random() < 0.5:
+        return "close_bidding"  # locked: bids, offers and stakes are refused now
+    return rng.choice(PHASE_STEPS[rs.phase])
 
 
 def test_random_walks_match_the_protocol_model(state_machine_settings):

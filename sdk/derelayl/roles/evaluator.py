@@ -57,14 +57,15 @@ class EvaluatorRole(Role):
         return True
 
     def courier_offers(self, r: int) -> bool:
-        """After a round in which nobody offered (the owners of the layer went away),
-        offers at price 0 each model of the layer that it scored in the round that
-        accepted it and that nobody offered by half-time of Bidding: owners who all
-        left cannot stop the relay. Done (True) once no such model is waiting."""
-        if r == 0 or self.client.round_info(r - 1).offer_count != 0:
-            return True  # owners are active: couriers may not offer (RelayOwnersStillActive)
+        """For each model of the layer that nobody offered in the round before (same
+        layer: its owner went away), offers at price 0 each such model it scored in the
+        round that accepted it and that nobody offered by half-time of Bidding: owners
+        who left cannot stop the relay. Done (True) once no such model is waiting."""
         info = self.client.round_info(r)
+        if r == 0 or self.client.round_info(r - 1).parent_layer != info.parent_layer:
+            return True  # the owners' first round: couriers may not offer (RelayOwnersStillActive)
         offered = {o.model_id for o in self.client.offers(r)}
+        offered |= {o.model_id for o in self.client.offers(r - 1)}  # its owner may be active
         waiting = False
         for model_id in self.client.layer(info.parent_layer):
             if model_id in offered or model_id == 0 or self.key_of_scored_model(model_id) is None:
@@ -108,6 +109,8 @@ class EvaluatorRole(Role):
         request may still come."""
         a = self.agent
         info = self.client.round_info(r)
+        if a.key_window_closed(info.courier_deadline):
+            return True  # too late: couriers' keys are taken in the first three quarters only
         mine = a.round_state(r).setdefault("couriered", [])
         requested = {e["slot"] for e in self.client.events("KeyRequested", round=r)}
         waiting = False

@@ -46,6 +46,10 @@ class TrainerRole(Role):
         if model_id is not None:
             if not any(o.model_id == model_id for o in self.client.offers(r)):
                 price = a.config.price_policy(self.policy_view())
+                if price is None or price < a.params.min_price:  # the contract would refuse it
+                    self.log(f"round {r}: not offering model {model_id}: the credit does not cover "
+                             f"{a.k} x the minimum price {a.params.min_price / TOKEN:.3f} DRL")
+                    return True
                 self.client.offer(r, price)
                 self.log(f"round {r}: offered model {model_id} at {price / TOKEN:.3f} DRL per trainer")
         elif not any(b.trainer == a.address for b in self.client.bids(r)):
@@ -59,7 +63,7 @@ class TrainerRole(Role):
     def policy_view(self) -> PolicyView:
         a = self.agent
         return PolicyView(self.client.credit_of(a.address), self.client.layer_count() - 1,
-                          a.state.data["own_version"], a.k)
+                          a.state.data["own_version"], a.k, a.params.min_price)
 
     def genesis_checked(self, r: int) -> bool:
         """Whether the genesis model opens with the key its deployment publishes and
@@ -123,6 +127,8 @@ class TrainerRole(Role):
         model_id = self.client.current_model_of(self.agent.address)
         if model_id is None:
             return True
+        if self.agent.key_window_closed(self.client.round_info(r).key_deadline):
+            return True  # too late: the contract takes an owner's key in the first half only
         key = self.model_key(model_id)
         for slot, s in enumerate(self.client.slots(r)):
             if s.parent_id != model_id or s.delivered:  # another MO's slot, or delivered already
@@ -181,6 +187,8 @@ class TrainerRole(Role):
         mine = self.agent.round_state(r)
         if mine.get("requested_after", 0) >= delivery_count:
             return  # asked already; waiting for a courier
+        if self.agent.key_window_closed(self.client.round_info(r).courier_deadline):
+            return  # too late for a courier: the contract would refuse the request
         self.client.request_key(r, slot)
         mine["requested_after"] = delivery_count
         self.agent.state.save()

@@ -13,7 +13,7 @@ import os
 
 from brownie import web3
 from web3.logs import DISCARD
-from conftest import reverts
+from conftest import close_bidding, reverts
 
 from derelayl import TOKEN
 
@@ -66,7 +66,7 @@ def test_zero_bid_sybils_cannot_keep_a_paying_trainer_out(relay, keyed, genesis_
     evicted = tx.events["BidEvicted"]["trainer"]
     assert evicted in sybils and len(relay.bidsOf(0)) == params.max_trainers
     relay.offer(0, TOKEN, {"from": genesis_owner})
-    relay.closeBidding({"from": genesis_owner})
+    close_bidding(relay, {"from": genesis_owner})
     matched = [relay.slotOf(0, i)["trainer"] for i in range(params.k)]
     assert honest in matched
     for s in sybils:
@@ -84,7 +84,7 @@ def test_a_sybil_flood_of_paying_bids_only_locks_the_sybils_tokens(relay, keyed,
     assert honest not in [b[0] for b in relay.bidsOf(0)]
     assert relay.creditOf(honest) == 100 * TOKEN  # evicted: credited back at once
     relay.offer(0, TOKEN, {"from": genesis_owner})
-    relay.closeBidding({"from": genesis_owner})
+    close_bidding(relay, {"from": genesis_owner})
     matched = {relay.slotOf(0, i)["trainer"] for i in range(params.k)}
     for s in sybils:
         assert relay.creditOf(s) == (98 if s in matched else 100) * TOKEN
@@ -99,7 +99,8 @@ def test_last_moment_bid_wins_fairly_and_the_outbid_trainer_loses_nothing(relay,
     relay.bid(0, TOKEN, {"from": trainers[0]})
     relay.bid(0, TOKEN, {"from": trainers[1]})
     attacker, outbid = trainers[2], None
-    in_one_block(relay, [(attacker, "bid", (0, 2 * TOKEN)), (genesis_owner, "closeBidding", ())])
+    in_one_block(relay, [(attacker, "bid", (0, 2 * TOKEN)), (genesis_owner, "closeBidding", ())])  # bid, lock
+    relay.closeBidding({"from": genesis_owner})  # the draw, in the next block
     matched = [relay.slotOf(0, i)["trainer"] for i in range(2)]
     assert matched[0] == attacker  # the highest bid takes the first slot
     outbid = trainers[0] if trainers[0] not in matched else trainers[1]
@@ -112,21 +113,28 @@ def test_last_moment_bid_wins_fairly_and_the_outbid_trainer_loses_nothing(relay,
 # ------------------------------------------------------------------ ordering
 
 def test_order_of_equal_bids_inside_a_block_changes_no_match(relay, keyed, genesis_owner, trainers):
-    """Four equal bids and closeBidding in one block: reversing the bids' order gives
-    the same seed and the same trainer in every slot (ties go by the seed, not by
-    arrival)."""
+    """Four equal bids and the lock of Bidding in one block, then the draw: in either
+    order of the bids, the slots go to the trainers the seed ranks first (ties go by
+    the seed, not by arrival). Since issue 17 (class 3) the seed is the hash of the
+    lock's block, so the order inside that block changes the seed itself: a block
+    producer can still grind it (docs/security.md), a caller of closeBidding cannot."""
+    from derelayl.protocol import bid_tie_key
+
     relay.offer(0, TOKEN, {"from": genesis_owner})
     bidders = trainers[:4]
 
     def play(order):
         sends = [(b, "bid", (0, TOKEN)) for b in bidders[::order]]
-        receipts = in_one_block(relay, sends + [(genesis_owner, "closeBidding", ())])
+        in_one_block(relay, sends + [(genesis_owner, "closeBidding", ())])  # the bids and the lock
+        draw = in_one_block(relay, [(genesis_owner, "closeBidding", ())])[0]  # web3: survives both_orders
         contract = web3.eth.contract(address=relay.address, abi=relay.abi)
-        seed = contract.events.BiddingClosed().process_receipt(receipts[-1], errors=DISCARD)[0]["args"]["seed"]
-        return seed, [relay.slotOf(0, i)["trainer"] for i in range(2)], [relay.creditOf(b) for b in bidders]
+        seed = bytes(contract.events.BiddingClosed().process_receipt(draw, errors=DISCARD)[0]["args"]["seed"])
+        expected = sorted(bidders, key=lambda b: -bid_tie_key(seed, b.address))[:2]
+        matched = [relay.slotOf(0, i)["trainer"] for i in range(2)]
+        return matched == [b.address for b in expected], sorted(relay.creditOf(b) for b in bidders)
 
     forward, backward = both_orders(play)
-    assert forward == backward
+    assert forward == backward == (True, [99 * TOKEN] * 2 + [100 * TOKEN] * 2)
 
 
 def test_order_of_reveals_inside_a_block_changes_no_payout(relay, submitted, trainers, evaluators, genesis_owner):
@@ -147,3 +155,77 @@ def test_order_of_reveals_inside_a_block_changes_no_payout(relay, submitted, tra
     forward, backward = both_orders(play)
     assert forward == backward
     assert len(forward[0]) == 1
+
+
+# ------------------------------------------------------- the draw's seed (issue 17)
+
+def test_whoever_closes_bidding_cannot_see_the_draw_coming(relay, keyed, genesis_owner, trainers, evaluators):
+    """Class 3 (issue 17). Before: closeBidding drew the evaluators and broke ties at
+    once with keccak(blockhash(n - 1), relay, round), known a block ahead, so a
+    minority of the pool could wait for a block whose draw gave it a majority of seats
+    and close then (30% of the pool held 5 of 8 seats after 26 blocks). Now the first
+    closeBidding only locks the round (no more bids, offers or stakes); the seed is
+    the hash of the lock's own block, unknown when the lock was sent, and the draw
+    needs a later block."""
+    from brownie import chain
+    from eth_abi import encode
+    from eth_utils import keccak
+
+    relay.offer(0, TOKEN, {"from": genesis_owner})
+    for t in trainers[:3]:
+        relay.bid(0, TOKEN, {"from": t})
+    for e in evaluators:
+        relay.stakeEvaluator(0, {"from": e})
+    lock = relay.closeBidding({"from": trainers[0]})
+    assert "BiddingClosed" not in lock.events and relay.roundInfo(0)["phase"] == 0
+    seed_block = lock.events["BiddingLocked"]["seedBlock"]
+    assert seed_block == lock.block_number == relay.roundInfo(0)["seedBlock"]
+    with reverts("RelayBiddingLocked"):
+        relay.bid(0, 2 * TOKEN, {"from": trainers[3]})
+    with reverts("RelayBiddingLocked"):
+        relay.offer(0, TOKEN, {"from": genesis_owner})
+    with reverts("RelayBiddingLocked"):
+        relay.stakeEvaluator(0, {"from": trainers[4]})
+    # The draw in the same block as the lock is refused: the seed is not known yet.
+    contract = web3.eth.contract(address=relay.address, abi=relay.abi)
+    web3.provider.make_request("miner_stop", [])
+    try:
+        hashes = [contract.functions.closeBidding().transact(
+            {"from": str(trainers[i]), "gas": GAS, "gasPrice": web3.to_wei(20 - i, "gwei")}) for i in (1, 2)]
+        web3.provider.make_request("evm_mine", [])
+    finally:
+        web3.provider.make_request("miner_start", [])
+    first, second = (web3.eth.get_transaction_receipt(h) for h in hashes)
+    assert first["blockNumber"] == second["blockNumber"] > seed_block
+    assert first["status"] == 1 and relay.roundInfo(0)["phase"] == 1  # the draw, a block after the lock
+    assert second["status"] == 0  # nothing left to close
+    expected = keccak(encode(["bytes32", "address", "uint256"], [bytes(web3.eth.get_block(seed_block)["hash"]),
+                                                                 relay.address, 0]))
+    assert bytes(relay.roundInfo(0)["seed"]) == expected
+    chain.mine()
+
+
+def test_a_draw_in_the_lock_block_waits_and_a_stale_lock_locks_again(relay, keyed, genesis_owner, trainers):
+    """The draw must come in a later block than the lock (RelaySeedNotReady); a lock
+    whose block hash is gone (more than 256 blocks ago) locks again at the current
+    block instead of drawing with a hash of 0."""
+    from brownie import chain
+
+    relay.offer(0, TOKEN, {"from": genesis_owner})
+    relay.bid(0, TOKEN, {"from": trainers[0]})
+    contract = web3.eth.contract(address=relay.address, abi=relay.abi)
+    web3.provider.make_request("miner_stop", [])
+    try:
+        hashes = [contract.functions.closeBidding().transact(
+            {"from": str(trainers[i]), "gas": GAS, "gasPrice": web3.to_wei(20 - i, "gwei")}) for i in (1, 2)]
+        web3.provider.make_request("evm_mine", [])
+    finally:
+        web3.provider.make_request("miner_start", [])
+    lock, early = (web3.eth.get_transaction_receipt(h) for h in hashes)
+    assert lock["status"] == 1 and early["status"] == 0  # the draw in the lock's block: RelaySeedNotReady
+    first_lock = relay.roundInfo(0)["seedBlock"]
+    chain.mine(257)
+    tx = relay.closeBidding({"from": trainers[1]})
+    assert "BiddingClosed" not in tx.events and tx.events["BiddingLocked"]["seedBlock"] == tx.block_number > first_lock
+    tx = relay.closeBidding({"from": trainers[1]})
+    assert "BiddingClosed" in tx.events and relay.roundInfo(0)["slotCount"] == 1

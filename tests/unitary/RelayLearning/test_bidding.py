@@ -1,7 +1,7 @@
 """registerKey, bid, offer, stakeEvaluator and closeBidding."""
 
 from brownie import ZERO_ADDRESS
-from conftest import (assert_closes_only_after_deadline, cid_of, ENVELOPE, fresh_accounts, key_of, reverts,
+from conftest import (close_bidding, assert_closes_only_after_deadline, cid_of, ENVELOPE, fresh_accounts, key_of, reverts,
                       sleep_past_deadline, timed_relay, weights_hash)
 from eth_utils import keccak
 
@@ -167,6 +167,34 @@ def test_stake_evaluator_reverts_for_model_owner(relay, keyed, genesis_owner):
         relay.stakeEvaluator(0, {"from": genesis_owner})
 
 
+def test_ancestors_may_never_evaluate_their_descendants(relay, keyed, genesis_owner, trainers, evaluators):
+    """Class 8 (issue 17). Before: only the parent layer's owners were kept out of the
+    evaluator pool, so in round 2 the owner of a grandparent model (here the genesis
+    owner, and round 0's accepted trainer) could stake, sit on the panel that judged
+    its own descendants and earn lineage on the ones it helped accept. Now nobody who
+    ever created an accepted model may stake, in any later round."""
+    from scripts.relay import RoundScript, play_round
+
+    owners = [genesis_owner]
+    creators = [genesis_owner]
+    pool = list(trainers)
+    for r in range(2):
+        bids = {pool.pop(0): 0 for _ in range(2)}
+        result = play_round(relay, RoundScript(offers={o: 0 for o in owners}, bids=bids, evaluators=evaluators[:2]),
+                            genesis_owner)
+        accepted = {c for _, _, c, _ in result.accepted}
+        assert accepted, "the round accepted nothing"
+        owners = [a for a in trainers if a.address in accepted]
+        creators += owners
+    assert relay.currentRound() == 2
+    grandparent = creators[1]  # round 0's accepted trainer: its model is the parent layer's parent
+    assert not relay.currentModelOf(grandparent)[0]  # no longer a model owner of the round
+    for ancestor in [genesis_owner, grandparent]:
+        with reverts("RelayParticipantCannotEvaluate"):
+            relay.stakeEvaluator(2, {"from": ancestor})
+    relay.stakeEvaluator(2, {"from": evaluators[2]})  # anyone else still may
+
+
 def test_the_evaluator_pool_has_no_cap_so_stakers_who_come_late_still_join(relay, keyed, evaluators, trainers,
                                                                            params):
     # 12 stakers for 3 seats came first: the old pool (4 stakers a seat) was then full,
@@ -191,7 +219,7 @@ def test_close_bidding_draws_the_seats_by_lot_and_leaves_the_rest_to_reclaim(rel
         relay.stakeEvaluator(0, {"from": e})
     relay.offer(0, TOKEN, {"from": genesis_owner})
     relay.bid(0, TOKEN, {"from": trainers[0]})
-    tx = relay.closeBidding({"from": genesis_owner})
+    tx = close_bidding(relay, {"from": genesis_owner})
     seed = bytes(tx.events["BiddingClosed"]["seed"])
     expected = draw_evaluators([e.address for e in pool], params.max_evaluators, seed)
     drawn, undrawn = expected[: params.max_evaluators], expected[params.max_evaluators:]
@@ -234,7 +262,7 @@ def test_reclaim_stake_reverts_before_the_draw_and_for_whoever_did_not_stake(rel
         relay.reclaimStake(1, {"from": evaluators[0]})
     relay.offer(0, 0, {"from": genesis_owner})
     sleep_past_deadline(relay)
-    relay.closeBidding({"from": genesis_owner})
+    close_bidding(relay, {"from": genesis_owner})
     with reverts("RelayNotEvaluator"):
         relay.reclaimStake(0, {"from": outsider})
     with reverts("RelayEvaluatorDrawn"):  # the only staker holds a seat
@@ -247,7 +275,7 @@ def test_a_staker_left_out_may_reclaim_rounds_later(relay, keyed, genesis_owner,
         relay.stakeEvaluator(0, {"from": e})
     relay.offer(0, 0, {"from": genesis_owner})
     sleep_past_deadline(relay)
-    relay.closeBidding({"from": genesis_owner})  # no bid: nothing to score
+    close_bidding(relay, {"from": genesis_owner})  # no bid: nothing to score
     relay.settle({"from": genesis_owner})
     assert relay.currentRound() == 1
     drawn = relay.evaluatorsOf(0)
@@ -272,7 +300,7 @@ def test_the_close_costs_the_same_gas_whatever_the_size_of_the_pool(deployer, ge
             relay.stakeEvaluator(0, {"from": a})
         relay.offer(0, 0, {"from": genesis_owner})
         sleep_past_deadline(relay)
-        tx = relay.closeBidding({"from": genesis_owner})
+        tx = close_bidding(relay, {"from": genesis_owner})
         assert tx.events["EvaluatorsDrawn"]["stakers"] == size
         gas[size] = tx.gas_used
     small, large = gas.values()
@@ -287,7 +315,7 @@ def test_the_draw_seats_a_pool_no_larger_than_the_seats_in_staking_order(relay, 
     for e in evaluators[: params.max_evaluators]:
         relay.stakeEvaluator(0, {"from": e})
     relay.offer(0, 0, {"from": genesis_owner})
-    tx = relay.closeBidding({"from": genesis_owner})
+    tx = close_bidding(relay, {"from": genesis_owner})
     assert relay.evaluatorsOf(0) == evaluators[: params.max_evaluators]
     assert (tx.events["EvaluatorsDrawn"]["stakers"], tx.events["EvaluatorsDrawn"]["seats"]) == (
         params.max_evaluators, params.max_evaluators)
@@ -304,7 +332,7 @@ def test_close_bidding_matches_highest_bids_and_refunds_the_rest(relay, keyed, g
     relay.offer(0, TOKEN, {"from": genesis_owner})
     for i, amount in enumerate([1, 3, 2]):
         relay.bid(0, amount * TOKEN, {"from": trainers[i]})
-    tx = relay.closeBidding({"from": trainers[5]})
+    tx = close_bidding(relay, {"from": trainers[5]})
     slots = [relay.slotOf(0, i) for i in range(relay.roundInfo(0)["slotCount"])]
     assert [s["trainer"] for s in slots] == [trainers[1], trainers[2]]
     assert [s["bid"] for s in slots] == [3 * TOKEN, 2 * TOKEN]
@@ -316,14 +344,14 @@ def test_close_bidding_matches_highest_bids_and_refunds_the_rest(relay, keyed, g
 def test_close_bidding_refunds_unused_offer_slots(relay, keyed, genesis_owner, trainers):
     relay.offer(0, TOKEN, {"from": genesis_owner})
     relay.bid(0, 0, {"from": trainers[0]})
-    relay.closeBidding({"from": trainers[0]})
+    close_bidding(relay, {"from": trainers[0]})
     assert relay.creditOf(genesis_owner) == 99 * TOKEN  # k = 2, one slot used
     assert relay.totalLocked() == TOKEN
 
 
 def test_close_bidding_with_no_bids_goes_straight_to_settlement(relay, keyed, genesis_owner):
     relay.offer(0, TOKEN, {"from": genesis_owner})
-    relay.closeBidding({"from": genesis_owner})
+    close_bidding(relay, {"from": genesis_owner})
     assert relay.roundInfo(0)["phase"] == 3  # Revealing, nothing to wait for
     tx = relay.settle({"from": genesis_owner})
     assert tx.events["RoundSettled"]["carriedOver"] is True
@@ -333,7 +361,7 @@ def test_close_bidding_with_no_bids_goes_straight_to_settlement(relay, keyed, ge
 
 def test_close_bidding_reverts_in_wrong_phase(relay, matched):
     with reverts("RelayWrongPhase"):
-        relay.closeBidding({"from": matched[0]["trainer"]})
+        close_bidding(relay, {"from": matched[0]["trainer"]})
 
 
 def test_close_bidding_reverts_before_deadline(deployer, genesis_owner, trainers, evaluators, params):
@@ -342,24 +370,35 @@ def test_close_bidding_reverts_before_deadline(deployer, genesis_owner, trainers
     assert timed.roundInfo(0)["slotCount"] == 1
 
 
-def test_close_bidding_before_deadline_once_everyone_acted(deployer, genesis_owner, trainers, params):
+def test_full_list_of_free_bids_does_not_close_bidding_early(deployer, genesis_owner, trainers, evaluators, params):
+    """Class 2 (issue 17). Before: once every owner offered and the bid list was full,
+    anyone could close Bidding at once, so about 31 zero-bid identities (here 2) let
+    an attacker close Bidding an hour early, for gas only, and shut out the
+    evaluators that came later (here: the late evaluator could not stake, the round
+    had no quorum). Now Bidding closes only at its deadline."""
     from scripts.deploy import deploy
 
-    _, timed = deploy(deployer, params.replace(bidding_duration=3600, max_trainers=2), genesis_owner)
-    for account in [genesis_owner, *trainers[:2]]:
+    _, timed = deploy(deployer, params.replace(bidding_duration=3600, max_trainers=2), genesis_owner,
+                      {evaluators[0]: 100 * TOKEN})
+    for account in [genesis_owner, *trainers[:2], evaluators[0]]:
         timed.registerKey(key_of(account), {"from": account})
     timed.offer(0, 0, {"from": genesis_owner})
-    timed.bid(0, 0, {"from": trainers[0]})
+    timed.bid(0, 0, {"from": trainers[0]})  # the attacker's free bids fill the list
     timed.bid(0, 0, {"from": trainers[1]})
-    timed.closeBidding({"from": trainers[0]})
+    with reverts("RelayPhaseNotOver"):
+        close_bidding(timed, {"from": trainers[0]})
+    timed.stakeEvaluator(0, {"from": evaluators[0]})  # a later evaluator still gets in
+    sleep_past_deadline(timed)
+    close_bidding(timed, {"from": trainers[0]})
     assert timed.roundInfo(0)["slotCount"] == 2
+    assert timed.evaluatorsOf(0) == [evaluators[0]]
 
 
 def test_bid_ties_are_broken_by_the_seed(relay, keyed, genesis_owner, trainers):
     relay.offer(0, 0, {"from": genesis_owner})
     for t in trainers[:4]:
         relay.bid(0, TOKEN, {"from": t})
-    tx = relay.closeBidding({"from": genesis_owner})
+    tx = close_bidding(relay, {"from": genesis_owner})
     seed = tx.events["BiddingClosed"]["seed"]
     from derelayl.protocol import bid_tie_key
 

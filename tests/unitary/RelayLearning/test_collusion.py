@@ -12,9 +12,9 @@ import os
 import pytest
 from brownie import accounts
 
-from conftest import ENVELOPE, cid_of, weights_hash
+from conftest import close_bidding, ENVELOPE, cid_of, weights_hash
 
-from derelayl import DEFAULT_PARAMS, SAFE_QUORUM, TOKEN
+from derelayl import TEST_PARAMS, SAFE_QUORUM, TOKEN
 
 HONEST_PICK, FAVOURITE = 0, 1  # indices into `trainers`: the colluder favours trainer 1
 ACCEPTED, REJECTED, NO_QUORUM = 0, 1, 2  # SlotOutcome
@@ -22,7 +22,7 @@ ACCEPTED, REJECTED, NO_QUORUM = 0, 1, 2  # SlotOutcome
 
 @pytest.fixture(scope="module")
 def params():
-    return DEFAULT_PARAMS.replace(k=2, max_trainers=6)  # the default quorum and seats
+    return TEST_PARAMS.replace(k=2, max_trainers=6)  # the default quorum and seats, durations 0
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +39,7 @@ def play_round_zero(relay, genesis_owner, trainers, scores_of: dict) -> object:
     relay.offer(0, TOKEN, {"from": genesis_owner})
     relay.bid(0, 2 * TOKEN, {"from": trainers[HONEST_PICK]})
     relay.bid(0, TOKEN, {"from": trainers[FAVOURITE]})
-    relay.closeBidding({"from": genesis_owner})
+    close_bidding(relay, {"from": genesis_owner})
     slot_trainers = [relay.slotOf(0, slot)["trainer"] for slot in range(2)]
     for slot, trainer in enumerate(slot_trainers):
         relay.deliverKey(0, slot, ENVELOPE, {"from": genesis_owner})

@@ -13,7 +13,8 @@ tokens and take slots 0 and 1; evaluators 2 and 3 evaluate.
 import os
 
 import pytest
-from conftest import ENVELOPE, cid_of, reverts, weights_hash
+from conftest import close_bidding, ENVELOPE, cid_of, reverts, weights_hash
+from eth_utils import keccak
 
 from derelayl import TOKEN
 
@@ -31,7 +32,7 @@ def bid_stake_and_close(relay, trainers, evaluators, r=1):
         relay.stakeEvaluator(r, {"from": e})
     relay.bid(r, 2 * TOKEN, {"from": trainers[3]})
     relay.bid(r, TOKEN, {"from": trainers[4]})
-    relay.closeBidding({"from": trainers[3]})
+    close_bidding(relay, {"from": trainers[3]})
     slots = [relay.slotOf(r, i) for i in range(2)]
     assert [s["parentId"] for s in slots] == [1, 1]
     return [s["trainer"] for s in slots]
@@ -196,7 +197,7 @@ def test_a_couriered_slot_left_unsubmitted_pays_the_remedy(relay, round_one, tra
 def owners_gone(relay, round_zero_settled, trainers):
     """The owner of model 1 went away: round 1 had no offer, no slot, and carried
     layer 1 over. Round 2 is in Bidding."""
-    relay.closeBidding({"from": trainers[5]})
+    close_bidding(relay, {"from": trainers[5]})
     relay.settle({"from": trainers[5]})
     assert relay.roundInfo(1)["offerCount"] == 0 and relay.roundInfo(2)["parentLayer"] == 1
 
@@ -223,8 +224,8 @@ def test_a_key_holder_offers_the_model_of_an_owner_gone_away(relay, owners_gone,
 
 
 def test_couriers_offer_only_after_a_round_without_offers(relay, round_zero_settled, evaluators):
-    """While owners may still be active (round 0 had an offer), couriers may not
-    offer: an owner cannot leave its offer, and its deposit, to a courier."""
+    """In its owner's first round (round 0 had another parent layer), couriers may not
+    offer a model: an owner cannot leave its offer, and its deposit, to a courier."""
     with reverts("RelayOwnersStillActive"):
         relay.courierOffer(1, 1, {"from": evaluators[0]})
 
@@ -250,7 +251,102 @@ def test_an_owner_cannot_offer_after_a_courier_did(relay, owners_gone, trainers,
 
 
 def test_nobody_courier_offers_genesis(relay, keyed, trainers, evaluators):
-    relay.closeBidding({"from": trainers[5]})  # the genesis owner offered nothing in round 0
+    close_bidding(relay, {"from": trainers[5]})  # the genesis owner offered nothing in round 0
     relay.settle({"from": trainers[5]})
     with reverts("RelayNotKeyHolder"):
         relay.courierOffer(1, 0, {"from": evaluators[0]})
+
+
+def test_one_active_owner_no_longer_blocks_couriers_for_its_layer(deployer, genesis_owner, trainers, evaluators,
+                                                                 params):
+    """Class 7 (issue 17), courier offers per model. Before: one owner that offered
+    every round blocked courier offers for its whole layer (RelayOwnersStillActive
+    whenever the round before had any offer), so the models of owners who went away
+    were never trained again. Now a key holder may offer a model that nobody offered
+    in the round before (same parent layer), whatever the other owners do."""
+    from scripts.deploy import deploy
+    from scripts.relay import RoundScript, play_round
+
+    _, relay = deploy(deployer, params.replace(selection_permille=1000), genesis_owner,
+                      {a: 100 * TOKEN for a in [genesis_owner, *trainers, *evaluators]})
+    play_round(relay, RoundScript(offers={genesis_owner: 0}, bids={trainers[0]: 0, trainers[1]: 0},
+                                  evaluators=evaluators[:2]), genesis_owner)
+    layer = list(relay.layerOf(1))
+    assert len(layer) == 2
+    creator = {m: relay.modelOf(m)["creator"] for m in layer}
+    active = next(t for t in trainers[:2] if t.address == creator[layer[0]])
+    gone_model = layer[1]
+    # Round 1: the active owner offers, the other is gone; its trainer never submits,
+    # so the round carries layer 1 over.
+    play_round(relay, RoundScript(offers={active: 0}, bids={trainers[2]: 0}, skip_submit={trainers[2]}),
+               genesis_owner)
+    assert relay.roundInfo(2)["parentLayer"] == 1 and relay.roundInfo(1)["offerCount"] == 1
+    relay.offer(2, 0, {"from": active})  # still active
+    with reverts("RelayOwnersStillActive"):
+        relay.courierOffer(2, layer[0], {"from": evaluators[0]})  # it offered in round 1
+    tx = relay.courierOffer(2, gone_model, {"from": evaluators[0]})
+    assert tx.events["OfferCouriered"]["modelId"] == gone_model
+    assert {o["modelId"] for o in relay.offersOf(2)} == set(layer)
+
+
+def test_a_withholding_owner_always_pays_its_trainers(deployer, genesis_owner, trainers, evaluators, params):
+    """Class 7 (issue 17), the owner's deposit. Before: offers were ranked by score
+    only and a price of 0 was allowed, so a price-0 owner withheld its keys for free
+    (the undelivered remedy was worth 0 to its trainers). Now every offer pays at
+    least `minPrice` per trainer, and a withholder pays it to each trainer."""
+    from scripts.deploy import deploy
+
+    floor = TOKEN // 10
+    _, relay = deploy(deployer, params.replace(min_price=floor), genesis_owner,
+                      {a: 100 * TOKEN for a in [genesis_owner, *trainers[:2], evaluators[0]]})
+    for account in [genesis_owner, *trainers[:2], evaluators[0]]:
+        relay.registerKey(keccak(text=f"key:{account.address}"), {"from": account})
+    with reverts("RelayPriceTooLow"):
+        relay.offer(0, 0, {"from": genesis_owner})
+    with reverts("RelayPriceTooLow"):
+        relay.offer(0, floor - 1, {"from": genesis_owner})
+    relay.offer(0, floor, {"from": genesis_owner})
+    relay.bid(0, 0, {"from": trainers[0]})
+    relay.stakeEvaluator(0, {"from": evaluators[0]})
+    close_bidding(relay, {"from": trainers[0]})
+    relay.closeTraining({"from": trainers[0]})  # the owner withheld its key
+    relay.reclaimUndelivered(0, 0, {"from": trainers[0]})
+    assert relay.creditOf(trainers[0]) == 100 * TOKEN + floor  # its bid (0) and the owner's deposit
+    assert relay.creditOf(genesis_owner) == 100 * TOKEN - floor  # the unused slot came back
+
+
+def test_couriers_serve_in_the_first_three_quarters_of_training(deployer, genesis_owner, trainers, evaluators, params):
+    """Class 4 (issue 17), couriers. Before: a courier's key (or a request for one)
+    was taken until Training closed, so a key couriered at the last moment left the
+    trainer no time to train. Now couriers serve during the first three quarters: a
+    trainer keeps at least a quarter of Training after a courier's key. And
+    `roundInfo` shows both windows."""
+    from brownie import chain
+
+    from scripts.deploy import deploy
+    from scripts.relay import RoundScript, play_round
+
+    training = 1000
+    _, relay = deploy(deployer, params.replace(training_duration=training), genesis_owner,
+                      {a: 100 * TOKEN for a in [genesis_owner, *trainers, *evaluators]})
+    play_round(relay, RoundScript(offers={genesis_owner: 0}, bids={trainers[0]: 0, trainers[1]: 0},
+                                  evaluators=evaluators[:2]), genesis_owner)
+    owner = next(t for t in trainers[:2] if relay.currentModelOf(t)[0])
+    relay.offer(1, 0, {"from": owner})
+    for t in trainers[2:4]:
+        relay.registerKey(keccak(text=f"key:{t.address}"), {"from": t})
+        relay.bid(1, 0, {"from": t})
+    close_bidding(relay, {"from": owner})
+    info = relay.roundInfo(1)
+    assert (info["keyDeadline"], info["courierDeadline"]) == (info["phaseStart"] + 500, info["phaseStart"] + 750)
+    chain.sleep(600)
+    chain.mine()
+    with reverts("RelayKeyWindowClosed"):
+        relay.deliverKey(1, 0, ENVELOPE, {"from": owner})  # the owner's half is over
+    relay.courierKey(1, 0, ENVELOPE, {"from": evaluators[0]})  # a courier still may
+    chain.sleep(200)
+    chain.mine()
+    with reverts("RelayKeyWindowClosed"):
+        relay.courierKey(1, 1, ENVELOPE, {"from": evaluators[0]})
+    with reverts("RelayKeyWindowClosed"):
+        relay.requestKey(1, 0, {"from": relay.slotOf(1, 0)["trainer"]})

@@ -2,7 +2,7 @@
 
 import pytest
 from brownie import RelayLearning, RelayToken
-from conftest import reverts
+from conftest import close_bidding, reverts
 from scripts.deploy import GENESIS_CID, GENESIS_HASH, TASK_SPEC_CID, deploy
 
 from derelayl import TOKEN
@@ -38,12 +38,16 @@ def test_genesis_state(relay, token, genesis_owner, params, evaluators):
         ("evaluator_penalty_permille", 1001),
         ("score_tolerance", 1_000_001),
         ("evaluator_stake", 2**128),
+        ("min_price", 2**128),
+        ("score_floor", 1_000_001),
+        ("floor_margin", 1_000_001),
     ],
 )
 def test_constructor_names_the_invalid_parameter(deployer, params, field, value):
     names = {"selection_permille": "selectionPermille", "max_trainers": "maxTrainers",
              "max_evaluators": "maxEvaluators", "evaluator_penalty_permille": "evaluatorPenaltyPermille",
-             "score_tolerance": "scoreTolerance", "evaluator_stake": "evaluatorStake"}
+             "score_tolerance": "scoreTolerance", "evaluator_stake": "evaluatorStake", "min_price": "minPrice",
+             "score_floor": "scoreFloor", "floor_margin": "floorMargin"}
     with reverts(f"RelayInvalidParameter: {names.get(field, field)}"):
         deploy(deployer, params.replace(**{field: value}))
 
@@ -70,3 +74,42 @@ def test_constructor_reverts_on_zero_genesis_hash(deployer, params):
 def test_constructor_reverts_on_empty_genesis_cid(deployer, params):
     with reverts("RelayEmptyCid"):
         deploy(deployer, params, genesis_cid="")
+
+
+def test_constructor_refuses_the_zero_address_as_allocation_holder(deployer, params, genesis_owner):
+    """Class 9 (issue 17). Before: the constructor credited address(0), credit that
+    nobody can ever withdraw (the allocation was owed to nobody). Now it reverts."""
+    from brownie import ZERO_ADDRESS
+
+    with reverts("RelayInvalidParameter: holder"):
+        deploy(deployer, params, genesis_owner, {genesis_owner.address: TOKEN, ZERO_ADDRESS: TOKEN})
+
+
+def test_the_mirror_refuses_the_zero_address_as_allocation_holder(params):
+    from derelayl import ProtocolRevert, RelayProtocol
+
+    with pytest.raises(ProtocolRevert, match="RelayInvalidParameter"):
+        RelayProtocol(params, "0x" + "11" * 20, allocations={"0x" + "00" * 20: TOKEN})
+
+
+def test_an_outsider_cannot_close_a_default_deployment_at_once(deployer, genesis_owner, trainers, evaluators,
+                                                               outsider):
+    """Class 1 (issue 17). Before: a deployment with the default parameters (what
+    `derelayl deploy` uses) had every duration at 0, so an outsider with no key, no
+    tokens and no role closed Bidding before anyone offered (the round carried over:
+    the relay froze for gas only), and the same for every later phase. Now each phase
+    lasts its safe duration."""
+    from brownie import chain
+
+    from derelayl import DEFAULT_PARAMS
+
+    _, relay = deploy(deployer, DEFAULT_PARAMS, genesis_owner, {evaluators[0]: 100 * TOKEN})
+    with reverts("RelayPhaseNotOver"):
+        close_bidding(relay, {"from": outsider})
+    chain.sleep(DEFAULT_PARAMS.bidding_duration - 5)
+    chain.mine()
+    with reverts("RelayPhaseNotOver"):
+        close_bidding(relay, {"from": outsider})
+    chain.sleep(10)
+    chain.mine()
+    close_bidding(relay, {"from": outsider})  # anyone may close once the deadline passed

@@ -89,3 +89,59 @@ def test_settle_reverts_before_reveal_deadline(deployer, genesis_owner, trainers
     timed.commit(0, b"\x01" * 32, {"from": evaluators[0]})
     assert_closes_only_after_deadline(timed, "settle", trainers[0])
     assert timed.currentRound() == 1
+
+
+# ---------------------------------------------------------- the acceptance floor (issue 17)
+
+def test_a_model_nobody_could_open_is_never_accepted(deployer, genesis_owner, trainers, evaluators, params):
+    """Classes 5 and 6 (issue 17). Before: acceptance was relative only (the top
+    fraction, at least one), so a submission whose key envelopes were garbage, scored
+    0 by every evaluator (they cannot open it), was accepted at a median of 0 when
+    nothing outranked it: its owner alone held its key, the relay froze on it, and
+    identities holding every slot farmed lineage rewards on such garbage. Now a model
+    is accepted only at or above the task's floor: the garbage is Rejected, its
+    deposit burns, the genesis owner stays the owner and the relay carries over."""
+    from scripts.deploy import deploy
+    from scripts.relay import RoundScript, play_round
+
+    _, relay = deploy(deployer, params.replace(score_floor=10_000), genesis_owner,
+                      {a: 100 * TOKEN for a in [genesis_owner, *trainers, *evaluators]})
+    result = play_round(relay, RoundScript(offers={genesis_owner: 0}, bids={trainers[0]: TOKEN},
+                                           evaluators=evaluators[:2], score=lambda e, slot, trainer: 0), genesis_owner)
+    assert result.outcomes == {0: "Rejected"} and result.accepted == []
+    assert relay.layerCount() == 1 and relay.roundInfo(1)["parentLayer"] == 0  # carried over
+    assert relay.creditOf(trainers[0]) == 99 * TOKEN  # the garbage's deposit burned
+    # An honest model clears the floor and is accepted.
+    result = play_round(relay, RoundScript(offers={genesis_owner: 0}, bids={trainers[1]: 0},
+                                           evaluators=evaluators[:2]), genesis_owner)
+    assert result.outcomes == {0: "Accepted"}
+
+
+def test_a_child_far_below_its_parent_is_not_accepted(deployer, genesis_owner, trainers, evaluators, params):
+    """The relative floor: a model must score at least its parent's score less
+    `floorMargin`, even when it ranks first among this round's models."""
+    from scripts.deploy import deploy
+    from scripts.relay import RoundScript, play_round
+
+    _, relay = deploy(deployer, params.replace(floor_margin=100_000), genesis_owner,
+                      {a: 100 * TOKEN for a in [genesis_owner, *trainers, *evaluators]})
+    play_round(relay, RoundScript(offers={genesis_owner: 0}, bids={trainers[0]: 0}, evaluators=evaluators[:2],
+                                  score=lambda e, slot, trainer: 800_000), genesis_owner)
+    owner = trainers[0]
+    assert relay.modelOf(1)["score"] == 800_000 and relay.currentModelOf(owner)[0]
+    scores = {trainers[1].address: 650_000, trainers[2].address: 690_000}  # floor: 800,000 - 100,000
+    result = play_round(relay, RoundScript(offers={owner: 0}, bids={trainers[1]: 0, trainers[2]: 0},
+                                           evaluators=evaluators[2:4], score=lambda e, slot, t: scores[t]),
+                        genesis_owner)
+    assert sorted(result.outcomes.values()) == ["Rejected", "Rejected"] and result.accepted == []
+    assert relay.currentModelOf(owner)[0]  # the parent's owner stays an owner
+
+
+def test_the_mirror_has_the_same_floor(params):
+    from derelayl import RelayProtocol
+    from derelayl.protocol import Slot
+
+    p = RelayProtocol(params.replace(score_floor=50_000, floor_margin=100_000), "0x" + "aa" * 20)
+    assert p.floor_of(Slot("0x" + "bb" * 20, 0, 0, 0)) == 50_000  # genesis scores 0: the floor alone
+    p.models[0].score = 700_000
+    assert p.floor_of(Slot("0x" + "bb" * 20, 0, 0, 0)) == 600_000

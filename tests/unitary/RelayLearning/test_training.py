@@ -1,6 +1,6 @@
 """deliverKey, submit, closeTraining and reclaimUndelivered."""
 
-from conftest import assert_closes_only_after_deadline, ENVELOPE, cid_of, reverts, sleep_past_deadline, timed_relay, weights_hash
+from conftest import close_bidding, assert_closes_only_after_deadline, ENVELOPE, cid_of, reverts, sleep_past_deadline, timed_relay, weights_hash
 
 from derelayl import TOKEN
 
@@ -187,3 +187,88 @@ def test_submit_reverts_on_the_parents_own_weights(relay, delivered, matched):
         relay.submit(0, 0, parent["weightsHash"], cid_of(0), [ENVELOPE] * 2, {"from": trainer})
     relay.submit(0, 0, weights_hash(0), cid_of(0), [ENVELOPE] * 2, {"from": trainer})
     assert relay.slotOf(0, 0)["submitted"]
+
+
+# ----------------------------------------------------------- key windows (issue 17)
+
+TRAINING = 1000  # seconds: the owner's window is [0, 500), the couriers' [0, 750)
+
+
+def timed_round(deployer, genesis_owner, trainer, evaluator, params):
+    """A deployment with a Training of TRAINING seconds, in Training: the genesis owner
+    offered 1 token per trainer, `trainer` bid 2 tokens (one slot)."""
+    from brownie import chain
+
+    from scripts.deploy import deploy
+    from conftest import key_of
+
+    _, relay = deploy(deployer, params.replace(training_duration=TRAINING), genesis_owner,
+                      {a: 100 * TOKEN for a in [genesis_owner, trainer, evaluator]})
+    for account in [genesis_owner, trainer, evaluator]:
+        relay.registerKey(key_of(account), {"from": account})
+    relay.stakeEvaluator(0, {"from": evaluator})
+    relay.offer(0, TOKEN, {"from": genesis_owner})
+    relay.bid(0, 2 * TOKEN, {"from": trainer})
+    close_bidding(relay, {"from": trainer})
+    info = relay.roundInfo(0)
+    assert info["keyDeadline"] == info["phaseStart"] + TRAINING // 2
+    assert info["courierDeadline"] == info["phaseStart"] + 3 * TRAINING // 4
+    return relay, chain, info
+
+
+def test_a_last_moment_key_is_refused_so_the_trainer_keeps_its_bid(deployer, genesis_owner, trainers, evaluators,
+                                                                   params):
+    """Class 4 (issue 17). Before: an owner delivered its key at the very end of
+    Training (and could close Training in the same transaction, from a contract or a
+    bundle): the slot counted as delivered, not submitted, so the trainer's 2-token
+    bid burned and the owner got its deposit back, having lost nothing. Now an owner's
+    key is taken only in the first half of Training; after that the slot is
+    undelivered and the trainer gets its bid and the owner's deposit."""
+    trainer = trainers[0]
+    relay, chain, info = timed_round(deployer, genesis_owner, trainer, evaluators[0], params)
+    chain.sleep(TRAINING - 3)
+    chain.mine()
+    with reverts("RelayKeyWindowClosed"):
+        relay.deliverKey(0, 0, ENVELOPE, {"from": genesis_owner})
+    sleep_past_deadline(relay)
+    relay.closeTraining({"from": genesis_owner})
+    relay.reclaimUndelivered(0, 0, {"from": trainer})
+    assert relay.creditOf(trainer) == 100 * TOKEN + TOKEN  # its bid back, and the owner's deposit
+
+
+def test_the_owner_delivers_in_the_first_half_of_training(deployer, genesis_owner, trainers, evaluators, params):
+    trainer = trainers[0]
+    relay, chain, info = timed_round(deployer, genesis_owner, trainer, evaluators[0], params)
+    chain.sleep(TRAINING // 2 - 20)
+    chain.mine()
+    relay.deliverKey(0, 0, ENVELOPE, {"from": genesis_owner})  # on time: the trainer has half of Training
+    relay.requestKey(0, 0, {"from": trainer})  # the key fails: the couriers' window is still open
+    chain.sleep(TRAINING // 4 + 40)  # past 3/4
+    chain.mine()
+    with reverts("RelayKeyWindowClosed"):
+        relay.requestKey(0, 0, {"from": trainer})
+    relay.submit(0, 0, weights_hash(0), cid_of(0), [ENVELOPE], {"from": trainer})  # submissions: until the close
+
+
+def test_the_mirror_has_the_same_key_windows(params):
+    """RelayProtocol refuses the same late keys, with the same error and deadline."""
+    import pytest
+
+    from derelayl import ProtocolRevert, RelayProtocol
+
+    owner, trainer, courier = ("0x" + c * 40 for c in "abc")
+    p = RelayProtocol(params.replace(training_duration=TRAINING), owner, allocations={trainer: TOKEN})
+    p.register_key(trainer, b"\x01" * 32)
+    p.offer(owner, 0, 0)
+    p.bid(trainer, 0, 0)
+    p.close_bidding(b"\x02" * 32)
+    rs = p.rounds[0]
+    assert p.key_window(rs, 2) == TRAINING // 2 and p.key_window(rs, 3) == 3 * TRAINING // 4
+    p.now = TRAINING // 2
+    with pytest.raises(ProtocolRevert, match=r"RelayKeyWindowClosed\(0, 0, 500\)"):
+        p.deliver_key(owner, 0, 0, ENVELOPE)
+    p.now = 3 * TRAINING // 4
+    with pytest.raises(ProtocolRevert, match=r"RelayKeyWindowClosed\(0, 0, 750\)"):
+        p.request_key(trainer, 0, 0)
+    p.now = TRAINING
+    p.close_training()

@@ -34,3 +34,24 @@ def test_minter_can_mint_and_burn(deployer):
 def test_zero_minter_is_refused(deployer):
     with reverts("RelayTokenZeroMinter"):
         RelayToken.deploy(ZERO_ADDRESS, {"from": deployer})
+
+
+def test_tokens_sent_straight_to_the_relay_are_refused(relay, token, genesis_owner, trainers, keyed):
+    """Class 9 (issue 17). Before: a `transfer` (or a third party's `transferFrom`) to
+    the relay went through, and the tokens were stuck: credited to nobody, locked for
+    nothing, never withdrawable. Now the token refuses any transfer to the relay that
+    the relay did not send itself; its own pull of a deposit still works."""
+    from derelayl import TOKEN
+
+    relay.withdraw(5 * TOKEN, {"from": trainers[0]})
+    with reverts("RelayTokenDirectTransfer"):
+        token.transfer(relay, TOKEN, {"from": trainers[0]})
+    token.approve(trainers[1], 2 * TOKEN, {"from": trainers[0]})
+    with reverts("RelayTokenDirectTransfer"):
+        token.transferFrom(trainers[0], relay, TOKEN, {"from": trainers[1]})
+    token.transferFrom(trainers[0], trainers[1], TOKEN, {"from": trainers[1]})  # anyone else: fine
+    token.approve(relay, 4 * TOKEN, {"from": trainers[0]})
+    relay.withdraw(relay.creditOf(trainers[0]), {"from": trainers[0]})
+    relay.bid(0, 4 * TOKEN, {"from": trainers[0]})  # the relay pulls from the wallet itself
+    assert token.balanceOf(relay) == relay.totalLocked() + relay.totalCredited()
+    assert relay.totalLocked() == 4 * TOKEN
