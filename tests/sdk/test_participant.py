@@ -31,8 +31,10 @@ from derelayl.storage import IpfsStore, StorageUnreachable
 
 # Bidding lasts 20 s: long enough for every participant to act on a busy 2-core
 # machine (processes start together; in-process tests step agents one by one).
+# Free offers (min_price 0): these tests give tokens to evaluators only, so that every
+# credit they check is a round's own flow; the minimum price has its own tests.
 PARAMS = DEFAULT_PARAMS.replace(k=2, max_trainers=8, max_evaluators=2, quorum=1, bidding_duration=20,
-                                training_duration=300, commit_duration=60, reveal_duration=30)
+                                training_duration=300, commit_duration=60, reveal_duration=30, min_price=0)
 # The task of these tests: digits, 2 local epochs a turn (the spec records them).
 TASK = load_task("digits-mlp").with_hyperparameters({**load_task("digits-mlp").hyperparameters, "epochs": 2})
 # A trainer's own copy of the task code may train differently (the spec fixes the
