@@ -585,9 +585,14 @@ def best_settings(runs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     mean plateau over the tuning seeds."""
     groups: dict[tuple, dict[str, list[float]]] = {}
     settings: dict[str, dict[str, Any]] = {}
+    shortest: dict[tuple, int] = {}  # the settings of one group are compared over the same rounds
     for run in runs:
         where = (run["task"], run["method"], None if run["method"] == "centralized" else run["alpha"])
-        groups.setdefault(where, {}).setdefault(run["label"], []).append(plateau(run["accuracy"]))
+        shortest[where] = min(shortest.get(where, len(run["accuracy"])), len(run["accuracy"]))
+    for run in runs:
+        where = (run["task"], run["method"], None if run["method"] == "centralized" else run["alpha"])
+        groups.setdefault(where, {}).setdefault(run["label"], []).append(
+            plateau(run["accuracy"][:shortest[where]]))
         settings[run["label"]] = run["settings"]
     best = {}
     for (task, method, alpha), by_label in groups.items():
@@ -598,14 +603,15 @@ def best_settings(runs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
 
 
 def print_tuning(record: dict[str, Any]) -> None:
-    rows: dict[tuple, list[float]] = {}
+    rows: dict[tuple, list[tuple[float, int]]] = {}
     for run in record["runs"]:
-        rows.setdefault((run["task"], run["method"], run.get("alpha"), run["label"]), []).append(
-            plateau(run["accuracy"]))
-    print("\ntuning: plateau (mean of the last 10 rounds) over the tuning seeds")
+        alpha = None if run["method"] == "centralized" else run.get("alpha")
+        rows.setdefault((run["task"], run["method"], alpha, run["label"]), []).append(
+            (plateau(run["accuracy"]), len(run["accuracy"])))
+    print("\ntuning: plateau (mean of the last 10 rounds) over the tuning seeds [rounds]")
     for (task, method, alpha, label), values in sorted(rows.items(), key=lambda kv: tuple(map(str, kv[0]))):
-        print(f"  {task:<7} {method:<11} alpha {alpha!s:<5} {label:<22} {np.mean(values):.3f} "
-              f"({', '.join(f'{v:.3f}' for v in values)})")
+        print(f"  {task:<7} {method:<11} alpha {alpha!s:<5} {label:<22} {np.mean([v for v, _ in values]):.3f} "
+              f"({', '.join(f'{v:.3f} [{n}]' for v, n in values)})")
 
 
 def chosen(best: dict[str, Any], task: str, method: str, alpha: float, fallback: TurnSettings) -> TurnSettings:
@@ -622,7 +628,7 @@ def chosen(best: dict[str, Any], task: str, method: str, alpha: float, fallback:
 def evaluate_grid(args) -> None:
     """Every method with its tuned setting on the evaluation seeds."""
     tuning_path = RESULTS / f"efficacy-tuning{args.suffix}.json"
-    best = json.loads(tuning_path.read_text()).get("best", {}) if tuning_path.exists() else {}
+    best = best_settings(json.loads(tuning_path.read_text())["runs"]) if tuning_path.exists() else {}
     store = Store(RESULTS / f"efficacy{args.suffix}.json", vars(args), args.resume)
     jobs, total = [], 0
     for n in args.participants:
@@ -706,7 +712,7 @@ def merge_phase(args) -> None:
     """The merge turn against the plain relay and FedAvg, with and without a garbage
     accepted model, on digits at n = `args.participants[0]`."""
     tuning_path = RESULTS / f"efficacy-tuning{args.suffix}.json"
-    best = json.loads(tuning_path.read_text()).get("best", {}) if tuning_path.exists() else {}
+    best = best_settings(json.loads(tuning_path.read_text())["runs"]) if tuning_path.exists() else {}
     store = Store(RESULTS / f"efficacy-merge{args.suffix}.json", vars(args), args.resume)
     n, name = args.participants[0], args.tasks[0]
     task = load_task(TASKS[name])
