@@ -727,13 +727,17 @@ def merge_phase(args) -> None:
         ("relay + garbage", "DeRelayL", MergeTurn(None, poison=True), 500),
         ("merge mean 50% + garbage", "DeRelayL", MergeTurn(MERGES["mean"], poison=True), 500),
         ("merge trimmed 50% + garbage", "DeRelayL", MergeTurn(trimmed, poison=True), 500),
+        ("merge mean 50%, FedAvg's turn", "DeRelayL", MergeTurn(MERGES["mean"]), 500),
+        ("merge trimmed 50%, FedAvg's turn", "DeRelayL", MergeTurn(trimmed), 500),
+        ("merge trimmed 50% + garbage, FedAvg's turn", "DeRelayL", MergeTurn(trimmed, poison=True), 500),
     ]
     jobs, total = [], 0
     for alpha in args.merge_alphas:
         for seed in args.seeds:
             cell = Cell(name, n, alpha, seed)
             for variant, method, merging, permille in variants:
-                s = chosen(best, name, method, alpha, task_default(task))
+                turn_of = "FedAvg" if variant.endswith("FedAvg's turn") else method  # whose tuned turn
+                s = chosen(best, name, turn_of, alpha, task_default(task))
                 rounds = {"DeRelayL": args.merge_rounds, "FedAvg": args.fedavg_rounds}.get(method, args.central_rounds)
                 key = {"task": name, "participants": n, "alpha": alpha, "seed": seed, "variant": variant}
                 jobs.append((key, lambda tick, c=cell, s=s, m=method, g=merging, p=permille, r=rounds:
@@ -826,7 +830,8 @@ def plot_merge(runs: list[dict[str, Any]], names: Sequence[str], path: Path) -> 
     alphas = sorted({r["alpha"] for r in runs}, reverse=True)
     if not alphas:
         return
-    fig, axes = plt.subplots(2, len(alphas), figsize=(5.5 * len(alphas), 7.5), squeeze=False)
+    fig, axes = plt.subplots(2, len(alphas), figsize=(6 * len(alphas), 8), squeeze=False)
+    colours = {v: plt.get_cmap("tab20")(i % 20) for i, v in enumerate(names)}
     for j, alpha in enumerate(alphas):
         cell = [r for r in runs if r["alpha"] == alpha]
         for row, poisoned in enumerate((False, True)):
@@ -838,12 +843,13 @@ def plot_merge(runs: list[dict[str, Any]], names: Sequence[str], path: Path) -> 
                 if acc is None:
                     continue
                 ax.plot(np.arange(1, acc.shape[1] + 1), acc.mean(axis=0), lw=1, label=variant,
-                        ls="--" if variant in ("FedAvg", "centralized") else "-")
-            ax.set(title=f"digits, {cell[0]['participants']} participants, alpha {alpha:g}"
-                   + (": one accepted model a round is garbage" if poisoned else ""),
+                        ls="--" if variant in ("FedAvg", "centralized") else "-", color=colours[variant])
+            ax.set(title=f"{cell[0]['participants']} participants, alpha {alpha:g}"
+                   + (", one garbage model a layer" if poisoned else ""),
                    xlabel="round", ylabel="held-out accuracy", ylim=(0, 1))
             ax.grid(alpha=0.3)
             ax.legend(fontsize=7, loc="lower right")
+    fig.suptitle("digits: the merge turn, held-out accuracy, mean over seeds", fontsize=10)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
