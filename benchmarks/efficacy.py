@@ -731,6 +731,12 @@ def merge_phase(args) -> None:
         ("merge trimmed 50%, FedAvg's turn", "DeRelayL", MergeTurn(trimmed), 500),
         ("merge trimmed 50% + garbage, FedAvg's turn", "DeRelayL", MergeTurn(trimmed, poison=True), 500),
     ]
+    all_names = [v[0] for v in variants]
+    if args.variants:
+        unknown = set(args.variants) - {v[0] for v in variants}
+        if unknown:
+            raise SystemExit(f"unknown variants {sorted(unknown)}; known: {[v[0] for v in variants]}")
+        variants = [v for v in variants if v[0] in args.variants]
     jobs, total = [], 0
     for alpha in args.merge_alphas:
         for seed in args.seeds:
@@ -755,7 +761,7 @@ def merge_phase(args) -> None:
             if found and found["rounds"] == wanted:
                 store.record["runs"].append({**found, "variant": key["variant"], "copied_from": grid_path.name})
     play(store, jobs, total, "merge")
-    names = [v[0] for v in variants]
+    names = all_names
     store.record["summary"] = summarize(store.record["runs"], names, "variant")
     store.save()
     print_summary(store.record["summary"], names)
@@ -827,13 +833,13 @@ def plot_merge(runs: list[dict[str, Any]], names: Sequence[str], path: Path) -> 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    alphas = sorted({r["alpha"] for r in runs}, reverse=True)
-    if not alphas:
+    cells = sorted({(r["participants"], r["alpha"]) for r in runs}, key=lambda c: (c[0], -c[1]))
+    if not cells:
         return
-    fig, axes = plt.subplots(2, len(alphas), figsize=(6 * len(alphas), 8), squeeze=False)
+    fig, axes = plt.subplots(2, len(cells), figsize=(6 * len(cells), 8), squeeze=False)
     colours = {v: plt.get_cmap("tab20")(i % 20) for i, v in enumerate(names)}
-    for j, alpha in enumerate(alphas):
-        cell = [r for r in runs if r["alpha"] == alpha]
+    for j, (n, alpha) in enumerate(cells):
+        cell = [r for r in runs if r["alpha"] == alpha and r["participants"] == n]
         for row, poisoned in enumerate((False, True)):
             ax = axes[row][j]
             for variant in names:
@@ -873,6 +879,7 @@ def main() -> None:
     parser.add_argument("--tune-rounds", type=int, default=120, help="relay rounds (tune)")
     parser.add_argument("--merge-rounds", type=int, default=200)
     parser.add_argument("--merge-alphas", type=float, nargs="+", default=[0.1, 1.0])
+    parser.add_argument("--variants", nargs="+", default=None, help="merge phase: only these variants")
     parser.add_argument("--fedavg-rounds", type=int, default=100)
     parser.add_argument("--central-rounds", type=int, default=60)
     parser.add_argument("--resume", action="store_true", help="keep the runs already in the results file")
