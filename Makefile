@@ -75,7 +75,9 @@ simulate: setup
 	$(VENV)/bin/derelayl simulate --out simulation-output --json simulation-output/run.json
 
 bench-efficacy: setup
-	$(VENV)/bin/python benchmarks/efficacy.py
+	nice -n 19 $(VENV)/bin/python benchmarks/efficacy.py --phase tune
+	nice -n 19 $(VENV)/bin/python benchmarks/efficacy.py --phase eval
+	nice -n 19 $(VENV)/bin/python benchmarks/efficacy.py --phase merge
 
 bench-attacks: setup
 	$(VENV)/bin/python benchmarks/attacks.py

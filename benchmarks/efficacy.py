@@ -1,24 +1,43 @@
-"""How good is the model relay learning produces? DeRelayL against centralized
-training and federated averaging, on scikit-learn's digits.
+"""How good is the model relay learning produces? DeRelayL against federated
+averaging and centralized training, each run to its plateau, each with its own best
+training turn (tuned on seeds the reported figures do not use).
 
-For 16 and 32 participants and label skew Dirichlet alpha 100 (close to IID), 1 and
-0.1 (strongly non-IID), 3 seeds each, held-out accuracy per round of:
+Methods (the same split, model and metric, `task.evaluate`, for all):
 - DeRelayL: every round runs through `derelayl.protocol.RelayProtocol` (the
-  contract's rules: matching k trainers per model owner, deposits by the default
+  contract's rules: k = 4 trainers per model owner, deposits by the default
   policies, commit-reveal scores, median, top half accepted, carry-over). A matched
-  trainer really trains its parent's weights (PyTorch, `train_turn`) on its own share
-  for E local epochs; two evaluators score every submission on their own test
+  trainer really trains its parent's weights (PyTorch) on its own share; two
+  evaluators score every submission with the task's metric on their own test
   splits; the held-out set (seen by nobody) measures the best-scored model of the
   newest lineage layer.
-- FedAvg: every participant trains the global model for E local epochs on its share;
-  the server averages the weights, weighted by sample count.
-- Centralized: one model trained on all participants' data pooled, E epochs a round.
-The same MLP, optimizer, batch size, E and data split for all three.
+- merge turn (prototype, `--phase merge`; docs/merge.md): the same, except that
+  every trainer starts from a merge (`derelayl.merge`) of the parent layer's accepted
+  models; the held-out set measures the merge of the newest layer.
+- FedAvg: every participant trains the global model on its share; the server
+  averages the weights, weighted by sample count.
+- Centralized: one model trained on all participants' data pooled.
 
-    .venv/bin/python benchmarks/efficacy.py         # or: make bench-efficacy
-    (flags: --rounds, --epochs, --seeds, --participants, --alphas)
+Phases (each writes its JSON under benchmarks/results/ after every run, so a stopped
+run keeps what it finished):
+- ``tune``: on tuning seeds (100, 101, ...), a grid of turn settings (momentum 0.9
+  at the task's lr, or plain SGD at the equivalent step lr / (1 - 0.9); the task's
+  epochs or twice them; cross-entropy plain or class-balanced) for the relay and
+  FedAvg, and momentum x epochs for centralized -> efficacy-tuning.json.
+- ``eval``: on seeds 0, 1, 2, ..., every method with its best setting of the tuning
+  phase -> efficacy.json, docs/img/efficacy-<task>.png (accuracy against rounds and
+  against cumulative training compute in sample-epochs, every trained slot counted).
+- ``merge``: the merge turn against the plain relay and FedAvg, with and without an
+  accepted model replaced by garbage -> efficacy-merge.json, docs/img/efficacy-merge.png.
 
-Writes benchmarks/results/efficacy.json and docs/img/efficacy.png, prints a table.
+    nice -n 19 .venv/bin/python benchmarks/efficacy.py --phase tune
+    nice -n 19 .venv/bin/python benchmarks/efficacy.py --phase eval
+    nice -n 19 .venv/bin/python benchmarks/efficacy.py --phase merge
+    nice -n 19 .venv/bin/python benchmarks/efficacy.py --quick     # a look in a few minutes
+
+Reported per cell: the plateau (mean of the last 10 rounds, never the best round),
+mean and spread (std) over the evaluation seeds, and the rounds to 90% and 95% of
+centralized (the first round at which the trailing 5-round mean reaches the share of
+that seed's centralized plateau).
 """
 
 from __future__ import annotations
@@ -29,27 +48,108 @@ import json
 import os
 import platform
 import random
+import sys
 import time
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
+from torch import nn
+from tqdm import tqdm
 
 from derelayl.crypto import weights_hash
 from derelayl.demo import DemoConfig, split_data
+from derelayl.merge import MERGES, Merge, trimmed_mean
 from derelayl.params import TEST_PARAMS, SCORE_SCALE
-from derelayl.roles.trainer import submission_binding
 from derelayl.policies import PolicyView, default_bid, default_price
 from derelayl.protocol import Phase, ProtocolRevert, RelayProtocol
+from derelayl.roles.trainer import submission_binding
 from derelayl.simulate import cheap_commitment, cheap_tie_keys
-from derelayl.task import load_task
+from derelayl.task import Dataset, Task, load_task
 from derelayl.training import evaluate, train_turn
 from derelayl.weights import save_weights
 
 ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "benchmarks" / "results"
+IMG = ROOT / "docs" / "img"
 ENVELOPE = b"\x01"
 SPEC = load_task("digits-mlp")
+TASKS = {"digits": "digits-mlp", "wine": "wine"}
+#: The rounds over which a plateau is averaged, and the window of "rounds to X%".
+PLATEAU, WINDOW = 10, 5
+
+
+# ------------------------------------------------------------------ the training turn
+
+
+@dataclass(frozen=True)
+class TurnSettings:
+    """One training turn: mini-batch SGD on (optionally class-balanced) cross-entropy.
+    The optimizer is created anew at every turn, as every SDK trainer does."""
+
+    epochs: int
+    lr: float
+    momentum: float
+    batch_size: int
+    balanced: bool = False
+
+    @property
+    def label(self) -> str:
+        """A short name, e.g. ``sgd0 lr0.5 E5 bal``."""
+        return (f"{'mom0.9' if self.momentum else 'sgd0'} lr{self.lr:g} E{self.epochs}"
+                f"{' bal' if self.balanced else ''}")
+
+
+def task_default(task: Task) -> TurnSettings:
+    """The task's own turn (its hyperparameters; plain cross-entropy)."""
+    h = task.hyperparameters
+    return TurnSettings(int(h["epochs"]), float(h["lr"]), float(h.get("momentum", 0.9)), int(h["batch_size"]))
+
+
+def settings_grid(task: Task) -> list[TurnSettings]:
+    """momentum {0.9 at the task's lr, 0 at lr / (1 - 0.9)} x epochs {E, 2E} x
+    loss {plain, class-balanced}, around the task's defaults."""
+    base = task_default(task)
+    momentum = base.momentum or 0.9
+    out = []
+    for m, lr in ((momentum, base.lr), (0.0, base.lr / (1 - momentum))):
+        for epochs in (base.epochs, 2 * base.epochs):
+            for balanced in (False, True):
+                out.append(TurnSettings(epochs, round(lr, 6), m, base.batch_size, balanced))
+    return out
+
+
+def train(model: nn.Module, x: np.ndarray, y: np.ndarray, s: TurnSettings, seed: int, classes: int) -> nn.Module:
+    """One turn of `s` on (x, y), in place; deterministic under `seed`. With
+    `s.balanced` every class present in the data weighs the same in the loss
+    (weights n / (classes present x count))."""
+    if len(x) == 0:
+        return model
+    generator = torch.Generator().manual_seed(seed)
+    xt = torch.as_tensor(x, dtype=torch.float32)
+    yt = torch.as_tensor(y, dtype=torch.long)
+    weight = None
+    if s.balanced:
+        counts = torch.bincount(yt, minlength=classes).to(torch.float32)
+        present = int((counts > 0).sum())
+        weight = torch.where(counts > 0, len(yt) / (present * counts.clamp(min=1)), torch.zeros_like(counts))
+    loss_fn = nn.CrossEntropyLoss(weight=weight)
+    optimizer = torch.optim.SGD(model.parameters(), lr=s.lr, momentum=s.momentum)
+    model.train()
+    for _ in range(s.epochs):
+        order = torch.randperm(len(xt), generator=generator)
+        for start in range(0, len(xt), s.batch_size):
+            batch = order[start: start + s.batch_size]
+            optimizer.zero_grad()
+            loss_fn(model(xt[batch]), yt[batch]).backward()
+            optimizer.step()
+    return model
+
+
+# ------------------------------------------------------------------ the relay driver
 
 
 class Resubmit(enum.Enum):
@@ -61,8 +161,15 @@ class Resubmit(enum.Enum):
 
 
 def honest_turn(index, model, x, y, epochs, seed, submitted):
-    """A trainer's honest turn: train the parent's weights on its own data."""
+    """A trainer's honest turn (the attacks benchmark's): the SDK's `train_turn`."""
     return train_turn(model, x, y, epochs=epochs, seed=seed)
+
+
+def settings_turn(settings: TurnSettings, classes: int):
+    """An honest turn with `settings` (the `epochs` argument is ignored)."""
+    def turn(index, model, x, y, epochs, seed, submitted):
+        return train(model, x, y, settings, seed, classes)
+    return turn
 
 
 def honest_scores(index, models, x, y) -> list[int]:
@@ -71,14 +178,54 @@ def honest_scores(index, models, x, y) -> list[int]:
     return [0 if m is None else round(evaluate(m, x, y) * SCORE_SCALE) for m in models]
 
 
+def task_scores(task: Task):
+    """Honest scores with the task's own metric."""
+    def scorer(index, models, x, y):
+        return [0 if m is None else round(task.evaluate(m, Dataset(x, y)) * SCORE_SCALE) for m in models]
+    return scorer
+
+
+@dataclass
+class MergeTurn:
+    """The merge turn's prototype: every trainer starts from `merge` of the parent
+    layer's accepted models. With `poison`, one accepted model of every layer (at
+    random, never the best-scored) is replaced by `garbage` before anyone uses it."""
+
+    merge: Merge | None = None
+    poison: bool = False
+    garbage: str = "flip"  # "flip": -10 x the weights; "random": N(0, 10) weights
+
+
+def trimmed(states):
+    """The trimmed mean dropping 1 model each side where there are more than 2 (the
+    plain mean of 1 or 2 models: genesis, and the first layers)."""
+    return trimmed_mean(states, trim=1 if len(states) > 2 else 0)
+
+
+def garbage_of(state: dict[str, torch.Tensor], kind: str, seed: int) -> dict[str, torch.Tensor]:
+    """A garbage model in place of `state`: sign-flipped and scaled by 10, or random."""
+    generator = torch.Generator().manual_seed(seed)
+    out = {}
+    for name, t in state.items():
+        if not t.is_floating_point() or name.endswith(("mean", "std")):
+            out[name] = t.clone()  # fixed buffers (e.g. standardisation constants) stay
+        elif kind == "flip":
+            out[name] = -10 * t
+        else:
+            out[name] = torch.randn(t.shape, generator=generator) * 10
+    return out
+
+
 @dataclass
 class RelayRun:
-    accuracy: list[float]  # held-out accuracy of the best model of the newest layer, per round
+    accuracy: list[float]  # held-out metric per round (best model of the newest layer, or its merge)
     protocol: RelayProtocol
     people: list[str]  # trainers / owners, in the order of `parts`
     evaluators: list[str]
     refused: int  # submissions the contract refused (RelayUnchangedWeights)
     seated: list[list[int]]  # per round, the evaluators drawn to its seats (indices into `evaluators`)
+    compute: list[int] = field(default_factory=list)  # per round, sample-epochs of every trained slot
+    layer_sizes: list[int] = field(default_factory=list)  # per round, models in the newest layer
 
     @property
     def forfeited(self) -> dict[str, int]:
@@ -99,7 +246,9 @@ def relay(parts, evaluator_sets, holdout, rounds: int, epochs: int, seed: int) -
 def relay_run(parts, evaluator_sets, holdout, rounds: int, epochs: int, seed: int, allocation: int = 0,
               turn=honest_turn, scorer=honest_scores, withholders: frozenset[int] = frozenset(),
               seats: int | None = None, couriers: bool = True, absent: frozenset[int] = frozenset(),
-              garbage_keys: frozenset[int] = frozenset(), quorum: int = 1) -> RelayRun:
+              garbage_keys: frozenset[int] = frozenset(), quorum: int = 1, task: Task = SPEC,
+              merging: MergeTurn | None = None, selection_permille: int = 500,
+              progress: Callable[[], None] | None = None) -> RelayRun:
     """The relay with pluggable behaviour: `turn(trainer_index, model, x, y, epochs,
     seed, submitted)` returns the model a trainer submits (`submitted`: this round's
     models so far) or a `Resubmit`; `scorer(evaluator_index, models, x, y)` its scores,
@@ -110,17 +259,23 @@ def relay_run(parts, evaluator_sets, holdout, rounds: int, epochs: int, seed: in
     (`courierOffer`) after a round in which nobody offered, as the SDK's evaluators do.
     Those in `garbage_keys` deliver keys that do not open their models: the trainer
     asks (`requestKey`) and, with `couriers`, a key holder couriers the right key, as
-    the SDK's trainers and evaluators do; without one the trainer cannot train. Everyone starts with `allocation` credit, so
-    that deposits can be lost. Every evaluator stakes every round; with `seats` fewer
-    than the evaluators, the contract's draw seats that many of them. A model is ranked
-    only on at least `quorum` revealed scores (the benchmarks' 1 unless they say)."""
+    the SDK's trainers and evaluators do; without one the trainer cannot train.
+    Everyone starts with `allocation` credit, so that deposits can be lost. Every
+    evaluator stakes every round; with `seats` fewer than the evaluators, the
+    contract's draw seats that many of them. A model is ranked only on at least
+    `quorum` revealed scores (the benchmarks' 1 unless they say).
+
+    `task` gives the model and the held-out metric; `merging` (the merge turn's
+    prototype, see `MergeTurn`) makes every trainer start from a merge of the parent
+    layer; `selection_permille` is the accepted share of ranked submissions. Compute
+    counts len(x) * `epochs` for every slot whose trainer trained."""
     rng = random.Random(seed)
     people = [f"0x{i:040x}" for i in range(1, len(parts) + 1)]
     evaluators = [f"0x{i:040x}" for i in range(1000, 1000 + len(evaluator_sets))]
+    # TEST_PARAMS: phases close at once (no clock here), free offers, no acceptance floor.
     params = TEST_PARAMS.replace(k=4, max_trainers=len(people), max_evaluators=max(seats or len(evaluators), quorum),
-                                    quorum=quorum,
-                                    evaluator_stake=0)
-    genesis = SPEC.initial_model(seed)
+                                 quorum=quorum, evaluator_stake=0, selection_permille=selection_permille)
+    genesis = task.initial_model(seed)
     protocol = RelayProtocol(params, people[0], weights_hash(save_weights(genesis)),
                              allocations={p: allocation for p in people} if allocation else None,
                              tie_keys=cheap_tie_keys(), commitment=cheap_commitment)
@@ -130,8 +285,16 @@ def relay_run(parts, evaluator_sets, holdout, rounds: int, epochs: int, seed: in
     refused = 0
     version = {p: -1 for p in people}
     version[people[0]] = 0
-    accuracy = []
+    accuracy: list[float] = []
+    compute: list[int] = []
+    layer_sizes: list[int] = []
     seated: list[list[int]] = []
+    held = Dataset(*holdout)
+
+    def merged(layer: int) -> dict[str, torch.Tensor]:
+        assert merging is not None and merging.merge is not None
+        return merging.merge([weights[m] for m in protocol.layers[layer]])
+
     for _ in range(rounds):
         r = protocol.round
         rs = protocol.rounds[r]
@@ -152,9 +315,11 @@ def relay_run(parts, evaluator_sets, holdout, rounds: int, epochs: int, seed: in
         seated.append([evaluators.index(e) for e in rs.evaluators])
         for e in sorted(rs.undrawn):  # left out of the draw: take the stake back
             protocol.reclaim_stake(e, r)
+        start = merged(rs.parent_layer) if merging and merging.merge else None
         trained: dict[int, object] = {}  # slot -> the weights it submitted
         copies: set[int] = set()  # slots that submitted another slot's ciphertext
         hashes: list[bytes] = []
+        work = 0
         for i, s in enumerate(rs.slots):
             owner = people.index(protocol.models[s.parent_id].creator)
             holders = protocol.key_holders_of(s.parent_id) if couriers else []
@@ -169,14 +334,16 @@ def relay_run(parts, evaluator_sets, holdout, rounds: int, epochs: int, seed: in
                 protocol.courier_key(holders[0], r, i, ENVELOPE)
             else:
                 continue  # no key: the trainer cannot train, and settlement pays it the remedy
-            model = SPEC.build_model()
-            model.load_state_dict(weights[s.parent_id])
+            model = task.build_model()
+            model.load_state_dict(start if start is not None else weights[s.parent_id])
             x, y = parts[people.index(s.trainer)]
             result = turn(people.index(s.trainer), model, x, y, epochs, seed * 1000 + r * 100 + i,
                           [trained[j] for j in sorted(trained)])
             version[s.trainer] = protocol.models[s.parent_id].layer + 1
             if result is Resubmit.NOTHING:
                 continue
+            if result is not Resubmit.PARENT and result is not Resubmit.COPY:
+                work += len(y) * epochs
             if result is Resubmit.PARENT:
                 digest = protocol.models[s.parent_id].weights_hash
             elif result is Resubmit.COPY and hashes:
@@ -211,131 +378,524 @@ def relay_run(parts, evaluator_sets, holdout, rounds: int, epochs: int, seed: in
             weights[model_id] = trained[protocol.models[model_id].slot].state_dict()
         newest = protocol.layers[-1]
         best = max(newest, key=lambda m: protocol.models[m].score)
-        model = SPEC.build_model()
-        model.load_state_dict(weights[best])
-        accuracy.append(evaluate(model, *holdout))
+        if merging and merging.poison and settlement.accepted_models and len(newest) > 1:
+            victim = rng.choice([m for m in newest if m != best])
+            weights[victim] = garbage_of(weights[victim], merging.garbage, seed * 7919 + r)
+        model = task.build_model()
+        model.load_state_dict(merged(len(protocol.layers) - 1) if merging and merging.merge else weights[best])
+        accuracy.append(task.evaluate(model, held))
+        compute.append(work)
+        layer_sizes.append(len(newest))
         protocol.forget_round(r)
-    return RelayRun(accuracy, protocol, people, evaluators, refused, seated)
+        if progress:
+            progress()
+    return RelayRun(accuracy, protocol, people, evaluators, refused, seated, compute, layer_sizes)
 
 
-def fedavg(parts, holdout, rounds: int, epochs: int, seed: int) -> list[float]:
-    """Federated averaging over all participants; held-out accuracy per round."""
-    global_model = SPEC.initial_model(seed)
+# ------------------------------------------------------------------ FedAvg and centralized
+
+
+def fedavg(task: Task, parts, holdout, rounds: int, s: TurnSettings, seed: int,
+           progress: Callable[[], None] | None = None) -> tuple[list[float], list[int]]:
+    """Federated averaging over all participants: held-out metric and sample-epochs per round."""
+    global_model = task.initial_model(seed)
     sizes = np.array([len(y) for _, y in parts], dtype=np.float64)
-    accuracy = []
+    weights = sizes / sizes.sum()
+    held, classes = Dataset(*holdout), len(task.labels)
+    accuracy, compute = [], []
     for r in range(rounds):
         states = []
         for i, (x, y) in enumerate(parts):
-            local = SPEC.build_model()
+            local = task.build_model()
             local.load_state_dict(global_model.state_dict())
-            train_turn(local, x, y, epochs=epochs, seed=seed * 1000 + r * 100 + i)
+            train(local, x, y, s, seed * 1000 + r * 100 + i, classes)
             states.append(local.state_dict())
-        weights = sizes / sizes.sum()
-        averaged = {name: sum(w * s[name] for w, s in zip(weights, states)) for name in states[0]}
+        averaged = {name: sum(w * st[name] for w, st in zip(weights, states)) for name in states[0]}
         global_model.load_state_dict(averaged)
-        accuracy.append(evaluate(global_model, *holdout))
-    return accuracy
+        accuracy.append(task.evaluate(global_model, held))
+        compute.append(int(sizes.sum()) * s.epochs)
+        if progress:
+            progress()
+    return accuracy, compute
 
 
-def centralized(parts, holdout, rounds: int, epochs: int, seed: int) -> list[float]:
-    """One model on all participants' data pooled, `epochs` epochs a round."""
+def centralized(task: Task, parts, holdout, rounds: int, s: TurnSettings, seed: int,
+                progress: Callable[[], None] | None = None) -> tuple[list[float], list[int]]:
+    """One model on all participants' data pooled, `s.epochs` epochs a round (the
+    optimizer kept across rounds: one long training run)."""
     x = np.concatenate([x for x, _ in parts])
     y = np.concatenate([y for _, y in parts])
-    model = SPEC.initial_model(seed)
-    accuracy = []
+    model = task.initial_model(seed)
+    held, classes = Dataset(*holdout), len(task.labels)
+    accuracy, compute = [], []
     for r in range(rounds):
-        train_turn(model, x, y, epochs=epochs, seed=seed * 1000 + r)
-        accuracy.append(evaluate(model, *holdout))
-    return accuracy
+        train(model, x, y, s, seed * 1000 + r, classes)
+        accuracy.append(task.evaluate(model, held))
+        compute.append(len(y) * s.epochs)
+        if progress:
+            progress()
+    return accuracy, compute
 
 
-METHODS = ("DeRelayL", "FedAvg", "centralized")
+# ------------------------------------------------------------------ experiments
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--rounds", type=int, default=10)
-    parser.add_argument("--epochs", type=int, default=5, help="local epochs per round (all methods)")
-    parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--participants", type=int, nargs="+", default=[16, 32])
-    parser.add_argument("--alphas", type=float, nargs="+", default=[100.0, 1.0, 0.1])
-    args = parser.parse_args()
-    torch.set_num_threads(1)
-    started = time.time()
-    runs = []
-    for n in args.participants:
+@dataclass(frozen=True)
+class Cell:
+    """One cell of the grid: a task, a participant count, a label skew, a seed."""
+
+    task: str
+    participants: int
+    alpha: float
+    seed: int
+
+
+def cell_data(cell: Cell):
+    """The cell's task, trainer shares, evaluator test splits and held-out set."""
+    task = load_task(TASKS[cell.task])
+    data = task.example_data()
+    x, y = data.features, data.labels
+    holdout, trainer_parts, evaluator_parts = split_data(
+        DemoConfig(trainers=cell.participants, evaluators=2, alpha=cell.alpha, seed=cell.seed), data)
+    return (task, [(x[p], y[p]) for p in trainer_parts], [(x[p], y[p]) for p in evaluator_parts],
+            (x[holdout], y[holdout]))
+
+
+def run_method(method: str, cell: Cell, s: TurnSettings, rounds: int, merging: MergeTurn | None = None,
+               selection_permille: int = 500, tick: Callable[[], None] | None = None) -> dict[str, Any]:
+    """One method on one cell: its curve, compute per round, and the settings."""
+    task, parts, evaluator_sets, held = cell_data(cell)
+    begun = time.time()
+    extra: dict[str, Any] = {}
+    if method == "DeRelayL":
+        run = relay_run(parts, evaluator_sets, held, rounds, s.epochs, cell.seed, task=task,
+                        turn=settings_turn(s, len(task.labels)), scorer=task_scores(task), merging=merging,
+                        selection_permille=selection_permille, progress=tick)
+        curve, compute = run.accuracy, run.compute
+        extra = {"refused": run.refused, "layer_sizes": run.layer_sizes}
+    elif method == "FedAvg":
+        curve, compute = fedavg(task, parts, held, rounds, s, cell.seed, progress=tick)
+    else:
+        curve, compute = centralized(task, parts, held, rounds, s, cell.seed, progress=tick)
+    return {**asdict(cell), "method": method, "settings": asdict(s), "label": s.label, "rounds": rounds,
+            "accuracy": [round(a, 5) for a in curve], "compute": compute, "seconds": round(time.time() - begun, 2),
+            **extra}
+
+
+def plateau(curve: Sequence[float]) -> float:
+    """The mean of the last `PLATEAU` rounds."""
+    return float(np.mean(curve[-PLATEAU:]))
+
+
+def rounds_to(curve: Sequence[float], target: float) -> int | None:
+    """The first round whose trailing `WINDOW`-round mean reaches `target` (None: never)."""
+    c = np.asarray(curve)
+    for r in range(WINDOW, len(c) + 1):
+        if c[r - WINDOW: r].mean() >= target:
+            return r
+    return None
+
+
+def flattened(curve: Sequence[float]) -> float:
+    """How much the curve still rose over its last quarter: the plateau minus the mean
+    of the 10 rounds ending at three quarters of the run (small: it had flattened)."""
+    q = max(PLATEAU, 3 * len(curve) // 4)
+    return float(plateau(curve) - np.mean(curve[q - PLATEAU: q]))
+
+
+class Store:
+    """A results file rewritten after every run (a stopped run keeps what it finished)."""
+
+    def __init__(self, path: Path, settings: dict[str, Any], resume: bool) -> None:
+        self.path = path
+        old = json.loads(path.read_text()) if resume and path.exists() else {}
+        self.record = {"machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
+                                   "torch_threads": torch.get_num_threads()},
+                       "settings": settings, "runs": old.get("runs", []), **{k: v for k, v in old.items()
+                                                                            if k not in ("runs", "settings", "machine")}}
+
+    def has(self, key: dict[str, Any]) -> dict[str, Any] | None:
+        for run in self.record["runs"]:
+            if all(run.get(k) == v for k, v in key.items()):
+                return run
+        return None
+
+    def add(self, run: dict[str, Any]) -> None:
+        self.record["runs"].append(run)
+        self.save()
+
+    def save(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path.write_text(json.dumps(self.record, indent=None, separators=(",", ":")) + "\n")
+
+
+def play(store: Store, jobs: list[tuple[dict[str, Any], Callable[[Callable[[], None]], dict[str, Any]]]],
+         total_rounds: int, desc: str) -> None:
+    """Runs the jobs not yet in `store`, one after another, with a tqdm bar of rounds."""
+    bar = tqdm(total=total_rounds, desc=desc, unit="round", file=sys.stderr, smoothing=0.05)
+    for key, job in jobs:
+        found = store.has(key)
+        if found:
+            bar.update(found["rounds"])
+            continue
+        bar.set_postfix_str(" ".join(f"{v}" for v in key.values()), refresh=True)
+        run = job(lambda: bar.update(1))
+        run.update(key)
+        store.add(run)
+        tqdm.write(f"{' '.join(f'{k}={v}' for k, v in key.items())}: plateau {plateau(run['accuracy']):.3f} "
+                   f"({run['seconds']:.0f} s)", file=sys.stderr)
+    bar.close()
+
+
+# ------------------------------------------------------------------ phases
+
+
+def tune(args) -> None:
+    """The grid of turn settings on the tuning seeds (n = `args.tune_participants`)."""
+    store = Store(RESULTS / f"efficacy-tuning{args.suffix}.json", vars(args), args.resume)
+    jobs, total = [], 0
+    for name in args.tasks:
+        task = load_task(TASKS[name])
+        grid = settings_grid(task)
+        central_grid = [s for s in grid if not s.balanced]
+        for seed in args.tune_seeds:
+            for s in central_grid:
+                cell = Cell(name, args.tune_participants, args.alphas[0], seed)
+                key = {"task": name, "method": "centralized", "label": s.label, "seed": seed}
+                jobs.append((key, lambda tick, c=cell, s=s: run_method("centralized", c, s, args.central_rounds,
+                                                                      tick=tick)))
+                total += args.central_rounds
         for alpha in args.alphas:
-            for seed in range(args.seeds):
-                data = SPEC.example_data()
-                x, y = data.features, data.labels
-                holdout, trainer_parts, evaluator_parts = split_data(
-                    DemoConfig(trainers=n, evaluators=2, alpha=alpha, seed=seed), data)
-                parts = [(x[p], y[p]) for p in trainer_parts]
-                evaluator_sets = [(x[p], y[p]) for p in evaluator_parts]
-                held = (x[holdout], y[holdout])
-                curves = {
-                    "DeRelayL": relay(parts, evaluator_sets, held, args.rounds, args.epochs, seed),
-                    "FedAvg": fedavg(parts, held, args.rounds, args.epochs, seed),
-                    "centralized": centralized(parts, held, args.rounds, args.epochs, seed),
-                }
-                runs.append({"participants": n, "alpha": alpha, "seed": seed, "accuracy": curves})
-                print(f"n={n:<3} alpha={alpha:<5} seed={seed}: " + ", ".join(
-                    f"{m} {c[-1]:.3f}" for m, c in curves.items()) + f"  ({time.time() - started:.0f} s)", flush=True)
-    summary = summarize(runs, args)
-    record = {"machine": {"cpus": os.cpu_count(), "platform": platform.platform()}, "settings": vars(args),
-              "seconds": round(time.time() - started, 1), "runs": runs, "summary": summary}
-    out = ROOT / "benchmarks" / "results" / "efficacy.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(record, indent=1) + "\n")
-    plot(summary, args, ROOT / "docs" / "img" / "efficacy.png")
-    print(f"\nheld-out accuracy after round {args.rounds}, mean ± std over {args.seeds} seeds "
-          f"(round 5 in brackets)")
-    print(f"{'participants':>12} {'alpha':>6} " + " ".join(f"{m:>22}" for m in METHODS))
-    for row in summary:
-        print(f"{row['participants']:>12} {row['alpha']:>6} " + " ".join(
-            f"{row[m]['mean'][-1]:>8.3f} ± {row[m]['std'][-1]:.3f} [{row[m]['mean'][min(4, args.rounds - 1)]:.3f}]"
-            for m in METHODS))
-    print(f"written to {out.relative_to(ROOT)} and docs/img/efficacy.png ({record['seconds']} s)")
+            for seed in args.tune_seeds:
+                cell = Cell(name, args.tune_participants, alpha, seed)
+                for method in ("DeRelayL", "FedAvg"):
+                    for s in grid:
+                        rounds = args.tune_rounds if method == "DeRelayL" else args.fedavg_rounds
+                        key = {"task": name, "method": method, "alpha": alpha, "label": s.label, "seed": seed}
+                        jobs.append((key, lambda tick, c=cell, s=s, m=method, n=rounds: run_method(m, c, s, n,
+                                                                                                  tick=tick)))
+                        total += rounds
+    play(store, jobs, total, "tune")
+    store.record["best"] = best_settings(store.record["runs"])
+    store.save()
+    print_tuning(store.record)
 
 
-def summarize(runs, args) -> list[dict]:
+def best_settings(runs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Per task, method and alpha (centralized: per task), the setting with the highest
+    mean plateau over the tuning seeds."""
+    groups: dict[tuple, dict[str, list[float]]] = {}
+    settings: dict[str, dict[str, Any]] = {}
+    shortest: dict[tuple, int] = {}  # the settings of one group are compared over the same rounds
+    for run in runs:
+        where = (run["task"], run["method"], None if run["method"] == "centralized" else run["alpha"])
+        shortest[where] = min(shortest.get(where, len(run["accuracy"])), len(run["accuracy"]))
+    for run in runs:
+        where = (run["task"], run["method"], None if run["method"] == "centralized" else run["alpha"])
+        groups.setdefault(where, {}).setdefault(run["label"], []).append(
+            plateau(run["accuracy"][:shortest[where]]))
+        settings[run["label"]] = run["settings"]
+    best = {}
+    for (task, method, alpha), by_label in groups.items():
+        label = max(by_label, key=lambda k: np.mean(by_label[k]))
+        best[f"{task}|{method}|{alpha}"] = {"label": label, "settings": settings[label],
+                                            "plateau": round(float(np.mean(by_label[label])), 4)}
+    return best
+
+
+def print_tuning(record: dict[str, Any]) -> None:
+    rows: dict[tuple, list[tuple[float, int]]] = {}
+    for run in record["runs"]:
+        alpha = None if run["method"] == "centralized" else run.get("alpha")
+        rows.setdefault((run["task"], run["method"], alpha, run["label"]), []).append(
+            (plateau(run["accuracy"]), len(run["accuracy"])))
+    print("\ntuning: plateau (mean of the last 10 rounds) over the tuning seeds [rounds]")
+    for (task, method, alpha, label), values in sorted(rows.items(), key=lambda kv: tuple(map(str, kv[0]))):
+        print(f"  {task:<7} {method:<11} alpha {alpha!s:<5} {label:<22} {np.mean([v for v, _ in values]):.3f} "
+              f"({', '.join(f'{v:.3f} [{n}]' for v, n in values)})")
+
+
+def chosen(best: dict[str, Any], task: str, method: str, alpha: float, fallback: TurnSettings) -> TurnSettings:
+    """The tuned setting (falling back to the nearest alpha tuned, then `fallback`)."""
+    entry = best.get(f"{task}|{method}|{None if method == 'centralized' else alpha}")
+    if entry is None and method != "centralized":
+        alphas = [float(k.split("|")[2]) for k in best if k.startswith(f"{task}|{method}|")]
+        if alphas:
+            near = min(alphas, key=lambda a: abs(np.log(a) - np.log(alpha)))
+            entry = best[f"{task}|{method}|{near}"]
+    return TurnSettings(**entry["settings"]) if entry else fallback
+
+
+def evaluate_grid(args) -> None:
+    """Every method with its tuned setting on the evaluation seeds."""
+    tuning_path = RESULTS / f"efficacy-tuning{args.suffix}.json"
+    best = best_settings(json.loads(tuning_path.read_text())["runs"]) if tuning_path.exists() else {}
+    store = Store(RESULTS / f"efficacy{args.suffix}.json", vars(args), args.resume)
+    jobs, total = [], 0
+    for n in args.participants:
+        for name in args.tasks:
+            task = load_task(TASKS[name])
+            for alpha in args.alphas:
+                for seed in args.seeds:
+                    cell = Cell(name, n, alpha, seed)
+                    for method, rounds in (("DeRelayL", args.rounds), ("FedAvg", args.fedavg_rounds),
+                                           ("centralized", args.central_rounds)):
+                        s = chosen(best, name, method, alpha, task_default(task))
+                        key = {"task": name, "participants": n, "alpha": alpha, "seed": seed, "method": method}
+                        jobs.append((key, lambda tick, c=cell, s=s, m=method, r=rounds: run_method(m, c, s, r,
+                                                                                                  tick=tick)))
+                        total += rounds
+    play(store, jobs, total, "eval")
+    store.record["summary"] = summarize(store.record["runs"])
+    store.save()
+    print_summary(store.record["summary"])
+    for name in args.tasks:
+        plot_grid(store.record["runs"], name, IMG / f"efficacy-{name}{args.suffix}.png")
+
+
+def summarize(runs: list[dict[str, Any]], methods: Sequence[str] = ("DeRelayL", "FedAvg", "centralized"),
+              method_key: str = "method") -> list[dict[str, Any]]:
+    """Per cell and method: plateau mean and std over seeds, rounds to 90%/95% of
+    that seed's centralized plateau, how much the curve still rose, compute per round."""
+    cells = sorted({(r["task"], r["participants"], r["alpha"]) for r in runs}, key=lambda c: (c[0], c[1], -c[2]))
     rows = []
-    for n in args.participants:
-        for alpha in args.alphas:
-            group = [r for r in runs if r["participants"] == n and r["alpha"] == alpha]
-            row = {"participants": n, "alpha": alpha}
-            for m in METHODS:
-                curves = np.array([r["accuracy"][m] for r in group])
-                row[m] = {"mean": curves.mean(axis=0).round(4).tolist(), "std": curves.std(axis=0).round(4).tolist()}
-            rows.append(row)
+    for task, n, alpha in cells:
+        group = [r for r in runs if (r["task"], r["participants"], r["alpha"]) == (task, n, alpha)]
+        central = {r["seed"]: plateau(r["accuracy"]) for r in group if r["method"] == "centralized"}
+        row: dict[str, Any] = {"task": task, "participants": n, "alpha": alpha}
+        for m in methods:
+            mine = [r for r in group if r[method_key] == m]
+            if not mine:
+                continue
+            plateaus = [plateau(r["accuracy"]) for r in mine]
+            entry = {"plateau": round(float(np.mean(plateaus)), 4), "std": round(float(np.std(plateaus)), 4),
+                     "seeds": [r["seed"] for r in mine], "rounds": mine[0]["rounds"], "label": mine[0]["label"],
+                     "still_rising": round(float(np.mean([flattened(r["accuracy"]) for r in mine])), 4),
+                     "compute_per_round": round(float(np.mean([np.mean(r["compute"]) for r in mine])), 1)}
+            if central:
+                ref = [central[r["seed"]] for r in mine if r["seed"] in central]
+                entry["of_centralized"] = round(float(np.mean(plateaus) / np.mean(ref)), 4) if ref else None
+                for share in (0.9, 0.95):
+                    reached = [rounds_to(r["accuracy"], share * central[r["seed"]]) for r in mine
+                               if r["seed"] in central]
+                    got = [v for v in reached if v is not None]
+                    entry[f"rounds_to_{round(share * 100)}"] = {
+                        "mean": round(float(np.mean(got)), 1) if got else None, "reached": len(got),
+                        "of": len(reached)}
+            row[m] = entry
+        rows.append(row)
     return rows
 
 
-def plot(summary, args, path: Path) -> None:
+def fmt_rounds(entry: dict[str, Any], share: int) -> str:
+    v = entry.get(f"rounds_to_{share}")
+    if not v:
+        return "-"
+    if v["mean"] is None:
+        return f"never (0/{v['of']})"
+    return f"{v['mean']:.0f}" + ("" if v["reached"] == v["of"] else f" ({v['reached']}/{v['of']})")
+
+
+def print_summary(summary: list[dict[str, Any]], methods: Sequence[str] = ("DeRelayL", "FedAvg", "centralized")) -> None:
+    print("\nplateau (mean of the last 10 rounds), mean ± std over seeds; rounds to 90% / 95% of centralized")
+    for row in summary:
+        for m in methods:
+            if m not in row:
+                continue
+            e = row[m]
+            print(f"  {row['task']:<7} n={row['participants']:<3} alpha={row['alpha']:<5g} {m:<22} "
+                  f"{e['plateau']:.3f} ± {e['std']:.3f}  ({e.get('of_centralized') or 0:.1%} of centralized)  "
+                  f"90%: {fmt_rounds(e, 90):>10}  95%: {fmt_rounds(e, 95):>10}  [{e['label']}, {e['rounds']} rounds, "
+                  f"still rising {e['still_rising']:+.3f}, {e['compute_per_round']:.0f} sample-epochs/round]")
+
+
+def merge_phase(args) -> None:
+    """The merge turn against the plain relay and FedAvg, with and without a garbage
+    accepted model, on digits at n = `args.participants[0]`."""
+    tuning_path = RESULTS / f"efficacy-tuning{args.suffix}.json"
+    best = best_settings(json.loads(tuning_path.read_text())["runs"]) if tuning_path.exists() else {}
+    store = Store(RESULTS / f"efficacy-merge{args.suffix}.json", vars(args), args.resume)
+    n, name = args.participants[0], args.tasks[0]
+    task = load_task(TASKS[name])
+    variants: list[tuple[str, str, MergeTurn | None, int]] = [
+        ("relay", "DeRelayL", None, 500),
+        ("merge median 50%", "DeRelayL", MergeTurn(MERGES["median"]), 500),
+        ("merge mean 50%", "DeRelayL", MergeTurn(MERGES["mean"]), 500),
+        ("merge trimmed 50%", "DeRelayL", MergeTurn(trimmed), 500),
+        ("merge trimmed 75%", "DeRelayL", MergeTurn(trimmed), 750),
+        ("FedAvg", "FedAvg", None, 500),
+        ("centralized", "centralized", None, 500),
+        ("relay + garbage", "DeRelayL", MergeTurn(None, poison=True), 500),
+        ("merge mean 50% + garbage", "DeRelayL", MergeTurn(MERGES["mean"], poison=True), 500),
+        ("merge trimmed 50% + garbage", "DeRelayL", MergeTurn(trimmed, poison=True), 500),
+        ("merge mean 50%, FedAvg's turn", "DeRelayL", MergeTurn(MERGES["mean"]), 500),
+        ("merge trimmed 50%, FedAvg's turn", "DeRelayL", MergeTurn(trimmed), 500),
+        ("merge trimmed 50% + garbage, FedAvg's turn", "DeRelayL", MergeTurn(trimmed, poison=True), 500),
+    ]
+    all_names = [v[0] for v in variants]
+    if args.variants:
+        unknown = set(args.variants) - {v[0] for v in variants}
+        if unknown:
+            raise SystemExit(f"unknown variants {sorted(unknown)}; known: {[v[0] for v in variants]}")
+        variants = [v for v in variants if v[0] in args.variants]
+    jobs, total = [], 0
+    for alpha in args.merge_alphas:
+        for seed in args.seeds:
+            cell = Cell(name, n, alpha, seed)
+            for variant, method, merging, permille in variants:
+                turn_of = "FedAvg" if variant.endswith("FedAvg's turn") else method  # whose tuned turn
+                s = chosen(best, name, turn_of, alpha, task_default(task))
+                rounds = {"DeRelayL": args.merge_rounds, "FedAvg": args.fedavg_rounds}.get(method, args.central_rounds)
+                key = {"task": name, "participants": n, "alpha": alpha, "seed": seed, "variant": variant}
+                jobs.append((key, lambda tick, c=cell, s=s, m=method, g=merging, p=permille, r=rounds:
+                             run_method(m, c, s, r, merging=g, selection_permille=p, tick=tick)))
+                total += rounds
+    # The plain relay, FedAvg and centralized runs of this cell are the eval phase's
+    # (the same code, data and seeds: deterministic); copied when it has them.
+    grid_path = RESULTS / f"efficacy{args.suffix}.json"
+    grid = Store(grid_path, {}, resume=True) if grid_path.exists() else None
+    for key, _ in jobs:
+        plain = {"relay": "DeRelayL", "FedAvg": "FedAvg", "centralized": "centralized"}.get(key["variant"])
+        if grid and plain and not store.has(key):
+            found = grid.has({**{k: v for k, v in key.items() if k != "variant"}, "method": plain})
+            wanted = {"DeRelayL": args.merge_rounds, "FedAvg": args.fedavg_rounds}.get(plain, args.central_rounds)
+            if found and found["rounds"] == wanted:
+                store.record["runs"].append({**found, "variant": key["variant"], "copied_from": grid_path.name})
+    play(store, jobs, total, "merge")
+    names = all_names
+    store.record["summary"] = summarize(store.record["runs"], names, "variant")
+    store.save()
+    print_summary(store.record["summary"], names)
+    plot_merge(store.record["runs"], names, IMG / f"efficacy-merge{args.suffix}.png")
+
+
+# ------------------------------------------------------------------ plots
+
+
+def _curves(runs, key: str, value: str, what: str):
+    picked = [r for r in runs if r[key] == value]
+    if not picked:
+        return None
+    length = min(len(r[what]) for r in picked)
+    return np.array([r[what][:length] for r in picked], dtype=np.float64)
+
+
+def plot_grid(runs: list[dict[str, Any]], task: str, path: Path) -> None:
+    """Per cell (rows: participants; columns: alpha), the mean curve ± std against
+    rounds, and against cumulative sample-epochs (log scale)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(len(args.participants), len(args.alphas), figsize=(4 * len(args.alphas),
-                             3.2 * len(args.participants)), sharey=True, squeeze=False)
-    rounds = np.arange(1, args.rounds + 1)
-    for row in summary:
-        ax = axes[args.participants.index(row["participants"])][args.alphas.index(row["alpha"])]
-        for m in METHODS:
-            mean, std = np.array(row[m]["mean"]), np.array(row[m]["std"])
-            ax.plot(rounds, mean, marker=".", label=m)
-            ax.fill_between(rounds, mean - std, mean + std, alpha=0.2)
-        ax.set(title=f"{row['participants']} participants, alpha {row['alpha']:g}", xlabel="round",
-               ylim=(0, 1), xticks=rounds)
-        ax.grid(alpha=0.3)
-    for ax in axes[:, 0]:
-        ax.set_ylabel("held-out accuracy")
-    axes[0][0].legend(fontsize=8)
+    mine = [r for r in runs if r["task"] == task]
+    if not mine:
+        return
+    ns = sorted({r["participants"] for r in mine})
+    alphas = sorted({r["alpha"] for r in mine}, reverse=True)
+    fig, axes = plt.subplots(2 * len(ns), len(alphas), figsize=(4.2 * len(alphas), 3.3 * 2 * len(ns)),
+                             squeeze=False)
+    metric = load_task(TASKS[task]).metric.replace("_", " ")
+    for i, n in enumerate(ns):
+        for j, alpha in enumerate(alphas):
+            cell = [r for r in mine if r["participants"] == n and r["alpha"] == alpha]
+            by_round, by_compute = axes[2 * i][j], axes[2 * i + 1][j]
+            for method in ("DeRelayL", "FedAvg", "centralized"):
+                acc = _curves(cell, "method", method, "accuracy")
+                if acc is None:
+                    continue
+                comp = _curves(cell, "method", method, "compute").mean(axis=0).cumsum()
+                mean, std = acc.mean(axis=0), acc.std(axis=0)
+                rounds = np.arange(1, len(mean) + 1)
+                label = f"{method} ({cell[[r['method'] for r in cell].index(method)]['label']})"
+                line, = by_round.plot(rounds, mean, label=label, lw=1)
+                by_round.fill_between(rounds, mean - std, mean + std, alpha=0.2, color=line.get_color())
+                by_compute.plot(comp, mean, lw=1, color=line.get_color())
+            central = [plateau(r["accuracy"]) for r in cell if r["method"] == "centralized"]
+            for ax in (by_round, by_compute):
+                if central:
+                    ax.axhline(0.95 * np.mean(central), color="grey", ls=":", lw=1)
+                ax.set_ylim(0, 1)
+                ax.grid(alpha=0.3)
+            by_round.set(title=f"{task}, {n} participants, alpha {alpha:g}", xlabel="round", ylabel=metric)
+            by_compute.set(xscale="log", xlabel="cumulative training compute (sample-epochs)", ylabel=metric)
+            by_round.legend(fontsize=7, loc="lower right")
+    fig.suptitle(f"{task}: held-out {metric}, mean ± std over seeds (dotted: 95% of centralized)", fontsize=10)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
+    fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def plot_merge(runs: list[dict[str, Any]], names: Sequence[str], path: Path) -> None:
+    """Per alpha: the merge variants' mean curves against rounds, without and with garbage."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    cells = sorted({(r["participants"], r["alpha"]) for r in runs}, key=lambda c: (c[0], -c[1]))
+    if not cells:
+        return
+    fig, axes = plt.subplots(2, len(cells), figsize=(6 * len(cells), 8), squeeze=False)
+    colours = {v: plt.get_cmap("tab20")(i % 20) for i, v in enumerate(names)}
+    for j, (n, alpha) in enumerate(cells):
+        cell = [r for r in runs if r["alpha"] == alpha and r["participants"] == n]
+        for row, poisoned in enumerate((False, True)):
+            ax = axes[row][j]
+            for variant in names:
+                if ("garbage" in variant) != poisoned and variant not in ("FedAvg", "centralized"):
+                    continue
+                acc = _curves(cell, "variant", variant, "accuracy")
+                if acc is None:
+                    continue
+                ax.plot(np.arange(1, acc.shape[1] + 1), acc.mean(axis=0), lw=1, label=variant,
+                        ls="--" if variant in ("FedAvg", "centralized") else "-", color=colours[variant])
+            ax.set(title=f"{cell[0]['participants']} participants, alpha {alpha:g}"
+                   + (", one garbage model a layer" if poisoned else ""),
+                   xlabel="round", ylabel="held-out accuracy", ylim=(0, 1))
+            ax.grid(alpha=0.3)
+            ax.legend(fontsize=7, loc="lower right")
+    fig.suptitle("digits: the merge turn, held-out accuracy, mean over seeds", fontsize=10)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+# ------------------------------------------------------------------ main
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--phase", choices=("tune", "eval", "merge"), default="eval")
+    parser.add_argument("--quick", action="store_true", help="a look in a few minutes: few rounds, 1 seed, digits")
+    parser.add_argument("--tasks", nargs="+", default=["digits", "wine"], choices=sorted(TASKS))
+    parser.add_argument("--participants", type=int, nargs="+", default=[16, 32])
+    parser.add_argument("--alphas", type=float, nargs="+", default=[0.1, 1.0, 100.0])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="evaluation seeds")
+    parser.add_argument("--tune-seeds", type=int, nargs="+", default=[100, 101])
+    parser.add_argument("--tune-participants", type=int, default=16)
+    parser.add_argument("--rounds", type=int, default=200, help="relay rounds (eval)")
+    parser.add_argument("--tune-rounds", type=int, default=120, help="relay rounds (tune)")
+    parser.add_argument("--merge-rounds", type=int, default=200)
+    parser.add_argument("--merge-alphas", type=float, nargs="+", default=[0.1, 1.0])
+    parser.add_argument("--variants", nargs="+", default=None, help="merge phase: only these variants")
+    parser.add_argument("--fedavg-rounds", type=int, default=100)
+    parser.add_argument("--central-rounds", type=int, default=60)
+    parser.add_argument("--resume", action="store_true", help="keep the runs already in the results file")
+    parser.add_argument("--suffix", default="", help="results/plot file suffix (--quick: -quick)")
+    args = parser.parse_args()
+    if args.quick:
+        args.tasks, args.participants, args.seeds, args.tune_seeds = args.tasks[:1], [16], [0], [100]
+        args.alphas, args.merge_alphas = [0.1, 1.0], [0.1]
+        args.rounds = args.tune_rounds = args.merge_rounds = 30
+        args.fedavg_rounds, args.central_rounds = 15, 12
+        args.suffix = args.suffix or "-quick"
+    torch.set_num_threads(1)
+    started = time.time()
+    {"tune": tune, "eval": evaluate_grid, "merge": merge_phase}[args.phase](args)
+    print(f"({time.time() - started:.0f} s)")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,95 @@
+"""Merging several models of one architecture into one: the math of the merge turn
+(docs/merge.md), as pure functions on state dicts.
+
+A merge turn starts a trainer from a merge of its parent layer's accepted models
+instead of a single parent. `average` is FedAvg's step (optionally weighted, e.g. by
+sample count); `coordinate_median` and `trimmed_mean` are robust merges: each tensor
+entry is the median (or the mean after dropping the `trim` largest and smallest
+values) of that entry over the models, so fewer than half bad models (for the median;
+at most `trim` for the trimmed mean) cannot move any entry outside the range of the
+good models' values.
+
+Every function takes a non-empty sequence of state dicts with the same keys and
+shapes, never modifies them, and returns a new state dict. Floating-point tensors are
+merged; any other tensor (integer counters, e.g. batch norm's ``num_batches_tracked``)
+is taken from the first model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import torch
+
+StateDict = dict[str, torch.Tensor]
+#: A merge: state dicts in, one state dict out.
+Merge = Callable[[Sequence[StateDict]], StateDict]
+
+
+def _check(states: Sequence[StateDict]) -> None:
+    if not states:
+        raise ValueError("nothing to merge: no state dicts")
+    keys = list(states[0])
+    for index, state in enumerate(states[1:], start=1):
+        if list(state) != keys:
+            raise ValueError(f"state dict {index} has tensors {sorted(state)}, the first has {sorted(keys)}")
+        for name in keys:
+            if state[name].shape != states[0][name].shape:
+                raise ValueError(f"tensor {name} of state dict {index} has shape {tuple(state[name].shape)}, "
+                                 f"the first has {tuple(states[0][name].shape)}")
+
+
+def _stacked(states: Sequence[StateDict], name: str) -> torch.Tensor:
+    return torch.stack([s[name].detach().to(torch.float64) for s in states])
+
+
+def _per_tensor(states: Sequence[StateDict], reduce: Callable[[torch.Tensor], torch.Tensor]) -> StateDict:
+    _check(states)
+    out: StateDict = {}
+    for name, first in states[0].items():
+        if first.is_floating_point():
+            out[name] = reduce(_stacked(states, name)).to(first.dtype)
+        else:
+            out[name] = first.clone()
+    return out
+
+
+def average(states: Sequence[StateDict], weights: Sequence[float] | None = None) -> StateDict:
+    """The (weighted) mean of every tensor entry: FedAvg's merge. `weights` are
+    non-negative with a positive sum (e.g. sample counts); None means equal weights."""
+    if weights is None:
+        weights = [1.0] * len(states)
+    if len(weights) != len(states):
+        raise ValueError(f"{len(weights)} weights for {len(states)} state dicts")
+    w = torch.tensor([float(v) for v in weights], dtype=torch.float64)
+    if (w < 0).any() or w.sum() <= 0:
+        raise ValueError(f"weights must be non-negative with a positive sum, got {list(weights)}")
+    w = w / w.sum()
+    return _per_tensor(states, lambda stack: torch.tensordot(w, stack, dims=1))
+
+
+def coordinate_median(states: Sequence[StateDict]) -> StateDict:
+    """The median of every tensor entry over the models (the mean of the two middle
+    values for an even count). Robust while fewer than half the models are bad."""
+    def reduce(stack: torch.Tensor) -> torch.Tensor:
+        ordered = stack.sort(dim=0).values
+        count = ordered.shape[0]
+        if count % 2:
+            return ordered[count // 2]
+        return (ordered[count // 2 - 1] + ordered[count // 2]) / 2
+    return _per_tensor(states, reduce)
+
+
+def trimmed_mean(states: Sequence[StateDict], trim: int = 1) -> StateDict:
+    """The mean of every tensor entry after dropping its `trim` largest and `trim`
+    smallest values over the models. Robust to at most `trim` bad models; needs more
+    than 2 * `trim` models (`trim` 0 is `average`)."""
+    if trim < 0:
+        raise ValueError(f"trim must be >= 0, got {trim}")
+    if len(states) <= 2 * trim:
+        raise ValueError(f"trimming {trim} from each side needs more than {2 * trim} models, got {len(states)}")
+    return _per_tensor(states, lambda stack: stack.sort(dim=0).values[trim: stack.shape[0] - trim].mean(dim=0))
+
+
+#: Merges by name, as the benchmarks name them.
+MERGES: dict[str, Merge] = {"mean": average, "median": coordinate_median, "trimmed": trimmed_mean}
