@@ -1,5 +1,6 @@
 # DeRelayL: every target installs what is missing first (idempotent).
-#   make demo   install, then run the multi-process relay on digits (Ganache + IPFS it starts)
+#   make demo   install, then run the multi-process relay on digits (Ganache + IPFS it starts;
+#               CHAIN=anvil: on an Anvil)
 #   make test   install, then run every test (brownie on a Ganache it starts;
 #               CHAIN=anvil: on an Anvil, the SDK's own local chains too)
 #   make gas    install, then run the gas benchmark
@@ -10,9 +11,11 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BROWNIE_NETWORK := derelayl-ganache
-# The chain brownie launches and the SDK's LocalChain starts: ganache (default) or anvil.
-CHAIN ?= ganache
+# The chain brownie launches and the SDK's LocalChain starts (make demo, make test):
+# ganache (default) or anvil.
+CHAIN ?= $(or $(DERELAYL_CHAIN),ganache)
 export CHAIN
+export DERELAYL_CHAIN := $(CHAIN)
 
 .PHONY: setup demo demo-scripted test fuzz analyze gas bench-store bench-turn bench-efficacy bench-attacks bench-startup simulate compile artifacts clean
 
