@@ -1,6 +1,8 @@
 # DeRelayL: every target installs what is missing first (idempotent).
-#   make demo   install, then run the multi-process relay on digits (Ganache + IPFS it starts)
-#   make test   install, then run every test (brownie on a Ganache it starts)
+#   make demo   install, then run the multi-process relay on digits (Ganache + IPFS it starts;
+#               CHAIN=anvil: on an Anvil)
+#   make test   install, then run every test (brownie on a Ganache it starts;
+#               CHAIN=anvil: on an Anvil, the SDK's own local chains too)
 #   make gas    install, then run the gas benchmark
 #   make fuzz   long randomized runs (stateful walks, differential scenarios)
 #   make artifacts  recompile contracts/ into the SDK's shipped artifacts (commit them)
@@ -9,6 +11,11 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BROWNIE_NETWORK := derelayl-ganache
+# The chain brownie launches and the SDK's LocalChain starts (make demo, make test):
+# ganache (default) or anvil.
+CHAIN ?= $(or $(DERELAYL_CHAIN),ganache)
+export CHAIN
+export DERELAYL_CHAIN := $(CHAIN)
 
 .PHONY: setup demo demo-scripted test fuzz analyze gas bench-store bench-turn bench-efficacy bench-attacks bench-startup simulate compile artifacts clean
 
@@ -42,7 +49,7 @@ demo: setup
 	$(VENV)/bin/derelayl demo --out demo-output --json demo-output/run.json
 
 demo-scripted: setup
-	tools/brownie-on-ganache.sh run scripts/demo.py
+	tools/brownie-on-chain.sh run scripts/demo.py
 
 test: setup
 	tools/test-all.sh
@@ -53,10 +60,10 @@ test: setup
 fuzz: setup
 	@mkdir -p build
 	DERELAYL_DIFF_SCENARIOS=$${DERELAYL_DIFF_SCENARIOS:-1000} DERELAYL_DIFF_SEED=$${DERELAYL_DIFF_SEED:-$$RANDOM} \
-	  tools/brownie-on-ganache.sh test tests/integration/test_differential.py -s > build/fuzz-differential.log 2>&1 & \
+	  tools/brownie-on-chain.sh test tests/integration/test_differential.py -s > build/fuzz-differential.log 2>&1 & \
 	differential=$$!; \
 	DERELAYL_FUZZ_EXAMPLES=$${DERELAYL_FUZZ_EXAMPLES:-20} DERELAYL_FUZZ_STEPS=$${DERELAYL_FUZZ_STEPS:-250} \
-	  DERELAYL_FUZZ_RANDOM=1 tools/brownie-on-ganache.sh test tests/stateful -s; walks=$$?; \
+	  DERELAYL_FUZZ_RANDOM=1 tools/brownie-on-chain.sh test tests/stateful -s; walks=$$?; \
 	wait $$differential; status=$$?; \
 	grep -E "scenarios:|passed|failed" build/fuzz-differential.log; \
 	[ $$walks -eq 0 ] && [ $$status -eq 0 ] || { tail -n 60 build/fuzz-differential.log; exit 1; }
@@ -90,7 +97,7 @@ bench-turn: setup
 	PATH="$$PWD/node_modules/.bin:$$PATH" $(VENV)/bin/python benchmarks/relay_turn.py
 
 gas: setup
-	tools/brownie-on-ganache.sh run $(CURDIR)/benchmarks/gas.py
+	tools/brownie-on-chain.sh run $(CURDIR)/benchmarks/gas.py
 
 # The API reference from the docstrings (pdoc, installed into .venv if missing) -> build/api/.
 .PHONY: docs

@@ -1,6 +1,6 @@
 """Gas benchmark of the RelayLearning contract (a brownie script).
 
-    make gas        # = tools/brownie-on-ganache.sh run $PWD/benchmarks/gas.py
+    make gas        # = tools/brownie-on-chain.sh run $PWD/benchmarks/gas.py
 
 Plays rounds on a Ganache that brownie starts and measures:
 - the gas of every external function in a typical round (2 MOs, 8 trainers, 4 evaluators);

@@ -2,7 +2,7 @@
 rounds with scripted participants (stand-in weights, no training) and print what
 happened. `make demo` runs the real relay instead (`derelayl demo`).
 
-    tools/brownie-on-ganache.sh run scripts/demo.py
+    tools/brownie-on-chain.sh run scripts/demo.py
 """
 
 from __future__ import annotations

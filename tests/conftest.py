@@ -160,7 +160,9 @@ def fresh_accounts(n: int):
 
 
 def sleep_past_deadline(relay):
-    chain.sleep(int(relay.roundInfo(relay.currentRound())["deadline"]) - chain.time() + 1)
+    """Moves the chain's clock past the current phase's deadline (not back if it has
+    passed already: Anvil refuses a negative evm_increaseTime) and mines a block."""
+    chain.sleep(max(0, int(relay.roundInfo(relay.currentRound())["deadline"]) - chain.time() + 1))
     chain.mine()
 
 

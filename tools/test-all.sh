@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# Every test (`make test`), in two groups side by side, each on its own Ganache: the
-# long tests (the differential test, contracts vs derelayl.protocol in 100 random
-# scenarios, about 5 minutes; the largest-round gas test, about 2; the stateful walks,
-# about 3; the 12-round scenario, about 1; the wheel installed in a fresh virtualenv
-# and relaying the tabular task, about 3; relays of digits and wine, about 3) and
-# everything else.
+# Every test (`make test`), in two groups side by side, each on its own chain ($CHAIN:
+# ganache by default, or anvil; tools/brownie-on-chain.sh): the long tests (the
+# differential test, contracts vs derelayl.protocol in 100 random scenarios, about 5
+# minutes; the largest-round gas test, about 2; the stateful walks, about 3; the
+# 12-round scenario, about 1; the wheel installed in a fresh virtualenv and relaying the
+# tabular task, about 3; relays of digits and wine, about 3) and everything else.
 # On 2 cores this nearly halves the wall time. Extra arguments go to both groups
 # (e.g. -x).
 set -uo pipefail
@@ -13,9 +13,9 @@ mkdir -p build
 log=build/test-long.log
 long=(tests/integration/test_differential.py tests/unitary/RelayLearning/test_limits.py tests/stateful
       tests/integration/test_relay_scenario.py tests/sdk/test_install.py tests/sdk/test_relays.py)
-tools/brownie-on-ganache.sh test "${long[@]}" -s "$@" >"$log" 2>&1 &
+tools/brownie-on-chain.sh test "${long[@]}" -s "$@" >"$log" 2>&1 &
 differential=$!
-tools/brownie-on-ganache.sh test tests/ "${long[@]/#/--ignore=}" "$@"
+tools/brownie-on-chain.sh test tests/ "${long[@]/#/--ignore=}" "$@"
 main=$?
 wait "$differential"
 differential_status=$?

@@ -251,26 +251,34 @@ def _genesis_weights(path: Path, task) -> bytes:
     return plain
 
 
+chain_option = click.option(
+    "--chain", type=click.Choice(["ganache", "anvil"]), default=None,
+    help="The local chain to start (default $DERELAYL_CHAIN, else ganache).")
+
+
 @main.command()
+@chain_option
 @click.option("--block-time", default=1.0, show_default=True,
-              help="Seconds between Ganache blocks (0: mine only on transactions; deadlines then stall).")
+              help="Seconds between blocks (0: mine only on transactions; deadlines then stall).")
 @click.option("--accounts", default=20, show_default=True, help="Funded dev accounts.")
 @click.option("--endpoints", type=click.Path(dir_okay=False), default=None,
               help="Also write the endpoints as JSON here (for scripts).")
-@click.option("--port", default=8545, show_default=True, help="Ganache's JSON-RPC port (0: a free one).")
+@click.option("--port", default=8545, show_default=True, help="The chain's JSON-RPC port (0: a free one).")
 @click.option("--ipfs-port", default=5001, show_default=True, help="The IPFS HTTP API's port (0: a free one).")
-def node(block_time: float, accounts: int, endpoints: str | None, port: int, ipfs_port: int) -> None:
-    """Start a local Ganache and an IPFS daemon, print their endpoints and the first dev
-    accounts (address and private key, for `deploy --private-key` and `--allocate`),
-    serve until Ctrl-C (or SIGTERM), then stop both."""
+def node(chain: str | None, block_time: float, accounts: int, endpoints: str | None, port: int,
+         ipfs_port: int) -> None:
+    """Start a local chain (Ganache, or Anvil with --chain anvil) and an IPFS daemon,
+    print their endpoints and the first dev accounts (address and private key, for
+    `deploy --private-key` and `--allocate`), serve until Ctrl-C (or SIGTERM), then
+    stop both."""
     from derelayl.ipfs_node import IpfsNode
     from derelayl.localchain import DEV_MNEMONIC, LocalChain, dev_account
 
-    with _serving(), LocalChain(port=port or None, accounts=accounts, block_time=block_time) as local, \
-            IpfsNode(api_port=ipfs_port or None) as ipfs:
+    with _serving(), LocalChain(port=port or None, accounts=accounts, block_time=block_time,
+                                chain=chain) as local, IpfsNode(api_port=ipfs_port or None) as ipfs:
         shown = [dev_account(i) for i in range(min(NODE_ACCOUNTS_SHOWN, accounts))]
         dev_accounts = [{"address": a.address, "private_key": "0x" + a.key.hex().removeprefix("0x")} for a in shown]
-        info = {"rpc_url": local.url, "chain_id": 1337, "ipfs_api": ipfs.api, "ipfs_api_url": ipfs.api_url,
+        info = {"chain": local.chain, "rpc_url": local.url, "chain_id": 1337, "ipfs_api": ipfs.api, "ipfs_api_url": ipfs.api_url,
                 "dev_mnemonic": DEV_MNEMONIC, "pid": os.getpid()}
         for name, value in info.items():
             click.echo(f"{name:<13} {value}")
@@ -506,13 +514,15 @@ def _demo_default(name: str):
 @click.option("--out", type=click.Path(file_okay=False), default="demo-output", show_default=True)
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None,
               help="Write a machine-readable record of the run here.")
-def demo(trainers, evaluators, rounds, alpha, task_name, epochs, seed, out, json_path) -> None:
-    """Run a whole relay of a built-in task: Ganache, IPFS, and every participant its own process."""
+@chain_option
+def demo(trainers, evaluators, rounds, alpha, task_name, epochs, seed, out, json_path, chain) -> None:
+    """Run a whole relay of a built-in task: a local chain (Ganache, or Anvil), IPFS, and
+    every participant its own process."""
     from derelayl.demo import DemoConfig, run_demo
 
     try:
         run_demo(DemoConfig(trainers, evaluators, rounds, alpha, seed, task_name, epochs, Path(out),
-                            Path(json_path) if json_path else None), echo=click.echo)
+                            Path(json_path) if json_path else None, chain=chain), echo=click.echo)
     except DeRelayLError as exc:
         raise click.ClickException(str(exc)) from exc
 

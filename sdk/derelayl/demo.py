@@ -1,7 +1,7 @@
 """The multi-process demo: a whole relay of a built-in task (digits by default).
 
-Starts a Ganache and an IPFS daemon, pins the task's genesis model and task spec,
-deploys, and launches every participant as its own OS process (`derelayl
+Starts a local chain (Ganache, or Anvil) and an IPFS daemon, pins the task's genesis
+model and task spec, deploys, and launches every participant as its own OS process (`derelayl
 participant`), sharing nothing but the chain and IPFS. Trainers hold a Dirichlet
 label-skewed share of the task's public data set; each evaluator holds its own test
 split; a held-out set that no participant sees measures the best accepted model after
@@ -47,6 +47,7 @@ class DemoConfig:
     epochs: int = 20  # local epochs per turn (the task spec records them)
     out: Path = Path("demo-output")
     json_path: Path | None = None
+    chain: str | None = None  # "ganache" or "anvil"; None: $DERELAYL_CHAIN, else ganache
 
 
 def demo_task(config: DemoConfig) -> Task:
@@ -99,7 +100,8 @@ def run_demo(config: DemoConfig, echo=print, progress: bool = True) -> dict:
                                     bidding_duration=10, training_duration=120, commit_duration=60,
                                     reveal_duration=30)
     # Blocks every second, so that block time (and phase deadlines) advance while nobody sends.
-    with LocalChain(accounts=config.trainers + config.evaluators + 2, block_time=1) as chain, IpfsNode() as node:
+    with LocalChain(accounts=config.trainers + config.evaluators + 2, block_time=1, chain=config.chain) as chain, \
+            IpfsNode() as node:
         w3 = connect(chain.url)
         store = IpfsStore(node.api)
         accounts = [dev_account(i + 1) for i in range(config.trainers + config.evaluators)]
@@ -132,7 +134,7 @@ def run_demo(config: DemoConfig, echo=print, progress: bool = True) -> dict:
                                  allocations={a.address: (100 if a in evaluators else 10) * TOKEN for a in accounts})
         client = RelayClient(w3, deployment)
         deployment.save(deployment_path)
-        echo(f"Ganache {chain.url}, IPFS {node.api}, RelayLearning {deployment.relay}")
+        echo(f"{chain.name} {chain.url}, IPFS {node.api}, RelayLearning {deployment.relay}")
         started = time.time()
 
         record = {"participants": [{"address": a, "role": r, "pid": p.pid} for a, r, p in processes],

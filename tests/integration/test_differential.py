@@ -105,13 +105,15 @@ class Scenario:
         chain_error, receipt = None, None
         try:
             try:
-                receipt = web3.eth.get_transaction_receipt(call.transact(
-                    {"from": sender, "gas": GAS, "gasPrice": GAS_PRICE}))  # instant mining
-            except Web3RPCError:
+                # Ganache mines before it answers; Anvil answers first and mines just after,
+                # so wait for the receipt (else the next call can read the state before it).
+                receipt = web3.eth.wait_for_transaction_receipt(call.transact(
+                    {"from": sender, "gas": GAS, "gasPrice": GAS_PRICE}), timeout=60, poll_latency=0.01)
+            except Web3RPCError as rpc_error:
                 # This Ganache reports a revert on the RPC response without its data; a
                 # reverted transaction changed nothing, so the call replays it exactly.
                 call.call({"from": sender})
-                raise AssertionError(f"{name}{args}: reverted, but its replay succeeds") from None
+                raise AssertionError(f"{name}{args}: refused ({rpc_error}), but its replay succeeds") from None
             if receipt["status"] != 1:
                 call.call({"from": sender}, block_identifier=receipt["blockNumber"] - 1)
                 raise AssertionError(f"{name}{args}: reverted, but its replay succeeds")
@@ -131,9 +133,11 @@ class Scenario:
         return (receipt, result) if chain_error is None else (None, None)
 
     def revert_name(self, exc: ValueError) -> str:
-        """The custom error in Ganache's error payload: {"data": {"0x": {"reason": "0x<selector+args>"}}}."""
+        """The custom error in the node's error payload: Ganache's {"data": {"0x": {"reason":
+        "0x<selector+args>"}}}, or Anvil's {"data": "0x<selector+args>"}."""
         payload = exc.args[0] if exc.args and isinstance(exc.args[0], dict) else {}
-        for detail in (payload.get("data") or {}).values():
+        data = payload.get("data") or {}
+        for detail in ([{"reason": data}] if isinstance(data, str) else data.values()):
             reason = detail.get("reason") if isinstance(detail, dict) else None
             if isinstance(reason, str) and reason.startswith("0x"):
                 decoded = self.decoder.decode(bytes.fromhex(reason[2:]))

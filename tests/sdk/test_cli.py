@@ -192,3 +192,21 @@ def test_deploy_refuses_phases_shorter_than_a_public_chain_needs_without_the_fla
     code, output = derelayl("deploy", "--rpc-url", UNREACHABLE, "--private-key", KEY, "--params", str(path),
                             "--allow-short-durations")
     assert code != 0 and "warning: bidding_duration = 0 s" in output and refused(output, UNREACHABLE), output
+
+
+def test_a_missing_anvil_says_how_to_install_it_and_a_configured_one_is_used(tmp_path):
+    """The same for Anvil: `--chain anvil` (or $DERELAYL_CHAIN=anvil) without it names
+    the install command; $DERELAYL_ANVIL is honoured (deploy works from outside the
+    checkout, on chain id 1337), and `derelayl node --chain anvil` gets as far as IPFS."""
+    code, output = run_outside(tmp_path, outside_env(), "node", "--chain", "anvil")
+    assert code == 1 and refused(output, "Anvil not found on PATH or in $DERELAYL_ANVIL",
+                                 "npm install -g @foundry-rs/anvil@1.7.1"), output
+    code, output = run_outside(tmp_path, outside_env(DERELAYL_CHAIN="anvil"), "deploy", "--no-serve")
+    assert code == 1 and refused(output, "Anvil not found on PATH or in $DERELAYL_ANVIL"), output
+    anvil = Path(__file__).resolve().parents[2] / "node_modules" / ".bin" / "anvil"
+    env = outside_env(DERELAYL_ANVIL=str(anvil), DERELAYL_CHAIN="anvil")
+    code, output = run_outside(tmp_path, env, "deploy", "--no-serve", "--out", str(tmp_path / "d.json"))
+    assert code == 0, output
+    assert Deployment.load(tmp_path / "d.json").chain_id == 1337
+    code, output = run_outside(tmp_path, env, "node", "--chain", "anvil", "--port", "0")
+    assert code == 1 and refused(output, "js-ipfs not found on PATH or in $DERELAYL_JSIPFS"), output

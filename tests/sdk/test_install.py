@@ -1,9 +1,9 @@
 """The wheel, installed with its declared dependencies into a fresh virtualenv outside
 the checkout, works on its own: from a folder outside the checkout, with only Ganache
 and js-ipfs on PATH (the checkout's node_modules/.bin, as a user's global npm install
-would put them), `derelayl --help`, `deploy` on a Ganache it starts, a short real
-relay of the tabular task (`derelayl demo --task wine`) with accepted models each
-round, and `simulate` with its figures.
+would put them; or Anvil, with $DERELAYL_CHAIN), `derelayl --help`, `deploy` on a local
+chain it starts, a short real relay of the tabular task (`derelayl demo --task wine`)
+with accepted models each round, and `simulate` with its figures.
 
 Slow (the install takes about two minutes): one module-scoped virtualenv serves every
 test here.
@@ -34,6 +34,8 @@ class Installed:
         self.work.mkdir()
         self.env = {"PATH": f"{self.bin}:{ROOT / 'node_modules' / '.bin'}:/usr/local/bin:/usr/bin:/bin",
                     "HOME": os.environ.get("HOME", str(home)), "LANG": "C.UTF-8"}
+        if os.environ.get("DERELAYL_CHAIN"):  # the chain of this run (make test CHAIN=anvil)
+            self.env["DERELAYL_CHAIN"] = os.environ["DERELAYL_CHAIN"]
 
     def run(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
         """`derelayl ARGS` from the venv, in the outside working directory."""
@@ -84,7 +86,7 @@ def test_help(installed):
     assert result.returncode == 0 and "deploy" in result.stdout and "Traceback" not in result.stderr
 
 
-def test_deploy_on_a_ganache_it_starts(installed):
+def test_deploy_on_a_local_chain_it_starts(installed):
     out = installed.work / "deployment.json"
     result = installed.run("deploy", "--no-serve", "--out", str(out),
                            "--allocate", "0x70997970C51812dc3A010C7d01b50e0d17dc79C8=10")

@@ -23,20 +23,27 @@ GAS = 8_000_000  # sent without an estimate: the estimate would run before the b
 def in_one_block(relay, sends):
     """Sends every transaction of `sends` ((sender, function name, arguments) of
     `relay`) with the miner stopped, then mines them into one block, in the order
-    given. Ganache, like a block producer, orders a block by gas price, so each
-    transaction offers a little less than the one before. They go through web3, not
-    brownie, whose undo snapshots would not survive `both_orders`. Returns the
+    given. Ganache and Anvil, like a block producer, order a block by gas price, so
+    each transaction offers a little less than the one before. They go through web3,
+    not brownie, whose undo snapshots would not survive `both_orders`. Returns the
     receipts, after checking they share one block in that order and all succeeded."""
     contract = web3.eth.contract(address=relay.address, abi=relay.abi)
-    web3.provider.make_request("miner_stop", [])
+    # Ganache stops its miner with miner_stop; Anvil has no such method (an error
+    # answer, not an exception) and turns off automining instead.
+    anvil = "error" in web3.provider.make_request("miner_stop", [])
+    if anvil:
+        assert "error" not in web3.provider.make_request("evm_setAutomine", [False])
     try:
         hashes = [getattr(contract.functions, name)(*args).transact(
                       {"from": str(sender), "gas": GAS, "gasPrice": web3.to_wei(10 + len(sends) - i, "gwei")})
                   for i, (sender, name, args) in enumerate(sends)]
         web3.provider.make_request("evm_mine", [])
     finally:
-        web3.provider.make_request("miner_start", [])
-    receipts = [web3.eth.get_transaction_receipt(h) for h in hashes]
+        if anvil:
+            web3.provider.make_request("evm_setAutomine", [True])
+        else:
+            web3.provider.make_request("miner_start", [])
+    receipts = [web3.eth.wait_for_transaction_receipt(h, timeout=60, poll_latency=0.01) for h in hashes]
     assert len({r["blockNumber"] for r in receipts}) == 1, "the transactions were not mined into one block"
     assert [r["transactionIndex"] for r in receipts] == list(range(len(sends)))
     assert all(r["status"] == 1 for r in receipts), [r["status"] for r in receipts]

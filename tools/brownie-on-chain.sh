@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Runs a brownie command (test, run, console) on a local chain that brownie launches on
+# a free port and stops afterwards: Ganache (the default) or Anvil, by $CHAIN
+# (ganache|anvil; else $DERELAYL_CHAIN). A network entry is added for this run only,
+# so two runs never collide and ~/.brownie keeps no leftovers. DERELAYL_CHAIN is set
+# to the same chain, so the SDK tests' own LocalChains run on it too.
+#   tools/brownie-on-chain.sh test tests/ -x
+#   CHAIN=anvil tools/brownie-on-chain.sh run scripts/demo.py
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$PWD/node_modules/.bin:$PATH"
+chain="${CHAIN:-${DERELAYL_CHAIN:-ganache}}"
+case "$chain" in
+    ganache) launcher=(cmd=ganache mnemonic=brownie) ;;
+    # Anvil's own default mnemonic is the dev mnemonic ("test test ... junk"); it
+    # refuses brownie's "brownie", which is not a BIP-39 phrase.
+    anvil) launcher=(cmd=anvil chain_id=1337) ;;
+    *) echo "CHAIN=$chain: use ganache or anvil" >&2; exit 2 ;;
+esac
+export DERELAYL_CHAIN="$chain"
+port=$(.venv/bin/python -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+net="derelayl-run-$port"
+# brownie keeps networks in one YAML file: runs side by side (make test) take turns.
+lock="${HOME}/.brownie/.derelayl-networks.lock"
+mkdir -p "$(dirname "$lock")"
+flock "$lock" .venv/bin/brownie networks add Development "$net" "${launcher[@]}" host=http://127.0.0.1 "port=$port" \
+    accounts=40 evm_version=shanghai gas_limit=30000000 >/dev/null
+trap 'flock "$lock" .venv/bin/brownie networks delete "$net" >/dev/null 2>&1 || true' EXIT
+.venv/bin/brownie "$@" --network "$net"
