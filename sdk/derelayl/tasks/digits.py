@@ -23,12 +23,19 @@ class DigitsTask(Task):
     input_shape = (1, 8, 8)
     labels = tuple(range(10))
     metric = "accuracy"
-    hyperparameters = {"epochs": 5, "lr": 0.05, "momentum": 0.9, "batch_size": 32}
     score_floor = 0.2  # chance is 0.1
+
+    #: The training turns: the MLP's is the best of the efficacy benchmark's grid (plain
+    #: SGD at the step equivalent to lr 0.05 with momentum 0.9, class-balanced loss: the
+    #: relay's plateau at Dirichlet alpha 0.1 rose from 0.752 to 0.914, docs/efficacy.md);
+    #: the CNN's was not measured and keeps the former turn.
+    TURNS = {"mlp": {"epochs": 5, "lr": 0.5, "momentum": 0.0, "batch_size": 32, "class_balanced": True},
+             "cnn": {"epochs": 5, "lr": 0.05, "momentum": 0.9, "batch_size": 32, "class_balanced": False}}
 
     def __init__(self, kind: str = "mlp", hidden: int = 64) -> None:
         self.kind, self.hidden = kind, hidden
         self.name = f"digits-{kind}"
+        self.hyperparameters = dict(self.TURNS[kind])
 
     def build_model(self) -> nn.Module:
         channels, height, width = self.input_shape
