@@ -160,7 +160,7 @@ def run_demo(config: DemoConfig, echo=print, progress: bool = True) -> dict:
                     continue
                 row = round_report(client, seen, out, store, task, data.subset(holdout), names)
                 record["rounds"].append(row)
-                print_round(row, names, say, time.time() - started)
+                print_round(row, names, say, time.time() - started, task.metric)
                 seen += 1
                 bar.update(1)
         finally:
@@ -253,9 +253,10 @@ def round_report(client: RelayClient, r, out, store, task: Task, holdout: Datase
     return {"round": r, "accepted": accepted, "best_holdout_accuracy": best_accuracy, "balances": balances}
 
 
-def print_round(row, names, echo, elapsed) -> None:
+def print_round(row, names, echo, elapsed, metric: str = "accuracy") -> None:
+    """One round's table: its accepted models, the best one's held-out `metric`, tokens."""
     accuracy = row["best_holdout_accuracy"]
-    echo(f"\nround {row['round']} ({elapsed:.0f} s): {len(row['accepted'])} accepted; best held-out accuracy "
+    echo(f"\nround {row['round']} ({elapsed:.0f} s): {len(row['accepted'])} accepted; best held-out {metric} "
          f"{'-' if accuracy is None else f'{accuracy:.3f}'}")
     echo(f"  {'model':>5} {'parent':>6}  {'trainer':<10} {'score':>6}")
     for a in row["accepted"]:
