@@ -20,13 +20,14 @@ from derelayl import TOKEN
 GAS = 8_000_000  # sent without an estimate: the estimate would run before the block's other transactions
 
 
-def in_one_block(relay, sends):
+def in_one_block(relay, sends, all_succeed: bool = True):
     """Sends every transaction of `sends` ((sender, function name, arguments) of
     `relay`) with the miner stopped, then mines them into one block, in the order
     given. Ganache and Anvil, like a block producer, order a block by gas price, so
     each transaction offers a little less than the one before. They go through web3,
     not brownie, whose undo snapshots would not survive `both_orders`. Returns the
-    receipts, after checking they share one block in that order and all succeeded."""
+    receipts, after checking they share one block in that order and (unless
+    `all_succeed` is False: a test of a refused one) all succeeded."""
     contract = web3.eth.contract(address=relay.address, abi=relay.abi)
     # Ganache stops its miner with miner_stop; Anvil has no such method (an error
     # answer, not an exception) and turns off automining instead.
@@ -46,7 +47,7 @@ def in_one_block(relay, sends):
     receipts = [web3.eth.wait_for_transaction_receipt(h, timeout=60, poll_latency=0.01) for h in hashes]
     assert len({r["blockNumber"] for r in receipts}) == 1, "the transactions were not mined into one block"
     assert [r["transactionIndex"] for r in receipts] == list(range(len(sends)))
-    assert all(r["status"] == 1 for r in receipts), [r["status"] for r in receipts]
+    assert not all_succeed or all(r["status"] == 1 for r in receipts), [r["status"] for r in receipts]
     return receipts
 
 
@@ -194,15 +195,7 @@ def test_whoever_closes_bidding_cannot_see_the_draw_coming(relay, keyed, genesis
     with reverts("RelayBiddingLocked"):
         relay.stakeEvaluator(0, {"from": trainers[4]})
     # The draw in the same block as the lock is refused: the seed is not known yet.
-    contract = web3.eth.contract(address=relay.address, abi=relay.abi)
-    web3.provider.make_request("miner_stop", [])
-    try:
-        hashes = [contract.functions.closeBidding().transact(
-            {"from": str(trainers[i]), "gas": GAS, "gasPrice": web3.to_wei(20 - i, "gwei")}) for i in (1, 2)]
-        web3.provider.make_request("evm_mine", [])
-    finally:
-        web3.provider.make_request("miner_start", [])
-    first, second = (web3.eth.get_transaction_receipt(h) for h in hashes)
+    first, second = in_one_block(relay, [(trainers[i], "closeBidding", ()) for i in (1, 2)], all_succeed=False)
     assert first["blockNumber"] == second["blockNumber"] > seed_block
     assert first["status"] == 1 and relay.roundInfo(0)["phase"] == 1  # the draw, a block after the lock
     assert second["status"] == 0  # nothing left to close
@@ -220,15 +213,7 @@ def test_a_draw_in_the_lock_block_waits_and_a_stale_lock_locks_again(relay, keye
 
     relay.offer(0, TOKEN, {"from": genesis_owner})
     relay.bid(0, TOKEN, {"from": trainers[0]})
-    contract = web3.eth.contract(address=relay.address, abi=relay.abi)
-    web3.provider.make_request("miner_stop", [])
-    try:
-        hashes = [contract.functions.closeBidding().transact(
-            {"from": str(trainers[i]), "gas": GAS, "gasPrice": web3.to_wei(20 - i, "gwei")}) for i in (1, 2)]
-        web3.provider.make_request("evm_mine", [])
-    finally:
-        web3.provider.make_request("miner_start", [])
-    lock, early = (web3.eth.get_transaction_receipt(h) for h in hashes)
+    lock, early = in_one_block(relay, [(trainers[i], "closeBidding", ()) for i in (1, 2)], all_succeed=False)
     assert lock["status"] == 1 and early["status"] == 0  # the draw in the lock's block: RelaySeedNotReady
     first_lock = relay.roundInfo(0)["seedBlock"]
     chain.mine(257)
