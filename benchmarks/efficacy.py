@@ -114,8 +114,11 @@ def settings_grid(task: Task) -> list[TurnSettings]:
     loss {plain, class-balanced}, around the task's defaults."""
     base = task_default(task)
     momentum = base.momentum or 0.9
+    # The same pair whichever form the task's default takes (digits-mlp's is now the
+    # plain-SGD one): momentum at lr, and plain SGD at the equivalent lr / (1 - momentum).
+    lr = base.lr if base.momentum else base.lr * (1 - momentum)
     out = []
-    for m, lr in ((momentum, base.lr), (0.0, base.lr / (1 - momentum))):
+    for m, lr in ((momentum, lr), (0.0, lr / (1 - momentum))):
         for epochs in (base.epochs, 2 * base.epochs):
             for balanced in (False, True):
                 out.append(TurnSettings(epochs, round(lr, 6), m, base.batch_size, balanced))
@@ -123,30 +126,11 @@ def settings_grid(task: Task) -> list[TurnSettings]:
 
 
 def train(model: nn.Module, x: np.ndarray, y: np.ndarray, s: TurnSettings, seed: int, classes: int) -> nn.Module:
-    """One turn of `s` on (x, y), in place; deterministic under `seed`. With
-    `s.balanced` every class present in the data weighs the same in the loss
-    (weights n / (classes present x count))."""
-    if len(x) == 0:
-        return model
-    generator = torch.Generator().manual_seed(seed)
-    xt = torch.as_tensor(x, dtype=torch.float32)
-    yt = torch.as_tensor(y, dtype=torch.long)
-    weight = None
-    if s.balanced:
-        counts = torch.bincount(yt, minlength=classes).to(torch.float32)
-        present = int((counts > 0).sum())
-        weight = torch.where(counts > 0, len(yt) / (present * counts.clamp(min=1)), torch.zeros_like(counts))
-    loss_fn = nn.CrossEntropyLoss(weight=weight)
-    optimizer = torch.optim.SGD(model.parameters(), lr=s.lr, momentum=s.momentum)
-    model.train()
-    for _ in range(s.epochs):
-        order = torch.randperm(len(xt), generator=generator)
-        for start in range(0, len(xt), s.batch_size):
-            batch = order[start: start + s.batch_size]
-            optimizer.zero_grad()
-            loss_fn(model(xt[batch]), yt[batch]).backward()
-            optimizer.step()
-    return model
+    """One turn of `s` on (x, y), in place, deterministic under `seed`: the SDK's own
+    turn (`derelayl.training.train_turn`; `s.balanced` is its class-balanced loss, the
+    classes counted from the model's outputs, so `classes` is only kept for callers)."""
+    return train_turn(model, x, y, epochs=s.epochs, lr=s.lr, momentum=s.momentum, batch_size=s.batch_size,
+                      class_balanced=s.balanced, seed=seed)
 
 
 # ------------------------------------------------------------------ the relay driver

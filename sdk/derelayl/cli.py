@@ -7,9 +7,7 @@ Start-up stays fast: this module imports only click and the SDK's light modules
 
 from __future__ import annotations
 
-import ast
 import dataclasses
-import importlib.util
 import json
 import os
 import re
@@ -484,19 +482,11 @@ def _relative_entry_point(entry_point: str, folder: Path) -> str:
 
 
 def _demo_default(name: str):
-    """Demo flags default to DemoConfig's fields: one place for the defaults. Read from
-    demo.py's source when they are literals, so that building the CLI (`--help`) does
-    not import the demo and with it torch."""
-    spec = importlib.util.find_spec("derelayl.demo")
-    try:
-        tree = ast.parse(Path(spec.origin).read_text())
-        config = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "DemoConfig")
-        return next(ast.literal_eval(n.value) for n in config.body if isinstance(n, ast.AnnAssign)
-                    and isinstance(n.target, ast.Name) and n.target.id == name and n.value is not None)
-    except (AttributeError, OSError, StopIteration, TypeError, ValueError):  # not a literal: ask the class
-        from derelayl.demo import DemoConfig
+    """Demo flags default to DemoConfig's fields: one place for the defaults (a light
+    module: building the CLI does not import the demo, nor torch)."""
+    from derelayl.demo_config import DemoConfig
 
-        return getattr(DemoConfig, name)
+    return getattr(DemoConfig, name)
 
 
 @main.command()

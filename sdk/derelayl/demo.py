@@ -16,13 +16,14 @@ import shutil
 import subprocess
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
 
 from derelayl import crypto
+from derelayl.demo_config import DemoConfig
 from derelayl.localchain import LocalChain, dev_account
 from derelayl.transactions import connect
 from derelayl.client import RelayClient
@@ -34,20 +35,6 @@ from derelayl.storage import IpfsStore
 from derelayl.task import BUILTIN_TASKS, Dataset, Task, load_task
 from derelayl.training import dirichlet_split
 from derelayl.weights import load_weights
-
-
-@dataclass
-class DemoConfig:
-    trainers: int = 8
-    evaluators: int = 2
-    rounds: int = 5
-    alpha: float = 1.0
-    seed: int = 0
-    task: str = "digits-mlp"  # a built-in task (one with a public data set to split)
-    epochs: int = 20  # local epochs per turn (the task spec records them)
-    out: Path = Path("demo-output")
-    json_path: Path | None = None
-    chain: str | None = None  # "ganache" or "anvil"; None: $DERELAYL_CHAIN, else ganache
 
 
 def demo_task(config: DemoConfig) -> Task:
