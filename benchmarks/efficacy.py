@@ -283,7 +283,7 @@ def relay_run(parts, evaluator_sets, holdout, rounds: int, epochs: int, seed: in
         r = protocol.round
         rs = protocol.rounds[r]
         latest = len(protocol.layers) - 1
-        owners = protocol.owner_models[rs.parent_layer]
+        owners = protocol.owner_models[protocol.model_layer(rs.parent_layer)]
         for owner, model_id in owners.items():
             if people.index(owner) not in absent:
                 protocol.offer(owner, r, default_price(PolicyView(protocol.credit.get(owner, 0), latest,

@@ -51,6 +51,7 @@ contract RelayLearning is IRelayLearning {
         uint32 slotCount;
         uint32 submittedCount;
         uint32 committedCount;
+        uint16 stalledRounds; // rounds in a row before this one that stalled (see settle)
         uint32 revealedCount;
         bytes32 seed;
         uint64 seedBlock; // the block Bidding was locked at (0: not locked)
@@ -92,6 +93,9 @@ contract RelayLearning is IRelayLearning {
     mapping(uint256 layer => uint256[] modelIds) private _layers;
     mapping(uint256 layer => uint256[] prefix) private _childStart;
     mapping(uint256 layer => mapping(address owner => uint256 modelIdPlusOne)) private _ownerModels;
+    /// @dev For a layer a fallback appended, the layer whose models it offers again,
+    /// plus one (0: the layer holds its own models).
+    mapping(uint256 layer => uint256 sourcePlusOne) private _layerSources;
 
     /// @dev Withdrawable credit, and whether the account ever created an accepted model
     /// (genesis included): such an account may never evaluate, since every later model
@@ -186,7 +190,7 @@ contract RelayLearning is IRelayLearning {
         if (amount > MAX_AMOUNT) revert RelayAmountTooLarge(amount, MAX_AMOUNT);
         _requireKey(msg.sender);
         if (_bidIndex[round][msg.sender] != 0) revert RelayAlreadyBid(round, msg.sender);
-        if (_ownerModels[rs.parentLayer][msg.sender] != 0) revert RelayOwnerCannotBid(round, msg.sender);
+        if (_ownerModels[_modelLayer(rs.parentLayer)][msg.sender] != 0) revert RelayOwnerCannotBid(round, msg.sender);
         if (_evaluatorRecords[round][msg.sender].indexPlusOne != 0) {
             revert RelayEvaluatorCannotBid(round, msg.sender);
         }
@@ -220,7 +224,7 @@ contract RelayLearning is IRelayLearning {
         RoundState storage rs = _requireOpenBidding(round);
         if (price > MAX_AMOUNT) revert RelayAmountTooLarge(price, MAX_AMOUNT);
         if (price < _params.minPrice) revert RelayPriceTooLow(price, _params.minPrice);
-        uint256 idPlusOne = _ownerModels[rs.parentLayer][msg.sender];
+        uint256 idPlusOne = _ownerModels[_modelLayer(rs.parentLayer)][msg.sender];
         if (idPlusOne == 0) revert RelayNotModelOwner(round, msg.sender);
         uint256 modelId = idPlusOne - 1;
         if (_offered[round][modelId]) revert RelayAlreadyOffered(round, modelId);
@@ -234,7 +238,7 @@ contract RelayLearning is IRelayLearning {
     /// @inheritdoc IRelayLearning
     function courierOffer(uint256 round, uint256 modelId) external {
         RoundState storage rs = _requireOpenBidding(round);
-        if (modelId >= _models.length || _models[modelId].layer != rs.parentLayer) {
+        if (modelId >= _models.length || _models[modelId].layer != _modelLayer(rs.parentLayer)) {
             revert RelayNotParentModel(round, modelId);
         }
         // Per model: its owner may still be active if it (or a courier) offered it in
@@ -469,13 +473,27 @@ contract RelayLearning is IRelayLearning {
 
         bool carriedOver = acceptedSlots.length == 0;
         uint256 nextParentLayer = rs.parentLayer;
-        if (!carriedOver) nextParentLayer = _appendLayer(round, rs.parentLayer, acceptedSlots, medians);
+        uint256 stalled;
+        if (!carriedOver) {
+            nextParentLayer = _appendLayer(round, rs.parentLayer, acceptedSlots, medians);
+        } else if (_params.fallbackRounds > 0) {
+            // A round counts when trainers bid and every submission could be judged: a
+            // round short of evaluators (NoQuorum) says nothing about the frontier.
+            bool counts = _bids[round].length > 0 && rs.submittedCount == scoredCount;
+            stalled = rs.stalledRounds + (counts ? 1 : 0);
+            if (stalled >= _params.fallbackRounds) {
+                nextParentLayer = _fallBack(round, nextParentLayer);
+                stalled = nextParentLayer == rs.parentLayer ? _params.fallbackRounds : 0;
+            }
+        }
         rs.phase = Phase.Settled;
         emit RoundSettled(round, acceptedSlots.length, scoredCount, carriedOver);
 
         uint256 next = round + 1;
         _round = next;
-        _rounds[next].parentLayer = uint64(nextParentLayer);
+        RoundState storage ns = _rounds[next];
+        ns.parentLayer = uint64(nextParentLayer);
+        ns.stalledRounds = uint16(stalled);
         _startPhase(next, Phase.Bidding);
     }
 
@@ -552,6 +570,7 @@ contract RelayLearning is IRelayLearning {
         info.committedCount = rs.committedCount;
         info.revealedCount = rs.revealedCount;
         info.seedBlock = rs.seedBlock;
+        info.stalledRounds = rs.stalledRounds;
         uint256 window = _params.trainingDuration;
         if (rs.phase == Phase.Training && window > 0) {
             info.keyDeadline = rs.phaseStart + window * OWNER_KEY_QUARTERS / 4;
@@ -636,7 +655,7 @@ contract RelayLearning is IRelayLearning {
 
     /// @inheritdoc IRelayLearning
     function currentModelOf(address account) external view returns (bool found, uint256 modelId) {
-        uint256 idPlusOne = _ownerModels[_rounds[_round].parentLayer][account];
+        uint256 idPlusOne = _ownerModels[_modelLayer(_rounds[_round].parentLayer)][account];
         if (idPlusOne == 0) return (false, 0);
         return (true, idPlusOne - 1);
     }
@@ -648,7 +667,7 @@ contract RelayLearning is IRelayLearning {
 
     /// @inheritdoc IRelayLearning
     function layerOf(uint256 layer) external view returns (uint256[] memory) {
-        return _layers[layer];
+        return _layers[_modelLayer(layer)];
     }
 
     /// @inheritdoc IRelayLearning
@@ -967,7 +986,7 @@ contract RelayLearning is IRelayLearning {
         returns (uint256 layer)
     {
         Slot[] storage slots = _slots[round];
-        uint256 parentCount = _layers[parentLayer].length;
+        uint256 parentCount = _layers[_modelLayer(parentLayer)].length;
         uint256[] memory start = new uint256[](parentCount + 1);
         for (uint256 a = 0; a < acceptedSlots.length; ++a) {
             ++start[_models[slots[acceptedSlots[a]].parentId].index + 1];
@@ -990,6 +1009,26 @@ contract RelayLearning is IRelayLearning {
         for (uint256 position = 0; position < ordered.length; ++position) {
             _createModel(round, layer, position, ordered[position], medians[ordered[position]]);
         }
+    }
+
+    /// @dev Appends a layer that offers again the models of the parent layer of
+    /// `frontier`'s models, and returns it; returns `frontier` when its models are the
+    /// genesis (nothing to fall back to). `frontier` gets no childStart: the scan of
+    /// lineage ends there.
+    function _fallBack(uint256 round, uint256 frontier) private returns (uint256 layer) {
+        uint256 own = _modelLayer(frontier);
+        if (own == 0) return frontier;
+        uint256 source = _modelLayer(own - 1);
+        layer = _layerCount;
+        _layerCount = layer + 1;
+        _layerSources[layer] = source + 1;
+        emit RelayFellBack(round, frontier, source, layer);
+    }
+
+    /// @dev The layer whose models `layer` holds: itself, or the source of a fallback.
+    function _modelLayer(uint256 layer) private view returns (uint256) {
+        uint256 sourcePlusOne = _layerSources[layer];
+        return sourcePlusOne == 0 ? layer : sourcePlusOne - 1;
     }
 
     /// @dev Stores the model of `slot` at `position` of `layer`; its creator becomes an
@@ -1030,6 +1069,7 @@ contract RelayLearning is IRelayLearning {
         uint256 last = _layerCount - 1;
         for (uint256 step = 0; step < maxLayers && !ended && layer < last; ++step) {
             uint256[] storage childStart = _childStart[layer];
+            if (childStart.length == 0) return (units, layer, lo, hi, true); // fell back from `layer`
             lo = uint64(childStart[lo]);
             hi = uint64(childStart[hi]);
             units += hi - lo;

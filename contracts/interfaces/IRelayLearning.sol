@@ -50,6 +50,10 @@ interface IRelayLearning {
     /// accepted, set by the task: a model nobody could open scores 0 and is never accepted.
     /// @param floorMargin A model is accepted only if its median is at least its parent's
     /// score minus this margin (and the floor); SCORE_SCALE disables the relative floor.
+    /// @param fallbackRounds After this many rounds in a row that had bids, judged every
+    /// submission (no NoQuorum) and accepted nothing, the relay falls back: the next round's parent layer offers again the
+    /// models of the frontier's parent layer (0: never). A frontier nobody can serve
+    /// or improve then stops holding the relay.
     struct Params {
         uint32 k;
         uint32 selectionPermille;
@@ -68,6 +72,7 @@ interface IRelayLearning {
         uint256 minPrice;
         uint256 scoreFloor;
         uint256 floorMargin;
+        uint16 fallbackRounds;
     }
 
     /// @notice A trainer's bid (its locked deposit).
@@ -134,6 +139,9 @@ interface IRelayLearning {
         uint256 courierDeadline;
         // The block at which Bidding was locked (0: not locked); its hash is the seed.
         uint256 seedBlock;
+        // Rounds in a row before this one that had bids, no NoQuorum slot and accepted
+        // nothing (see Params.fallbackRounds).
+        uint256 stalledRounds;
     }
 
     // ----------------------------------------------------------------- ERRORS
@@ -321,6 +329,11 @@ interface IRelayLearning {
     event EvaluatorSettled(
         uint256 indexed round, address indexed evaluator, uint256 agreed, uint256 reward, uint256 penalty
     );
+    /// @notice After `round`, the `fallbackRounds`-th in a row without an accepted model,
+    /// the relay fell back: the new lineage layer `layer` offers again the models of
+    /// layer `source` (the parent layer of `frontier`'s models). The frontier's models
+    /// get no children; their lineage ends.
+    event RelayFellBack(uint256 indexed round, uint256 frontier, uint256 source, uint256 layer);
     /// @notice `round` settled; when `carriedOver`, its MOs stay MOs of the next round.
     event RoundSettled(uint256 indexed round, uint256 accepted, uint256 scored, bool carriedOver);
     /// @notice The creator of `modelId` was credited for `units` accepted descendants.
@@ -472,8 +485,13 @@ interface IRelayLearning {
     /// lineage layer; then starts the next round. A scored model is accepted only if it
     /// ranks in the top floor(s * n) (at least one) and its median is at least
     /// max(scoreFloor, parent's score - floorMargin); one below that floor is Rejected.
+    /// When nothing is accepted in the `fallbackRounds`-th round in a row that had bids
+    /// and no NoQuorum slot,
+    /// the next round's parent layer is a new layer offering the models of the
+    /// frontier's parent layer again (not from the genesis layer).
     /// @dev Emits {SlotSettled} per slot, {ModelAccepted} per accepted model,
-    /// {EvaluatorSettled} per evaluator, {RoundSettled} and {PhaseStarted}.
+    /// {EvaluatorSettled} per evaluator, {RelayFellBack} on a fallback, {RoundSettled}
+    /// and {PhaseStarted}.
     function settle() external;
 
     /// @notice Credits the creator of `modelId` with the lineage reward for accepted
@@ -550,10 +568,12 @@ interface IRelayLearning {
     /// @notice Number of lineage layers (genesis is layer 0).
     function layerCount() external view returns (uint256);
 
-    /// @notice Model ids of `layer`, children grouped in their parents' order.
+    /// @notice Model ids of `layer`, children grouped in their parents' order (for a
+    /// layer a fallback appended, the models of the layer it offers again).
     function layerOf(uint256 layer) external view returns (uint256[] memory);
 
-    /// @notice Prefix array of `layer`'s children in layer + 1 (empty until that layer exists).
+    /// @notice Prefix array of `layer`'s children in layer + 1 (empty until that layer
+    /// exists, and for ever when the relay fell back from `layer`).
     function childStartOf(uint256 layer) external view returns (uint256[] memory);
 
     /// @notice Lineage units `modelId` could claim by scanning at most `maxLayers` layers.

@@ -32,7 +32,7 @@ _BITS = {"k": 32, "selection_permille": 32, "max_trainers": 32, "max_evaluators"
          "bidding_duration": 64, "training_duration": 64, "commit_duration": 64, "reveal_duration": 64,
          "evaluator_penalty_permille": 32, "evaluator_stake": 256, "evaluator_reward": 256,
          "lineage_reward": 256, "score_tolerance": 256, "min_price": 256, "score_floor": 256,
-         "floor_margin": 256}
+         "floor_margin": 256, "fallback_rounds": 16}
 
 
 #: The phase durations a public chain needs (seconds), the defaults of `DEFAULT_PARAMS`
@@ -99,6 +99,14 @@ class ProtocolParams:
     #: default): a relay does not slide down through children worse than their parents.
     #: SCORE_SCALE disables the relative floor.
     floor_margin: int = SCORE_SCALE // 20
+    #: After this many rounds in a row that had bids, judged every submission (no
+    #: NoQuorum) and accepted nothing, the relay falls back: the next round offers
+    #: again the models of the frontier's parent layer (issue 17: a frontier nobody can
+    #: serve or improve stops holding the relay). 5 rounds: long enough that a few
+    #: unlucky rounds (an owner late, children just under the floor) do not throw away
+    #: a layer, short enough that a stuck relay moves on within an hour or two under
+    #: `SAFE_DURATIONS`. 0: never (`TEST_PARAMS`).
+    fallback_rounds: int = 5
 
     def as_tuple(self) -> tuple[int, ...]:
         """The struct as the contract's constructor takes it (field order matters)."""
@@ -174,10 +182,12 @@ class ProtocolParams:
 
 DEFAULT_PARAMS = ProtocolParams()
 #: `DEFAULT_PARAMS` with every phase closable at once, free offers allowed (`min_price`
-#: 0) and no acceptance floor (the top fraction is accepted whatever its score): for tests and local simulations that play rounds without waiting
+#: 0), no acceptance floor (the top fraction is accepted whatever its score) and no
+#: fallback: for tests and local simulations that play rounds without waiting
 #: (the contract tests, the differential and stateful tests, the simulator), never for
 #: a deployment strangers can reach.
-TEST_PARAMS = DEFAULT_PARAMS.instant().replace(min_price=0, score_floor=0, floor_margin=SCORE_SCALE)
+TEST_PARAMS = DEFAULT_PARAMS.instant().replace(min_price=0, score_floor=0, floor_margin=SCORE_SCALE,
+                                               fallback_rounds=0)
 #: What durations below `SAFE_DURATIONS` risk, as a deploy command should say it.
 SHORT_DURATIONS_RISK = ("a phase shorter than its safe duration can be closed by anyone before honest participants "
                         "act: their bids, owner deposits and evaluator stakes then burn (docs/security.md, class 1)")

@@ -67,6 +67,7 @@ class RoundState:
     submitted_count: int = 0
     committed_count: int = 0
     revealed_count: int = 0
+    stalled_rounds: int = 0  # rounds in a row before this one that stalled (see settle)
     # The round before: its parent layer (-1: none) and the models offered in it. A
     # courier may offer a model of the same layer that nobody offered then.
     layer_before: int = -1
@@ -197,6 +198,8 @@ class RelayProtocol:
         self.layers: list[list[int]] = [[0]]
         self.child_start: dict[int, list[int]] = {}
         self.owner_models: dict[int, dict[str, int]] = {0: {genesis_owner: 0}}
+        # Layers a fallback appended: the layer whose models each offers again.
+        self.layer_sources: dict[int, int] = {}
         # Everyone who ever created an accepted model (genesis included): never an evaluator.
         self.creators: set[str] = {genesis_owner}
         # Per round, its drawn evaluators: every model accepted in the round had its key
@@ -363,7 +366,15 @@ class RelayProtocol:
 
     def current_model_of(self, account: str) -> int | None:
         """The model `account` owns in the current parent layer, if any."""
-        return self.owner_models.get(self.rounds[self.round].parent_layer, {}).get(account)
+        return self.owner_models.get(self.model_layer(self.rounds[self.round].parent_layer), {}).get(account)
+
+    def model_layer(self, layer: int) -> int:
+        """The layer whose models `layer` holds: itself, or the one a fallback offers again."""
+        return self.layer_sources.get(layer, layer)
+
+    def layer_of(self, layer: int) -> list[int]:
+        """The model ids of `layer` (for a fallback layer, those of its source)."""
+        return self.layers[self.model_layer(layer)]
 
     # ---------------------------------------------------------- participate
 
@@ -379,7 +390,7 @@ class RelayProtocol:
         self._require_key(account)
         if account in rs.bid_index:
             raise ProtocolRevert("RelayAlreadyBid", round_, account)
-        if account in self.owner_models.get(rs.parent_layer, {}):
+        if account in self.owner_models.get(self.model_layer(rs.parent_layer), {}):
             raise ProtocolRevert("RelayOwnerCannotBid", round_, account)
         if account in rs.records:
             raise ProtocolRevert("RelayEvaluatorCannotBid", round_, account)
@@ -411,7 +422,7 @@ class RelayProtocol:
             raise ProtocolRevert("RelayAmountTooLarge", price, MAX_AMOUNT)
         if price < self.params.min_price:
             raise ProtocolRevert("RelayPriceTooLow", price, self.params.min_price)
-        model_id = self.owner_models.get(rs.parent_layer, {}).get(account)
+        model_id = self.owner_models.get(self.model_layer(rs.parent_layer), {}).get(account)
         if model_id is None:
             raise ProtocolRevert("RelayNotModelOwner", round_, account)
         if model_id in rs.offered:
@@ -422,7 +433,7 @@ class RelayProtocol:
 
     def courier_offer(self, account: str, round_: int, model_id: int) -> None:
         rs = self._require_open_bidding(round_)
-        if model_id >= len(self.models) or self.models[model_id].layer != rs.parent_layer:
+        if model_id >= len(self.models) or self.models[model_id].layer != self.model_layer(rs.parent_layer):
             raise ProtocolRevert("RelayNotParentModel", round_, model_id)
         if not self.may_courier_offer(rs, model_id):
             raise ProtocolRevert("RelayOwnersStillActive", round_)
@@ -719,12 +730,20 @@ class RelayProtocol:
 
         accepted_models: list[int] = []
         next_parent = rs.parent_layer
+        stalled = 0
         if accepted:
             next_parent, accepted_models = self._append_layer(rs, accepted, medians)
+        elif p.fallback_rounds > 0:
+            # Counts when trainers bid and every submission could be judged (no NoQuorum).
+            stalled = rs.stalled_rounds + (1 if rs.bids and rs.submitted_count == len(medians) else 0)
+            if stalled >= p.fallback_rounds:
+                next_parent = self._fall_back(rs.parent_layer)
+                stalled = p.fallback_rounds if next_parent == rs.parent_layer else 0
         rs.phase = Phase.SETTLED
         self.round += 1
         self.rounds[self.round] = RoundState(self.round, next_parent, Phase.BIDDING, self.now,
-                                             layer_before=rs.parent_layer, offered_before=frozenset(rs.offered))
+                                             stalled_rounds=stalled, layer_before=rs.parent_layer,
+                                             offered_before=frozenset(rs.offered))
         return Settlement(rs.number, outcomes, accepted_models, evaluator_rewards, not accepted)
 
     def floor_of(self, s: Slot) -> int:
@@ -733,8 +752,20 @@ class RelayProtocol:
         p = self.params
         return max(p.score_floor, self.models[s.parent_id].score - p.floor_margin, 0)
 
+    def _fall_back(self, frontier: int) -> int:
+        """Appends a layer offering again the models of the parent layer of `frontier`'s
+        models and returns it (`frontier` itself when its models are the genesis). The
+        frontier gets no child_start: its models' lineage ends there."""
+        own = self.model_layer(frontier)
+        if own == 0:
+            return frontier
+        layer = len(self.layers)
+        self.layer_sources[layer] = self.model_layer(own - 1)
+        self.layers.append([])  # its models are its source's (layer_of)
+        return layer
+
     def _append_layer(self, rs: RoundState, accepted: list[int], medians: dict[int, int]) -> tuple[int, list[int]]:
-        parents = self.layers[rs.parent_layer]
+        parents = self.layer_of(rs.parent_layer)
         start = [0] * (len(parents) + 1)
         for i in accepted:
             start[self.models[rs.slots[i].parent_id].index + 1] += 1
@@ -797,7 +828,9 @@ class RelayProtocol:
         last = len(self.layers) - 1
         step = 0
         while step < max_layers and not ended and layer < last:
-            child_start = self.child_start[layer]
+            child_start = self.child_start.get(layer)
+            if child_start is None:  # the relay fell back from `layer`
+                return units, layer, lo, hi, True
             lo, hi = child_start[lo], child_start[hi]
             units += hi - lo
             layer += 1
@@ -838,10 +871,13 @@ class RelayProtocol:
         return units
 
     def descendants(self, model_id: int) -> int:
-        """Accepted descendants of `model_id`, counted by brute force over parent links."""
+        """Accepted descendants of `model_id` that pay it lineage, counted by brute force
+        over parent links: every child in the layer right after its parent's (a child
+        trained after a fallback, in a later layer, starts a lineage of its own)."""
         children: dict[int, list[int]] = {}
         for m in self.models[1:]:
-            children.setdefault(m.parent_id, []).append(m.model_id)
+            if m.layer == self.models[m.parent_id].layer + 1:
+                children.setdefault(m.parent_id, []).append(m.model_id)
         count = 0
         stack = list(children.get(model_id, []))
         while stack:

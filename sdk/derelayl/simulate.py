@@ -145,7 +145,7 @@ def run_simulation(config: SimulationConfig, progress: Callable[[int], None] | N
         r = protocol.round
         rs = protocol.rounds[r]
         latest = len(protocol.layers) - 1
-        owners = protocol.owner_models[rs.parent_layer]
+        owners = protocol.owner_models[protocol.model_layer(rs.parent_layer)]
         for owner in owners:
             view = PolicyView(protocol.credit.get(owner, 0), latest, version[index[owner]], config.k)
             protocol.offer(owner, r, default_price(view, budget))

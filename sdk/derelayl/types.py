@@ -84,6 +84,7 @@ class RoundView:
     key_deadline: int = 0  # Training: owners' keys before it (0: no window)
     courier_deadline: int = 0  # Training: couriers' keys and requests before it (0: no window)
     seed_block: int = 0  # Bidding: the block it was locked at (0: open); its hash is the seed
+    stalled_rounds: int = 0  # rounds in a row before it with bids, no NoQuorum, nothing accepted
 
 
 @dataclass(frozen=True)

@@ -54,6 +54,7 @@ def draw_params(rng: random.Random):
         evaluator_stake=rng.choice([0, 0, TOKEN]), evaluator_reward=TOKEN // 100, lineage_reward=TOKEN,
         score_tolerance=rng.choice([0, 50_000]), min_price=rng.choice([0, 0, TOKEN // 10]),
         score_floor=rng.choice([0, 0, 0, 400_000]), floor_margin=rng.choice([SCORE_SCALE] * 3 + [100_000]),
+        fallback_rounds=rng.choice([0, 1, 2]),
     )
 
 
@@ -167,7 +168,7 @@ class Scenario:
                 self.act(a, "bid", (r, amount), lambda a=a, x=amount: m.bid(a, r, x))
             elif self.maybe(0.7):
                 self.act(a, "stakeEvaluator", (r,), lambda a=a: m.stake_evaluator(a, r))
-        for model_id in m.layers[rs.parent_layer]:  # a key holder (or anyone) offers a silent owner's model
+        for model_id in m.layer_of(rs.parent_layer):  # a key holder (or anyone) offers a silent owner's model
             if model_id not in rs.offered and self.maybe(0.5):
                 holders = m.key_holders_of(model_id)
                 courier = rng.choice(holders) if holders and self.maybe(0.8) else rng.choice(self.people)
@@ -253,6 +254,7 @@ class Scenario:
         for outcome, _ in settlement.outcomes.values():
             self.stats[SlotOutcome(outcome).name] += 1
         self.stats["rounds"] += 1
+        self.stats["fell back"] += settlement.carried_over and m.rounds[m.round].parent_layer != rs.parent_layer
 
         for past in range(r + 1):  # late reclaims of earlier draws, and one of a future round
             for e in sorted(m.rounds[past].undrawn):
@@ -277,6 +279,11 @@ class Scenario:
         where = f"scenario {self.seed}"
         assert relay.currentRound().call() == m.round, where
         assert relay.modelCount().call() == len(m.models), where
+        assert relay.layerCount().call() == len(m.layers), where
+        for layer in range(len(m.layers)):
+            assert list(relay.layerOf(layer).call()) == m.layer_of(layer), f"{where}: layer {layer}"
+            assert list(relay.childStartOf(layer).call()) == m.child_start.get(layer, []), f"{where}: childStart {layer}"
+        assert relay.roundInfo(m.round).call()[15] == m.rounds[m.round].stalled_rounds, f"{where}: stalled rounds"
         for model in m.models:
             on_chain = relay.modelOf(model.model_id).call()
             assert (on_chain[0], on_chain[1], on_chain[4], on_chain[6]) == (
@@ -314,6 +321,6 @@ def test_random_scenarios_end_in_identical_state():
                  "courierOffer:RelayNotKeyHolder", "courierOffer:RelayOwnersStillActive", "reclaimStake",
                  "reclaimStake:RelayEvaluatorDrawn", "reclaimStake:RelayNotEvaluator", "reclaimStake:RelayWrongPhase",
                  "reclaimStake:RelayWrongRound", "submit:RelayUnchangedWeights", "offer:RelayPriceTooLow",
-                 "bid:RelayBiddingLocked"]:
+                 "bid:RelayBiddingLocked", "fell back"]:
         assert stats.get(case, 0) > 0, f"no {case} in {SCENARIOS} scenarios"
     assert stats["models"] >= SCENARIOS // 2  # lineages exist to compare

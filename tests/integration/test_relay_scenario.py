@@ -65,7 +65,7 @@ def test_twelve_rounds_match_the_protocol_model(scenario):
     history = []
     rotation = 0
     for r in range(12):
-        owners = [by_address(addr) for addr in model.owner_models[model.rounds[r].parent_layer]]
+        owners = [by_address(addr) for addr in model.owner_models[model.model_layer(model.rounds[r].parent_layer)]]
         candidates = [a for a in pool if a not in owners]
         trainers = [candidates[(rotation + i) % len(candidates)] for i in range(12)]
         rotation += 5

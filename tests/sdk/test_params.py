@@ -18,6 +18,7 @@ def test_short_durations_names_every_phase_under_the_minimum():
     assert all(getattr(TEST_PARAMS, name) == 0 for name in INSTANT_DURATIONS)
     assert DEFAULT_PARAMS.replace(commit_duration=599).short_durations() == ["commit_duration"]
     assert TEST_PARAMS.short_durations({"reveal_duration": 0}) == []
-    # TEST_PARAMS: instant phases, free offers and no acceptance floor (issue 17, classes 1, 7, 5-6)
-    assert DEFAULT_PARAMS.instant().replace(min_price=0, score_floor=0, floor_margin=SCORE_SCALE) == TEST_PARAMS
+    # TEST_PARAMS: instant phases, free offers, no acceptance floor and no fallback (issue 17)
+    assert DEFAULT_PARAMS.instant().replace(min_price=0, score_floor=0, floor_margin=SCORE_SCALE,
+                                            fallback_rounds=0) == TEST_PARAMS
     assert DEFAULT_PARAMS.min_price > 0 and DEFAULT_PARAMS.score_floor > 0

@@ -52,6 +52,7 @@ from scripts.deploy import GENESIS_CID, GENESIS_HASH, deploy
 PARAMS = TEST_PARAMS.replace(  # durations 0: the walks close phases without waiting
     k=2, max_trainers=4, max_evaluators=3, quorum=1, evaluator_stake=TOKEN, evaluator_reward=TOKEN // 100,
     score_floor=100_000, floor_margin=300_000,  # an acceptance floor: low scores are rejected
+    fallback_rounds=2,  # and a fallback after 2 stalled rounds
 )
 ENVELOPE = b"\x5e" * 80
 N = 10  # participants: the genesis owner and nine others
@@ -158,7 +159,7 @@ class RelayWalk:
     @step(weight=3, who=WHO, amount=AMOUNT, honest=MOSTLY)
     def offer(self, who, amount, honest):
         a, r = self.who(who), self.model.round
-        owners = sorted(self.model.owner_models.get(self.model.rounds[r].parent_layer, {}))
+        owners = sorted(self.model.owner_models.get(self.model.model_layer(self.model.rounds[r].parent_layer), {}))
         if honest and owners:
             a = self.by_address(owners[who % len(owners)])
         price = amount // 4
@@ -170,7 +171,7 @@ class RelayWalk:
         get drawn); else anyone, who may be refused."""
         r = self.model.round
         rs = self.model.rounds[r]
-        owners = self.model.owner_models.get(rs.parent_layer, {})
+        owners = self.model.owner_models.get(self.model.model_layer(rs.parent_layer), {})
         free = [a for a in self.participants
                 if a.address not in rs.bid_index and a.address not in owners and a.address not in rs.records]
         a = free[who % len(free)] if honest and free else self.who(who)
@@ -182,8 +183,8 @@ class RelayWalk:
         in place of its owner (honest), or someone holding no key tries."""
         m, r = self.model, self.model.round
         rs = m.rounds[r]
-        models = [i for i in m.layers[rs.parent_layer] if i not in rs.offered and self.model.key_holders_of(i)] if honest else []
-        models = models or m.layers[rs.parent_layer]
+        models = [i for i in m.layer_of(rs.parent_layer) if i not in rs.offered and self.model.key_holders_of(i)] if honest else []
+        models = models or m.layer_of(rs.parent_layer)
         model_id = models[who % len(models)]
         holders = self.model.key_holders_of(model_id)
         a = self.by_address(holders[who % len(holders)]) if honest and holders else self.who(who)

@@ -53,7 +53,8 @@ class TrainerRole(Role):
                 self.client.offer(r, price)
                 self.log(f"round {r}: offered model {model_id} at {price / TOKEN:.3f} DRL per trainer")
         elif not any(b.trainer == a.address for b in self.client.bids(r)):
-            if self.client.round_info(r).parent_layer == 0 and not self.genesis_checked(r):
+            on_genesis = self.client.layer(self.client.round_info(r).parent_layer) == [0]  # also after a fallback
+            if on_genesis and not self.genesis_checked(r):
                 return True  # said why; nothing to do this round
             amount = a.config.bid_policy(self.policy_view())
             self.client.bid(r, amount)
