@@ -409,6 +409,10 @@ def main() -> None:
                 "attacker_models": sum(m.creator in {run.people[i] for i in attackers} for m in run.protocol.models[1:]),
                 "attacker_forfeited": sum(run.forfeited.get(run.people[i], 0) for i in attackers) / TOKEN / len(attackers)
                 if attackers else None,
+                # Undelivered slot deposits paid to trainers (the remedy), per honest participant and per attacker.
+                "honest_remedies_paid": sum(run.protocol.remedies_paid.get(a, 0) for a in honest) / TOKEN / len(honest),
+                "attacker_remedies_paid": sum(run.protocol.remedies_paid.get(run.people[i], 0) for i in attackers)
+                / TOKEN / len(attackers) if attackers else None,
             })
             if attackers:  # the same trainers in the attack-free run of this seed and set-up (played first)
                 base = results[scenario.baseline][seed]["people_tokens"]
