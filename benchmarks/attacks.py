@@ -45,6 +45,27 @@ be lost. The same seeds (10 by default) are played with and without the attack:
   Pool member i scores on evaluator test split i mod 3, so the trainers' data is
   the same as in every other scenario.
 
+Issue 17 (liveness and timing), each class "before" (the benchmark's TEST_PARAMS:
+durations 0, free offers, no acceptance floor, the rules before issue 17) and "now"
+(TODAY: the safe durations, minPrice and the acceptance floor of DEFAULT_PARAMS; the
+attack-free run under them is "none, today's rules"):
+- class 1, an outsider closes Bidding as it opens, Training right after the first key,
+  or Committing right after the submissions ("now": it tries all three, refused);
+- class 3, two colluders of a pool of 12 close Bidding on the first of up to 26
+  blocks whose seed seats them in a majority (before the two-step close the seed was
+  known a block ahead; "now" is the row "collusion 2 of pool 12");
+- class 4, 25% of owners deliver at the last moment of Training and close it in the
+  same transaction, nobody couriering;
+- class 5, 25% of trainers outbid everyone by one base unit, submit noise sealed to the
+  evaluators with garbage envelopes (nobody can open it, no courier can serve it), and
+  go away once they own a model;
+- class 6, 50% of trainers outbid everyone by one base unit and submit noise (that the
+  evaluators can open), and as owners offer and deliver: they farm the lineage of
+  whatever of it is accepted;
+- class 7, 25% of owners offer the lowest price allowed (0 before, minPrice now) and
+  withhold their keys, with and without couriers.
+Classes 2, 8 and 9 have no row (docs/robustness.md says why).
+
 For each: held-out accuracy of the best model (round 10, mean over seeds) against
 the attack-free run; the attackers' mean tokens against the honest trainers' (credit
 plus the lineage rewards they could claim), and against the same participants' in
@@ -55,6 +76,7 @@ the tokens of the trainer the colluders favour, so that what collusion adds show
 against the same trainer's tokens without it.
 
     .venv/bin/python benchmarks/attacks.py      # or: make bench-attacks
+    .venv/bin/python benchmarks/attacks.py --seeds 2 --only "late keys, no courier, now"   # a look, writes nothing
 
 Writes benchmarks/results/attacks.json and docs/img/attacks.png, prints a table.
 """
@@ -72,9 +94,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from efficacy import Resubmit, honest_scores, honest_turn, relay_run
+from efficacy import Resubmit, garbage_of, honest_scores, honest_turn, relay_run
 from derelayl.demo import DemoConfig, split_data
-from derelayl.params import SAFE_QUORUM, SCORE_SCALE, TOKEN
+from derelayl.params import DEFAULT_PARAMS, SAFE_DURATIONS, SAFE_QUORUM, SCORE_SCALE, TOKEN
+from derelayl.protocol import draw_evaluators
 from derelayl.task import load_task
 from derelayl.training import train_turn
 
@@ -82,6 +105,12 @@ ROOT = Path(__file__).resolve().parent.parent
 PARTICIPANTS, EVALUATORS, ALPHA = 16, 3, 1.0
 POOL = 4 * EVALUATORS  # an evaluator pool of 4 stakers a seat (the cap of the old rules)
 WIDE = (5, 8)  # seats in the wider-panel scenarios (8: the default); the 3 test splits are re-cut
+#: Today's rules of issue 17 on top of the benchmark's (TEST_PARAMS: durations 0, free
+#: offers, no acceptance floor, the rules before issue 17): the safe durations, the
+#: minimum price and the acceptance floor of DEFAULT_PARAMS.
+TODAY = {**SAFE_DURATIONS, "min_price": DEFAULT_PARAMS.min_price, "score_floor": DEFAULT_PARAMS.score_floor,
+         "floor_margin": DEFAULT_PARAMS.floor_margin}
+GRIND_BLOCKS = 26  # blocks a closer may wait for a draw it likes (issue 17, class 3: 26 blocks)
 
 
 def attackers_of(share: float) -> frozenset[int]:
@@ -122,6 +151,33 @@ def idle(attackers):
     def turn(index, model, x, y, epochs, seed, submitted):
         return Resubmit.NOTHING if index in attackers else honest_turn(index, model, x, y, epochs, seed, submitted)
     return turn
+
+
+def garbage(attackers):
+    """Submits noise (weights N(0, 10)) instead of training."""
+    def turn(index, model, x, y, epochs, seed, submitted):
+        if index not in attackers:
+            return honest_turn(index, model, x, y, epochs, seed, submitted)
+        model.load_state_dict(garbage_of(model.state_dict(), "random", seed))
+        return model
+    return turn
+
+
+def grinder(liars):
+    """Whoever closes Bidding picks the seed (before the two-step close it was the
+    previous block's hash, known a block ahead): it waits up to GRIND_BLOCKS blocks for
+    one whose draw gives `liars` (pool indices) a majority of the seats."""
+    rng = random.Random(17)
+
+    def seed_for(rs, evaluators):
+        mine = {evaluators[i] for i in liars}
+        for _ in range(GRIND_BLOCKS):
+            seed = rng.randbytes(32)
+            seated = draw_evaluators(rs.evaluators, EVALUATORS, seed)[:EVALUATORS]
+            if 2 * len(mine & set(seated)) > len(seated):
+                break
+        return seed
+    return seed_for
 
 
 def silent_evaluator(liars):
@@ -190,15 +246,24 @@ class Scenario:
     absent: frozenset[int] = frozenset()  # model owners gone away: they neither offer nor deliver
     garbage: frozenset[int] = frozenset()  # model owners that deliver keys that do not open their models
     quorum: int = 1  # fewest revealed scores a model is ranked on (SAFE_QUORUM, 5, is the SDK's default)
+    # Issue 17 (liveness and timing); see relay_run in benchmarks/efficacy.py.
+    rules: dict | None = None  # parameter changes (TODAY: today's rules); None: the rules before issue 17
+    closer: frozenset[str] = frozenset()  # phases an outsider closes the moment it may
+    late_keys: frozenset[int] = frozenset()  # owners that deliver at the last moment of Training and close it
+    sealed: frozenset[int] = frozenset()  # trainers whose key envelopes to the evaluators are garbage
+    cheap: frozenset[int] = frozenset()  # owners that offer the lowest price the rules allow
+    eager: frozenset[int] = frozenset()  # trainers that bid one base unit above the default policy
+    seed_for: Callable | None = None  # () -> a closer choosing the draw's seed
 
 
-def collusion(liars: frozenset[int], pool: int, baseline: str, seats: int = EVALUATORS, quorum: int = 1) -> Scenario:
+def collusion(liars: frozenset[int], pool: int, baseline: str, seats: int = EVALUATORS, quorum: int = 1,
+              seed_for: Callable | None = None) -> Scenario:
     """`liars` of `pool` stakers for `seats` seats score the favourite 1.0 and everyone
     else 0 (no liars: the attack-free run of that set-up, with the same tracking)."""
     holder: dict[int, int] = {}
     return Scenario(lambda: tracking_turn(holder), lambda: colluders(liars, FAVOURITE, holder),
                     frozenset({FAVOURITE}) if liars else frozenset(), liars, pool=pool, seats=seats,
-                    baseline=baseline, quorum=quorum)
+                    baseline=baseline, quorum=quorum, seed_for=seed_for)
 
 
 def scenarios() -> dict[str, Scenario]:
@@ -241,6 +306,48 @@ def scenarios() -> dict[str, Scenario]:
         for liars in [frozenset(), *minorities]:
             name = f"collusion {len(liars)}/{seats}" if liars else f"none, {seats} seats"
             out[name] = collusion(liars, seats, seats=seats, baseline=f"none, {seats} seats")
+    out.update(liveness())
+    return out
+
+
+def liveness() -> dict[str, Scenario]:
+    """Issue 17's classes, each "before" (the benchmark's TEST_PARAMS, the rules before
+    it) and "now" (TODAY), in pairs."""
+    quarter, half = attackers_of(0.25), attackers_of(0.5)
+    every_phase = frozenset({"bidding", "training", "committing"})
+    classes = [  # (name, its fields before, its fields now; None: no row)
+        # Class 1: an outsider (no key, no tokens, no role) closes phases at once; now it tries all three.
+        ("closes Bidding", {"closer": frozenset({"bidding"})}, None),
+        ("closes Training", {"closer": frozenset({"training"})}, None),
+        ("closes Committing", {"closer": frozenset({"committing"})}, None),
+        ("closes every phase", None, {"closer": every_phase}),
+        # Class 4: owners deliver at the last moment of Training and close it; nobody
+        # couriers (as in round 0: with couriers every slot is served and submitted
+        # before the last moment, and the row is "withholding owner 25%").
+        ("late keys, no courier", *[{"attackers": quarter, "late_keys": quarter, "couriers": False}] * 2),
+        # Class 5: 4 trainers outbid everyone by one base unit for the genesis' 4 slots and
+        # submit noise nobody can open (garbage envelopes); the owner of any accepted one goes away.
+        ("sealed garbage 25%", *[{"turn": lambda: garbage(quarter), "attackers": quarter, "sealed": quarter,
+                                  "absent": quarter, "eager": quarter}] * 2),
+        # Class 6: half the participants outbid everyone by one base unit and submit noise
+        # (which the evaluators can open and score); as owners they offer and deliver.
+        ("garbage farmers 50%", *[{"turn": lambda: garbage(half), "attackers": half, "eager": half}] * 2),
+        # Class 7: owners offer the lowest price allowed and withhold their keys.
+        ("cheap withholders 25%", *[{"attackers": quarter, "withholders": quarter, "cheap": quarter}] * 2),
+        ("cheap withholders, no courier", *[{"attackers": quarter, "withholders": quarter, "cheap": quarter,
+                                             "couriers": False}] * 2),
+    ]
+    out = {"none, today's rules": Scenario(lambda: honest_turn, lambda: honest_scores, rules=TODAY)}
+    for name, before, now in classes:
+        for when, fields, rules, baseline in (("before", before, None, "none"), ("now", now, TODAY, "none, today's rules")):
+            if fields is not None:
+                out[f"{name}, {when}"] = Scenario(**{"turn": lambda: honest_turn, "scorer": lambda: honest_scores,
+                                                     "rules": rules, "baseline": baseline, **fields})
+    # Class 3: two colluders of a pool of 12 close Bidding on a block whose draw seats
+    # them in a majority (now: "collusion 2 of pool 12", the draw's seed unknown to them).
+    liars = frozenset({0, 1})
+    out[f"grinds the draw, 2 of pool {POOL}, before"] = collusion(liars, POOL, baseline=f"none, pool {POOL}",
+                                                                   seed_for=lambda: grinder(liars))
     return out
 
 
@@ -249,11 +356,20 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--seeds", type=int, default=10)
+    parser.add_argument("--only", action="append", metavar="NAME", help="play this scenario (repeatable) and its "
+                        "baseline only; compare with the committed results and write nothing")
     args = parser.parse_args()
     torch.set_num_threads(1)
     started = time.time()
     results = {}
     all_scenarios = scenarios()
+    if args.only:
+        wanted = set(args.only)
+        unknown = wanted - set(all_scenarios)
+        if unknown:
+            parser.error(f"unknown scenarios: {sorted(unknown)}")
+        wanted |= {all_scenarios[n].baseline for n in wanted}
+        all_scenarios = {n: sc for n, sc in all_scenarios.items() if n in wanted}
     for name, scenario in all_scenarios.items():
         attackers, liars, pool = scenario.attackers, scenario.liars, scenario.pool
         runs = []
@@ -271,7 +387,10 @@ def main() -> None:
                             args.epochs, seed, allocation=10 * TOKEN, turn=scenario.turn(),
                             scorer=scenario.scorer(), withholders=scenario.withholders, seats=scenario.seats,
                             couriers=scenario.couriers, absent=scenario.absent, garbage_keys=scenario.garbage,
-                            quorum=scenario.quorum)
+                            quorum=scenario.quorum, rules=scenario.rules, closer=scenario.closer,
+                            late_keys=scenario.late_keys, sealed=scenario.sealed, cheap=scenario.cheap,
+                            eager=scenario.eager,
+                            seed_for=scenario.seed_for() if scenario.seed_for else None)
             tokens = {a: run.tokens(a) / TOKEN for a in run.people + run.evaluators}
             honest = [a for i, a in enumerate(run.people) if i not in attackers]
             honest_evaluators = [tokens[e] for i, e in enumerate(run.evaluators) if i not in liars]
@@ -286,6 +405,14 @@ def main() -> None:
                 "favourite_tokens": tokens[run.people[FAVOURITE]],
                 "people_tokens": [tokens[a] for a in run.people],
                 "captured": sum(2 * len(liars & set(seated)) > len(seated) for seated in run.seated) / args.rounds,
+                "layers": len(run.protocol.layers) - 1,
+                "attacker_models": sum(m.creator in {run.people[i] for i in attackers} for m in run.protocol.models[1:]),
+                "attacker_forfeited": sum(run.forfeited.get(run.people[i], 0) for i in attackers) / TOKEN / len(attackers)
+                if attackers else None,
+                # Undelivered slot deposits paid to trainers (the remedy), per honest participant and per attacker.
+                "honest_remedies_paid": sum(run.protocol.remedies_paid.get(a, 0) for a in honest) / TOKEN / len(honest),
+                "attacker_remedies_paid": sum(run.protocol.remedies_paid.get(run.people[i], 0) for i in attackers)
+                / TOKEN / len(attackers) if attackers else None,
             })
             if attackers:  # the same trainers in the attack-free run of this seed and set-up (played first)
                 base = results[scenario.baseline][seed]["people_tokens"]
@@ -301,13 +428,22 @@ def main() -> None:
               f"{mean('liar_tokens')}, honest evaluators {mean('honest_evaluator_tokens')}; "
               f"deposits lost per honest trainer {mean('honest_forfeited')}; refused submissions "
               f"{mean('refused')}; favourite {mean('favourite_tokens')}; rounds with a lying majority "
-              f"{mean('captured')}  "
+              f"{mean('captured')}; layers {mean('layers')}, the attackers' {mean('attacker_models')}  "
               f"({time.time() - started:.0f} s)", flush=True)
+    if args.only:
+        committed = json.loads((ROOT / "benchmarks" / "results" / "attacks.json").read_text())["results"]
+        for name, runs in results.items():
+            if name in committed:
+                same = all(run[key] == old[key] for run, old in zip(runs, committed[name]) for key in old)
+                print(f"{name}: {'the same as' if same else 'DIFFERENT from'} the committed seeds 0-{len(runs) - 1}")
+        return
     out = ROOT / "benchmarks" / "results" / "attacks.json"
     out.write_text(json.dumps({"settings": vars(args), "participants": PARTICIPANTS, "evaluators": EVALUATORS,
                                "pool": POOL,
                                "alpha": ALPHA, "seconds": round(time.time() - started, 1),
                                "baselines": {name: sc.baseline for name, sc in all_scenarios.items()},
+                               "rules": {name: "today" if sc.rules else "before issue 17"
+                                         for name, sc in all_scenarios.items()},
                                "results": results},
                               indent=1) + "\n")
     plot(results, args.rounds, ROOT / "docs" / "img" / "attacks.png")
@@ -320,17 +456,32 @@ def plot(results, rounds_played: int, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, (left, right) = plt.subplots(1, 2, figsize=(13, 5.6))
+    # Accuracy curves in two panels (the attacks before issue 17, and its liveness and
+    # timing rows), bars for every scenario on the right.
+    fig = plt.figure(figsize=(15, max(5.6, 0.21 * len(results) + 1.5)))
+    grid = fig.add_gridspec(2, 2, width_ratios=(1, 1.1))
+    panels = fig.add_subplot(grid[0, 0]), fig.add_subplot(grid[1, 0])
+    right = fig.add_subplot(grid[:, 1])
     rounds = np.arange(1, rounds_played + 1)
     colours = plt.get_cmap("tab20").colors
-    for i, (name, runs) in enumerate(results.items()):
-        curve = np.mean([r["accuracy"] for r in runs], axis=0)
-        left.plot(rounds, curve, marker=".", lw=2.5 if name == "none" else 1.2, label=name,
-                  color="black" if name == "none" else colours[i % len(colours)], ls=("-", "--", ":")[i // 10 % 3])
-    left.set(xlabel="round", ylabel="held-out accuracy (best model, mean of seeds)", ylim=(0, 1),
-             xticks=rounds, title="Accuracy under attack")
-    left.legend(fontsize=6, loc="lower right", ncol=2)
-    left.grid(alpha=0.3)
+    issue17 = set(liveness())
+    for left, names, title in ((panels[0], [n for n in results if n not in issue17], "Accuracy under attack"),
+                               (panels[1], ["none", *(n for n in results if n in issue17)],
+                                "Liveness and timing (issue 17): before and now")):
+        for i, name in enumerate(names):
+            curve = np.mean([r["accuracy"] for r in results[name]], axis=0)
+            if left is panels[0]:
+                colour, style = colours[i % len(colours)], ("-", "--", ":")[i // 10 % 3]
+            else:  # a colour a class, dashed before, solid now
+                kinds = list(dict.fromkeys(n.rsplit(", ", 1)[0] for n in names[2:]))
+                colour = colours[2 * kinds.index(name.rsplit(", ", 1)[0]) % len(colours)] if i > 1 else "grey"
+                style = "--" if name.endswith("before") else "-"
+            left.plot(rounds, curve, marker=".", lw=2.5 if name.startswith("none") else 1.2, label=name,
+                      color="black" if name == "none" else colour, ls=style)
+        left.set(xlabel="round", ylabel="held-out accuracy (best model, mean of seeds)", ylim=(0, 1),
+                 xticks=rounds, title=title)
+        left.legend(fontsize=6, loc="lower right", ncol=2)
+        left.grid(alpha=0.3)
     names = list(results)
     honest = [np.mean([r["honest_tokens"] for r in results[n]]) for n in names]
     attacker = [np.mean([r["attacker_tokens"] if r["attacker_tokens"] is not None else
@@ -339,13 +490,14 @@ def plot(results, rounds_played: int, path: Path) -> None:
     unattacked = [np.mean([r.get("unattacked_tokens", np.nan) for r in results[n]]) for n in names]
     positions = np.arange(len(names))
     right.barh(positions - 0.27, honest, height=0.27, label="honest trainers (mean)")
+    right.set_ylim(len(names) - 0.5, -0.5)
     right.barh(positions, attacker, height=0.27, label="attackers (mean)")
     right.barh(positions + 0.27, unattacked, height=0.27, color="grey",
                label="the same trainers without the attack")
     right.set(yticks=positions, yticklabels=names, xlabel=f"tokens after round {rounds_played}",
               title="What the attack earns (start: 10 each)")
-    right.invert_yaxis()
-    right.legend(fontsize=7)
+    right.tick_params(axis="y", labelsize=7)
+    right.legend(fontsize=7, loc="lower right")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)

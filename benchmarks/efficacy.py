@@ -232,7 +232,10 @@ def relay_run(parts, evaluator_sets, holdout, rounds: int, epochs: int, seed: in
               seats: int | None = None, couriers: bool = True, absent: frozenset[int] = frozenset(),
               garbage_keys: frozenset[int] = frozenset(), quorum: int = 1, task: Task = SPEC,
               merging: MergeTurn | None = None, selection_permille: int = 500,
-              progress: Callable[[], None] | None = None) -> RelayRun:
+              progress: Callable[[], None] | None = None, rules: dict[str, int] | None = None,
+              closer: frozenset[str] = frozenset(), late_keys: frozenset[int] = frozenset(),
+              sealed: frozenset[int] = frozenset(), cheap: frozenset[int] = frozenset(),
+              eager: frozenset[int] = frozenset(), seed_for: Callable | None = None) -> RelayRun:
     """The relay with pluggable behaviour: `turn(trainer_index, model, x, y, epochs,
     seed, submitted)` returns the model a trainer submits (`submitted`: this round's
     models so far) or a `Resubmit`; `scorer(evaluator_index, models, x, y)` its scores,
@@ -252,13 +255,30 @@ def relay_run(parts, evaluator_sets, holdout, rounds: int, epochs: int, seed: in
     `task` gives the model and the held-out metric; `merging` (the merge turn's
     prototype, see `MergeTurn`) makes every trainer start from a merge of the parent
     layer; `selection_permille` is the accepted share of ranked submissions. Compute
-    counts len(x) * `epochs` for every slot whose trainer trained."""
+    counts len(x) * `epochs` for every slot whose trainer trained.
+
+    Issue 17's liveness and timing attacks (benchmarks/attacks.py): `rules` changes
+    the benchmark's parameters (e.g. today's safe durations, minimum price and
+    acceptance floor); with durations above 0, everyone waits for a phase's deadline
+    before closing it (the clock, `protocol.now`, moves to it). An outsider closes
+    the phases in `closer` the moment it may: "bidding" as the round opens (before
+    anyone offers), "training" right after the round's first key, "committing" right
+    after the submissions. The owners in `late_keys` do not deliver in time: at the
+    last moment of Training they deliver their keys and close Training (one bundle),
+    refused under a key window. The trainers in `sealed` seal their models' key
+    envelopes to the evaluators with garbage: nobody can open their submissions (the
+    scorer gets None, as for a copy) and no key holder can courier their models. The
+    owners in `cheap` offer the lowest price the rules allow (`min_price`); the trainers
+    in `eager` bid one base unit more than the default policy, so they are matched first.
+    `seed_for(round_state, evaluators)`, if given, chooses the seed of the draw (as
+    whoever closed Bidding could before the two-step close), instead of a random one."""
     rng = random.Random(seed)
     people = [f"0x{i:040x}" for i in range(1, len(parts) + 1)]
     evaluators = [f"0x{i:040x}" for i in range(1000, 1000 + len(evaluator_sets))]
     # TEST_PARAMS: phases close at once (no clock here), free offers, no acceptance floor.
     params = TEST_PARAMS.replace(k=4, max_trainers=len(people), max_evaluators=max(seats or len(evaluators), quorum),
-                                 quorum=quorum, evaluator_stake=0, selection_permille=selection_permille)
+                                 quorum=quorum, evaluator_stake=0, selection_permille=selection_permille,
+                                 **(rules or {}))
     genesis = task.initial_model(seed)
     protocol = RelayProtocol(params, people[0], weights_hash(save_weights(genesis)),
                              allocations={p: allocation for p in people} if allocation else None,
@@ -279,23 +299,46 @@ def relay_run(parts, evaluator_sets, holdout, rounds: int, epochs: int, seed: in
         assert merging is not None and merging.merge is not None
         return merging.merge([weights[m] for m in protocol.layers[layer]])
 
+    def unsealed(model_id: int) -> list[str]:  # who can courier the model: nobody if its envelopes were garbage
+        return [] if people.index(protocol.models[model_id].creator) in sealed else protocol.key_holders_of(model_id)
+
+    def at_deadline(rs) -> None:  # wait for the phase's deadline (durations 0: now)
+        protocol.now = max(protocol.now, protocol.deadline(rs))
+
+    def meddle(phase: str, close: Callable[[], object]) -> None:
+        """The outsider closes `phase` at once if it is one of `closer` (refused before the deadline)."""
+        if phase in closer:
+            try:
+                close()
+            except ProtocolRevert as exc:
+                assert exc.name == "RelayPhaseNotOver", exc
+
     for _ in range(rounds):
         r = protocol.round
         rs = protocol.rounds[r]
         latest = len(protocol.layers) - 1
         owners = protocol.owner_models[protocol.model_layer(rs.parent_layer)]
-        for owner, model_id in owners.items():
+        meddle("bidding", lambda: protocol.close_bidding(b"\x07" * 32))
+        for owner, model_id in owners.items() if rs.phase == Phase.BIDDING else ():
             if people.index(owner) not in absent:
-                protocol.offer(owner, r, default_price(PolicyView(protocol.credit.get(owner, 0), latest,
-                                                                  version[owner], params.k)))
-            elif couriers and protocol.may_courier_offer(rs, model_id) and (holders := protocol.key_holders_of(model_id)):
+                price = default_price(PolicyView(protocol.credit.get(owner, 0), latest, version[owner], params.k,
+                                                 params.min_price))
+                price = params.min_price if people.index(owner) in cheap else price
+                if price is not None:
+                    protocol.offer(owner, r, price)
+            elif couriers and protocol.may_courier_offer(rs, model_id) and (holders := unsealed(model_id)):
                 protocol.courier_offer(holders[0], r, model_id)  # after a round that did not offer it
-        for p in people:
-            if p not in owners:
-                protocol.bid(p, r, default_bid(PolicyView(protocol.credit.get(p, 0), latest, version[p], params.k)))
-        for e in evaluators:
-            protocol.stake_evaluator(e, r)
-        protocol.close_bidding(rng.randbytes(32))
+        if rs.phase == Phase.BIDDING:
+            for p in people:
+                if p not in owners:
+                    amount = default_bid(PolicyView(protocol.credit.get(p, 0), latest, version[p], params.k))
+                    if people.index(p) in eager:
+                        amount = min(amount + 1, protocol.credit.get(p, 0))
+                    protocol.bid(p, r, amount)
+            for e in evaluators:
+                protocol.stake_evaluator(e, r)
+            at_deadline(rs)
+            protocol.close_bidding(seed_for(rs, evaluators) if seed_for else rng.randbytes(32))
         seated.append([evaluators.index(e) for e in rs.evaluators])
         for e in sorted(rs.undrawn):  # left out of the draw: take the stake back
             protocol.reclaim_stake(e, r)
@@ -305,9 +348,11 @@ def relay_run(parts, evaluator_sets, holdout, rounds: int, epochs: int, seed: in
         hashes: list[bytes] = []
         work = 0
         for i, s in enumerate(rs.slots):
+            if rs.phase != Phase.TRAINING:
+                break  # closed by an outsider: no more keys, no more submissions
             owner = people.index(protocol.models[s.parent_id].creator)
-            holders = protocol.key_holders_of(s.parent_id) if couriers else []
-            if owner not in withholders | absent:
+            holders = unsealed(s.parent_id) if couriers else []
+            if owner not in withholders | absent | late_keys:
                 protocol.deliver_key(people[owner], r, i, ENVELOPE)
                 if owner in garbage_keys:  # the key does not open the parent: the trainer asks
                     protocol.request_key(s.trainer, r, i)
@@ -318,6 +363,9 @@ def relay_run(parts, evaluator_sets, holdout, rounds: int, epochs: int, seed: in
                 protocol.courier_key(holders[0], r, i, ENVELOPE)
             else:
                 continue  # no key: the trainer cannot train, and settlement pays it the remedy
+            meddle("training", protocol.close_training)
+            if rs.phase != Phase.TRAINING:
+                break
             model = task.build_model()
             model.load_state_dict(start if start is not None else weights[s.parent_id])
             x, y = parts[people.index(s.trainer)]
@@ -344,19 +392,36 @@ def relay_run(parts, evaluator_sets, holdout, rounds: int, epochs: int, seed: in
                 continue
             trained[i] = result
             hashes.append(digest)
+        if rs.phase == Phase.TRAINING and late_keys:  # the last moment of Training: deliver and close at once
+            protocol.now = max(protocol.now, protocol.deadline(rs) - 1)
+            for i, s in enumerate(rs.slots):
+                if people.index(protocol.models[s.parent_id].creator) in late_keys and not s.delivered:
+                    try:
+                        protocol.deliver_key(protocol.models[s.parent_id].creator, r, i, ENVELOPE)
+                    except ProtocolRevert as exc:
+                        assert exc.name == "RelayKeyWindowClosed", exc
+            try:
+                protocol.close_training()
+            except ProtocolRevert as exc:
+                assert exc.name == "RelayPhaseNotOver", exc
         if rs.phase == Phase.TRAINING:
+            at_deadline(rs)
             protocol.close_training()
+        if rs.phase == Phase.COMMITTING:
+            meddle("committing", protocol.close_commit)
         if rs.phase == Phase.COMMITTING:
             revealing = []
             for index in seated[-1]:
                 e, (x, y) = evaluators[index], evaluator_sets[index]
-                scores = scorer(index, [None if i in copies else trained.get(i) for i in range(len(rs.slots))], x, y)
+                scores = scorer(index, [None if i in copies or people.index(rs.slots[i].trainer) in sealed
+                                        else trained.get(i) for i in range(len(rs.slots))], x, y)
                 salt = rng.randbytes(32)
                 protocol.commit(e, r, protocol.commitment_for(r, e, scores or [0] * len(rs.slots), salt))
                 if scores is not None:
                     revealing.append((e, scores, salt))
             for e, scores, salt in revealing:  # the last commit opened the reveal phase
                 protocol.reveal(e, r, scores, salt)
+        at_deadline(rs)
         settlement = protocol.settle()
         for model_id in settlement.accepted_models:
             weights[model_id] = trained[protocol.models[model_id].slot].state_dict()
