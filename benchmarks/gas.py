@@ -10,86 +10,27 @@ Plays rounds on a Ganache that brownie starts and measures:
   `reclaimStake` (a staker the draw left out takes its stake back);
 - one complete relay turn (bid + submit + share of settle + claim of one layer) next to
   an OpenZeppelin ERC20 transfer measured in the same run.
-Writes benchmarks/results/gas.json and docs/gas.md.
+Writes benchmarks/results/gas.json, docs/gas.md and the per-function snapshot
+benchmarks/results/gas-snapshot.json (execution gas: less the base and calldata
+cost, which move with the round's seed), which `make test` checks
+(tests/integration/test_gas_snapshot.py): commit it with any change to the contracts.
 """
 
 from __future__ import annotations
 
 import json
-import statistics
 import time
 from pathlib import Path
 
 from brownie import accounts, chain, network
 from scripts.deploy import deploy
-from scripts.relay import close_bidding, RoundScript, play_round
+from scripts.gas_round import SNAPSHOT, by_address, execution_gas, typical_round_gas
+from scripts.relay import RoundScript, play_round
 
 from derelayl import TEST_PARAMS, TOKEN
 
 ROOT = Path(__file__).resolve().parent.parent
 DEPTHS = (2, 50, 200)
-
-
-def by_address(address):
-    return next(a for a in accounts if a.address == address)
-
-
-def typical_round_gas() -> dict[str, int]:
-    """Median gas per function over two rounds: genesis -> 2 MOs -> 8 trainers."""
-    params = TEST_PARAMS.replace(k=4, max_trainers=16, max_evaluators=4, quorum=2)
-    genesis, pool, evaluators = accounts[1], list(accounts[2:22]), list(accounts[22:26])
-    token, relay = deploy(accounts[0], params, genesis, {a: 100 * TOKEN for a in [genesis, *pool, *evaluators]})
-    gas: dict[str, list[int]] = {}
-    owners = [genesis]
-    for r in range(2):
-        trainers = [a for a in pool if a not in owners][r * 8 : r * 8 + 4 * len(owners)]
-        script = RoundScript(offers={o: TOKEN // 10 for o in owners},
-                             bids={t: TOKEN // (2 + i) for i, t in enumerate(trainers)}, evaluators=evaluators)
-        result = play_round(relay, script, accounts[0])
-        for name, values in result.gas.items():
-            gas.setdefault(name, []).extend(values)
-        owners = [by_address(c) for _, _, c, _ in result.accepted]
-    figures = {name: int(statistics.median(values)) for name, values in gas.items()}
-    figures["registerKey"] = relay.registerKey(b"\x11" * 32, {"from": accounts[30]}).gas_used
-    figures["claim (1 layer)"] = relay.claim(1, 1, {"from": accounts[0]}).gas_used
-    figures["withdraw"] = relay.withdraw(TOKEN, {"from": evaluators[0]}).gas_used
-    # a round where MOs withhold their keys: courierKey (an evaluator of the round that
-    # accepted them delivers one), reclaimUndelivered and closeTraining; and one MO
-    # delivers a key that does not open its model: requestKey, then courierKey
-    r = relay.currentRound()
-    for o in owners:
-        relay.offer(r, 0, {"from": o})
-    trainers = [a for a in pool if a not in owners][:3]
-    for t in trainers:
-        relay.bid(r, 0, {"from": t})
-    close_bidding(relay, {"from": accounts[0]})
-    couriered = relay.trainerSlot(r, trainers[1])[1]
-    figures["courierKey"] = relay.courierKey(r, couriered, b"\x5e" * 80, {"from": evaluators[0]}).gas_used
-    garbage = relay.trainerSlot(r, trainers[2])[1]
-    owner = by_address(relay.modelOf(relay.slotOf(r, garbage)["parentId"])["creator"])
-    relay.deliverKey(r, garbage, b"\xee" * 80, {"from": owner})
-    figures["requestKey"] = relay.requestKey(r, garbage, {"from": trainers[2]}).gas_used
-    figures["courierKey (after the MO's key failed)"] = relay.courierKey(
-        r, garbage, b"\x5e" * 80, {"from": evaluators[0]}).gas_used
-    figures["closeTraining"] = relay.closeTraining({"from": accounts[0]}).gas_used
-    slot = relay.trainerSlot(r, trainers[0])[1]
-    figures["reclaimUndelivered"] = relay.reclaimUndelivered(r, slot, {"from": trainers[0]}).gas_used
-    relay.settle({"from": accounts[0]})
-    # a round nobody offers in; in the next, a courier offers a model of the layer (courierOffer),
-    # which gets one submission and an evaluator that never commits (closeCommit)
-    close_bidding(relay, {"from": accounts[0]})
-    relay.settle({"from": accounts[0]})
-    r = relay.currentRound()
-    model_id = relay.layerOf(relay.roundInfo(r)["parentLayer"])[0]
-    figures["courierOffer"] = relay.courierOffer(r, model_id, {"from": evaluators[0]}).gas_used
-    for e in evaluators[:1]:
-        relay.stakeEvaluator(r, {"from": e})
-    relay.bid(r, 0, {"from": trainers[0]})
-    close_bidding(relay, {"from": accounts[0]})
-    relay.deliverKey(r, 0, b"\x5e" * 80, {"from": by_address(relay.modelOf(model_id)["creator"])})
-    relay.submit(r, 0, b"\x01" * 32, "QmClosedCommit", [b"\x5e" * 80], {"from": trainers[0]})
-    figures["closeCommit"] = relay.closeCommit({"from": accounts[0]}).gas_used
-    return dict(sorted(figures.items()))
 
 
 def lineage_depth_gas() -> dict:
@@ -174,6 +115,12 @@ def write_table(result: dict, path: Path) -> None:
         "Measured by `make gas` (benchmarks/gas.py) on Ganache 7.9.2 (shanghai), solc 0.8.28",
         "(viaIR, optimizer 200 runs). Raw figures: benchmarks/results/gas.json.",
         "",
+        "The same scenario's execution gas (less the 21,000 base and the calldata, which move",
+        "with the slot numbers the round's seed decides) is the snapshot",
+        "benchmarks/results/gas-snapshot.json: `make test` fails when any function's figure",
+        "differs from it (tests/integration/test_gas_snapshot.py), so a change to the",
+        "contracts commits the snapshot that `make gas` rewrites.",
+        "",
         "## Every external function (median over a typical round: 2 MOs, 8 trainers, 4 evaluators)",
         "",
         "| function | gas |",
@@ -221,7 +168,11 @@ def write_table(result: dict, path: Path) -> None:
 def main() -> None:
     started = time.time()
     print(f"gas benchmark on {network.show_active()}")
+    chain.snapshot()  # the scenario needs its deployer unused: it plays twice from here
     per_function = typical_round_gas()
+    chain.revert()
+    snapshot = typical_round_gas(execution_gas)
+    print("execution gas per function (the snapshot):", snapshot)
     print("per function:", per_function)
     pool = evaluator_pool_gas()
     print("evaluator pool:", pool)
@@ -245,9 +196,10 @@ def main() -> None:
         "erc20_transfer_gas_existing_holder": transfer["existing_holder"],
         "seconds": round(time.time() - started, 1),
     }
+    SNAPSHOT.write_text(json.dumps(snapshot, indent=2, sort_keys=True) + "\n")
     out = ROOT / "benchmarks" / "results" / "gas.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")
     write_table(result, ROOT / "docs" / "gas.md")
     print(json.dumps(result, indent=2))
-    print(f"written {out} and docs/gas.md")
+    print(f"written {out}, {SNAPSHOT} and docs/gas.md")

@@ -47,7 +47,8 @@ contract RelayLearning is IRelayLearning {
     struct RoundState {
         Phase phase;
         uint64 phaseStart;
-        uint64 parentLayer;
+        uint32 parentLayer;
+        uint32 modelLayer; // the layer whose models parentLayer holds (see _layerSources)
         uint32 slotCount;
         uint32 submittedCount;
         uint32 committedCount;
@@ -190,7 +191,7 @@ contract RelayLearning is IRelayLearning {
         if (amount > MAX_AMOUNT) revert RelayAmountTooLarge(amount, MAX_AMOUNT);
         _requireKey(msg.sender);
         if (_bidIndex[round][msg.sender] != 0) revert RelayAlreadyBid(round, msg.sender);
-        if (_ownerModels[_modelLayer(rs.parentLayer)][msg.sender] != 0) revert RelayOwnerCannotBid(round, msg.sender);
+        if (_ownerModels[rs.modelLayer][msg.sender] != 0) revert RelayOwnerCannotBid(round, msg.sender);
         if (_evaluatorRecords[round][msg.sender].indexPlusOne != 0) {
             revert RelayEvaluatorCannotBid(round, msg.sender);
         }
@@ -224,7 +225,7 @@ contract RelayLearning is IRelayLearning {
         RoundState storage rs = _requireOpenBidding(round);
         if (price > MAX_AMOUNT) revert RelayAmountTooLarge(price, MAX_AMOUNT);
         if (price < _params.minPrice) revert RelayPriceTooLow(price, _params.minPrice);
-        uint256 idPlusOne = _ownerModels[_modelLayer(rs.parentLayer)][msg.sender];
+        uint256 idPlusOne = _ownerModels[rs.modelLayer][msg.sender];
         if (idPlusOne == 0) revert RelayNotModelOwner(round, msg.sender);
         uint256 modelId = idPlusOne - 1;
         if (_offered[round][modelId]) revert RelayAlreadyOffered(round, modelId);
@@ -238,7 +239,7 @@ contract RelayLearning is IRelayLearning {
     /// @inheritdoc IRelayLearning
     function courierOffer(uint256 round, uint256 modelId) external {
         RoundState storage rs = _requireOpenBidding(round);
-        if (modelId >= _models.length || _models[modelId].layer != _modelLayer(rs.parentLayer)) {
+        if (modelId >= _models.length || _models[modelId].layer != rs.modelLayer) {
             revert RelayNotParentModel(round, modelId);
         }
         // Per model: its owner may still be active if it (or a courier) offered it in
@@ -473,17 +474,23 @@ contract RelayLearning is IRelayLearning {
 
         bool carriedOver = acceptedSlots.length == 0;
         uint256 nextParentLayer = rs.parentLayer;
+        uint256 nextModelLayer = rs.modelLayer;
         uint256 stalled;
         if (!carriedOver) {
-            nextParentLayer = _appendLayer(round, rs.parentLayer, acceptedSlots, medians);
+            nextParentLayer = _appendLayer(round, rs.parentLayer, rs.modelLayer, acceptedSlots, medians);
+            nextModelLayer = nextParentLayer;
         } else if (_params.fallbackRounds > 0) {
             // A round counts when trainers bid and every submission could be judged: a
             // round short of evaluators (NoQuorum) says nothing about the frontier.
             bool counts = _bids[round].length > 0 && rs.submittedCount == scoredCount;
             stalled = rs.stalledRounds + (counts ? 1 : 0);
             if (stalled >= _params.fallbackRounds) {
-                nextParentLayer = _fallBack(round, nextParentLayer);
-                stalled = nextParentLayer == rs.parentLayer ? _params.fallbackRounds : 0;
+                if (nextModelLayer == 0) {
+                    stalled = _params.fallbackRounds; // the genesis: nothing to fall back to
+                } else {
+                    (nextParentLayer, nextModelLayer) = _fallBack(round, nextParentLayer, nextModelLayer);
+                    stalled = 0;
+                }
             }
         }
         rs.phase = Phase.Settled;
@@ -492,7 +499,8 @@ contract RelayLearning is IRelayLearning {
         uint256 next = round + 1;
         _round = next;
         RoundState storage ns = _rounds[next];
-        ns.parentLayer = uint64(nextParentLayer);
+        ns.parentLayer = uint32(nextParentLayer);
+        ns.modelLayer = uint32(nextModelLayer);
         ns.stalledRounds = uint16(stalled);
         _startPhase(next, Phase.Bidding);
     }
@@ -655,7 +663,7 @@ contract RelayLearning is IRelayLearning {
 
     /// @inheritdoc IRelayLearning
     function currentModelOf(address account) external view returns (bool found, uint256 modelId) {
-        uint256 idPlusOne = _ownerModels[_modelLayer(_rounds[_round].parentLayer)][account];
+        uint256 idPlusOne = _ownerModels[_rounds[_round].modelLayer][account];
         if (idPlusOne == 0) return (false, 0);
         return (true, idPlusOne - 1);
     }
@@ -981,12 +989,15 @@ contract RelayLearning is IRelayLearning {
 
     /// @dev Appends the accepted models as a new lineage layer, grouped by parent in
     /// the parent layer's order, and records the parent layer's childStart prefix array.
-    function _appendLayer(uint256 round, uint256 parentLayer, uint256[] memory acceptedSlots, uint256[] memory medians)
-        private
-        returns (uint256 layer)
-    {
+    function _appendLayer(
+        uint256 round,
+        uint256 parentLayer,
+        uint256 modelLayer,
+        uint256[] memory acceptedSlots,
+        uint256[] memory medians
+    ) private returns (uint256 layer) {
         Slot[] storage slots = _slots[round];
-        uint256 parentCount = _layers[_modelLayer(parentLayer)].length;
+        uint256 parentCount = _layers[modelLayer].length;
         uint256[] memory start = new uint256[](parentCount + 1);
         for (uint256 a = 0; a < acceptedSlots.length; ++a) {
             ++start[_models[slots[acceptedSlots[a]].parentId].index + 1];
@@ -1012,13 +1023,10 @@ contract RelayLearning is IRelayLearning {
     }
 
     /// @dev Appends a layer that offers again the models of the parent layer of
-    /// `frontier`'s models, and returns it; returns `frontier` when its models are the
-    /// genesis (nothing to fall back to). `frontier` gets no childStart: the scan of
-    /// lineage ends there.
-    function _fallBack(uint256 round, uint256 frontier) private returns (uint256 layer) {
-        uint256 own = _modelLayer(frontier);
-        if (own == 0) return frontier;
-        uint256 source = _modelLayer(own - 1);
+    /// `frontier`'s models (those of layer `own` > 0), and returns it with that source.
+    /// `frontier` gets no childStart: the scan of lineage ends there.
+    function _fallBack(uint256 round, uint256 frontier, uint256 own) private returns (uint256 layer, uint256 source) {
+        source = _modelLayer(own - 1);
         layer = _layerCount;
         _layerCount = layer + 1;
         _layerSources[layer] = source + 1;

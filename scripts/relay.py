@@ -7,7 +7,6 @@ score for a slot comes from a function, so tests can script ties, absences and c
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -46,6 +45,7 @@ class RoundResult:
     accepted: list  # (model id, parent id, creator, score)
     outcomes: dict  # slot -> outcome name
     gas: dict = field(default_factory=dict)  # function name -> list of gas used
+    transactions: dict = field(default_factory=dict)  # function name -> list of its transactions
     settle_tx: object = None
 
 
@@ -81,10 +81,12 @@ def play_round(relay, script: RoundScript, closer, silent: bool = True, model=No
     """
     r = relay.currentRound()
     gas: dict[str, list[int]] = {}
+    transactions: dict[str, list] = {}
 
     def send(name, *args, sender, mirror=None, label=None):
         tx = getattr(relay, name)(*args, {"from": sender}, silent=silent)
         gas.setdefault(label or name, []).append(tx.gas_used)
+        transactions.setdefault(label or name, []).append(tx)
         if model is not None and mirror is not None:
             mirror()
         return tx
@@ -130,7 +132,9 @@ def play_round(relay, script: RoundScript, closer, silent: bool = True, model=No
             if e in script.skip_commit:
                 continue
             scores[e] = [script.score(e, i, s["trainer"]) for i, s in enumerate(slots)]
-            salts[e] = os.urandom(32)
+            # Deterministic (these are scripted participants, not the SDK's): the same
+            # calldata every run, so the gas snapshot check sees the same gas.
+            salts[e] = keccak(text=f"salt:{r}:{e.address}")
             commitment = relay.commitmentFor(r, e, scores[e], salts[e])
             send("commit", r, commitment, sender=e,
                  mirror=lambda e=e, c=commitment: model.commit(e.address, r, bytes(c)))
@@ -147,7 +151,7 @@ def play_round(relay, script: RoundScript, closer, silent: bool = True, model=No
     accepted = [
         (e["modelId"], e["parentId"], e["creator"], e["score"]) for e in events["ModelAccepted"]
     ] if "ModelAccepted" in events else []
-    return RoundResult(r, slots, accepted, outcomes, gas, settle_tx)
+    return RoundResult(r, slots, accepted, outcomes, gas, transactions, settle_tx)
 
 
 def mo_withheld(script: RoundScript, owner: str) -> bool:

@@ -1,0 +1,34 @@
+"""The gas snapshot (issue 18): every external function of RelayLearning costs, in
+the scripted relay of `scripts/gas_round.py`, exactly what the committed snapshot
+says (execution gas: gas used less the base and calldata cost, see `execution_gas`). A change to the contracts that moves any figure fails here until `make gas`
+rewrites benchmarks/results/gas-snapshot.json and the change commits it, so no
+function grows unnoticed (and no saving goes unrecorded)."""
+
+import json
+
+from scripts.gas_round import SNAPSHOT, execution_gas, typical_round_gas
+
+
+def differences(snapshot: dict[str, int], measured: dict[str, int]) -> list[str]:
+    """One line per function whose gas is not the snapshot's (or is missing from one side)."""
+    lines = []
+    for name in sorted(set(snapshot) | set(measured)):
+        before, now = snapshot.get(name), measured.get(name)
+        if before != now:
+            change = "" if None in (before, now) else f" ({now - before:+,})"
+            lines.append(f"{name}: snapshot {before if before is None else f'{before:,}'}, "
+                         f"measured {now if now is None else f'{now:,}'}{change}")
+    return lines
+
+
+def test_differences_name_every_changed_function():
+    assert differences({"bid": 100, "settle": 900}, {"bid": 100, "settle": 900}) == []
+    assert differences({"bid": 100, "settle": 900, "gone": 5}, {"bid": 120, "settle": 900, "new": 7}) == [
+        "bid: snapshot 100, measured 120 (+20)", "gone: snapshot 5, measured None", "new: snapshot None, measured 7"]
+
+
+def test_every_function_costs_what_the_snapshot_says():
+    snapshot = json.loads(SNAPSHOT.read_text())
+    changed = differences(snapshot, typical_round_gas(execution_gas))
+    assert not changed, ("gas differs from benchmarks/results/gas-snapshot.json; if the change is meant, run "
+                         "`make gas` and commit the snapshot:\n  " + "\n  ".join(changed))
