@@ -21,8 +21,8 @@ import click
 
 from derelayl import __version__
 from derelayl.errors import ConfigurationError, DeRelayLError
-from derelayl.params import (DEFAULT_PARAMS, MAX_AMOUNT, SAFE_DURATIONS, SAFE_QUORUM, SMALL_QUORUM_RISK, TOKEN,
-                             ProtocolParams)
+from derelayl.params import (DEFAULT_PARAMS, MAX_AMOUNT, SAFE_DURATIONS, SAFE_QUORUM, SCORE_SCALE, SMALL_QUORUM_RISK,
+                             TOKEN, ProtocolParams)
 
 #: Dev accounts `derelayl node` prints (address and key), for `deploy --private-key`
 #: and `--allocate`.
@@ -196,6 +196,11 @@ def deploy(rpc_url: str | None, private_key: str | None, params_file: str | None
             raise click.UsageError(f"{risk}. Keep the default durations, or pass --allow-short-durations "
                                    "(a dev chain only).")
         click.echo(f"warning: {risk}", err=True)
+    if task is not None and task.score_floor <= 0:
+        click.echo(f"warning: task {task.name} sets no score_floor: the relay accepts any model above "
+                   f"{params.score_floor / SCORE_SCALE:g}, so models no better than chance can be accepted "
+                   "while their parent is the genesis (set the task's score_floor above chance; "
+                   "docs/security.md, class 6)", err=True)
     from derelayl.deploying import deploy as deploy_contracts
     from derelayl.localchain import DEV_MNEMONIC, chain_at, dev_account
 

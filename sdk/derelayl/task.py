@@ -102,8 +102,11 @@ class Task:
         The training turn's settings, recorded in the spec: every trainer of the
         deployment uses the spec's values.
     score_floor:
-        The least score a model must reach to be accepted (recorded in the spec; for
-        deployments whose contract enforces a floor).
+        The least score a model must reach to be accepted (recorded in the spec;
+        `deploy_task` raises the contract's floor to it). Set it above chance level
+        (0.1 for 10 balanced classes, 0.5 for ROC AUC): below it, models no better
+        than chance can be accepted while their parent is the genesis, whose score on
+        chain is 0; `derelayl deploy` warns when a task leaves it at 0.
     """
 
     name: str = ""

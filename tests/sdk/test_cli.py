@@ -210,3 +210,19 @@ def test_a_missing_anvil_says_how_to_install_it_and_a_configured_one_is_used(tmp
     assert Deployment.load(tmp_path / "d.json").chain_id == 1337
     code, output = run_outside(tmp_path, env, "node", "--chain", "anvil", "--port", "0")
     assert code == 1 and refused(output, "js-ipfs not found on PATH or in $DERELAYL_JSIPFS"), output
+
+
+def test_deploy_warns_when_the_task_sets_no_score_floor(tmp_path):
+    """Class 6 (issue 17): without a floor above chance, models no better than chance can
+    be accepted while their parent is the genesis (score 0 on chain). `deploy` says so
+    for a task that leaves `score_floor` at 0, and not for one that sets it."""
+    examples = Path(__file__).resolve().parents[2] / "examples"
+    path = tmp_path / "no_floor.py"
+    path.write_text(f"import sys\nsys.path.insert(0, {str(examples)!r})\nfrom iris_task import IrisTask\n\n\n"
+                    "class NoFloor(IrisTask):\n    score_floor = 0.0\n\n\ntask = NoFloor()\n")
+    ipfs = ("--ipfs-api", "/ip4/127.0.0.1/tcp/9/http")  # never reached: the chain is refused first
+    code, output = derelayl("deploy", "--rpc-url", UNREACHABLE, "--private-key", KEY, *ipfs, "--task", f"{path}:task")
+    assert code != 0 and "warning: task iris-mlp sets no score_floor" in output and refused(output, UNREACHABLE), output
+    code, output = derelayl("deploy", "--rpc-url", UNREACHABLE, "--private-key", KEY, *ipfs, "--task",
+                            f"{examples / 'iris_task.py'}:task")
+    assert code != 0 and "score_floor" not in output and refused(output, UNREACHABLE), output
