@@ -3,9 +3,10 @@ typical round, then the rarer paths), for the gas benchmark and the snapshot che
 
 `typical_round_gas` is deterministic: the scripted participants send the same calldata
 every run (their salts are derived, not random, and the relay's address is always the
-same), so the same contract gives the same figures. `make gas` writes their execution gas (`execution_gas`) to SNAPSHOT (benchmarks/results/gas-snapshot.json)
-beside the benchmark; tests/integration/test_gas_snapshot.py measures them again and
-fails when a function's gas differs from the committed snapshot.
+same), so the same contract gives the same figures. `make gas` writes their execution
+gas (`execution_gas`) to SNAPSHOT (benchmarks/results/gas-snapshot.json) beside the
+benchmark; tests/integration/test_gas_snapshot.py measures them again and fails when
+a function's gas differs from the committed snapshot.
 """
 
 from __future__ import annotations
@@ -51,7 +52,8 @@ def typical_round_gas(of: Callable = gas_used) -> dict[str, int]:
     # commitment (calldata whose zero bytes cost less), is the same in every run.
     deployer = accounts[39]
     if deployer.nonce != 0:
-        raise RuntimeError(f"the gas scenario needs {deployer} unused (nonce {deployer.nonce}): run it on a fresh chain")
+        raise RuntimeError(f"the gas scenario needs {deployer} unused (nonce {deployer.nonce}): "
+                           "run it on a fresh chain")
     token, relay = deploy(deployer, params, genesis, {a: 100 * TOKEN for a in holders})
     gas: dict[str, list[int]] = {}
     owners = [genesis]
