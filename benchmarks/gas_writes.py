@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import bisect
 import json
-import statistics
 import sys
 import time
 from collections import defaultdict
