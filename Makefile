@@ -17,7 +17,7 @@ CHAIN ?= $(or $(DERELAYL_CHAIN),ganache)
 export CHAIN
 export DERELAYL_CHAIN := $(CHAIN)
 
-.PHONY: setup demo demo-scripted test fuzz analyze gas bench-store bench-turn bench-efficacy bench-attacks bench-startup simulate compile artifacts clean
+.PHONY: setup demo demo-scripted test fuzz analyze gas gas-writes bench-store bench-turn bench-efficacy bench-attacks bench-startup simulate compile artifacts clean
 
 setup: $(VENV)/.installed node_modules/.installed
 	@tools/install-solc.sh
@@ -98,6 +98,10 @@ bench-turn: setup
 
 gas: setup
 	tools/brownie-on-chain.sh run $(CURDIR)/benchmarks/gas.py
+
+# Where one relay turn's gas goes, per storage write (opcode traces): docs/gas-writes.md.
+gas-writes: setup
+	tools/brownie-on-chain.sh run $(CURDIR)/benchmarks/gas_writes.py
 
 # The API reference from the docstrings (pdoc, installed into .venv if missing) -> build/api/.
 .PHONY: docs
