@@ -297,7 +297,7 @@ def relay_run(parts, evaluator_sets, holdout, rounds: int, epochs: int, seed: in
 
     def merged(layer: int) -> dict[str, torch.Tensor]:
         assert merging is not None and merging.merge is not None
-        return merging.merge([weights[m] for m in protocol.layers[layer]])
+        return merging.merge([weights[m] for m in protocol.layer_of(layer)])
 
     def unsealed(model_id: int) -> list[str]:  # who can courier the model: nobody if its envelopes were garbage
         return [] if people.index(protocol.models[model_id].creator) in sealed else protocol.key_holders_of(model_id)
@@ -425,7 +425,7 @@ def relay_run(parts, evaluator_sets, holdout, rounds: int, epochs: int, seed: in
         settlement = protocol.settle()
         for model_id in settlement.accepted_models:
             weights[model_id] = trained[protocol.models[model_id].slot].state_dict()
-        newest = protocol.layers[-1]
+        newest = protocol.layer_of(len(protocol.layers) - 1)  # a fallback layer holds its source's models
         best = max(newest, key=lambda m: protocol.models[m].score)
         if merging and merging.poison and settlement.accepted_models and len(newest) > 1:
             victim = rng.choice([m for m in newest if m != best])

@@ -193,7 +193,7 @@ def run_simulation(config: SimulationConfig, progress: Callable[[int], None] | N
         result.versions.append(list(version))
         result.latest.append(len(protocol.layers) - 1)
         result.accepted.append(len(settlement.accepted_models))
-        result.best_performance.append(max(sigmoid(logit[m]) for m in protocol.layers[-1]))
+        result.best_performance.append(max(sigmoid(logit[m]) for m in protocol.layer_of(len(protocol.layers) - 1)))
         if progress:
             progress(r)
     result.protocol = protocol
