@@ -106,10 +106,13 @@ PARTICIPANTS, EVALUATORS, ALPHA = 16, 3, 1.0
 POOL = 4 * EVALUATORS  # an evaluator pool of 4 stakers a seat (the cap of the old rules)
 WIDE = (5, 8)  # seats in the wider-panel scenarios (8: the default); the 3 test splits are re-cut
 #: Today's rules of issue 17 on top of the benchmark's (TEST_PARAMS: durations 0, free
-#: offers, no acceptance floor, the rules before issue 17): the safe durations, the
-#: minimum price and the acceptance floor of DEFAULT_PARAMS.
-TODAY = {**SAFE_DURATIONS, "min_price": DEFAULT_PARAMS.min_price, "score_floor": DEFAULT_PARAMS.score_floor,
-         "floor_margin": DEFAULT_PARAMS.floor_margin}
+#: offers, no acceptance floor, no fallback: the rules before issue 17), as `derelayl
+#: deploy --task digits-mlp` deploys them: the safe durations, the minimum price, the
+#: task's acceptance floor (0.2: chance is 0.1; deploy raises DEFAULT_PARAMS' 0.01 to
+#: it), the margin under the parent and the fallback of DEFAULT_PARAMS.
+TODAY = {**SAFE_DURATIONS, "min_price": DEFAULT_PARAMS.min_price,
+         "score_floor": max(DEFAULT_PARAMS.score_floor, round(load_task("digits-mlp").score_floor * SCORE_SCALE)),
+         "floor_margin": DEFAULT_PARAMS.floor_margin, "fallback_rounds": DEFAULT_PARAMS.fallback_rounds}
 GRIND_BLOCKS = 26  # blocks a closer may wait for a draw it likes (issue 17, class 3: 26 blocks)
 
 
