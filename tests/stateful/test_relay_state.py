@@ -316,9 +316,13 @@ class RelayWalk:
         opened = [key for key in self.commits if key[0] == r]
         a = self.who(who)
         if opened:
-            scores, salt = self.commits[opened[source % len(opened)]]
-            committed = [e for e in rs.evaluators if rs.records[e].committed and e != opened[source % len(opened)][1]]
-            a = self.by_address(committed[who % len(committed)]) if committed else a
+            _, owner = opened[source % len(opened)]
+            scores, salt = self.commits[(r, owner)]
+            # Another evaluator that committed, else anyone but the scores' own evaluator
+            # (whose reveal of its own scores is no copy).
+            committed = [e for e in rs.evaluators if rs.records[e].committed and e != owner]
+            others = committed or [p.address for p in self.participants if p.address != owner]
+            a = self.by_address(others[who % len(others)])
         else:
             scores, salt = [0] * len(rs.slots), b"\x02" * 32
         tx = self.both(a, "reveal", (r, scores, salt), lambda tx: self.model.reveal(a.address, r, scores, salt))
