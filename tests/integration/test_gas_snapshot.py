@@ -1,12 +1,14 @@
 """The gas snapshot (issue 18): every external function of RelayLearning costs, in
 the scripted relay of `scripts/gas_round.py`, exactly what the committed snapshot
-says (execution gas: gas used less the base and calldata cost, see `execution_gas`). A change to the contracts that moves any figure fails here until `make gas`
-rewrites benchmarks/results/gas-snapshot.json and the change commits it, so no
-function grows unnoticed (and no saving goes unrecorded)."""
+says for the chain it runs on (execution gas: gas used less the base and calldata
+cost, see `execution_gas`; one set of figures per chain, `chain_name`). A change to
+the contracts that moves any figure fails here until `make gas-snapshot` (or `make
+gas`), on each chain, rewrites benchmarks/results/gas-snapshot.json and the change
+commits it, so no function grows unnoticed (and no saving goes unrecorded)."""
 
 import json
 
-from scripts.gas_round import SNAPSHOT, execution_gas, typical_round_gas
+from scripts.gas_round import SNAPSHOT, chain_name, execution_gas, typical_round_gas
 
 
 def differences(snapshot: dict[str, int], measured: dict[str, int]) -> list[str]:
@@ -28,7 +30,8 @@ def test_differences_name_every_changed_function():
 
 
 def test_every_function_costs_what_the_snapshot_says():
-    snapshot = json.loads(SNAPSHOT.read_text())
+    chain = chain_name()
+    snapshot = json.loads(SNAPSHOT.read_text()).get(chain, {})
     changed = differences(snapshot, typical_round_gas(execution_gas))
-    assert not changed, ("gas differs from benchmarks/results/gas-snapshot.json; if the change is meant, run "
-                         "`make gas` and commit the snapshot:\n  " + "\n  ".join(changed))
+    assert not changed, (f"gas on {chain} differs from benchmarks/results/gas-snapshot.json; if the change is "
+                         f"meant, run `make gas-snapshot CHAIN={chain}` and commit the snapshot:\n  " + "\n  ".join(changed))
