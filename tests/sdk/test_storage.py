@@ -13,9 +13,10 @@ from derelayl.storage import (
     ContentNotFound,
     IpfsStore,
     LocalStore,
+    StorageError,
     StorageUnreachable,
 )
-from derelayl.unixfs import cid_v0
+from derelayl.unixfs import CidHasher, cid_v0
 
 SIZES = [0, 1024, 256 * 1024 + 1, 1_000_000, 10_000_000]
 
@@ -79,3 +80,36 @@ def test_local_store_unknown_cid(tmp_path):
 def test_unreachable_ipfs_is_named():
     with pytest.raises(StorageUnreachable, match="127.0.0.1/tcp/9"):
         IpfsStore("/ip4/127.0.0.1/tcp/9/http", retries=2, delay=0.05)
+
+
+@pytest.mark.parametrize("size", [0, 5, 262_144, 262_145, 1_000_000])
+@pytest.mark.parametrize("piece", [1, 4096, 262_144, 300_000])
+def test_cid_of_content_in_pieces_is_the_cid_of_the_whole(size, piece):
+    """The CID hashed while a fetch arrives (as the socket hands it over) is cid_v0."""
+    if piece == 1 and size > 300_000:
+        pytest.skip("a million one-byte pieces prove nothing more")
+    content = content_of(size, seed=2)
+    hasher = CidHasher()
+    for start in range(0, size, piece):
+        hasher.update(memoryview(content)[start:start + piece])
+    assert hasher.cid() == cid_v0(content) == cid_v0(bytearray(content))
+
+
+def test_ipfs_store_takes_any_buffer_and_api_form(ipfs, ipfs_node):
+    """put streams from a bytearray or memoryview (what encrypt returns); the API may
+    be a multiaddr or a URL."""
+    content = bytearray(content_of(600_000, seed=3))
+    cid = ipfs.put(content)
+    assert ipfs.put(memoryview(content)) == cid == cid_v0(bytes(content))
+    assert IpfsStore(ipfs_node.api_url).get(cid) == content
+
+
+def test_ipfs_refusal_is_one_line_with_the_nodes_message(ipfs):
+    with pytest.raises(StorageError, match=r"refused cat: .+") as caught:
+        ipfs.get("not-a-cid")
+    assert "\n" not in str(caught.value)
+
+
+def test_malformed_api_address_is_named():
+    with pytest.raises(StorageError, match="not an IPFS API address"):
+        IpfsStore("127.0.0.1:5001")
