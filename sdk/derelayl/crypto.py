@@ -55,12 +55,21 @@ def new_model_key() -> bytes:
     return nacl.utils.random(KEY_SIZE)
 
 
-def encrypt(plain: bytes, key: bytes) -> bytearray:
+def new_nonce() -> bytes:
+    return nacl.utils.random(NONCE_SIZE)
+
+
+def encrypt(plain: bytes, key: bytes, nonce: bytes | None = None) -> bytearray:
     """Authenticated encryption of `plain` with `key`: nonce, MAC, ciphertext (the
-    layout of `SecretBox.encrypt`), written once into the returned buffer."""
+    layout of `SecretBox.encrypt`), written once into the returned buffer. The nonce
+    is random unless given: a trainer keeps it to rebuild the very same ciphertext
+    (and CID) from its weights on disk if a pin has to be done again. Never give one
+    nonce to two different plaintexts under one key."""
     if len(key) != KEY_SIZE:
         raise ValueError(f"a model key has {KEY_SIZE} bytes, not {len(key)}")
-    nonce = nacl.utils.random(NONCE_SIZE)
+    nonce = new_nonce() if nonce is None else nonce
+    if len(nonce) != NONCE_SIZE:
+        raise ValueError(f"a nonce has {NONCE_SIZE} bytes, not {len(nonce)}")
     out = bytearray(NONCE_SIZE + MAC_SIZE + len(plain))
     out[:NONCE_SIZE] = nonce
     if lib.crypto_secretbox_easy(ffi.from_buffer(out) + NONCE_SIZE, ffi.from_buffer(plain), len(plain),

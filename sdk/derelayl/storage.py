@@ -49,12 +49,50 @@ def api_address(api: str) -> tuple[str, str, int]:
     raise StorageError(f"not an IPFS API address: {api!r} (e.g. /ip4/127.0.0.1/tcp/5001/http)")
 
 
+class Pinning:
+    """A `put` under way in a thread: `cid` is known at once (computed locally, the CID
+    the store must give), `wait()` returns it once the store holds the content, or
+    raises what the store raised."""
+
+    def __init__(self, store: "ModelStore", content: bytes) -> None:
+        self.cid = cid_v0(content)
+        self.seconds: float | None = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, args=(store, content), daemon=True,
+                                        name=f"pin {self.cid}")
+        self._thread.start()
+
+    def _run(self, store: "ModelStore", content: bytes) -> None:
+        started = time.perf_counter()
+        try:
+            store.put(content, expected=self.cid)
+        except BaseException as exc:  # noqa: BLE001 - handed to wait()
+            self._error = exc
+        self.seconds = time.perf_counter() - started  # how long the pin itself took
+
+    def wait(self, timeout: float | None = None) -> str:
+        self._thread.join(timeout)
+        if self._thread.is_alive():
+            raise StorageError(f"pinning {self.cid} has not finished after {timeout} s")
+        if self._error is not None:
+            raise self._error
+        return self.cid
+
+
 class ModelStore(ABC):
     """Content-addressed bytes: `put` returns the CID, `get` returns verified bytes."""
 
     @abstractmethod
-    def put(self, content: bytes) -> str:
-        """Stores (and pins) `content`; returns its CIDv0."""
+    def put(self, content: bytes, expected: str | None = None) -> str:
+        """Stores (and pins) `content`; returns its CIDv0. `expected`: its CID when the
+        caller computed it already (the store still refuses to give another)."""
+
+    def start_put(self, content: bytes) -> Pinning:
+        """Starts `put(content)` in a thread and returns at once with the CID, so a
+        transaction naming it can go while the content is pinned; `wait()` on the
+        result before counting the content as stored. `content` must not change
+        until then."""
+        return Pinning(self, content)
 
     def put_encrypted(self, plain: bytes) -> tuple[str, bytes]:
         """Encrypts the model weights `plain` with a new model key and stores them, as
@@ -83,8 +121,10 @@ class LocalStore(ModelStore):
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
 
-    def put(self, content: bytes) -> str:
+    def put(self, content: bytes, expected: str | None = None) -> str:
         cid = cid_v0(content)
+        if expected is not None and cid != expected:
+            raise StorageError(f"content of {len(content)} bytes hashes to {cid}, not {expected}")
         path = self.folder / cid
         if not path.exists():
             tmp = path.with_suffix(".tmp")
@@ -160,11 +200,12 @@ class IpfsStore(ModelStore):
 
     # ---------------------------------------------------------------- store
 
-    def put(self, content: bytes) -> str:
+    def put(self, content: bytes, expected: str | None = None) -> str:
         view = memoryview(content).cast("B")
-        expected: list[str] = []
-        hashing = threading.Thread(target=lambda: expected.append(cid_v0(view)), daemon=True)
-        hashing.start()  # overlaps the upload; hashlib releases the GIL
+        computed: list[str] = [expected] if expected else []
+        hashing = threading.Thread(target=lambda: computed.append(cid_v0(view)), daemon=True)
+        if not expected:
+            hashing.start()  # overlaps the upload; hashlib releases the GIL
         boundary = os.urandom(16).hex()
         opening = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"weights\"\r\n"
                    "Content-Type: application/octet-stream\r\n\r\n").encode()
@@ -183,9 +224,10 @@ class IpfsStore(ModelStore):
             return added[-1]["Hash"]
 
         cid = self._retry(add)
-        hashing.join()
-        if cid != expected[0]:
-            raise StorageError(f"the node at {self.api} stored the content as {cid}, expected {expected[0]}")
+        if not expected:
+            hashing.join()
+        if cid != computed[0]:
+            raise StorageError(f"the node at {self.api} stored the content as {cid}, expected {computed[0]}")
         return cid
 
     def _fetch(self, cid: str) -> tuple[bytes, str]:
