@@ -99,33 +99,3 @@ def cid_v0(content) -> str:
     """The CID an IPFS node gives `content` (bytes-like) with Kubo's default import settings."""
     view = memoryview(content).cast("B")
     return _root([_leaf(view[i : i + CHUNK_SIZE]) for i in range(0, len(view), CHUNK_SIZE)])
-
-
-class CidHasher:
-    """`cid_v0` of content that arrives in pieces (as it is read from a socket):
-    `update` hashes every whole chunk as soon as it is there, `cid()` gives the CID."""
-
-    def __init__(self) -> None:
-        self._leaves: list[_Node] = []
-        self._pending = bytearray()
-
-    def update(self, piece) -> None:
-        view = memoryview(piece).cast("B")
-        if self._pending:
-            take = min(CHUNK_SIZE - len(self._pending), len(view))
-            self._pending += view[:take]
-            view = view[take:]
-            if len(self._pending) == CHUNK_SIZE and view:
-                self._leaves.append(_leaf(self._pending))
-                self._pending = bytearray()
-        while len(view) > CHUNK_SIZE:  # keep the last (maybe whole) chunk: it could be the only one
-            self._leaves.append(_leaf(view[:CHUNK_SIZE]))
-            view = view[CHUNK_SIZE:]
-        if view:
-            if self._pending:
-                self._leaves.append(_leaf(self._pending))
-            self._pending = bytearray(view)
-
-    def cid(self) -> str:
-        leaves = self._leaves + ([_leaf(self._pending)] if self._pending else [])
-        return _root(leaves)

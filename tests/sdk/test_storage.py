@@ -16,7 +16,7 @@ from derelayl.storage import (
     StorageError,
     StorageUnreachable,
 )
-from derelayl.unixfs import CidHasher, cid_v0
+from derelayl.unixfs import cid_v0
 
 SIZES = [0, 1024, 256 * 1024 + 1, 1_000_000, 10_000_000]
 
@@ -80,19 +80,6 @@ def test_local_store_unknown_cid(tmp_path):
 def test_unreachable_ipfs_is_named():
     with pytest.raises(StorageUnreachable, match="127.0.0.1/tcp/9"):
         IpfsStore("/ip4/127.0.0.1/tcp/9/http", retries=2, delay=0.05)
-
-
-@pytest.mark.parametrize("size", [0, 5, 262_144, 262_145, 1_000_000])
-@pytest.mark.parametrize("piece", [1, 4096, 262_144, 300_000])
-def test_cid_of_content_in_pieces_is_the_cid_of_the_whole(size, piece):
-    """The CID hashed while a fetch arrives (as the socket hands it over) is cid_v0."""
-    if piece == 1 and size > 300_000:
-        pytest.skip("a million one-byte pieces prove nothing more")
-    content = content_of(size, seed=2)
-    hasher = CidHasher()
-    for start in range(0, size, piece):
-        hasher.update(memoryview(content)[start:start + piece])
-    assert hasher.cid() == cid_v0(content) == cid_v0(bytearray(content))
 
 
 def test_ipfs_store_takes_any_buffer_and_api_form(ipfs, ipfs_node):
