@@ -4,6 +4,10 @@ A model's weights are encrypted with a fresh 32-byte key (XSalsa20-Poly1305,
 `nacl.secret.SecretBox`) before they leave the machine. The key travels in envelopes
 sealed to a recipient's registered X25519 public key (`nacl.public.SealedBox`, 80
 bytes for a 32-byte key), which only that recipient can open.
+
+The weights' box is libsodium's `crypto_secretbox_easy` called in one pass over the
+caller's buffer (PyNaCl's cffi binding): the same bytes as `SecretBox.encrypt`
+(24-byte nonce, 16-byte MAC, ciphertext) without SecretBox's three copies of 40 MB.
 """
 
 from __future__ import annotations
@@ -15,10 +19,13 @@ import nacl.exceptions
 import nacl.public
 import nacl.secret
 import nacl.utils
+from nacl._sodium import ffi, lib
 
 from derelayl.errors import DecryptionError
 
 KEY_SIZE = nacl.secret.SecretBox.KEY_SIZE
+NONCE_SIZE = nacl.secret.SecretBox.NONCE_SIZE
+MAC_SIZE = nacl.secret.SecretBox.MACBYTES
 
 
 @dataclass(frozen=True)
@@ -48,17 +55,42 @@ def new_model_key() -> bytes:
     return nacl.utils.random(KEY_SIZE)
 
 
-def encrypt(plain: bytes, key: bytes) -> bytes:
-    """Authenticated encryption of `plain` with `key` (random nonce prepended)."""
-    return bytes(nacl.secret.SecretBox(key).encrypt(plain))
+def new_nonce() -> bytes:
+    return nacl.utils.random(NONCE_SIZE)
+
+
+def encrypt(plain: bytes, key: bytes, nonce: bytes | None = None) -> bytearray:
+    """Authenticated encryption of `plain` with `key`: nonce, MAC, ciphertext (the
+    layout of `SecretBox.encrypt`), written once into the returned buffer. The nonce
+    is random unless given: a trainer keeps it to rebuild the very same ciphertext
+    (and CID) from its weights on disk if a pin has to be done again. Never give one
+    nonce to two different plaintexts under one key."""
+    if len(key) != KEY_SIZE:
+        raise ValueError(f"a model key has {KEY_SIZE} bytes, not {len(key)}")
+    nonce = new_nonce() if nonce is None else nonce
+    if len(nonce) != NONCE_SIZE:
+        raise ValueError(f"a nonce has {NONCE_SIZE} bytes, not {len(nonce)}")
+    out = bytearray(NONCE_SIZE + MAC_SIZE + len(plain))
+    out[:NONCE_SIZE] = nonce
+    if lib.crypto_secretbox_easy(ffi.from_buffer(out) + NONCE_SIZE, ffi.from_buffer(plain), len(plain),
+                                 nonce, key) != 0:
+        raise RuntimeError("libsodium refused to encrypt")  # never for valid sizes
+    return out
 
 
 def decrypt(ciphertext: bytes, key: bytes) -> bytes:
     """The plain bytes, or `DecryptionError` if anything was changed or cut."""
-    try:
-        return nacl.secret.SecretBox(key).decrypt(ciphertext)
-    except (nacl.exceptions.CryptoError, ValueError, TypeError) as exc:
-        raise DecryptionError(f"weights do not decrypt with this key ({len(ciphertext)} bytes): {exc}") from exc
+    size = len(ciphertext) - NONCE_SIZE - MAC_SIZE
+    if size < 0 or len(key) != KEY_SIZE:
+        problem = f"{len(ciphertext)} bytes" if size < 0 else f"a key of {len(key)} bytes"
+        raise DecryptionError(f"weights do not decrypt with this key ({problem}): too short for a box")
+    view = memoryview(ciphertext)
+    out = bytearray(size)
+    if lib.crypto_secretbox_open_easy(ffi.from_buffer(out), ffi.from_buffer(view[NONCE_SIZE:]), size + MAC_SIZE,
+                                      bytes(view[:NONCE_SIZE]), key) != 0:
+        raise DecryptionError(f"weights do not decrypt with this key ({len(ciphertext)} bytes): "
+                              "forged, damaged or wrong key")
+    return bytes(out)  # safetensors reads only `bytes`
 
 
 def seal_key(key: bytes, recipient_public: bytes) -> bytes:

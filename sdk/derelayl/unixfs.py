@@ -67,9 +67,19 @@ def _pb_node(links: list[_Node], data: bytes) -> _Node:
     return _Node(multihash, 0, len(encoded) + sum(link.dag_size for link in links))
 
 
-def _leaf(chunk: bytes) -> _Node:
-    node = _pb_node([], _unixfs_file(chunk, len(chunk), []))
-    return _Node(node.multihash, len(chunk), node.dag_size)
+def _leaf(chunk) -> _Node:
+    """The leaf holding `chunk` (any bytes-like), hashed in place: the protobuf framing
+    around the chunk is hashed before and after it, never copied with it."""
+    size = len(chunk)
+    unixfs_head = _uint(1, UNIXFS_FILE) + (_varint(2 << 3 | 2) + _varint(size) if size else b"")
+    unixfs_tail = _uint(3, size)
+    unixfs_len = len(unixfs_head) + size + len(unixfs_tail)
+    head = _varint(1 << 3 | 2) + _varint(unixfs_len) + unixfs_head
+    digest = hashlib.sha256(head)
+    if size:
+        digest.update(chunk)
+    digest.update(unixfs_tail)
+    return _Node(b"\x12\x20" + digest.digest(), size, len(head) + size + len(unixfs_tail))
 
 
 def _parent(children: list[_Node]) -> _Node:
@@ -78,9 +88,14 @@ def _parent(children: list[_Node]) -> _Node:
     return _Node(node.multihash, filesize, node.dag_size)
 
 
-def cid_v0(content: bytes) -> str:
-    """The CID an IPFS node gives `content` with Kubo's default import settings."""
-    level = [_leaf(content[i : i + CHUNK_SIZE]) for i in range(0, len(content), CHUNK_SIZE)] or [_leaf(b"")]
+def _root(leaves: list[_Node]) -> str:
+    level = leaves or [_leaf(b"")]
     while len(level) > 1:
         level = [_parent(level[i : i + MAX_LINKS]) for i in range(0, len(level), MAX_LINKS)]
     return base58.b58encode(level[0].multihash).decode()
+
+
+def cid_v0(content) -> str:
+    """The CID an IPFS node gives `content` (bytes-like) with Kubo's default import settings."""
+    view = memoryview(content).cast("B")
+    return _root([_leaf(view[i : i + CHUNK_SIZE]) for i in range(0, len(view), CHUNK_SIZE)])

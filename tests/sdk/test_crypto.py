@@ -55,3 +55,20 @@ def test_keypair_from_private_restores_public():
 
 def test_weights_hash_is_sha256():
     assert weights_hash(b"abc").hex().startswith("ba7816bf")
+
+
+def test_weights_box_is_secretbox_both_ways():
+    """The one-pass box reads and writes exactly PyNaCl's SecretBox format (models
+    pinned by earlier versions still open, and theirs open ours)."""
+    import nacl.secret
+
+    key = new_model_key()
+    for plain in (b"", b"w", os.urandom(300_000)):
+        assert nacl.secret.SecretBox(key).decrypt(bytes(encrypt(plain, key))) == plain
+        assert decrypt(nacl.secret.SecretBox(key).encrypt(plain), key) == plain
+        assert decrypt(memoryview(encrypt(plain, key)), key) == plain
+
+
+def test_too_short_ciphertext_is_named():
+    with pytest.raises(DecryptionError, match="39 bytes"):
+        decrypt(bytes(39), new_model_key())

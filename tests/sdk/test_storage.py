@@ -13,6 +13,7 @@ from derelayl.storage import (
     ContentNotFound,
     IpfsStore,
     LocalStore,
+    StorageError,
     StorageUnreachable,
 )
 from derelayl.unixfs import cid_v0
@@ -79,3 +80,52 @@ def test_local_store_unknown_cid(tmp_path):
 def test_unreachable_ipfs_is_named():
     with pytest.raises(StorageUnreachable, match="127.0.0.1/tcp/9"):
         IpfsStore("/ip4/127.0.0.1/tcp/9/http", retries=2, delay=0.05)
+
+
+def test_ipfs_store_takes_any_buffer_and_api_form(ipfs, ipfs_node):
+    """put streams from a bytearray or memoryview (what encrypt returns); the API may
+    be a multiaddr or a URL."""
+    content = bytearray(content_of(600_000, seed=3))
+    cid = ipfs.put(content)
+    assert ipfs.put(memoryview(content)) == cid == cid_v0(bytes(content))
+    assert IpfsStore(ipfs_node.api_url).get(cid) == content
+
+
+def test_ipfs_refusal_is_one_line_with_the_nodes_message(ipfs):
+    with pytest.raises(StorageError, match=r"refused cat: .+") as caught:
+        ipfs.get("not-a-cid")
+    assert "\n" not in str(caught.value)
+
+
+def test_malformed_api_address_is_named():
+    with pytest.raises(StorageError, match="not an IPFS API address"):
+        IpfsStore("127.0.0.1:5001")
+
+
+def test_start_put_gives_the_cid_at_once_and_pins_alongside(ipfs, tmp_path):
+    content = content_of(700_000, seed=4)
+    for store in (ipfs, LocalStore(tmp_path)):
+        pinning = store.start_put(content)
+        assert pinning.cid == cid_v0(content)
+        assert pinning.wait() == pinning.cid
+        assert store.get(pinning.cid) == content
+
+
+def test_a_failed_background_pin_is_raised_by_wait(ipfs_node):
+    store = IpfsStore(ipfs_node.api, retries=1)
+    store._port = 9  # the node goes away after the store was made
+    pinning = store.start_put(b"weights")
+    with pytest.raises(StorageUnreachable, match="127.0.0.1"):
+        pinning.wait()
+
+
+def test_the_same_key_and_nonce_rebuild_the_same_cid(tmp_path):
+    """What lets a trainer pin again, from its weights on disk, the CID it submitted."""
+    from derelayl import crypto
+
+    plain, key, nonce = content_of(300_000, seed=5), crypto.new_model_key(), crypto.new_nonce()
+    store = LocalStore(tmp_path)
+    cid = store.start_put(crypto.encrypt(plain, key, nonce)).wait()
+    assert store.put(crypto.encrypt(plain, key, nonce), expected=cid) == cid
+    with pytest.raises(StorageError, match=f"not {cid}"):
+        store.put(crypto.encrypt(plain, key), expected=cid)

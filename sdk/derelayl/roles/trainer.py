@@ -16,6 +16,7 @@ from derelayl import crypto
 from derelayl.params import TOKEN
 from derelayl.policies import PolicyView
 from derelayl.roles import Role
+from derelayl.storage import Pinning
 from derelayl.weights import load_weights, save_weights
 
 
@@ -149,11 +150,13 @@ class TrainerRole(Role):
         if slot is None:
             return True
         s = self.client.slot(r, slot)
+        mine = a.round_state(r)
         if s.submitted:
+            self.finish_pin(r, mine, None)  # a pin that failed after the submission is done again
             return True  # submitted already
         if not s.delivered and not s.couriered:
             return False  # no key yet: keep watching
-        mine = a.round_state(r)
+        pinning = None
         if "cid" not in mine:  # train (again, after a crash) only what was never stored
             parent_id = s.parent_id
             deliveries = self.key_deliveries(r, slot)
@@ -164,17 +167,37 @@ class TrainerRole(Role):
                 return False  # no key that opens the parent yet: keep watching
             a.task.train(model, a.data, seed=a.config.seed + r, progress=a.config.progress)
             plain = save_weights(model, submission_binding(a.deployment.relay, r, slot, a.address))
-            cid, key = a.store.put_encrypted(plain)
+            key, nonce = crypto.new_model_key(), crypto.new_nonce()
+            pinning = a.store.start_put(crypto.encrypt(plain, key, nonce))  # the CID now, the pin alongside the submission
+            cid = pinning.cid
             (a.config.state_dir / "weights" / f"{cid}.safetensors").write_bytes(plain)
-            mine.update({"slot": slot, "parent": parent_id, "cid": cid, "key": key.hex(),
-                         "hash": crypto.weights_hash(plain).hex()})
-            a.state.save()  # the trained model is safe before any transaction
-            self.log(f"round {r}: trained on model {parent_id}, pinned {cid}")
+            mine.update({"slot": slot, "parent": parent_id, "cid": cid, "key": key.hex(), "nonce": nonce.hex(),
+                         "pinned": False, "hash": crypto.weights_hash(plain).hex()})
+            a.state.save()  # the trained model (and what rebuilds its ciphertext) is safe before any transaction
+            self.log(f"round {r}: trained on model {parent_id}, pinning {cid}")
         key = bytes.fromhex(mine["key"])
         envelopes = [crypto.seal_key(key, self.client.public_key_of(e)) for e in self.client.evaluators(r)]
         self.client.submit(r, slot, bytes.fromhex(mine["hash"]), mine["cid"], envelopes)
         self.log(f"round {r}: submitted slot {slot}")
+        self.finish_pin(r, mine, pinning)
         return True
+
+    def finish_pin(self, r: int, mine: dict[str, Any], pinning: Pinning | None) -> None:
+        """Waits for the pin started with the submission (`pinning`), or, without one (a
+        pin that failed, or a restart), pins again the same ciphertext, rebuilt from the
+        weights on disk with the kept key and nonce. A StorageError leaves the model
+        marked unpinned: the next poll tries again."""
+        if mine.get("pinned", True):
+            return
+        if pinning is not None:
+            pinning.wait()
+        else:
+            plain = (self.agent.config.state_dir / "weights" / f"{mine['cid']}.safetensors").read_bytes()
+            self.agent.store.put(crypto.encrypt(plain, bytes.fromhex(mine["key"]), bytes.fromhex(mine["nonce"])),
+                                 expected=mine["cid"])
+        mine["pinned"] = True
+        self.agent.state.save()
+        self.log(f"round {r}: pinned {mine['cid']}")
 
     def key_deliveries(self, r: int, slot: int) -> list[dict[str, Any]]:
         """Every key delivered to `slot`: the owner's, then the couriers'."""
