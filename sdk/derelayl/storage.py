@@ -13,7 +13,11 @@ match it, and (given one) the sha256 recorded on chain.
 `IpfsStore` speaks HTTP itself (`http.client`), so 40 MB of weights are never copied on
 their way: `put` streams the multipart body from the caller's buffer (one `sendall` of
 a memoryview, with a Content-Length) while a thread computes the expected CID
-(hashlib releases the GIL), and `get` reads the response into 1 MiB buffers.
+(hashlib releases the GIL), and `get` reads the response into 1 MiB buffers. It used
+ipfshttpclient until 2026-12-01; that client (0.8.0a2, an alpha with no release since
+2021) sent a 40 MB body in 8 KB pieces (4,891 sends) and copied it on the way, which
+was most of a 10M-parameter turn's pinning time outside the daemon
+(docs/benchmarks.md, bench-turn).
 """
 
 from __future__ import annotations
