@@ -17,6 +17,8 @@ from __future__ import annotations
 import json
 import os
 import random
+import signal
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -24,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import requests
-from web3 import Web3
+from web3 import HTTPProvider, Web3
 
 from derelayl import crypto
 from derelayl.client import RelayClient
@@ -86,6 +88,34 @@ class StateFile:
         tmp.replace(self.path)
 
 
+class CountingProvider(HTTPProvider):
+    """An HTTP JSON-RPC provider that counts what it sends: JSON-RPC calls by method
+    (each element of a batch is one call) and HTTP requests (a batch is one)."""
+
+    def __init__(self, url: str, timeout: float = 30) -> None:
+        super().__init__(url, request_kwargs={"timeout": timeout})
+        self.calls: dict[str, int] = {}
+        self.http_requests = 0
+
+    def make_request(self, method, params):
+        self.calls[method] = self.calls.get(method, 0) + 1
+        self.http_requests += 1
+        return super().make_request(method, params)
+
+    def make_batch_request(self, batch_requests):
+        for method, _ in batch_requests:
+            self.calls[method] = self.calls.get(method, 0) + 1
+        self.http_requests += 1
+        return super().make_batch_request(batch_requests)
+
+    def total(self) -> int:
+        return sum(self.calls.values())
+
+
+def _exit_on_sigterm(signum, frame) -> None:
+    raise SystemExit(128 + signum)
+
+
 def close_time(info: RoundView, quorum: int, empty_round_grace: float) -> float:
     """When a participant closes the phase `info` describes: at its deadline. A Bidding
     phase that could lead to no ranking (no offer, or fewer evaluator stakers than the
@@ -118,7 +148,9 @@ class Participant:
         self.account = account
         self.store = store
         self.log = log
-        self.w3: Web3 = connect(rpc_url or deployment.rpc_url)
+        self.w3: Web3 = connect(rpc_url or deployment.rpc_url)  # checks the endpoint answers
+        self.rpc = CountingProvider(rpc_url or deployment.rpc_url)
+        self.w3.provider = self.rpc  # every call from here on is counted (rpc.json in the state folder)
         self.client = RelayClient(self.w3, deployment, account)
         self.deployment = deployment
         spec = fetch_task_spec(self.client, store)
@@ -146,6 +178,10 @@ class Participant:
             self.state.data["model_keys"]["0"] = self.deployment.genesis_key  # the genesis owner delivers it
             self.state.save()
         self._idle: tuple[int, int] | None = None  # (round, phase) with nothing left to do
+        self._rpc_at_loop: dict[str, int] | None = None
+        self._rpc_loop_block: int | None = None
+        self._rpc_last_block: int | None = None
+        self._rpc_loop_time: float | None = None
         self.role = TrainerRole(self) if config.role == "trainer" else EvaluatorRole(self)
 
     # ------------------------------------------------------------ plumbing
@@ -212,11 +248,51 @@ class Participant:
 
     # ---------------------------------------------------------------- loop
 
+    def write_rpc_counts(self, block: int | None = None) -> None:
+        """Writes state_dir/rpc.json: the JSON-RPC calls this participant made, by
+        method, since it started and since its loop started (with the block then and
+        the latest block it saw), for the benchmark to divide by blocks."""
+        if block is not None:
+            self._rpc_last_block = block
+        loop = {m: n - self._rpc_at_loop.get(m, 0) for m, n in self.rpc.calls.items()} \
+            if self._rpc_at_loop is not None else {}
+        record = {"calls": dict(sorted(self.rpc.calls.items())), "total": self.rpc.total(),
+                  "http_requests": self.rpc.http_requests, "loop_calls": dict(sorted(loop.items())),
+                  "loop_total": sum(loop.values()), "loop_first_block": self._rpc_loop_block,
+                  "last_block": self._rpc_last_block, "loop_seconds": round(time.time() - self._rpc_loop_time, 1)
+                  if self._rpc_loop_time else None}
+        tmp = self.config.state_dir / "rpc.json.tmp"
+        tmp.write_text(json.dumps(record, indent=1))
+        tmp.replace(self.config.state_dir / "rpc.json")
+
     def run(self, rounds: int | None = None, stop: Callable[[], bool] = lambda: False) -> None:
         """Plays until round `rounds` has been settled (or `stop()` says so)."""
         if self.client.public_key_of(self.address) != self.keypair.public:
             self.client.register_key(self.keypair.public)
+        self._rpc_at_loop = dict(self.rpc.calls)
+        self._rpc_loop_block = self.w3.eth.block_number
+        self._rpc_loop_time = time.time()
+        # A launcher stops participants with SIGTERM: let the counts be written first.
+        previous = None
+        if threading.current_thread() is threading.main_thread() \
+                and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+            previous = signal.signal(signal.SIGTERM, _exit_on_sigterm)
+        try:
+            self._run(rounds, stop)
+        finally:
+            try:
+                self.write_rpc_counts(self.w3.eth.block_number)
+            except (requests.ConnectionError, requests.Timeout):
+                self.write_rpc_counts()
+            if previous is not None:
+                signal.signal(signal.SIGTERM, previous)
+
+    def _run(self, rounds: int | None, stop: Callable[[], bool]) -> None:
+        last_write = 0.0
         while not stop():
+            if time.time() - last_write >= 5:
+                self.write_rpc_counts()
+                last_write = time.time()
             r = None
             try:
                 r = self.client.current_round()
