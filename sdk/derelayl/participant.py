@@ -2,9 +2,14 @@
 round after round.
 
 `Participant` is the loop and its plumbing: it joins a deployment (checking its own
-task code and data against the task spec on chain), polls the chain, hands each phase
-to its role (`derelayl.roles.trainer.TrainerRole` or
+task code and data against the task spec on chain), follows the chain block by block,
+hands each phase to its role (`derelayl.roles.trainer.TrainerRole` or
 `derelayl.roles.evaluator.EvaluatorRole`), and closes phases whose deadline passed.
+Its work is bounded per block, not per poll (issue 18): a new block costs one
+`eth_getLogs` of the relay's events; only an event that concerns it, a time it waits
+for, or a periodic refresh makes it look at the round (one snapshot of the block, its
+usual views in one JSON-RPC batch); closers take turns instead of racing; its
+transactions carry known gas limits; it counts its calls (state_dir/rpc.json).
 The chain is the record of what was done (a bid placed, a model submitted, scores
 committed), so a restarted participant never acts twice; its state folder keeps what
 the chain must not see (its X25519 key, model keys, salts, scores and trained
@@ -56,8 +61,10 @@ class ParticipantConfig:
     state_dir: Path
     task: Task | None = None
     seed: int = 0
-    poll_interval: float = 1.0
-    close_jitter: float = 3.0  # seconds; see Participant.try_close
+    poll_interval: float = 1.0  # seconds between looks at the chain's head (one eth_blockNumber)
+    close_jitter: float = 3.0  # seconds; see Participant.try_close (a step outside the per-block loop)
+    close_spacing: float = 4.0  # seconds between closers' turns in the per-block loop; see close_delay
+    refresh_blocks: int = 30  # a full look at the round at least every this many blocks, events or not
     progress: bool = False  # a tqdm bar while training
     empty_round_grace: float = 30.0  # extra seconds before closing a bidding phase nobody can win
     bid_policy: Callable[[PolicyView], int] = default_bid
@@ -90,17 +97,25 @@ class StateFile:
 
 class CountingProvider(HTTPProvider):
     """An HTTP JSON-RPC provider that counts what it sends: JSON-RPC calls by method
-    (each element of a batch is one call) and HTTP requests (a batch is one)."""
+    (each element of a batch is one call) and HTTP requests (a batch is one). The
+    chain id never changes: it is asked once, then answered from memory (web3 asks it
+    before every `eth_call` and every transaction: half of all calls before)."""
 
     def __init__(self, url: str, timeout: float = 30) -> None:
         super().__init__(url, request_kwargs={"timeout": timeout})
         self.calls: dict[str, int] = {}
         self.http_requests = 0
+        self._chain_id: Any = None
 
     def make_request(self, method, params):
+        if method == "eth_chainId" and self._chain_id is not None:
+            return {"jsonrpc": "2.0", "id": 0, "result": self._chain_id}
         self.calls[method] = self.calls.get(method, 0) + 1
         self.http_requests += 1
-        return super().make_request(method, params)
+        response = super().make_request(method, params)
+        if method == "eth_chainId" and "result" in response:
+            self._chain_id = response["result"]
+        return response
 
     def make_batch_request(self, batch_requests):
         for method, _ in batch_requests:
@@ -124,6 +139,28 @@ def close_time(info: RoundView, quorum: int, empty_round_grace: float) -> float:
     if info.phase == Phase.BIDDING and (info.offer_count == 0 or info.evaluator_count < quorum):
         return info.deadline + empty_round_grace
     return info.deadline
+
+
+#: Events that make every participant look at the round again: the round moved on (or
+#: could be settled: everyone revealed). Any other event only wakes the participants it
+#: names (a bid, a slot matched, a key delivered to it, ...), and `KeyRequested` the
+#: evaluators (couriers answer requests).
+ROUND_EVENTS = frozenset({"PhaseStarted", "BiddingLocked", "BiddingClosed", "RoundSettled", "RelayFellBack",
+                          "ScoresRevealed"})
+
+
+def closer_rank(relay: str, r: int, phase: Phase, account: str, accounts) -> int:
+    """The place of `account` in the order in which the registered `accounts` take turns
+    to close `phase` of round `r`: accounts sorted by keccak(relay, round, phase,
+    account), a fresh order for every phase, that every participant computes alike from
+    the chain's `KeyRegistered` events. The first closes at the deadline, the next
+    `close_spacing` seconds later if the phase is still open, and so on: one closing
+    transaction instead of one per participant, and still closed if some have gone."""
+    def order(a: str) -> bytes:
+        return Web3.keccak(text=f"{relay.lower()}:{r}:{int(phase)}:{a.lower()}")
+
+    ranked = sorted({a.lower() for a in accounts} | {account.lower()}, key=lambda a: order(a))
+    return ranked.index(account.lower())
 
 
 def fetch_task_spec(client: RelayClient, store: ModelStore) -> dict[str, Any]:
@@ -178,6 +215,11 @@ class Participant:
             self.state.data["model_keys"]["0"] = self.deployment.genesis_key  # the genesis owner delivers it
             self.state.save()
         self._idle: tuple[int, int] | None = None  # (round, phase) with nothing left to do
+        self._round: int | None = None  # the round of the last step
+        self._everyone_revealed: dict[int, float] = {}  # round -> when it was first seen fully revealed
+        self._looping = False  # in `run`'s per-block loop
+        self._registered: set[str] = set()  # accounts with a KeyRegistered event (the closers' turns)
+        self._wake_at = 0.0  # when the loop looks at the round again without an event
         self._rpc_at_loop: dict[str, int] | None = None
         self._rpc_loop_block: int | None = None
         self._rpc_last_block: int | None = None
@@ -233,8 +275,11 @@ class Participant:
         """Closes `phase` of round `r`. Every participant may do it, so they race: each
         waits a random moment and looks again first, so that (usually) one sends the
         transaction instead of all of them. Ganache runs a gas estimate of every sent
-        settle, and ten at once cost seconds. Losing the race is fine."""
-        time.sleep(random.uniform(0, self.config.close_jitter))
+        settle, and ten at once cost seconds. Losing the race is fine. In the per-block
+        loop (`run`) participants take turns instead (`close_delay`), without the wait."""
+        if not self._looping:
+            time.sleep(random.uniform(0, self.config.close_jitter))
+        self.client.end_snapshot()  # look again at the latest block
         if self.client.current_round() != r or self.client.round_info(r).phase != phase:
             return
         close = {Phase.BIDDING: self.client.close_bidding, Phase.TRAINING: self.client.close_training,
@@ -288,26 +333,95 @@ class Participant:
                 signal.signal(signal.SIGTERM, previous)
 
     def _run(self, rounds: int | None, stop: Callable[[], bool]) -> None:
-        last_write = 0.0
-        while not stop():
-            if time.time() - last_write >= 5:
-                self.write_rpc_counts()
-                last_write = time.time()
-            r = None
-            try:
-                r = self.client.current_round()
-                if rounds is not None and r >= rounds:
-                    return
-                self.step(r)
-            except (ContractRevert, DeRelayLError) as exc:
-                # Others act at the same time: a phase may close between our read and our
-                # transaction; or IPFS was briefly unreachable. The chain is the record
-                # and the state folder holds the rest, so the next poll simply resumes.
-                self.log(f"round {r}: {exc} (resuming)")
-            except (requests.ConnectionError, requests.Timeout) as exc:
-                self.log(f"chain at {self.deployment.rpc_url} unreachable ({type(exc).__name__}); retrying")
-                time.sleep(5.0)
-            time.sleep(self.config.poll_interval)
+        """The per-block loop. Every `poll_interval` it asks the chain's head (one
+        `eth_blockNumber`); on a new block it reads the relay's events of the new
+        blocks (one `eth_getLogs`), and only when one concerns it (`wants_step`), when a
+        time it waits for has come (`wake_at`: a deadline, its turn to close, a
+        half-time) or every `refresh_blocks` blocks does it look at the round: one
+        snapshot of that block, its usual views read in one batch, then `step`. So the
+        work per block is bounded, whatever the number of participants and however
+        often it polls."""
+        self._looping = True
+        last_write, last_step_block, failed = 0.0, -1, True
+        seen = self.client.indexed_through
+        try:
+            while not stop():
+                try:
+                    head = self.w3.eth.block_number
+                    if head != seen or time.time() >= self._wake_at or failed:
+                        events = self.client.index_events(head) if head != seen else []
+                        seen = head
+                        self._registered.update(e["account"] for e in events if e["event"] == "KeyRegistered")
+                        if failed or time.time() >= self._wake_at or head - last_step_block >= \
+                                self.config.refresh_blocks or any(self.wants_step(e) for e in events):
+                            failed = True  # until the step below went through
+                            done = self.step_at(head, rounds)
+                            last_step_block, failed = head, False
+                            if done:
+                                return
+                        if time.time() - last_write >= 5:
+                            self.write_rpc_counts(head)
+                            last_write = time.time()
+                except (ContractRevert, DeRelayLError) as exc:
+                    # Others act at the same time: a phase may close between our read and our
+                    # transaction; or IPFS was briefly unreachable. The chain is the record
+                    # and the state folder holds the rest, so the next block simply resumes.
+                    self.log(f"round {self._round}: {exc} (resuming)")
+                except (requests.ConnectionError, requests.Timeout) as exc:
+                    self.log(f"chain at {self.deployment.rpc_url} unreachable ({type(exc).__name__}); retrying")
+                    time.sleep(5.0)
+                finally:
+                    self.client.end_snapshot()
+                time.sleep(self.config.poll_interval)
+        finally:
+            self._looping = False
+
+    def wants_step(self, event: dict[str, Any]) -> bool:
+        """Whether `event` (from `RelayClient.index_events`) may give this participant
+        something to do: a round event (`ROUND_EVENTS`), one that names it (as trainer,
+        owner, evaluator, courier, creator, ...), or a key request for an evaluator."""
+        if event["event"] in ROUND_EVENTS:
+            return True
+        if event["event"] == "KeyRequested" and self.config.role == "evaluator":
+            return True
+        return any(v == self.address for v in event.values() if isinstance(v, str))
+
+    def step_at(self, block: int, rounds: int | None = None) -> bool:
+        """One look at the round at `block`: its usual views in one batch, then `step`
+        (unless round `rounds` is reached: then True, and nothing done)."""
+        self.client.snapshot(block)
+        guess = self._round if self._round is not None else 0
+        me = self.address
+        views = [("currentRound",), ("roundInfo", guess), ("offersOf", guess), ("creditOf", me)]
+        views += [("currentModelOf", me), ("trainerSlot", guess, me), ("bidsOf", guess), ("layerCount",)] \
+            if self.config.role == "trainer" else [("evaluatorState", guess, me), ("evaluatorsOf", guess)]
+        self.client.prefetch(views)
+        r = self.client.current_round()
+        self._round = r
+        if rounds is not None and r >= rounds:
+            return True
+        self.step(r)
+        return False
+
+    def close_delay(self, r: int, phase: Phase) -> float:
+        """Seconds after a phase's closing time (`close_time`) at which this participant
+        closes it, in the per-block loop: its turn (`closer_rank`) times
+        `close_spacing`. Outside the loop: 0 (`try_close` waits a random moment)."""
+        if not self._looping:
+            return 0.0
+        return closer_rank(self.deployment.relay, r, phase, self.address, self._registered) * \
+            self.config.close_spacing
+
+    def next_wake(self, info: RoundView, r: int, close_at: float) -> float:
+        """The next moment (wall clock) at which the round `info` describes may ask
+        something of this participant without an event: its turn to close the phase,
+        half-time (couriers act then), the owners' and couriers' key windows."""
+        now = self.now()
+        times = [close_at, (info.phase_start + info.deadline) / 2, info.key_deadline, info.courier_deadline,
+                 info.deadline]
+        later = [t for t in times if t and t > now]
+        # past its closing turn and still open: look again at the next turn (the one before may have failed)
+        return min(later) if later else now + self.config.close_spacing
 
     def step(self, r: int) -> None:
         """Does whatever the current phase of round `r` asks of this participant's role,
@@ -323,6 +437,10 @@ class Participant:
                        Phase.COMMITTING: self.role.committing, Phase.REVEALING: self.role.revealing}[phase]
             if handler(r):
                 self._idle = (r, phase)  # only deadlines to watch until the phase changes
-        deadline = close_time(info, self.quorum, self.config.empty_round_grace)
-        if self.now() >= deadline or (phase == Phase.REVEALING and info.revealed_count == info.committed_count):
+        close_at = close_time(info, self.quorum, self.config.empty_round_grace)
+        if phase == Phase.REVEALING and info.revealed_count == info.committed_count:
+            close_at = self._everyone_revealed.setdefault(r, self.now())  # settle at once, in turns
+        close_at += self.close_delay(r, phase)
+        self._wake_at = self.next_wake(info, r, close_at)
+        if self.now() >= close_at:
             self.try_close(r, phase)
