@@ -105,26 +105,49 @@ class CountingProvider(HTTPProvider):
         super().__init__(url, request_kwargs={"timeout": timeout})
         self.calls: dict[str, int] = {}
         self.http_requests = 0
+        self.views: dict[str, int] = {}  # eth_call by the function called (names from `name_selectors`)
+        self._selectors: dict[str, str] = {}
         self._chain_id: Any = None
+
+    def name_selectors(self, abi: list[dict[str, Any]]) -> None:
+        """Counts each `eth_call` to a function of `abi` under the function's name too."""
+        for item in abi:
+            if item.get("type") == "function":
+                self._selectors[Web3.keccak(text=f"{item['name']}({','.join(_abi_type(i) for i in item['inputs'])})")
+                                [:4].hex()] = item["name"]
+
+    def _count_view(self, method, params) -> None:
+        if method == "eth_call" and params and isinstance(params[0], dict):
+            data = str(params[0].get("data") or params[0].get("input") or "")
+            name = self._selectors.get(data[2:10].lower(), "other")
+            self.views[name] = self.views.get(name, 0) + 1
 
     def make_request(self, method, params):
         if method == "eth_chainId" and self._chain_id is not None:
             return {"jsonrpc": "2.0", "id": 0, "result": self._chain_id}
         self.calls[method] = self.calls.get(method, 0) + 1
         self.http_requests += 1
+        self._count_view(method, params)
         response = super().make_request(method, params)
         if method == "eth_chainId" and "result" in response:
             self._chain_id = response["result"]
         return response
 
     def make_batch_request(self, batch_requests):
-        for method, _ in batch_requests:
+        for method, params in batch_requests:
             self.calls[method] = self.calls.get(method, 0) + 1
+            self._count_view(method, params)
         self.http_requests += 1
         return super().make_batch_request(batch_requests)
 
     def total(self) -> int:
         return sum(self.calls.values())
+
+
+def _abi_type(item: dict[str, Any]) -> str:
+    if item["type"].startswith("tuple"):
+        return "(" + ",".join(_abi_type(c) for c in item["components"]) + ")" + item["type"][5:]
+    return item["type"]
 
 
 def _exit_on_sigterm(signum, frame) -> None:
@@ -189,6 +212,7 @@ class Participant:
         self.rpc = CountingProvider(rpc_url or deployment.rpc_url)
         self.w3.provider = self.rpc  # every call from here on is counted (rpc.json in the state folder)
         self.client = RelayClient(self.w3, deployment, account)
+        self.rpc.name_selectors(self.client.relay.abi)
         self.deployment = deployment
         spec = fetch_task_spec(self.client, store)
         self.task = check_task(config.task or load_task(spec["entry_point"]), spec)
@@ -299,11 +323,14 @@ class Participant:
         the latest block it saw), for the benchmark to divide by blocks."""
         if block is not None:
             self._rpc_last_block = block
-        loop = {m: n - self._rpc_at_loop.get(m, 0) for m, n in self.rpc.calls.items()} \
-            if self._rpc_at_loop is not None else {}
+        at = self._rpc_at_loop or {}
+        loop = {m: n - at.get(m, 0) for m, n in self.rpc.calls.items()} if self._rpc_at_loop is not None else {}
+        views = {m: n - at.get("view:" + m, 0) for m, n in self.rpc.views.items()}
         record = {"calls": dict(sorted(self.rpc.calls.items())), "total": self.rpc.total(),
                   "http_requests": self.rpc.http_requests, "loop_calls": dict(sorted(loop.items())),
-                  "loop_total": sum(loop.values()), "loop_first_block": self._rpc_loop_block,
+                  "loop_total": sum(loop.values()),
+                  "loop_http_requests": self.rpc.http_requests - at.get("http", 0),
+                  "loop_views": dict(sorted(views.items(), key=lambda kv: -kv[1])), "loop_first_block": self._rpc_loop_block,
                   "last_block": self._rpc_last_block, "loop_seconds": round(time.time() - self._rpc_loop_time, 1)
                   if self._rpc_loop_time else None}
         tmp = self.config.state_dir / "rpc.json.tmp"
@@ -314,7 +341,8 @@ class Participant:
         """Plays until round `rounds` has been settled (or `stop()` says so)."""
         if self.client.public_key_of(self.address) != self.keypair.public:
             self.client.register_key(self.keypair.public)
-        self._rpc_at_loop = dict(self.rpc.calls)
+        self._rpc_at_loop = {**self.rpc.calls, "http": self.rpc.http_requests,
+                             **{"view:" + m: n for m, n in self.rpc.views.items()}}
         self._rpc_loop_block = self.w3.eth.block_number
         self._rpc_loop_time = time.time()
         # A launcher stops participants with SIGTERM: let the counts be written first.
@@ -354,8 +382,9 @@ class Participant:
                         self._registered.update(e["account"] for e in events if e["event"] == "KeyRegistered")
                         if failed or time.time() >= self._wake_at or head - last_step_block >= \
                                 self.config.refresh_blocks or any(self.wants_step(e) for e in events):
+                            moved = failed or any(e["event"] in ROUND_EVENTS for e in events)
                             failed = True  # until the step below went through
-                            done = self.step_at(head, rounds)
+                            done = self.step_at(head, rounds, moved)
                             last_step_block, failed = head, False
                             if done:
                                 return
@@ -386,15 +415,22 @@ class Participant:
             return True
         return any(v == self.address for v in event.values() if isinstance(v, str))
 
-    def step_at(self, block: int, rounds: int | None = None) -> bool:
-        """One look at the round at `block`: its usual views in one batch, then `step`
-        (unless round `rounds` is reached: then True, and nothing done)."""
+    def step_at(self, block: int, rounds: int | None = None, moved: bool = True) -> bool:
+        """One look at the round at `block`: its usual views in one batch (only the
+        round's state while the phase, unless it `moved`, has nothing left for this
+        participant), then `step` (unless round `rounds` is reached: then True, and
+        nothing done)."""
         self.client.snapshot(block)
         guess = self._round if self._round is not None else 0
         me = self.address
-        views = [("currentRound",), ("roundInfo", guess), ("offersOf", guess), ("creditOf", me)]
-        views += [("currentModelOf", me), ("trainerSlot", guess, me), ("bidsOf", guess), ("layerCount",)] \
-            if self.config.role == "trainer" else [("evaluatorState", guess, me), ("evaluatorsOf", guess)]
+        views = [("currentRound",), ("roundInfo", guess)]
+        if not moved and self._idle is not None and self._idle[0] == guess:
+            pass  # nothing left to do in this phase: only whether it ended (and the closing turn)
+        elif self.config.role == "trainer":
+            views += [("offersOf", guess), ("creditOf", me), ("currentModelOf", me), ("trainerSlot", guess, me),
+                      ("bidsOf", guess), ("layerCount",)]
+        else:
+            views += [("evaluatorState", guess, me), ("evaluatorsOf", guess), ("offersOf", guess), ("creditOf", me)]
         self.client.prefetch(views)
         r = self.client.current_round()
         self._round = r
