@@ -151,7 +151,7 @@ def run_demo(config: DemoConfig, echo=print, progress: bool = True) -> dict:
                     continue
                 row = round_report(client, seen, out, store, task, data.subset(holdout), names)
                 row["phases"] = phase_check(client, seen, config.evaluators)
-                row["participant_rss_mb"] = max_rss_mb([p for _, _, p in processes])
+                row["participant_memory_mb"] = memory_mb([p for _, _, p in processes])
                 record["rounds"].append(row)
                 print_round(row, names, say, time.time() - started, task.metric)
                 seen += 1
@@ -209,17 +209,22 @@ def phase_check(client: RelayClient, r: int, evaluators: int) -> dict:
     return check
 
 
-def max_rss_mb(processes: list[subprocess.Popen]) -> float | None:
-    """The largest resident memory (MB) of the live `processes`."""
+def memory_mb(processes: list[subprocess.Popen]) -> dict | None:
+    """The live `processes`' memory (MB): the largest resident size (RSS, shared
+    libraries counted in each) and the total of their own pages (USS): what one more
+    participant costs the machine."""
     import psutil
 
-    sizes = []
+    rss, uss = [], []
     for p in processes:
         try:
-            sizes.append(psutil.Process(p.pid).memory_info().rss / 2**20)
+            info = psutil.Process(p.pid).memory_full_info()
+            rss.append(info.rss / 2**20)
+            uss.append(info.uss / 2**20)
         except psutil.Error:
             pass
-    return round(max(sizes), 1) if sizes else None
+    return {"max_rss": round(max(rss), 1), "max_uss": round(max(uss), 1), "total_uss": round(sum(uss), 1)} \
+        if rss else None
 
 
 def cpu_seconds(pid: int) -> float | None:
