@@ -75,6 +75,9 @@ def size_row(record: dict, seconds: float, command: str) -> dict:
         "rounds": len(rounds), "relay_seconds": record["wall_seconds"],
         "calls_per_participant_per_block": {"mean": rpc["mean_calls_per_block"], "max": rpc["max_calls_per_block"],
                                             "by_role": rpc["mean_calls_per_block_by_role"]},
+        "calls_per_participant_per_round": round(sum(v["loop_calls"] for v in per) / max(1, len(per)) /
+                                                 max(1, len(rounds)), 1),
+        "blocks_per_round": round(node_blocks / max(1, len(rounds)), 1) if node_blocks > 0 else None,
         "calls_by_method": rpc["by_method"],
         "http_requests_per_participant_per_block": round(sum(http) / sum(blocks), 2) if blocks else None,
         "node_cpu_seconds": record.get("node_cpu_seconds"),

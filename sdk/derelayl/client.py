@@ -53,6 +53,8 @@ class RelayClient:
         self._index: list[dict[str, Any]] = []  # the relay's events through `_indexed_through`
         self._indexed_through: int | None = None
         self._sent_since_index = False
+        self.sent: set[bytes] = set()  # hashes of the transactions this client sent (index_events marks theirs)
+        self.used: list[tuple] = []  # the views asked for in the current snapshot (read, or from its memory)
         self._topics = {event_abi_to_log_topic(item): item["name"] for item in self.relay.abi
                         if item.get("type") == "event"}
 
@@ -62,6 +64,7 @@ class RelayClient:
         if self._cache is None:
             return getattr(self.relay.functions, name)(*args).call()
         key = (name, *(tuple(a) if isinstance(a, list) else a for a in args))
+        self.used.append((name, *args))
         if key not in self._cache:
             self._cache[key] = getattr(self.relay.functions, name)(*args).call(block_identifier=self._block)
         return self._cache[key]
@@ -82,6 +85,7 @@ class RelayClient:
         are at the latest block. A participant takes one snapshot per new block."""
         self._block = block
         self._cache = {}
+        self.used = []
 
     def end_snapshot(self) -> None:
         """Back to reading every view at the latest block, each time it is asked."""
@@ -112,7 +116,8 @@ class RelayClient:
     def index_events(self, to_block: int) -> list[dict[str, Any]]:
         """Reads the relay's events of every block after the last one indexed (from the
         deployment block, the first time) through `to_block`, in one `eth_getLogs`, and
-        returns the new ones, oldest first. From then on `events()` answers from this
+        returns the new ones, oldest first (each with its `transactionHash` and `own`:
+        whether this client sent it). From then on `events()` answers from this
         index (no call) until this client sends a transaction, then from the chain again
         until the next `index_events`."""
         start = self.deployment.block if self._indexed_through is None else self._indexed_through + 1
@@ -124,9 +129,11 @@ class RelayClient:
                 if name is None:
                     continue
                 event = getattr(self.relay.events, name)().process_log(log)
-                new.append({"event": name, "blockNumber": log["blockNumber"], "logIndex": log["logIndex"],
-                            **event["args"]})
-            self._index.extend(new)
+                entry = {"event": name, "blockNumber": log["blockNumber"], "logIndex": log["logIndex"],
+                         **event["args"]}
+                self._index.append(entry)
+                new.append({**entry, "transactionHash": bytes(log["transactionHash"]),
+                            "own": bytes(log["transactionHash"]) in self.sent})
             self._indexed_through = to_block
         self._sent_since_index = False
         return new
@@ -144,8 +151,10 @@ class RelayClient:
             raise ConfigurationError(f"{name}() sends a transaction: this client has no account")
         gas = self.w3.eth.get_block("latest")["gasLimit"] // 2 if heavy else None
         try:
-            return send(self.w3, self.account, getattr(self.relay.functions, name)(*args), self.decoder, gas=gas,
-                        check=check)
+            receipt = send(self.w3, self.account, getattr(self.relay.functions, name)(*args), self.decoder, gas=gas,
+                           check=check)
+            self.sent.add(bytes(receipt["transactionHash"]))
+            return receipt
         finally:
             self._after_send()
 

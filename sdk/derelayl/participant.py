@@ -172,6 +172,20 @@ ROUND_EVENTS = frozenset({"PhaseStarted", "BiddingLocked", "BiddingClosed", "Rou
                           "ScoresRevealed"})
 
 
+#: The views whose first argument is a round number (a look learned in one round reads
+#: them for the next round).
+ROUND_VIEWS = frozenset({"roundInfo", "bidsOf", "offersOf", "evaluatorsOf", "slotOf", "trainerSlot",
+                         "evaluatorState", "revealedScores"})
+
+
+def _hashable(view: tuple) -> bool:
+    try:
+        hash(view)
+        return True
+    except TypeError:
+        return False
+
+
 def closer_rank(relay: str, r: int, phase: Phase, account: str, accounts) -> int:
     """The place of `account` in the order in which the registered `accounts` take turns
     to close `phase` of round `r`: accounts sorted by keccak(relay, round, phase,
@@ -240,6 +254,8 @@ class Participant:
             self.state.save()
         self._idle: tuple[int, int] | None = None  # (round, phase) with nothing left to do
         self._round: int | None = None  # the round of the last step
+        self._phase: Phase | None = None  # its phase
+        self._reads: dict[Phase, tuple[list[tuple], int]] = {}  # phase -> views its last look read, and round
         self._everyone_revealed: dict[int, float] = {}  # round -> when it was first seen fully revealed
         self._looping = False  # in `run`'s per-block loop
         self._registered: set[str] = set()  # accounts with a KeyRegistered event (the closers' turns)
@@ -382,9 +398,10 @@ class Participant:
                         self._registered.update(e["account"] for e in events if e["event"] == "KeyRegistered")
                         if failed or time.time() >= self._wake_at or head - last_step_block >= \
                                 self.config.refresh_blocks or any(self.wants_step(e) for e in events):
-                            moved = failed or any(e["event"] in ROUND_EVENTS for e in events)
+                            started = [e for e in events if e["event"] == "PhaseStarted"]
+                            hint = (started[-1]["round"], Phase(started[-1]["phase"])) if started else None
                             failed = True  # until the step below went through
-                            done = self.step_at(head, rounds, moved)
+                            done = self.step_at(head, rounds, hint)
                             last_step_block, failed = head, False
                             if done:
                                 return
@@ -411,32 +428,32 @@ class Participant:
         owner, evaluator, courier, creator, ...), or a key request for an evaluator."""
         if event["event"] in ROUND_EVENTS:
             return True
+        if event.get("own"):
+            return False  # its own transaction: the step that sent it went on with what followed
         if event["event"] == "KeyRequested" and self.config.role == "evaluator":
             return True
         return any(v == self.address for v in event.values() if isinstance(v, str))
 
-    def step_at(self, block: int, rounds: int | None = None, moved: bool = True) -> bool:
-        """One look at the round at `block`: its usual views in one batch (only the
-        round's state while the phase, unless it `moved`, has nothing left for this
-        participant), then `step` (unless round `rounds` is reached: then True, and
-        nothing done)."""
+    def step_at(self, block: int, rounds: int | None = None, hint: tuple[int, Phase] | None = None) -> bool:
+        """One look at the round at `block`: the views its last look in the same phase
+        read (the phase `hint` names: the round and phase of the latest PhaseStarted
+        event, if any came) in one batch, then `step` (unless round `rounds` is
+        reached: then True, and nothing done)."""
         self.client.snapshot(block)
-        guess = self._round if self._round is not None else 0
-        me = self.address
-        views = [("currentRound",), ("roundInfo", guess)]
-        if not moved and self._idle is not None and self._idle[0] == guess:
-            pass  # nothing left to do in this phase: only whether it ended (and the closing turn)
-        elif self.config.role == "trainer":
-            views += [("offersOf", guess), ("creditOf", me), ("currentModelOf", me), ("trainerSlot", guess, me),
-                      ("bidsOf", guess), ("layerCount",)]
-        else:
-            views += [("evaluatorState", guess, me), ("evaluatorsOf", guess), ("offersOf", guess), ("creditOf", me)]
+        guess, phase = hint if hint is not None else (self._round if self._round is not None else 0, self._phase)
+        # What the last look in this phase read, for this round: the same views, in one
+        # batch instead of one request each (the first look in a phase reads the round).
+        learned, at = self._reads.get(phase, ([("currentRound",), ("roundInfo", guess)], guess))
+        views = [(name, guess, *args[1:]) if args and args[0] == at and name in ROUND_VIEWS else (name, *args)
+                 for name, *args in learned]
         self.client.prefetch(views)
         r = self.client.current_round()
         self._round = r
         if rounds is not None and r >= rounds:
             return True
         self.step(r)
+        if self._phase is not None and self.client.used:
+            self._reads[self._phase] = ([v for v in dict.fromkeys(self.client.used) if _hashable(v)], r)
         return False
 
     def close_delay(self, r: int, phase: Phase) -> float:
@@ -465,6 +482,7 @@ class Participant:
         revealed)."""
         info = self.client.round_info(r)
         phase = info.phase
+        self._phase = phase
         self.role.every_step(r, phase)
         if phase == Phase.SETTLED:
             return  # nothing left to do in a settled round
