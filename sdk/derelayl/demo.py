@@ -73,6 +73,15 @@ def reference_scores(task: Task, config: DemoConfig, data: Dataset, holdout, tra
             "centralized": task.evaluate(central, data.subset(holdout))}
 
 
+def bidding_seconds(config: DemoConfig) -> int:
+    """How long the demo's Bidding phase lasts: 10 s, or a second per participant
+    process beyond 10. Every process must see the round open and send its bid, offer or
+    stake (a transaction each) before it closes; in round 0 each has also just started
+    (fetched the task spec, checked its task and data, registered its key), and 50 of
+    them on 2 cores take longer than 10 of them. Bidding closes only at its deadline."""
+    return max(10, config.trainers + config.evaluators)
+
+
 def run_demo(config: DemoConfig, echo=print, progress: bool = True) -> dict:
     """Runs the demo of `config`; prints with `echo`; a tqdm bar shows the live phase.
     Returns the record (also written to `config.json_path`)."""
@@ -88,8 +97,8 @@ def run_demo(config: DemoConfig, echo=print, progress: bool = True) -> dict:
     params = DEFAULT_PARAMS.replace(k=4, max_trainers=32, max_evaluators=min(MAX_EVALUATOR_SEATS,
                                                                              max(8, config.evaluators)),
                                     quorum=config.quorum,
-                                    bidding_duration=10, training_duration=120, commit_duration=60,
-                                    reveal_duration=30)
+                                    bidding_duration=bidding_seconds(config), training_duration=120,
+                                    commit_duration=60, reveal_duration=30)
     # Blocks every second, so that block time (and phase deadlines) advance while nobody sends.
     with LocalChain(accounts=config.trainers + config.evaluators + 2, block_time=1, chain=config.chain) as chain, \
             IpfsNode() as node:

@@ -408,10 +408,15 @@ class Participant:
                         if time.time() - last_write >= 5:
                             self.write_rpc_counts(head)
                             last_write = time.time()
-                except (ContractRevert, DeRelayLError) as exc:
+                except ContractRevert as exc:
                     # Others act at the same time: a phase may close between our read and our
-                    # transaction; or IPFS was briefly unreachable. The chain is the record
-                    # and the state folder holds the rest, so the next block simply resumes.
+                    # transaction (the event that closed it wakes us), or a bid is too low to
+                    # enter a full round. The chain is the record and the state folder holds
+                    # the rest: look again on the next event that concerns us, or in 5 s.
+                    self.log(f"round {self._round}: {exc} (resuming)")
+                    failed, self._wake_at = False, time.time() + 5
+                except DeRelayLError as exc:
+                    # E.g. IPFS briefly unreachable: try again at the next poll.
                     self.log(f"round {self._round}: {exc} (resuming)")
                 except (requests.ConnectionError, requests.Timeout) as exc:
                     self.log(f"chain at {self.deployment.rpc_url} unreachable ({type(exc).__name__}); retrying")
