@@ -98,7 +98,7 @@ bench-startup: setup
 # git revision REV (the calls per block before).
 bench-scale: setup
 	PATH="$$PWD/node_modules/.bin:$$PATH" $(VENV)/bin/python benchmarks/relay_scale.py --sizes $${SIZES:-10,30,50} \
-	  --rounds $${ROUNDS:-3} $${BASELINE:+--baseline $$BASELINE}
+	  --rounds $${ROUNDS:-3} $${BASELINE:+--baseline $$BASELINE --default}
 
 bench-turn: setup
 	PATH="$$PWD/node_modules/.bin:$$PATH" $(VENV)/bin/python benchmarks/relay_turn.py

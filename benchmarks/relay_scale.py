@@ -12,7 +12,7 @@ and nobody missed a phase. `--baseline REV` also runs the default demo (8 traine
 evaluators, quorum 1) from git revision REV, for the calls per block before.
 
     .venv/bin/python benchmarks/relay_scale.py --sizes 10,30,50 --rounds 3
-    .venv/bin/python benchmarks/relay_scale.py --sizes 50 --rounds 5 --baseline 6d1de4b
+    .venv/bin/python benchmarks/relay_scale.py --sizes 50 --rounds 5 --baseline 6d1de4b --default
 
 Writes benchmarks/results/relay_scale.json (merged with the sizes already there) and
 docs/img/relay_scale.png.
@@ -121,7 +121,11 @@ def plot(results: dict) -> None:
     left.plot(n, [r["calls_per_participant_per_block"]["max"] for r in sizes], "s--", label="after: max")
     for name, row in results.get("baseline", {}).items():
         left.scatter([row["processes"]], [row["calls_per_participant_per_block"]["mean"]], marker="x", s=80,
-                     color="red", label=f"before ({name}): mean", zorder=3)
+                     color="red", label=f"before ({name}), default demo: mean", zorder=3)
+    if "default_demo" in results:
+        row = results["default_demo"]
+        left.scatter([row["processes"]], [row["calls_per_participant_per_block"]["mean"]], marker="+", s=100,
+                     color="green", label="after, default demo: mean", zorder=3)
     left.set_xlabel("participant processes on one Ganache")
     left.set_ylabel("JSON-RPC calls per participant per block")
     left.set_ylim(bottom=0)
@@ -143,6 +147,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--baseline", default=None, help="git revision whose default demo gives the 'before' figures")
     parser.add_argument("--baseline-rounds", type=int, default=2)
+    parser.add_argument("--default", action="store_true",
+                        help="also run today's default demo (as --baseline does for REV), for the calls after")
     parser.add_argument("--work", default=None, help="folder for the runs (default: a temporary one)")
     args = parser.parse_args()
     try:
@@ -160,6 +166,11 @@ def main() -> None:
         results["baseline"][args.baseline] = row
         print(f"before ({args.baseline}): {row['processes']} processes, calls per participant per block "
               f"{row['calls_per_participant_per_block']}")
+    if args.default:
+        record, seconds, command = run_demo(["--rounds", str(args.baseline_rounds)], work / "default")
+        results["default_demo"] = size_row(record, seconds, command)
+        print(f"after: {results['default_demo']['processes']} processes, calls per participant per block "
+              f"{results['default_demo']['calls_per_participant_per_block']}")
     for size in sizes:
         demo_args = ["--trainers", str(size - args.evaluators), "--evaluators", str(args.evaluators),
                      "--quorum", str(args.quorum), "--rounds", str(args.rounds)]
