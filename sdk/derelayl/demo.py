@@ -221,9 +221,11 @@ def phase_check(client: RelayClient, r: int, evaluators: int) -> dict:
 def memory_mb(processes: list[subprocess.Popen]) -> dict | None:
     """The live `processes`' memory (MB): the largest resident size (RSS, shared
     libraries counted in each) and the total of their own pages (USS): what one more
-    participant costs the machine."""
-    import psutil
-
+    participant costs the machine. None without psutil (not a dependency of the SDK)."""
+    try:
+        import psutil
+    except ImportError:
+        return None
     rss, uss = [], []
     for p in processes:
         try:
@@ -237,9 +239,12 @@ def memory_mb(processes: list[subprocess.Popen]) -> dict | None:
 
 
 def cpu_seconds(pid: int) -> float | None:
-    """CPU seconds (user + system) a process and its children used so far."""
-    import psutil
-
+    """CPU seconds (user + system) a process and its children used so far (None
+    without psutil, which the SDK does not depend on)."""
+    try:
+        import psutil
+    except ImportError:
+        return None
     try:
         proc = psutil.Process(pid)
         total = 0.0
