@@ -357,7 +357,9 @@ def round_report(client: RelayClient, r, out, store, task: Task, holdout: Datase
     owners = {e["modelId"]: e["owner"] for e in client.events("OfferMade", round=nxt)}
     params = client.params()
     for o in client.offers(nxt):
-        locked[owners[o.model_id]] = locked.get(owners[o.model_id], 0) + params.k * o.price
+        # An offer made after the events were read (the next round is live) is its creator's.
+        owner = owners.get(o.model_id) or client.model(o.model_id).creator
+        locked[owner] = locked.get(owner, 0) + params.k * o.price
     for e in client.evaluators(nxt):
         locked[e] = locked.get(e, 0) + params.evaluator_stake
     for model_id in range(client.model_count()):  # lineage rewards not yet claimed

@@ -414,7 +414,7 @@ class Participant:
                     # enter a full round. The chain is the record and the state folder holds
                     # the rest: look again on the next event that concerns us, or in 5 s.
                     self.log(f"round {self._round}: {exc} (resuming)")
-                    failed, self._wake_at = False, time.time() + 5
+                    failed, self._wake_at, last_step_block = False, time.time() + 5, seen
                 except DeRelayLError as exc:
                     # E.g. IPFS briefly unreachable: try again at the next poll.
                     self.log(f"round {self._round}: {exc} (resuming)")
