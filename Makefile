@@ -17,7 +17,7 @@ CHAIN ?= $(or $(DERELAYL_CHAIN),ganache)
 export CHAIN
 export DERELAYL_CHAIN := $(CHAIN)
 
-.PHONY: setup demo demo-scripted test fuzz analyze gas gas-snapshot gas-writes bench-store bench-turn bench-efficacy bench-attacks bench-startup simulate compile artifacts clean
+.PHONY: setup demo demo-scripted test fuzz analyze gas gas-snapshot gas-writes bench-store bench-turn bench-efficacy bench-attacks bench-startup bench-scale simulate compile artifacts clean
 
 setup: $(VENV)/.installed node_modules/.installed
 	@tools/install-solc.sh
@@ -92,6 +92,13 @@ bench-attacks: setup
 # Start-up time of `derelayl --help` and `import derelayl` beside `python -c pass`.
 bench-startup: setup
 	$(VENV)/bin/python benchmarks/startup.py
+
+# A relay of many participant processes on one Ganache (docs/scale.md): SIZES processes
+# each (5 evaluators, quorum 5), ROUNDS rounds; BASELINE=REV adds the default demo of
+# git revision REV (the calls per block before).
+bench-scale: setup
+	PATH="$$PWD/node_modules/.bin:$$PATH" $(VENV)/bin/python benchmarks/relay_scale.py --sizes $${SIZES:-10,30,50} \
+	  --rounds $${ROUNDS:-3} $${BASELINE:+--baseline $$BASELINE --default}
 
 bench-turn: setup
 	PATH="$$PWD/node_modules/.bin:$$PATH" $(VENV)/bin/python benchmarks/relay_turn.py

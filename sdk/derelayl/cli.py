@@ -499,6 +499,8 @@ def _demo_default(name: str):
               help="Trainers (and model owners), one process each.")
 @click.option("--evaluators", default=_demo_default("evaluators"), show_default=True,
               help="Evaluators, one process each.")
+@click.option("--quorum", default=_demo_default("quorum"), show_default=True,
+              help="Fewest revealed scores a model is ranked on (a public relay: 5, with at least 5 evaluators).")
 @click.option("--rounds", default=_demo_default("rounds"), show_default=True)
 @click.option("--alpha", default=_demo_default("alpha"), show_default=True,
               help="Dirichlet label skew (small: non-IID).")
@@ -510,14 +512,18 @@ def _demo_default(name: str):
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None,
               help="Write a machine-readable record of the run here.")
 @chain_option
-def demo(trainers, evaluators, rounds, alpha, task_name, epochs, seed, out, json_path, chain) -> None:
+def demo(trainers, evaluators, quorum, rounds, alpha, task_name, epochs, seed, out, json_path, chain) -> None:
     """Run a whole relay of a built-in task: a local chain (Ganache, or Anvil), IPFS, and
-    every participant its own process."""
-    from derelayl.demo import DemoConfig, run_demo
+    every participant its own process. Ends with whether every round ranked and nobody
+    missed a phase, and the JSON-RPC calls per participant per block."""
+    from derelayl.demo_config import DemoConfig
 
     try:
-        run_demo(DemoConfig(trainers, evaluators, rounds, alpha, seed, task_name, epochs, Path(out),
-                            Path(json_path) if json_path else None, chain=chain), echo=click.echo)
+        config = DemoConfig(trainers, evaluators, rounds, alpha, seed, task_name, epochs, Path(out),
+                            Path(json_path) if json_path else None, chain=chain, quorum=quorum).validate()
+        from derelayl.demo import run_demo
+
+        run_demo(config, echo=click.echo)
     except DeRelayLError as exc:
         raise click.ClickException(str(exc)) from exc
 

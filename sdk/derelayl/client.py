@@ -12,6 +12,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+from eth_utils import event_abi_to_log_topic
 from web3 import Web3
 from web3.logs import DISCARD
 
@@ -46,11 +47,101 @@ class RelayClient:
         self.account = account
         self.relay, self.decoder = relay_contract(w3, deployment)
         self.token = w3.eth.contract(address=deployment.token, abi=ERC20_ABI)
+        # Read batching (see `snapshot`, `prefetch`, `index_events`): off until used.
+        self._block: int | str = "latest"  # the block views are read at
+        self._cache: dict[tuple, Any] | None = None  # view results of the current snapshot
+        self._index: list[dict[str, Any]] = []  # the relay's events through `_indexed_through`
+        self._indexed_through: int | None = None
+        self._sent_since_index = False
+        self.sent: set[bytes] = set()  # hashes of the transactions this client sent (index_events marks theirs)
+        self.used: list[tuple] = []  # the views asked for in the current snapshot (read, or from its memory)
+        self._topics = {event_abi_to_log_topic(item): item["name"] for item in self.relay.abi
+                        if item.get("type") == "event"}
 
     # ------------------------------------------------------------ plumbing
 
     def _call(self, name: str, *args) -> Any:
-        return getattr(self.relay.functions, name)(*args).call()
+        if self._cache is None:
+            return getattr(self.relay.functions, name)(*args).call()
+        key = (name, *(tuple(a) if isinstance(a, list) else a for a in args))
+        self.used.append((name, *args))
+        if key not in self._cache:
+            self._cache[key] = getattr(self.relay.functions, name)(*args).call(block_identifier=self._block)
+        return self._cache[key]
+
+    def _after_send(self) -> None:
+        """Our own transaction changed the state: later reads see the latest block."""
+        if self._cache is not None:
+            self._cache.clear()
+            self._block = "latest"
+        self._sent_since_index = True
+
+    # ------------------------------------------------------------ read batching
+
+    def snapshot(self, block: int) -> None:
+        """From now until `end_snapshot()`, every view is read at `block` and once only
+        (a second read of the same view with the same arguments is answered from
+        memory); a transaction sent meanwhile clears what was read, and reads after it
+        are at the latest block. A participant takes one snapshot per new block."""
+        self._block = block
+        self._cache = {}
+        self.used = []
+
+    def end_snapshot(self) -> None:
+        """Back to reading every view at the latest block, each time it is asked."""
+        self._block = "latest"
+        self._cache = None
+
+    def prefetch(self, calls: list[tuple]) -> bool:
+        """Reads the views `calls` (each `(name, *args)`, e.g. `("roundInfo", 3)`) of the
+        current snapshot in one JSON-RPC batch (one HTTP request) into its memory, so the
+        methods that read them later send nothing. False (and nothing kept) if the batch
+        failed, e.g. one view reverted: they are then read one by one when asked."""
+        if self._cache is None:
+            raise RuntimeError("prefetch() needs a snapshot(block)")
+        wanted = [c for c in calls if (c[0], *c[1:]) not in self._cache]
+        if not wanted:
+            return True
+        try:
+            with self.w3.batch_requests() as batch:
+                for name, *args in wanted:
+                    batch.add(getattr(self.relay.functions, name)(*args).call(block_identifier=self._block))
+                results = batch.execute()
+        except Exception:  # noqa: BLE001 - a revert or an unexpected reply: read one by one instead
+            return False
+        for (name, *args), result in zip(wanted, results):
+            self._cache[(name, *args)] = result
+        return True
+
+    def index_events(self, to_block: int) -> list[dict[str, Any]]:
+        """Reads the relay's events of every block after the last one indexed (from the
+        deployment block, the first time) through `to_block`, in one `eth_getLogs`, and
+        returns the new ones, oldest first (each with its `transactionHash` and `own`:
+        whether this client sent it). From then on `events()` answers from this
+        index (no call) until this client sends a transaction, then from the chain again
+        until the next `index_events`."""
+        start = self.deployment.block if self._indexed_through is None else self._indexed_through + 1
+        new: list[dict[str, Any]] = []
+        if to_block >= start:
+            for log in self.w3.eth.get_logs({"address": self.deployment.relay, "fromBlock": start,
+                                             "toBlock": to_block}):
+                name = self._topics.get(bytes(log["topics"][0])) if log["topics"] else None
+                if name is None:
+                    continue
+                event = getattr(self.relay.events, name)().process_log(log)
+                entry = {"event": name, "blockNumber": log["blockNumber"], "logIndex": log["logIndex"],
+                         **event["args"]}
+                self._index.append(entry)
+                new.append({**entry, "transactionHash": bytes(log["transactionHash"]),
+                            "own": bytes(log["transactionHash"]) in self.sent})
+            self._indexed_through = to_block
+        self._sent_since_index = False
+        return new
+
+    @property
+    def indexed_through(self) -> int | None:
+        """The last block `index_events` read (None: no index)."""
+        return self._indexed_through
 
     def _send(self, name: str, *args, heavy: bool = False, check: bool = True) -> dict[str, Any]:
         """Sends relay.<name>(*args). `heavy` calls (those that loop over a round's
@@ -59,8 +150,13 @@ class RelayClient:
         if self.account is None:
             raise ConfigurationError(f"{name}() sends a transaction: this client has no account")
         gas = self.w3.eth.get_block("latest")["gasLimit"] // 2 if heavy else None
-        return send(self.w3, self.account, getattr(self.relay.functions, name)(*args), self.decoder, gas=gas,
-                    check=check)
+        try:
+            receipt = send(self.w3, self.account, getattr(self.relay.functions, name)(*args), self.decoder, gas=gas,
+                           check=check)
+            self.sent.add(bytes(receipt["transactionHash"]))
+            return receipt
+        finally:
+            self._after_send()
 
     @property
     def address(self) -> str | None:
@@ -160,7 +256,11 @@ class RelayClient:
         come from credit first, then from the wallet)."""
         if self.account is None:
             raise ConfigurationError("approve() sends a transaction: this client has no account")
-        return send(self.w3, self.account, self.token.functions.approve(self.deployment.relay, amount), self.decoder)
+        try:
+            return send(self.w3, self.account, self.token.functions.approve(self.deployment.relay, amount),
+                        self.decoder)
+        finally:
+            self._after_send()
 
     # ------------------------------------------------------------ views
 
@@ -261,7 +361,14 @@ class RelayClient:
     def events(self, name: str, from_block: int | None = None, to_block: int | str = "latest",
                **filters) -> list[dict[str, Any]]:
         """Logs of event `name` (matching indexed `filters`), oldest first, as dicts of
-        their arguments plus `event` and `blockNumber`."""
+        their arguments plus `event` and `blockNumber`. Answered from the index of
+        `index_events` when it covers the blocks asked for."""
+        indexed = self._indexed_through
+        if indexed is not None and not self._sent_since_index and (to_block == "latest" or to_block <= indexed):
+            first = self.deployment.block if from_block is None else from_block
+            last = indexed if to_block == "latest" else to_block
+            return [e for e in self._index if e["event"] == name and first <= e["blockNumber"] <= last
+                    and all(e[k] == v for k, v in filters.items())]
         logs = getattr(self.relay.events, name).get_logs(
             from_block=self.deployment.block if from_block is None else from_block, to_block=to_block,
             argument_filters=filters or None)

@@ -23,7 +23,7 @@ import numpy as np
 from tqdm import tqdm
 
 from derelayl import crypto
-from derelayl.demo_config import DemoConfig
+from derelayl.demo_config import MAX_EVALUATOR_SEATS, DemoConfig
 from derelayl.localchain import LocalChain, dev_account
 from derelayl.transactions import connect
 from derelayl.client import RelayClient
@@ -46,13 +46,14 @@ def demo_task(config: DemoConfig) -> Task:
 
 
 def split_data(config: DemoConfig, data: Dataset):
-    """held-out (20%), one test split per evaluator (10% each), the rest over trainers."""
+    """held-out (20%), one test split per evaluator (10% each, or less for more than 3
+    evaluators: together at most 30%), the rest over trainers."""
     y = data.labels
     rng = np.random.default_rng(config.seed)
     order = rng.permutation(len(y))
     holdout = order[: len(y) // 5]
     rest = order[len(y) // 5 :]
-    per_evaluator = len(y) // 10
+    per_evaluator = len(y) // max(10, -(-config.evaluators * 10 // 3))
     evaluator_parts = [rest[i * per_evaluator : (i + 1) * per_evaluator] for i in range(config.evaluators)]
     training = rest[config.evaluators * per_evaluator :]
     trainer_parts = [training[p] for p in dirichlet_split(y[training], config.trainers, config.alpha, config.seed)]
@@ -72,20 +73,32 @@ def reference_scores(task: Task, config: DemoConfig, data: Dataset, holdout, tra
             "centralized": task.evaluate(central, data.subset(holdout))}
 
 
+def bidding_seconds(config: DemoConfig) -> int:
+    """How long the demo's Bidding phase lasts: 10 s, or a second per participant
+    process beyond 10. Every process must see the round open and send its bid, offer or
+    stake (a transaction each) before it closes; in round 0 each has also just started
+    (fetched the task spec, checked its task and data, registered its key), and 50 of
+    them on 2 cores take longer than 10 of them. Bidding closes only at its deadline."""
+    return max(10, config.trainers + config.evaluators)
+
+
 def run_demo(config: DemoConfig, echo=print, progress: bool = True) -> dict:
     """Runs the demo of `config`; prints with `echo`; a tqdm bar shows the live phase.
     Returns the record (also written to `config.json_path`)."""
+    config.validate()
     out = config.out
     out.mkdir(parents=True, exist_ok=True)
     task = demo_task(config)
     data = task.example_data()
     holdout, trainer_parts, evaluator_parts = split_data(config, data)
-    # quorum 1: the demo's 2 evaluators are honest. A task open to strangers should rank
-    # on SAFE_QUORUM (5) scores (docs/robustness.md); 5 evaluator processes beside 8
-    # trainers overload a 2-core machine's Ganache, and rounds then miss a score.
-    params = DEFAULT_PARAMS.replace(k=4, max_trainers=32, max_evaluators=8, quorum=1,
-                                    bidding_duration=10, training_duration=120, commit_duration=60,
-                                    reveal_duration=30)
+    # quorum 1 by default: the small demo's 2 evaluators are honest. A task open to
+    # strangers ranks on SAFE_QUORUM (5) scores (docs/robustness.md): `--evaluators 5
+    # --quorum 5`; docs/scale.md runs that with 45 trainers.
+    params = DEFAULT_PARAMS.replace(k=4, max_trainers=32, max_evaluators=min(MAX_EVALUATOR_SEATS,
+                                                                             max(8, config.evaluators)),
+                                    quorum=config.quorum,
+                                    bidding_duration=bidding_seconds(config), training_duration=120,
+                                    commit_duration=60, reveal_duration=30)
     # Blocks every second, so that block time (and phase deadlines) advance while nobody sends.
     with LocalChain(accounts=config.trainers + config.evaluators + 2, block_time=1, chain=config.chain) as chain, \
             IpfsNode() as node:
@@ -146,25 +159,141 @@ def run_demo(config: DemoConfig, echo=print, progress: bool = True) -> dict:
                     time.sleep(0.5)
                     continue
                 row = round_report(client, seen, out, store, task, data.subset(holdout), names)
+                row["phases"] = phase_check(client, seen, config.evaluators)
+                row["participant_memory_mb"] = memory_mb([p for _, _, p in processes])
                 record["rounds"].append(row)
                 print_round(row, names, say, time.time() - started, task.metric)
                 seen += 1
                 bar.update(1)
+            record["last_block"] = w3.eth.block_number
+            record["deployment_block"] = deployment.block
         finally:
             bar.close()
+            record["node_cpu_seconds"] = cpu_seconds(chain.process.pid)
             for _, _, p in processes:
                 p.terminate()
             for _, _, p in processes:
                 p.wait(30)
     record["wall_seconds"] = round(time.time() - started, 1)
+    record["rpc"] = rpc_summary([out / "participants" / names[a] for a, _, _ in processes])
+    record["summary"] = summary(record)
     record["reference"] = reference_scores(task, config, data, holdout, trainer_parts)
     echo(f"held-out {task.metric}: genesis {record['reference']['genesis']:.3f}, centralized training "
          f"{record['reference']['centralized']:.3f}")
     plot(record, names, out)
     if config.json_path:
         Path(config.json_path).write_text(json.dumps(record, indent=2) + "\n")
+    echo(record["summary"]["line"])
     echo(f"done in {record['wall_seconds']} s; plots in {out}")
     return record
+
+
+def phase_check(client: RelayClient, r: int, evaluators: int) -> dict:
+    """Whether every participant did its part in round `r` (settled): every evaluator
+    staked in Bidding (`evaluators` were launched; at most the seats are drawn), every
+    drawn evaluator committed and revealed, every matched trainer got its key and
+    submitted; and whether the round ranked (no slot ended NoQuorum). `missed` names
+    each phase someone missed."""
+    info = client.round_info(r)
+    stakers = len(client.events("EvaluatorStaked", round=r))
+    drawn = client.events("EvaluatorsDrawn", round=r)
+    seats = drawn[-1]["seats"] if drawn else 0
+    outcomes = [e["outcome"] for e in client.events("SlotSettled", round=r)]
+    check = {"stakers": stakers, "seats": seats, "committed": info.committed_count, "revealed": info.revealed_count,
+             "slots": info.slot_count, "submitted": info.submitted_count,
+             "no_quorum": outcomes.count(2), "undelivered": outcomes.count(4), "not_submitted": outcomes.count(3),
+             "ranked": info.slot_count > 0 and outcomes.count(2) == 0 and info.revealed_count >= client.params().quorum}
+    missed = []
+    if stakers < evaluators:
+        missed.append(f"bidding: {evaluators - stakers} evaluator(s) did not stake")
+    if info.committed_count < seats:
+        missed.append(f"committing: {seats - info.committed_count} drawn evaluator(s) did not commit")
+    if info.revealed_count < info.committed_count:
+        missed.append(f"revealing: {info.committed_count - info.revealed_count} evaluator(s) did not reveal")
+    if check["undelivered"]:
+        missed.append(f"training: {check['undelivered']} slot(s) got no key")
+    if check["not_submitted"]:
+        missed.append(f"training: {check['not_submitted']} trainer(s) did not submit")
+    check["missed"] = missed
+    return check
+
+
+def memory_mb(processes: list[subprocess.Popen]) -> dict | None:
+    """The live `processes`' memory (MB): the largest resident size (RSS, shared
+    libraries counted in each) and the total of their own pages (USS): what one more
+    participant costs the machine. None without psutil (not a dependency of the SDK)."""
+    try:
+        import psutil
+    except ImportError:
+        return None
+    rss, uss = [], []
+    for p in processes:
+        try:
+            info = psutil.Process(p.pid).memory_full_info()
+            rss.append(info.rss / 2**20)
+            uss.append(info.uss / 2**20)
+        except psutil.Error:
+            pass
+    return {"max_rss": round(max(rss), 1), "max_uss": round(max(uss), 1), "total_uss": round(sum(uss), 1)} \
+        if rss else None
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """CPU seconds (user + system) a process and its children used so far (None
+    without psutil, which the SDK does not depend on)."""
+    try:
+        import psutil
+    except ImportError:
+        return None
+    try:
+        proc = psutil.Process(pid)
+        total = 0.0
+        for p in [proc, *proc.children(recursive=True)]:
+            times = p.cpu_times()
+            total += times.user + times.system
+        return round(total, 1)
+    except psutil.Error:
+        return None
+
+
+def rpc_summary(folders: list[Path]) -> dict:
+    """The JSON-RPC calls each participant counted (its rpc.json): in its loop, per
+    block it saw, by role, and by method over all participants."""
+    per: dict[str, dict] = {}
+    methods: dict[str, int] = {}
+    for folder in folders:
+        path = folder / "rpc.json"
+        if not path.exists():
+            continue
+        rpc = json.loads(path.read_text())
+        blocks = (rpc["last_block"] or 0) - (rpc["loop_first_block"] or 0)
+        per[folder.name] = {"loop_calls": rpc["loop_total"], "http_requests": rpc["http_requests"], "blocks": blocks,
+                            "calls_per_block": round(rpc["loop_total"] / blocks, 2) if blocks > 0 else None}
+        for m, n in rpc["loop_calls"].items():
+            methods[m] = methods.get(m, 0) + n
+    rates = [v["calls_per_block"] for v in per.values() if v["calls_per_block"] is not None]
+    by_role: dict[str, list[float]] = {}
+    for name, v in per.items():
+        if v["calls_per_block"] is not None:
+            by_role.setdefault(name.rstrip("0123456789"), []).append(v["calls_per_block"])
+    return {"per_participant": per, "by_method": dict(sorted(methods.items(), key=lambda kv: -kv[1])),
+            "mean_calls_per_block": round(sum(rates) / len(rates), 2) if rates else None,
+            "max_calls_per_block": max(rates) if rates else None,
+            "mean_calls_per_block_by_role": {role: round(sum(v) / len(v), 2) for role, v in by_role.items()}}
+
+
+def summary(record: dict) -> dict:
+    """Whether every round ranked and nobody missed a phase, in one line too."""
+    rounds = record["rounds"]
+    ranked = sum(1 for row in rounds if row["phases"]["ranked"])
+    missed = [f"round {row['round']}: {m}" for row in rounds for m in row["phases"]["missed"]]
+    rpc = record.get("rpc", {})
+    line = (f"{ranked} of {len(rounds)} rounds ranked; "
+            f"{'no missed phase' if not missed else 'missed: ' + '; '.join(missed)}; "
+            f"JSON-RPC calls per participant per block: mean {rpc.get('mean_calls_per_block')}, "
+            f"max {rpc.get('max_calls_per_block')}; node CPU {record.get('node_cpu_seconds')} s")
+    return {"rounds_ranked": ranked, "every_round_ranked": ranked == len(rounds), "missed": missed,
+            "no_missed_phase": not missed, "line": line}
 
 
 def prepare_participant(folder: Path, settings: dict, data: Dataset) -> Path:
@@ -228,7 +357,9 @@ def round_report(client: RelayClient, r, out, store, task: Task, holdout: Datase
     owners = {e["modelId"]: e["owner"] for e in client.events("OfferMade", round=nxt)}
     params = client.params()
     for o in client.offers(nxt):
-        locked[owners[o.model_id]] = locked.get(owners[o.model_id], 0) + params.k * o.price
+        # An offer made after the events were read (the next round is live) is its creator's.
+        owner = owners.get(o.model_id) or client.model(o.model_id).creator
+        locked[owner] = locked.get(owner, 0) + params.k * o.price
     for e in client.evaluators(nxt):
         locked[e] = locked.get(e, 0) + params.evaluator_stake
     for model_id in range(client.model_count()):  # lineage rewards not yet claimed

@@ -2,9 +2,14 @@
 round after round.
 
 `Participant` is the loop and its plumbing: it joins a deployment (checking its own
-task code and data against the task spec on chain), polls the chain, hands each phase
-to its role (`derelayl.roles.trainer.TrainerRole` or
+task code and data against the task spec on chain), follows the chain block by block,
+hands each phase to its role (`derelayl.roles.trainer.TrainerRole` or
 `derelayl.roles.evaluator.EvaluatorRole`), and closes phases whose deadline passed.
+Its work is bounded per block, not per poll (issue 18): a new block costs one
+`eth_getLogs` of the relay's events; only an event that concerns it, a time it waits
+for, or a periodic refresh makes it look at the round (one snapshot of the block, its
+usual views in one JSON-RPC batch); closers take turns instead of racing; its
+transactions carry known gas limits; it counts its calls (state_dir/rpc.json).
 The chain is the record of what was done (a bid placed, a model submitted, scores
 committed), so a restarted participant never acts twice; its state folder keeps what
 the chain must not see (its X25519 key, model keys, salts, scores and trained
@@ -17,6 +22,8 @@ from __future__ import annotations
 import json
 import os
 import random
+import signal
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -24,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import requests
-from web3 import Web3
+from web3 import HTTPProvider, Web3
 
 from derelayl import crypto
 from derelayl.client import RelayClient
@@ -54,8 +61,10 @@ class ParticipantConfig:
     state_dir: Path
     task: Task | None = None
     seed: int = 0
-    poll_interval: float = 1.0
-    close_jitter: float = 3.0  # seconds; see Participant.try_close
+    poll_interval: float = 1.0  # seconds between looks at the chain's head (one eth_blockNumber)
+    close_jitter: float = 3.0  # seconds; see Participant.try_close (a step outside the per-block loop)
+    close_spacing: float = 4.0  # seconds between closers' turns in the per-block loop; see close_delay
+    refresh_blocks: int = 30  # a full look at the round at least every this many blocks, events or not
     progress: bool = False  # a tqdm bar while training
     empty_round_grace: float = 30.0  # extra seconds before closing a bidding phase nobody can win
     bid_policy: Callable[[PolicyView], int] = default_bid
@@ -86,6 +95,65 @@ class StateFile:
         tmp.replace(self.path)
 
 
+class CountingProvider(HTTPProvider):
+    """An HTTP JSON-RPC provider that counts what it sends: JSON-RPC calls by method
+    (each element of a batch is one call) and HTTP requests (a batch is one). The
+    chain id never changes: it is asked once, then answered from memory (web3 asks it
+    before every `eth_call` and every transaction: half of all calls before)."""
+
+    def __init__(self, url: str, timeout: float = 30) -> None:
+        super().__init__(url, request_kwargs={"timeout": timeout})
+        self.calls: dict[str, int] = {}
+        self.http_requests = 0
+        self.views: dict[str, int] = {}  # eth_call by the function called (names from `name_selectors`)
+        self._selectors: dict[str, str] = {}
+        self._chain_id: Any = None
+
+    def name_selectors(self, abi: list[dict[str, Any]]) -> None:
+        """Counts each `eth_call` to a function of `abi` under the function's name too."""
+        for item in abi:
+            if item.get("type") == "function":
+                self._selectors[Web3.keccak(text=f"{item['name']}({','.join(_abi_type(i) for i in item['inputs'])})")
+                                [:4].hex()] = item["name"]
+
+    def _count_view(self, method, params) -> None:
+        if method == "eth_call" and params and isinstance(params[0], dict):
+            data = str(params[0].get("data") or params[0].get("input") or "")
+            name = self._selectors.get(data[2:10].lower(), "other")
+            self.views[name] = self.views.get(name, 0) + 1
+
+    def make_request(self, method, params):
+        if method == "eth_chainId" and self._chain_id is not None:
+            return {"jsonrpc": "2.0", "id": 0, "result": self._chain_id}
+        self.calls[method] = self.calls.get(method, 0) + 1
+        self.http_requests += 1
+        self._count_view(method, params)
+        response = super().make_request(method, params)
+        if method == "eth_chainId" and "result" in response:
+            self._chain_id = response["result"]
+        return response
+
+    def make_batch_request(self, batch_requests):
+        for method, params in batch_requests:
+            self.calls[method] = self.calls.get(method, 0) + 1
+            self._count_view(method, params)
+        self.http_requests += 1
+        return super().make_batch_request(batch_requests)
+
+    def total(self) -> int:
+        return sum(self.calls.values())
+
+
+def _abi_type(item: dict[str, Any]) -> str:
+    if item["type"].startswith("tuple"):
+        return "(" + ",".join(_abi_type(c) for c in item["components"]) + ")" + item["type"][5:]
+    return item["type"]
+
+
+def _exit_on_sigterm(signum, frame) -> None:
+    raise SystemExit(128 + signum)
+
+
 def close_time(info: RoundView, quorum: int, empty_round_grace: float) -> float:
     """When a participant closes the phase `info` describes: at its deadline. A Bidding
     phase that could lead to no ranking (no offer, or fewer evaluator stakers than the
@@ -94,6 +162,42 @@ def close_time(info: RoundView, quorum: int, empty_round_grace: float) -> float:
     if info.phase == Phase.BIDDING and (info.offer_count == 0 or info.evaluator_count < quorum):
         return info.deadline + empty_round_grace
     return info.deadline
+
+
+#: Events that make every participant look at the round again: the round moved on (or
+#: could be settled: everyone revealed). Any other event only wakes the participants it
+#: names (a bid, a slot matched, a key delivered to it, ...), and `KeyRequested` the
+#: evaluators (couriers answer requests).
+ROUND_EVENTS = frozenset({"PhaseStarted", "BiddingLocked", "BiddingClosed", "RoundSettled", "RelayFellBack",
+                          "ScoresRevealed"})
+
+
+#: The views whose first argument is a round number (a look learned in one round reads
+#: them for the next round).
+ROUND_VIEWS = frozenset({"roundInfo", "bidsOf", "offersOf", "evaluatorsOf", "slotOf", "trainerSlot",
+                         "evaluatorState", "revealedScores"})
+
+
+def _hashable(view: tuple) -> bool:
+    try:
+        hash(view)
+        return True
+    except TypeError:
+        return False
+
+
+def closer_rank(relay: str, r: int, phase: Phase, account: str, accounts) -> int:
+    """The place of `account` in the order in which the registered `accounts` take turns
+    to close `phase` of round `r`: accounts sorted by keccak(relay, round, phase,
+    account), a fresh order for every phase, that every participant computes alike from
+    the chain's `KeyRegistered` events. The first closes at the deadline, the next
+    `close_spacing` seconds later if the phase is still open, and so on: one closing
+    transaction instead of one per participant, and still closed if some have gone."""
+    def order(a: str) -> bytes:
+        return Web3.keccak(text=f"{relay.lower()}:{r}:{int(phase)}:{a.lower()}")
+
+    ranked = sorted({a.lower() for a in accounts} | {account.lower()}, key=lambda a: order(a))
+    return ranked.index(account.lower())
 
 
 def fetch_task_spec(client: RelayClient, store: ModelStore) -> dict[str, Any]:
@@ -118,8 +222,11 @@ class Participant:
         self.account = account
         self.store = store
         self.log = log
-        self.w3: Web3 = connect(rpc_url or deployment.rpc_url)
+        self.w3: Web3 = connect(rpc_url or deployment.rpc_url)  # checks the endpoint answers
+        self.rpc = CountingProvider(rpc_url or deployment.rpc_url)
+        self.w3.provider = self.rpc  # every call from here on is counted (rpc.json in the state folder)
         self.client = RelayClient(self.w3, deployment, account)
+        self.rpc.name_selectors(self.client.relay.abi)
         self.deployment = deployment
         spec = fetch_task_spec(self.client, store)
         self.task = check_task(config.task or load_task(spec["entry_point"]), spec)
@@ -146,6 +253,17 @@ class Participant:
             self.state.data["model_keys"]["0"] = self.deployment.genesis_key  # the genesis owner delivers it
             self.state.save()
         self._idle: tuple[int, int] | None = None  # (round, phase) with nothing left to do
+        self._round: int | None = None  # the round of the last step
+        self._phase: Phase | None = None  # its phase
+        self._reads: dict[Phase, tuple[list[tuple], int]] = {}  # phase -> views its last look read, and round
+        self._everyone_revealed: dict[int, float] = {}  # round -> when it was first seen fully revealed
+        self._looping = False  # in `run`'s per-block loop
+        self._registered: set[str] = set()  # accounts with a KeyRegistered event (the closers' turns)
+        self._wake_at = 0.0  # when the loop looks at the round again without an event
+        self._rpc_at_loop: dict[str, int] | None = None
+        self._rpc_loop_block: int | None = None
+        self._rpc_last_block: int | None = None
+        self._rpc_loop_time: float | None = None
         self.role = TrainerRole(self) if config.role == "trainer" else EvaluatorRole(self)
 
     # ------------------------------------------------------------ plumbing
@@ -197,8 +315,11 @@ class Participant:
         """Closes `phase` of round `r`. Every participant may do it, so they race: each
         waits a random moment and looks again first, so that (usually) one sends the
         transaction instead of all of them. Ganache runs a gas estimate of every sent
-        settle, and ten at once cost seconds. Losing the race is fine."""
-        time.sleep(random.uniform(0, self.config.close_jitter))
+        settle, and ten at once cost seconds. Losing the race is fine. In the per-block
+        loop (`run`) participants take turns instead (`close_delay`), without the wait."""
+        if not self._looping:
+            time.sleep(random.uniform(0, self.config.close_jitter))
+        self.client.end_snapshot()  # look again at the latest block
         if self.client.current_round() != r or self.client.round_info(r).phase != phase:
             return
         close = {Phase.BIDDING: self.client.close_bidding, Phase.TRAINING: self.client.close_training,
@@ -212,26 +333,153 @@ class Participant:
 
     # ---------------------------------------------------------------- loop
 
+    def write_rpc_counts(self, block: int | None = None) -> None:
+        """Writes state_dir/rpc.json: the JSON-RPC calls this participant made, by
+        method, since it started and since its loop started (with the block then and
+        the latest block it saw), for the benchmark to divide by blocks."""
+        if block is not None:
+            self._rpc_last_block = block
+        at = self._rpc_at_loop or {}
+        loop = {m: n - at.get(m, 0) for m, n in self.rpc.calls.items()} if self._rpc_at_loop is not None else {}
+        views = {m: n - at.get("view:" + m, 0) for m, n in self.rpc.views.items()}
+        record = {"calls": dict(sorted(self.rpc.calls.items())), "total": self.rpc.total(),
+                  "http_requests": self.rpc.http_requests, "loop_calls": dict(sorted(loop.items())),
+                  "loop_total": sum(loop.values()),
+                  "loop_http_requests": self.rpc.http_requests - at.get("http", 0),
+                  "loop_views": dict(sorted(views.items(), key=lambda kv: -kv[1])), "loop_first_block": self._rpc_loop_block,
+                  "last_block": self._rpc_last_block, "loop_seconds": round(time.time() - self._rpc_loop_time, 1)
+                  if self._rpc_loop_time else None}
+        tmp = self.config.state_dir / "rpc.json.tmp"
+        tmp.write_text(json.dumps(record, indent=1))
+        tmp.replace(self.config.state_dir / "rpc.json")
+
     def run(self, rounds: int | None = None, stop: Callable[[], bool] = lambda: False) -> None:
         """Plays until round `rounds` has been settled (or `stop()` says so)."""
         if self.client.public_key_of(self.address) != self.keypair.public:
             self.client.register_key(self.keypair.public)
-        while not stop():
-            r = None
+        self._rpc_at_loop = {**self.rpc.calls, "http": self.rpc.http_requests,
+                             **{"view:" + m: n for m, n in self.rpc.views.items()}}
+        self._rpc_loop_block = self.w3.eth.block_number
+        self._rpc_loop_time = time.time()
+        # A launcher stops participants with SIGTERM: let the counts be written first.
+        previous = None
+        if threading.current_thread() is threading.main_thread() \
+                and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+            previous = signal.signal(signal.SIGTERM, _exit_on_sigterm)
+        try:
+            self._run(rounds, stop)
+        finally:
             try:
-                r = self.client.current_round()
-                if rounds is not None and r >= rounds:
-                    return
-                self.step(r)
-            except (ContractRevert, DeRelayLError) as exc:
-                # Others act at the same time: a phase may close between our read and our
-                # transaction; or IPFS was briefly unreachable. The chain is the record
-                # and the state folder holds the rest, so the next poll simply resumes.
-                self.log(f"round {r}: {exc} (resuming)")
-            except (requests.ConnectionError, requests.Timeout) as exc:
-                self.log(f"chain at {self.deployment.rpc_url} unreachable ({type(exc).__name__}); retrying")
-                time.sleep(5.0)
-            time.sleep(self.config.poll_interval)
+                self.write_rpc_counts(self.w3.eth.block_number)
+            except (requests.ConnectionError, requests.Timeout):
+                self.write_rpc_counts()
+            if previous is not None:
+                signal.signal(signal.SIGTERM, previous)
+
+    def _run(self, rounds: int | None, stop: Callable[[], bool]) -> None:
+        """The per-block loop. Every `poll_interval` it asks the chain's head (one
+        `eth_blockNumber`); on a new block it reads the relay's events of the new
+        blocks (one `eth_getLogs`), and only when one concerns it (`wants_step`), when a
+        time it waits for has come (`wake_at`: a deadline, its turn to close, a
+        half-time) or every `refresh_blocks` blocks does it look at the round: one
+        snapshot of that block, its usual views read in one batch, then `step`. So the
+        work per block is bounded, whatever the number of participants and however
+        often it polls."""
+        self._looping = True
+        last_write, last_step_block, failed = 0.0, -1, True
+        seen = self.client.indexed_through
+        try:
+            while not stop():
+                try:
+                    head = self.w3.eth.block_number
+                    if head != seen or time.time() >= self._wake_at or failed:
+                        events = self.client.index_events(head) if head != seen else []
+                        seen = head
+                        self._registered.update(e["account"] for e in events if e["event"] == "KeyRegistered")
+                        if failed or time.time() >= self._wake_at or head - last_step_block >= \
+                                self.config.refresh_blocks or any(self.wants_step(e) for e in events):
+                            started = [e for e in events if e["event"] == "PhaseStarted"]
+                            hint = (started[-1]["round"], Phase(started[-1]["phase"])) if started else None
+                            failed = True  # until the step below went through
+                            done = self.step_at(head, rounds, hint)
+                            last_step_block, failed = head, False
+                            if done:
+                                return
+                        if time.time() - last_write >= 5:
+                            self.write_rpc_counts(head)
+                            last_write = time.time()
+                except ContractRevert as exc:
+                    # Others act at the same time: a phase may close between our read and our
+                    # transaction (the event that closed it wakes us), or a bid is too low to
+                    # enter a full round. The chain is the record and the state folder holds
+                    # the rest: look again on the next event that concerns us, or in 5 s.
+                    self.log(f"round {self._round}: {exc} (resuming)")
+                    failed, self._wake_at, last_step_block = False, time.time() + 5, seen
+                except DeRelayLError as exc:
+                    # E.g. IPFS briefly unreachable: try again at the next poll.
+                    self.log(f"round {self._round}: {exc} (resuming)")
+                except (requests.ConnectionError, requests.Timeout) as exc:
+                    self.log(f"chain at {self.deployment.rpc_url} unreachable ({type(exc).__name__}); retrying")
+                    time.sleep(5.0)
+                finally:
+                    self.client.end_snapshot()
+                time.sleep(self.config.poll_interval)
+        finally:
+            self._looping = False
+
+    def wants_step(self, event: dict[str, Any]) -> bool:
+        """Whether `event` (from `RelayClient.index_events`) may give this participant
+        something to do: a round event (`ROUND_EVENTS`), one that names it (as trainer,
+        owner, evaluator, courier, creator, ...), or a key request for an evaluator."""
+        if event["event"] in ROUND_EVENTS:
+            return True
+        if event.get("own"):
+            return False  # its own transaction: the step that sent it went on with what followed
+        if event["event"] == "KeyRequested" and self.config.role == "evaluator":
+            return True
+        return any(v == self.address for v in event.values() if isinstance(v, str))
+
+    def step_at(self, block: int, rounds: int | None = None, hint: tuple[int, Phase] | None = None) -> bool:
+        """One look at the round at `block`: the views its last look in the same phase
+        read (the phase `hint` names: the round and phase of the latest PhaseStarted
+        event, if any came) in one batch, then `step` (unless round `rounds` is
+        reached: then True, and nothing done)."""
+        self.client.snapshot(block)
+        guess, phase = hint if hint is not None else (self._round if self._round is not None else 0, self._phase)
+        # What the last look in this phase read, for this round: the same views, in one
+        # batch instead of one request each (the first look in a phase reads the round).
+        learned, at = self._reads.get(phase, ([("currentRound",), ("roundInfo", guess)], guess))
+        views = [(name, guess, *args[1:]) if args and args[0] == at and name in ROUND_VIEWS else (name, *args)
+                 for name, *args in learned]
+        self.client.prefetch(views)
+        r = self.client.current_round()
+        self._round = r
+        if rounds is not None and r >= rounds:
+            return True
+        self.step(r)
+        if self._phase is not None and self.client.used:
+            self._reads[self._phase] = ([v for v in dict.fromkeys(self.client.used) if _hashable(v)], r)
+        return False
+
+    def close_delay(self, r: int, phase: Phase) -> float:
+        """Seconds after a phase's closing time (`close_time`) at which this participant
+        closes it, in the per-block loop: its turn (`closer_rank`) times
+        `close_spacing`. Outside the loop: 0 (`try_close` waits a random moment)."""
+        if not self._looping:
+            return 0.0
+        return closer_rank(self.deployment.relay, r, phase, self.address, self._registered) * \
+            self.config.close_spacing
+
+    def next_wake(self, info: RoundView, r: int, close_at: float) -> float:
+        """The next moment (wall clock) at which the round `info` describes may ask
+        something of this participant without an event: its turn to close the phase,
+        half-time (couriers act then), the owners' and couriers' key windows."""
+        now = self.now()
+        times = [close_at, (info.phase_start + info.deadline) / 2, info.key_deadline, info.courier_deadline,
+                 info.deadline]
+        later = [t for t in times if t and t > now]
+        # past its closing turn and still open: look again at the next turn (the one before may have failed)
+        return min(later) if later else now + self.config.close_spacing
 
     def step(self, r: int) -> None:
         """Does whatever the current phase of round `r` asks of this participant's role,
@@ -239,6 +487,7 @@ class Participant:
         revealed)."""
         info = self.client.round_info(r)
         phase = info.phase
+        self._phase = phase
         self.role.every_step(r, phase)
         if phase == Phase.SETTLED:
             return  # nothing left to do in a settled round
@@ -247,6 +496,10 @@ class Participant:
                        Phase.COMMITTING: self.role.committing, Phase.REVEALING: self.role.revealing}[phase]
             if handler(r):
                 self._idle = (r, phase)  # only deadlines to watch until the phase changes
-        deadline = close_time(info, self.quorum, self.config.empty_round_grace)
-        if self.now() >= deadline or (phase == Phase.REVEALING and info.revealed_count == info.committed_count):
+        close_at = close_time(info, self.quorum, self.config.empty_round_grace)
+        if phase == Phase.REVEALING and info.revealed_count == info.committed_count:
+            close_at = self._everyone_revealed.setdefault(r, self.now())  # settle at once, in turns
+        close_at += self.close_delay(r, phase)
+        self._wake_at = self.next_wake(info, r, close_at)
+        if self.now() >= close_at:
             self.try_close(r, phase)

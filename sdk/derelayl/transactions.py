@@ -14,7 +14,47 @@ from web3.exceptions import ContractLogicError
 
 from derelayl.errors import ChainUnreachable, ContractRevert, DeRelayLError
 
-__all__ = ["ChainUnreachable", "ContractRevert", "ErrorDecoder", "connect", "send"]
+__all__ = ["ChainUnreachable", "ContractRevert", "ErrorDecoder", "GAS_LIMITS", "connect", "gas_limit", "send"]
+
+#: Known gas limits of the participants' transactions, so that `send` checks a call with
+#: one `eth_call` instead of a gas estimate (Ganache's runs the call many times: seconds
+#: each on a busy dev chain, and 12 s or more with tens of participants, issue 18). Each
+#: limit is at least twice what the function costs at the largest round the caps allow
+#: (benchmarks/results/gas.json, gas-snapshot.json): a fixed figure, or a base plus a
+#: figure per score (`reveal`: one stored score per slot, up to 64) or per key
+#: envelope (`submit`: one per evaluator, up to 16, logged). The heavy calls that loop
+#: over a round (`closeBidding`, `closeTraining`, `closeCommit`, `settle`) get half a
+#: block from `RelayClient`. A limit that is too low costs the gas of a failed
+#: transaction, never state: `send` then names the limit (see its error).
+GAS_LIMITS: dict[str, int | tuple[int, int, int]] = {
+    # name: limit, or (base, per item, index of the list argument counted)
+    "registerKey": 120_000,
+    "bid": 300_000,  # may evict the lowest bid (a refund)
+    "offer": 300_000,
+    "stakeEvaluator": 300_000,
+    "courierOffer": 300_000,
+    "deliverKey": 150_000,
+    "courierKey": 150_000,
+    "requestKey": 100_000,
+    "submit": (300_000, 20_000, 4),
+    "commit": 150_000,
+    "reveal": (200_000, 30_000, 1),
+    "reclaimStake": 200_000,
+    "reclaimUndelivered": 150_000,
+    "claim": 2_000_000,  # up to 64 layers, about 7,300 gas each after the first (gas.json)
+    "withdraw": 150_000,
+    "approve": 120_000,  # the token's
+}
+
+
+def gas_limit(call) -> int | None:
+    """The known limit of contract call `call` (`GAS_LIMITS`), or None (estimate it)."""
+    rule = GAS_LIMITS.get(getattr(call, "fn_name", None) or getattr(call, "abi_element_identifier", ""))
+    if rule is None or isinstance(rule, int):
+        return rule
+    base, per_item, index = rule
+    args = getattr(call, "args", ()) or ()
+    return base + per_item * (len(args[index]) if len(args) > index else 0)
 
 
 def connect(url: str, retries: int = 3, delay: float = 1.0) -> Web3:
@@ -75,12 +115,14 @@ def send(w3: Web3, account, call, decoder: ErrorDecoder, value: int = 0, gas: in
     when the state changed between the check and the block (the call is then replayed
     on the state after that block, which holds whatever beat it).
 
-    Without `gas`, the limit is an estimate plus a margin. With `gas`, one plain
+    Without `gas`, the limit is the function's known limit (`GAS_LIMITS`), else an
+    estimate plus a margin. With a limit, one plain
     `eth_call` checks the call instead: Ganache's gas estimate of a heavy call such as
     `settle` runs it many times and can take minutes on a busy dev chain. `check=False`
     (with `gas`) sends without that check: for a call that only succeeds in a later
     block than the latest (the draw of `closeBidding`, which an `eth_call` on the latest
     block would see in the lock's block); a revert is still decoded from the receipt."""
+    gas = gas if gas is not None else gas_limit(call)
     fields = {"from": account.address, "nonce": w3.eth.get_transaction_count(account.address),
               "value": value, "chainId": w3.eth.chain_id}
     try:
@@ -102,5 +144,8 @@ def send(w3: Web3, account, call, decoder: ErrorDecoder, value: int = 0, gas: in
             w3.eth.call(replay, block_identifier=receipt["blockNumber"])
         except ContractLogicError as exc:
             raise decoder.wrap(exc) from exc
+        if receipt["gasUsed"] >= tx["gas"]:
+            raise DeRelayLError(f"transaction {tx_hash.hex()} ran out of gas at its limit of {tx['gas']} "
+                                f"(derelayl.transactions.GAS_LIMITS); nothing changed on chain")
         raise DeRelayLError(f"transaction {tx_hash.hex()} reverted (gas used {receipt['gasUsed']} of {tx['gas']})")
     return receipt

@@ -153,6 +153,10 @@ def test_killed_trainer_resumes_trains_again_and_submits_once(world):
     assert state["rounds"]["0"]["cid"] == submitted[0]["cid"]
     assert (folders[2] / "weights" / f"{submitted[0]['cid']}.safetensors").exists()  # kept locally too
     assert client.current_round() == 1  # round 0 settled
+    for folder in folders.values():  # each process counted its calls (the killed one, up to its last write)
+        rpc = json.loads((folder / "rpc.json").read_text())
+        assert rpc["loop_total"] > 0 and rpc["loop_calls"].get("eth_getLogs", 0) > 0
+        assert "eth_estimateGas" not in rpc["loop_calls"]  # known gas limits
     accepted = [e for e in client.events("ModelAccepted", round=0) if e["modelId"] != 0]  # 0: genesis
     assert len(accepted) == 1  # floor(0.5 * 2 slots)
 
