@@ -25,7 +25,8 @@ from pathlib import Path
 
 from brownie import accounts, chain, network
 from scripts.deploy import deploy
-from scripts.gas_round import SNAPSHOT, by_address, chain_name, execution_gas, record_snapshot, typical_round_gas
+from scripts.gas_round import (SNAPSHOT, by_address, chain_name, execution_gas, record_snapshot, relay_turn_parts,
+                               typical_round_gas)
 from scripts.relay import RoundScript, play_round
 
 from derelayl import TEST_PARAMS, TOKEN
@@ -183,8 +184,7 @@ def main() -> None:
     transfer = erc20_transfer_gas()
     per_model = depth["settle_gas_per_model"]
     claim = depth["claim_gas_per_layer"]
-    relay_turn = (per_function["bid"] + per_function["submit"] + per_function["settle"] // 8
-                  + per_function["claim (1 layer)"])
+    turn = relay_turn_parts(per_function)
     result = {
         "per_function": per_function,
         "evaluator_pool": pool,
@@ -192,9 +192,8 @@ def main() -> None:
         "ratios": {"settle_200_over_2": per_model["200"] / per_model["2"],
                    "claim_200_over_2": claim["200"] / claim["2"]},
         "claim_marginal_gas_per_layer": (depth["claim_gas_total"]["200"] - depth["claim_gas_total"]["50"]) // 150,
-        "relay_turn_gas": relay_turn,
-        "relay_turn_parts": {"bid": per_function["bid"], "submit": per_function["submit"],
-                             "settle_share": per_function["settle"] // 8, "claim": per_function["claim (1 layer)"]},
+        "relay_turn_gas": sum(turn.values()),
+        "relay_turn_parts": turn,
         "erc20_transfer_gas": transfer["new_holder"],
         "erc20_transfer_gas_existing_holder": transfer["existing_holder"],
         "seconds": round(time.time() - started, 1),

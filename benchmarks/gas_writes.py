@@ -45,7 +45,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from build_artifacts import compiler_settings, source_tree  # noqa: E402
 from gas import erc20_transfer_gas  # noqa: E402  (the reference of benchmarks/gas.py)
-from scripts.gas_round import typical_round_gas  # noqa: E402
+from scripts.gas_round import relay_turn_parts, typical_round_gas  # noqa: E402
 
 from derelayl import TEST_PARAMS, TOKEN  # noqa: E402
 from scripts.deploy import deploy  # noqa: E402
@@ -397,7 +397,7 @@ def play() -> dict:
         return tx.gas_used
 
     figures = typical_round_gas(record)
-    relay_turn = figures["bid"] + figures["submit"] + figures["settle"] // 8 + figures["claim (1 layer)"]
+    relay_turn = sum(relay_turn_parts(figures).values())
     by_fn = defaultdict(list)
     for tx in recorded:
         by_fn[tx.fn_name].append(tx)

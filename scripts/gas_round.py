@@ -49,6 +49,13 @@ def execution_gas(tx) -> int:
     return tx.gas_used - 21_000 - sum(4 if byte == 0 else 16 for byte in data)
 
 
+def relay_turn_parts(figures: dict[str, int]) -> dict[str, int]:
+    """One relay turn from `typical_round_gas`'s figures: a bid, a submission, an eighth
+    of the settle (the round has 8 slots) and a claim of one layer."""
+    return {"bid": figures["bid"], "submit": figures["submit"], "settle_share": figures["settle"] // 8,
+            "claim": figures["claim (1 layer)"]}
+
+
 def typical_round_gas(of: Callable = gas_used) -> dict[str, int]:
     """Median gas per function (`of` each transaction: `gas_used` or `execution_gas`)
     over two rounds, genesis -> 2 MOs -> 8 trainers, then the rarer paths."""
