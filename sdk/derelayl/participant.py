@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import requests
+from eth_utils import function_abi_to_4byte_selector
 from web3 import HTTPProvider, Web3
 
 from derelayl import crypto
@@ -113,8 +114,7 @@ class CountingProvider(HTTPProvider):
         """Counts each `eth_call` to a function of `abi` under the function's name too."""
         for item in abi:
             if item.get("type") == "function":
-                self._selectors[Web3.keccak(text=f"{item['name']}({','.join(_abi_type(i) for i in item['inputs'])})")
-                                [:4].hex()] = item["name"]
+                self._selectors[function_abi_to_4byte_selector(item).hex()] = item["name"]
 
     def _count_view(self, method, params) -> None:
         if method == "eth_call" and params and isinstance(params[0], dict):
@@ -142,12 +142,6 @@ class CountingProvider(HTTPProvider):
 
     def total(self) -> int:
         return sum(self.calls.values())
-
-
-def _abi_type(item: dict[str, Any]) -> str:
-    if item["type"].startswith("tuple"):
-        return "(" + ",".join(_abi_type(c) for c in item["components"]) + ")" + item["type"][5:]
-    return item["type"]
 
 
 def _exit_on_sigterm(signum, frame) -> None:
