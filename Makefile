@@ -16,6 +16,8 @@ BROWNIE_NETWORK := derelayl-ganache
 CHAIN ?= $(or $(DERELAYL_CHAIN),ganache)
 export CHAIN
 export DERELAYL_CHAIN := $(CHAIN)
+# Where py-solc-x and brownie find solc: this checkout's wrapper (tools/install-solc.sh).
+export SOLCX_BINARY_PATH ?= $(CURDIR)/.venv/solcx
 
 .PHONY: setup demo demo-scripted test fuzz analyze gas gas-snapshot gas-writes bench-store bench-turn bench-efficacy bench-attacks bench-startup bench-scale simulate compile artifacts clean
 

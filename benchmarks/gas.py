@@ -25,6 +25,7 @@ from pathlib import Path
 
 from brownie import accounts, chain, network
 from scripts.deploy import deploy
+from scripts.receipts import wait_for_receipts
 from scripts.gas_round import (SNAPSHOT, by_address, chain_name, execution_gas, record_snapshot, relay_turn_parts,
                                typical_round_gas)
 from scripts.relay import RoundScript, play_round
@@ -169,6 +170,7 @@ def write_table(result: dict, path: Path) -> None:
 
 
 def main() -> None:
+    wait_for_receipts()
     started = time.time()
     print(f"gas benchmark on {network.show_active()}")
     chain.snapshot()  # the scenario needs its deployer unused: it plays twice from here

@@ -49,6 +49,7 @@ from scripts.gas_round import relay_turn_parts, typical_round_gas  # noqa: E402
 
 from derelayl import TEST_PARAMS, TOKEN  # noqa: E402
 from scripts.deploy import deploy  # noqa: E402
+from scripts.receipts import wait_for_receipts  # noqa: E402
 
 EVENTS: dict[int, str] = {}  # topic0 -> event name, filled from the ABIs
 OUT_JSON = ROOT / "benchmarks" / "results" / "gas_writes.json"
@@ -554,6 +555,7 @@ def redesigns(turn: Turn, extra: dict) -> list[dict]:
 
 
 def main() -> None:
+    wait_for_receipts()
     started = time.time()
     print(f"gas-writes on {network.show_active()}")
     played = play()

@@ -10,6 +10,7 @@ from __future__ import annotations
 from brownie import accounts, chain, network
 from scripts.deploy import deploy, save_addresses
 from scripts.relay import RoundScript, play_round
+from scripts.receipts import wait_for_receipts
 
 from derelayl import TEST_PARAMS, SCORE_SCALE, TOKEN
 
@@ -22,6 +23,7 @@ def name_of(address: str, names: dict[str, str]) -> str:
 
 
 def main() -> None:
+    wait_for_receipts()
     deployer, genesis = accounts[0], accounts[1]
     trainers, evaluators = list(accounts[2:14]), list(accounts[14:17])
     names = {genesis.address: "genesis", **{t.address: f"trainer{i}" for i, t in enumerate(trainers)},

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from brownie import RelayLearning, RelayToken, accounts, chain, network
 from eth_utils import keccak
+from scripts.receipts import wait_for_receipts
 
 from derelayl import DEFAULT_PARAMS, ProtocolParams, create_address
 
@@ -61,6 +62,7 @@ def save_addresses(token, relay) -> Path:
 
 
 def main() -> None:
+    wait_for_receipts()
     deployer = accounts[0]
     token, relay = deploy(deployer)
     path = save_addresses(token, relay)

@@ -20,6 +20,7 @@ from brownie import accounts, web3
 from derelayl import TEST_PARAMS, TOKEN
 from scripts.deploy import deploy
 from scripts.relay import RoundScript, close_bidding, play_round
+from scripts.receipts import wait_for_receipts
 
 SNAPSHOT = Path(__file__).resolve().parent.parent / "benchmarks" / "results" / "gas-snapshot.json"
 
@@ -145,6 +146,7 @@ def record_snapshot(snapshot: dict[str, int]) -> None:
 def main() -> None:
     """`make gas-snapshot` (a brownie script): measures the execution gas of every
     function on the current chain and writes its figures of SNAPSHOT."""
+    wait_for_receipts()
     snapshot = typical_round_gas(execution_gas)
     record_snapshot(snapshot)
     print(f"{chain_name()}: {snapshot}")

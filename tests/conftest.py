@@ -7,6 +7,7 @@ reverts after it). Reverts are checked by the contract's custom error name.
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import brownie
 import pytest
@@ -16,12 +17,28 @@ from eth_utils import keccak
 
 from derelayl import TEST_PARAMS, TOKEN
 from scripts.deploy import deploy
+from scripts.receipts import wait_for_receipts
 from scripts.relay import close_bidding  # noqa: F401 - the tests' two-step close
+
+wait_for_receipts()  # brownie on Anvil could call a mined transaction dropped (scripts/receipts.py)
 
 ENVELOPE = b"\x5e" * 80
 # Durations 0 (TEST_PARAMS): every phase may be closed at once, which the unit tests rely
 # on to play rounds without waiting; tests of the deadlines set their own (timed_relay).
 UNIT_PARAMS = TEST_PARAMS.replace(k=2, max_trainers=6, max_evaluators=3, quorum=1)
+
+
+REPORT = Path(__file__).resolve().parent.parent / "build" / "test-report.txt"
+
+
+def report(line: str) -> None:
+    """Prints a figure of this run (what a long test covered) and appends it to
+    build/test-report.txt, which `make test` shows at its end: output of tests on
+    xdist workers is not shown."""
+    print(f"\n{line}")
+    REPORT.parent.mkdir(exist_ok=True)
+    with REPORT.open("a") as out:
+        out.write(line + "\n")
 
 
 def reverts(error_name: str):
@@ -39,6 +56,29 @@ def weights_hash(tag) -> bytes:
 
 def cid_of(tag) -> str:
     return "Qm" + keccak(text=f"cid:{tag}").hex()[:44]
+
+
+# The slowest files, slowest first (seconds in a make test run, 2026-12-01): make test
+# runs the files on several xdist workers (tools/test-all.sh), and starting the long
+# ones first keeps one of them from starting last and running alone.
+SLOWEST_FILES = (
+    "tests/sdk/test_participant.py",  # 360, mostly waiting for real-time phases
+    "tests/integration/test_differential.py",  # 180
+    "tests/sdk/test_relays.py",  # 160
+    "tests/sdk/test_install.py",  # 155
+    "tests/stateful/test_relay_state.py",  # 135
+    "tests/sdk/test_readme.py",  # 105
+    "tests/sdk/test_task.py",  # 80
+    "tests/unitary/RelayLearning/test_limits.py",  # 75
+    "tests/integration/test_relay_scenario.py",  # 65
+    "tests/sdk/test_artifacts.py",  # 60, a compile through solcjs
+)
+
+
+def pytest_collection_modifyitems(items):
+    """Runs the slowest files first (a stable sort: the rest keep their order)."""
+    rank = {path: i for i, path in enumerate(SLOWEST_FILES)}
+    items.sort(key=lambda item: rank.get(item.nodeid.split("::")[0], len(rank)))
 
 
 @pytest.fixture(autouse=True)

@@ -9,6 +9,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PWD/node_modules/.bin:$PATH"
+# This checkout's own solc wrapper (tools/install-solc.sh), not one every checkout shares.
+export SOLCX_BINARY_PATH="${SOLCX_BINARY_PATH:-$PWD/.venv/solcx}"
 chain="${CHAIN:-${DERELAYL_CHAIN:-ganache}}"
 case "$chain" in
     ganache) launcher=(cmd=ganache mnemonic=brownie) ;;
@@ -18,7 +20,25 @@ case "$chain" in
     *) echo "CHAIN=$chain: use ganache or anvil" >&2; exit 2 ;;
 esac
 export DERELAYL_CHAIN="$chain"
-port=$(.venv/bin/python -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+# A free port P with P+1 .. P+15 free too: xdist worker N (make test) launches its chain on P+N.
+port=$(.venv/bin/python - <<'PY'
+import socket
+def free(port):
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+            return True
+        except OSError:
+            return False
+while True:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    if port + 15 < 65536 and all(free(port + i) for i in range(1, 16)):
+        print(port)
+        break
+PY
+)
 net="derelayl-run-$port"
 # brownie keeps networks in one YAML file: runs side by side (make test) take turns.
 lock="${HOME}/.brownie/.derelayl-networks.lock"

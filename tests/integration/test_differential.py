@@ -34,6 +34,7 @@ from web3.logs import DISCARD
 from derelayl import TEST_PARAMS, SCORE_SCALE, TOKEN, ProtocolRevert, RelayProtocol
 from derelayl.chain import ErrorDecoder
 from derelayl.protocol import Phase, SlotOutcome
+from conftest import report
 from scripts.deploy import GENESIS_CID, GENESIS_HASH, deploy
 
 SCENARIOS = int(os.environ.get("DERELAYL_DIFF_SCENARIOS", "100"))
@@ -310,7 +311,7 @@ def test_random_scenarios_end_in_identical_state():
             scenario.play_round()
         scenario.assert_identical()
     stats = dict(sorted(Scenario.stats.items()))
-    print(f"\n{SCENARIOS} scenarios: {stats}")
+    report(f"{SCENARIOS} scenarios: {stats}")
     # The scenarios must reach the interesting cases, or they prove little.
     for case in ["ACCEPTED", "REJECTED", "NOT_SUBMITTED", "UNDELIVERED", "NO_QUORUM", "claim", "withdraw",
                  "reclaimUndelivered", "bid:ERC20InsufficientBalance", "claim:RelayNothingToClaim",

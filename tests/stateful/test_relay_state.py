@@ -46,6 +46,7 @@ from eth_utils import keccak
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from conftest import report
 from derelayl import TEST_PARAMS, TOKEN, Phase, ProtocolRevert, RelayProtocol
 from scripts.deploy import GENESIS_CID, GENESIS_HASH, deploy
 
@@ -500,7 +501,7 @@ def test_random_walks_match_the_protocol_model(state_machine_settings):
         machine.finish()
 
     walk()
-    print("\nstateful coverage:", dict(sorted(RelayWalk.coverage.items())), RelayWalk.deepest)
+    report(f"stateful coverage: {dict(sorted(RelayWalk.coverage.items()))} {RelayWalk.deepest}")
     # The walks must reach the interesting states, or they prove little.
     # (reclaimUndelivered is rare in these walks; the unit and scenario tests cover it.)
     for name in ["bid", "offer", "closeBidding", "deliverKey", "submit", "commit", "reveal", "settle",

@@ -25,7 +25,7 @@ from eth_utils import keccak
 
 from eth_account import Account
 
-from conftest import fresh_accounts, reverts
+from conftest import fresh_accounts, report, reverts
 from derelayl.chain import ErrorDecoder
 from derelayl.chain import send as chain_send
 from derelayl import TEST_PARAMS, TOKEN
@@ -120,7 +120,7 @@ def test_largest_rounds_stay_under_half_a_block():
     # Lineage claims: a bounded number of layers per call.
     send("claim", 0, 64, sender=genesis)
 
-    print("\nlargest-round gas:", dict(sorted(gas.items())), "half a block:", half_block)
+    report(f"largest-round gas: {dict(sorted(gas.items()))} half a block: {half_block}")
     over = {name: used for name, used in gas.items() if used >= half_block}
     assert not over, f"over half a block ({half_block}): {over}"
 
