@@ -488,6 +488,35 @@ def test_bidding_waits_longer_while_the_round_could_rank_nothing():
     assert close_time(bidding(offers=1, stakers=0, phase=Phase.TRAINING), quorum=5, empty_round_grace=30) == 100
 
 
+def test_an_outbid_trainer_does_not_send_the_same_bid_again(world):
+    """Two trainers bid for the only seat (max_trainers 1): the higher bid evicts the
+    lower, and a third bid, below the seated one, is refused (RelayBidTooLow). Looking
+    again while Bidding lasts, neither sends that bid again (the contract would refuse
+    it at every look: a full list only rises); the refused trainer says so once."""
+    deployment, _, _ = deploy_world(world, genesis_owner=1, evaluators=[2, 3, 4],
+                                    params=PARAMS.replace(k=1, max_trainers=1))
+    w3 = connect(world["chain"].url)
+    client = RelayClient(w3, deployment)
+    logs: dict[int, list[str]] = {2: [], 3: [], 4: []}
+    amounts = {2: TOKEN // 10, 3: TOKEN // 5, 4: TOKEN // 10}
+    low, high, late = (agent(world, deployment, i, "trainer", slice(300 * i, 300 * i + 300), log=logs[i].append,
+                             bid_policy=lambda view, amount=amounts[i]: amount) for i in (2, 3, 4))
+    for p in (low, high, late):
+        p.client.register_key(p.keypair.public)
+    low.step(0)
+    high.step(0)
+    late.step(0)
+    assert [b.trainer for b in client.bids(0)] == [high.address]
+    assert [e["trainer"] for e in client.events("BidEvicted", round=0)] == [low.address]
+    sent = {p.address: w3.eth.get_transaction_count(p.address) for p in (low, late)}
+    for _ in range(3):
+        low.step(0)
+        late.step(0)
+    assert client.round_info(0).phase == Phase.BIDDING
+    assert {p.address: w3.eth.get_transaction_count(p.address) for p in (low, late)} == sent
+    assert sum("not bidding again this round" in line for line in logs[4]) == 1, logs[4]
+
+
 def test_an_evaluator_without_tokens_says_so_once_instead_of_failing_every_poll(world):
     """An evaluator given no tokens cannot lock its stake: it says, once a round, what it
     holds and what it needs (and how to get tokens on a dev chain) instead of sending a

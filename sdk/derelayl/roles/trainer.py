@@ -13,6 +13,7 @@ from typing import Any
 from torch import nn
 
 from derelayl import crypto
+from derelayl.errors import ContractRevert
 from derelayl.params import TOKEN
 from derelayl.policies import PolicyView
 from derelayl.roles import Role
@@ -58,7 +59,16 @@ class TrainerRole(Role):
             if on_genesis and not self.genesis_checked(r):
                 return True  # said why; nothing to do this round
             amount = a.config.bid_policy(self.policy_view())
-            self.client.bid(r, amount)
+            try:
+                self.client.bid(r, amount)
+            except ContractRevert as exc:
+                if exc.name != "RelayBidTooLow":
+                    raise
+                # The bid list is full of higher bids and only rises: the same bid would
+                # be refused again at every look until Bidding closes.
+                self.log(f"round {r}: a bid of {amount / TOKEN:.3f} DRL is not above the lowest of the full bid list; "
+                         f"not bidding again this round")
+                return True
             self.log(f"round {r}: bid {amount / TOKEN:.3f} DRL")
         return True
 
