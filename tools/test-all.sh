@@ -11,6 +11,10 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 mkdir -p build
 rm -f build/test-report.txt
+# Compile once first: workers that start together on a fresh clone would each compile,
+# and one reading build/contracts while another writes it fails.
+SOLCX_BINARY_PATH="${SOLCX_BINARY_PATH:-$PWD/.venv/solcx}" .venv/bin/brownie compile >build/compile.log 2>&1 ||
+    { cat build/compile.log; exit 1; }
 tools/brownie-on-chain.sh test tests/ -n "${TEST_WORKERS:-3}" --dist loadfile --no-loadscope-reorder \
     --durations=15 "$@"
 status=$?
