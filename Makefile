@@ -105,8 +105,12 @@ bench-scale: setup
 bench-turn: setup
 	PATH="$$PWD/node_modules/.bin:$$PATH" $(VENV)/bin/python benchmarks/relay_turn.py
 
+# The gas of every function and of a relay turn (docs/gas.md), then where the turn's gas
+# goes, storage write by storage write, and what stands between it and 4 ERC20
+# transfers (docs/gas-writes.md).
 gas: setup
 	tools/brownie-on-chain.sh run $(CURDIR)/benchmarks/gas.py
+	tools/brownie-on-chain.sh run $(CURDIR)/benchmarks/gas_writes.py
 
 # The execution gas of every function on $(CHAIN), into benchmarks/results/gas-snapshot.json
 # (which `make test` checks; `make gas` writes it too): about 30 s.

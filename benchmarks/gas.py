@@ -164,6 +164,8 @@ def write_table(result: dict, path: Path) -> None:
         f"- OpenZeppelin ERC20 transfer in the same run: {result['erc20_transfer_gas']:,} gas to a new holder, "
         f"{result['erc20_transfer_gas_existing_holder']:,} to an existing one",
         f"- ratio: {result['relay_turn_gas'] / result['erc20_transfer_gas']:.1f} transfers",
+        f"- the goal of 4 transfers is {4 * result['erc20_transfer_gas']:,} gas; which storage writes stand "
+        "between the turn and it, with their gas: docs/gas-writes.md (`make gas` runs `make gas-writes` next)",
         "",
     ]
     path.write_text("\n".join(lines))
