@@ -1,0 +1,66 @@
+"""The merge turn's lineage rewards, as docs/merge.md designs them: a prototype in plain
+Python (the merge turn is not on chain; docs/merge.md says why).
+
+In a merge relay every accepted model of layer L+1 descends from all the models of
+layer L, and through them from every earlier layer, so counting descendants per
+parent (as the contract does for single parents) would pay each layer as many times
+as it has models. Instead each accepted model of a later layer owes one
+`lineage_reward` to each of the `horizon` layers before it, shared equally by that
+layer's models. Settlement appends one number per layer, the count of accepted models
+in layers 0..L; what a model has earned is then
+
+    (count[min(latest, L + horizon)] - count[L]) * lineage_reward // models_in_L
+
+two stored counts, whatever the depth, and a claim pays what was earned less what it
+paid before. The integer division leaves each model less than one base unit short, so
+a layer's models are together never paid more than their descendants owe.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from derelayl.errors import ConfigurationError
+
+
+@dataclass
+class MergeLineage:
+    """The lineage ledger of a merge relay: `settle` once per accepted layer, then
+    `earned` and `claim` per model, each reading a fixed number of entries."""
+
+    lineage_reward: int
+    horizon: int  # the layers after its own from which a model earns
+    cumulative: list[int] = field(default_factory=lambda: [1])  # accepted models in layers 0..L (genesis: 1)
+    sizes: list[int] = field(default_factory=lambda: [1])  # models per layer
+    paid: dict[tuple[int, int], int] = field(default_factory=dict)  # (layer, index) -> paid so far
+
+    def __post_init__(self) -> None:
+        if self.lineage_reward < 0 or self.horizon < 1:
+            raise ConfigurationError(f"lineage_reward must be >= 0 and horizon >= 1, got {self.lineage_reward} "
+                                     f"and {self.horizon}")
+
+    def settle(self, accepted: int) -> int:
+        """Appends a layer of `accepted` models (at least one: a round that accepts
+        nothing adds no layer) and returns its number."""
+        if accepted < 1:
+            raise ConfigurationError(f"a layer holds at least one model, got {accepted}")
+        self.cumulative.append(self.cumulative[-1] + accepted)
+        self.sizes.append(accepted)
+        return len(self.sizes) - 1
+
+    def earned(self, layer: int, index: int) -> int:
+        """What model `index` of `layer` has earned so far (base units)."""
+        self._check(layer, index)
+        last = min(len(self.cumulative) - 1, layer + self.horizon)
+        return (self.cumulative[last] - self.cumulative[layer]) * self.lineage_reward // self.sizes[layer]
+
+    def claim(self, layer: int, index: int) -> int:
+        """Pays model `index` of `layer` what it earned since its last claim."""
+        earned = self.earned(layer, index)
+        amount = earned - self.paid.get((layer, index), 0)
+        self.paid[(layer, index)] = earned
+        return amount
+
+    def _check(self, layer: int, index: int) -> None:
+        if not 0 <= layer < len(self.sizes) or not 0 <= index < self.sizes[layer]:
+            raise ConfigurationError(f"no model {index} in layer {layer} ({len(self.sizes)} layers)")
