@@ -63,7 +63,7 @@ from tqdm import tqdm
 from derelayl.crypto import weights_hash
 from derelayl.demo import DemoConfig, split_data
 from derelayl.merge import MERGES, Merge, trimmed_mean
-from derelayl.params import TEST_PARAMS, SCORE_SCALE
+from derelayl.params import DEFAULT_PARAMS, SAFE_DURATIONS, SCORE_SCALE, TEST_PARAMS
 from derelayl.policies import PolicyView, default_bid, default_price
 from derelayl.protocol import Phase, ProtocolRevert, RelayProtocol
 from derelayl.roles.trainer import submission_binding
@@ -80,6 +80,17 @@ SPEC = load_task("digits-mlp")
 TASKS = {"digits": "digits-mlp", "wine": "wine"}
 #: The rounds over which a plateau is averaged, and the window of "rounds to X%".
 PLATEAU, WINDOW = 10, 5
+
+
+def deployed_rules(task: Task) -> dict[str, int]:
+    """The rules `derelayl deploy --task <task>` deploys, as changes to the benchmark's
+    TEST_PARAMS (durations 0, free offers, no acceptance floor, no fallback): the safe
+    durations, the minimum price, the task's acceptance floor (deploy raises
+    DEFAULT_PARAMS' 0.01 to it; digits-mlp: 0.2, chance is 0.1), and the margin under
+    the parent and the fallback of DEFAULT_PARAMS."""
+    return {**SAFE_DURATIONS, "min_price": DEFAULT_PARAMS.min_price,
+            "score_floor": max(DEFAULT_PARAMS.score_floor, round(task.score_floor * SCORE_SCALE)),
+            "floor_margin": DEFAULT_PARAMS.floor_margin, "fallback_rounds": DEFAULT_PARAMS.fallback_rounds}
 
 
 # ------------------------------------------------------------------ the training turn
