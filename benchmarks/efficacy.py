@@ -33,8 +33,11 @@ The relay plays under the benchmark's TEST_PARAMS (durations 0, free offers, no
 acceptance floor, no fallback). ``--phase eval --rules deployed`` plays it under the
 rules a deployment uses instead (`deployed_rules`: the safe durations, the minimum
 price, the task's floor, the margin under the parent, the fallback; everyone starts
-with `DEPLOYED_ALLOCATION` tokens) -> efficacy-deployed.json,
-docs/img/efficacy-deployed-<task>.png.
+with `DEPLOYED_ALLOCATION` tokens and claims its lineage rewards every round) ->
+efficacy-deployed.json, docs/img/efficacy-deployed-<task>.png. ``--rules
+deployed-free`` keeps the floors, fallback and durations but offers are free and
+nobody holds tokens, to tell the floors' effect from the tokens' ->
+efficacy-deployed-free.json.
 
     nice -n 19 .venv/bin/python benchmarks/efficacy.py --phase tune
     nice -n 19 .venv/bin/python benchmarks/efficacy.py --phase eval
@@ -91,6 +94,8 @@ PLATEAU, WINDOW = 10, 5
 #: Everyone's tokens at the start of a relay under `deployed_rules`: owners need credit
 #: to offer at the minimum price (the attacks benchmark's allocation).
 DEPLOYED_ALLOCATION = 10 * TOKEN
+#: The relay's rules in the eval phase (`--rules`).
+RULES = ("test", "deployed", "deployed-free")
 
 
 def deployed_rules(task: Task) -> dict[str, int]:
@@ -102,6 +107,20 @@ def deployed_rules(task: Task) -> dict[str, int]:
     return {**SAFE_DURATIONS, "min_price": DEFAULT_PARAMS.min_price,
             "score_floor": max(DEFAULT_PARAMS.score_floor, round(task.score_floor * SCORE_SCALE)),
             "floor_margin": DEFAULT_PARAMS.floor_margin, "fallback_rounds": DEFAULT_PARAMS.fallback_rounds}
+
+
+def relay_rules(task: Task, rules: str) -> dict[str, Any]:
+    """`relay_run`'s arguments for one of `RULES`: "test" is TEST_PARAMS with no tokens;
+    "deployed" is `deployed_rules` with `DEPLOYED_ALLOCATION` tokens each, everyone
+    claiming its lineage rewards (an owner needs credit to offer at the minimum price);
+    "deployed-free" is `deployed_rules` with free offers and no tokens."""
+    if rules == "test":
+        return {}
+    if rules == "deployed":
+        return {"rules": deployed_rules(task), "allocation": DEPLOYED_ALLOCATION, "claims": True}
+    if rules == "deployed-free":
+        return {"rules": {**deployed_rules(task), "min_price": 0}}
+    raise ValueError(f"unknown rules {rules!r}; known: {RULES}")
 
 
 # ------------------------------------------------------------------ the training turn
@@ -258,7 +277,8 @@ def relay_run(parts, evaluator_sets, holdout, rounds: int, epochs: int, seed: in
               progress: Callable[[], None] | None = None, rules: dict[str, int] | None = None,
               closer: frozenset[str] = frozenset(), late_keys: frozenset[int] = frozenset(),
               sealed: frozenset[int] = frozenset(), cheap: frozenset[int] = frozenset(),
-              eager: frozenset[int] = frozenset(), seed_for: Callable | None = None) -> RelayRun:
+              eager: frozenset[int] = frozenset(), seed_for: Callable | None = None,
+              claims: bool = False) -> RelayRun:
     """The relay with pluggable behaviour: `turn(trainer_index, model, x, y, epochs,
     seed, submitted)` returns the model a trainer submits (`submitted`: this round's
     models so far) or a `Resubmit`; `scorer(evaluator_index, models, x, y)` its scores,
@@ -294,7 +314,9 @@ def relay_run(parts, evaluator_sets, holdout, rounds: int, epochs: int, seed: in
     owners in `cheap` offer the lowest price the rules allow (`min_price`); the trainers
     in `eager` bid one base unit more than the default policy, so they are matched first.
     `seed_for(round_state, evaluators)`, if given, chooses the seed of the draw (as
-    whoever closed Bidding could before the two-step close), instead of a random one."""
+    whoever closed Bidding could before the two-step close), instead of a random one.
+    With `claims`, every creator claims the lineage rewards of its models as each round
+    opens, as the SDK's trainers do (without, rewards stay owed: `RelayRun.tokens`)."""
     rng = random.Random(seed)
     people = [f"0x{i:040x}" for i in range(1, len(parts) + 1)]
     evaluators = [f"0x{i:040x}" for i in range(1000, 1000 + len(evaluator_sets))]
@@ -340,6 +362,9 @@ def relay_run(parts, evaluator_sets, holdout, rounds: int, epochs: int, seed: in
     for _ in range(rounds):
         r = protocol.round
         rs = protocol.rounds[r]
+        for m in protocol.models if claims else ():
+            if not m.lineage_ended and protocol.claimable(m.model_id, 64)[0]:
+                protocol.claim(m.model_id, 64)
         latest = len(protocol.layers) - 1
         owners = protocol.owner_models[protocol.model_layer(rs.parent_layer)]
         meddle("bidding", lambda: protocol.close_bidding(b"\x07" * 32))
@@ -537,10 +562,9 @@ def cell_data(cell: Cell):
 
 def run_method(method: str, cell: Cell, s: TurnSettings, rounds: int, merging: MergeTurn | None = None,
                selection_permille: int = 500, tick: Callable[[], None] | None = None,
-               deployed: bool = False) -> dict[str, Any]:
-    """One method on one cell: its curve, compute per round, and the settings. With
-    `deployed`, the relay plays under `deployed_rules(task)` with `DEPLOYED_ALLOCATION`
-    tokens each instead of TEST_PARAMS."""
+               rules: str = "test") -> dict[str, Any]:
+    """One method on one cell: its curve, compute per round, and the settings; the
+    relay plays under `rules` (one of `RULES`, see `relay_rules`)."""
     task, parts, evaluator_sets, held = cell_data(cell)
     begun = time.time()
     extra: dict[str, Any] = {}
@@ -548,11 +572,13 @@ def run_method(method: str, cell: Cell, s: TurnSettings, rounds: int, merging: M
         run = relay_run(parts, evaluator_sets, held, rounds, s.epochs, cell.seed, task=task,
                         turn=settings_turn(s, len(task.labels)), scorer=task_scores(task), merging=merging,
                         selection_permille=selection_permille, progress=tick,
-                        rules=deployed_rules(task) if deployed else None,
-                        allocation=DEPLOYED_ALLOCATION if deployed else 0)
+                        **relay_rules(task, rules))
         curve, compute = run.accuracy, run.compute
         extra = {"refused": run.refused, "layer_sizes": run.layer_sizes, "accepted": run.accepted,
-                 "fallbacks": len(run.protocol.layer_sources), "rules": "deployed" if deployed else "test"}
+                 "fallbacks": len(run.protocol.layer_sources), "rules": rules,
+                 # per participant: the models of theirs accepted, and their credit at the end (tokens)
+                 "accepted_by": [sum(m.creator == p for m in run.protocol.models[1:]) for p in run.people],
+                 "credit_end": [round(run.protocol.credit.get(p, 0) / TOKEN, 3) for p in run.people]}
     elif method == "FedAvg":
         curve, compute = fedavg(task, parts, held, rounds, s, cell.seed, progress=tick)
     else:
@@ -707,14 +733,14 @@ def chosen(best: dict[str, Any], task: str, method: str, alpha: float, fallback:
 
 
 def evaluate_grid(args) -> None:
-    """Every method with its tuned setting on the evaluation seeds. With `--rules
-    deployed`, the relay plays under `deployed_rules` and writes efficacy-deployed.json;
-    its FedAvg and centralized runs (the same either way) are copied from efficacy.json
-    where it has them."""
-    deployed = args.rules == "deployed"
+    """Every method with its tuned setting on the evaluation seeds. With `--rules`
+    other than "test", the relay plays under those rules and the phase writes
+    efficacy-<rules>.json; its FedAvg and centralized runs (the same under any rules)
+    are copied from efficacy.json where it has them."""
+    other_rules = args.rules != "test"
     tuning_path = RESULTS / f"efficacy-tuning{args.suffix}.json"
     best = best_settings(json.loads(tuning_path.read_text())["runs"]) if tuning_path.exists() else {}
-    tag = "-deployed" if deployed else ""
+    tag = f"-{args.rules}" if other_rules else ""
     store = Store(RESULTS / f"efficacy{tag}{args.suffix}.json", vars(args), args.resume)
     jobs, total = [], 0
     for n in args.participants:
@@ -728,10 +754,10 @@ def evaluate_grid(args) -> None:
                         s = chosen(best, name, method, alpha, task_default(task))
                         key = {"task": name, "participants": n, "alpha": alpha, "seed": seed, "method": method}
                         jobs.append((key, lambda tick, c=cell, s=s, m=method, r=rounds: run_method(
-                            m, c, s, r, tick=tick, deployed=deployed and m == "DeRelayL")))
+                            m, c, s, r, tick=tick, rules=args.rules)))
                         total += rounds
     grid_path = RESULTS / f"efficacy{args.suffix}.json"
-    if deployed and grid_path.exists():
+    if other_rules and grid_path.exists():
         grid = Store(grid_path, {}, resume=True)
         for key, _ in jobs:
             found = None if key["method"] == "DeRelayL" or store.has(key) else grid.has(key)
@@ -983,13 +1009,14 @@ def main() -> None:
     parser.add_argument("--central-rounds", type=int, default=60)
     parser.add_argument("--resume", action="store_true", help="keep the runs already in the results file")
     parser.add_argument("--suffix", default="", help="results/plot file suffix (--quick: -quick)")
-    parser.add_argument("--rules", choices=("test", "deployed"), default="test",
+    parser.add_argument("--rules", choices=RULES, default="test",
                         help="eval phase: the relay's rules, the benchmark's TEST_PARAMS (durations 0, free offers, "
-                        "no floor, no fallback) or what `derelayl deploy --task` deploys (deployed_rules; writes "
-                        "efficacy-deployed.json and docs/img/efficacy-deployed-<task>.png)")
+                        "no floor, no fallback), what `derelayl deploy --task` deploys (deployed: deployed_rules, "
+                        "10 tokens each, lineage claimed), or those with free offers and no tokens (deployed-free); "
+                        "writes efficacy-<rules>.json and docs/img/efficacy-<rules>-<task>.png")
     args = parser.parse_args()
-    if args.rules == "deployed" and args.phase != "eval":
-        parser.error("--rules deployed is for --phase eval")
+    if args.rules != "test" and args.phase != "eval":
+        parser.error(f"--rules {args.rules} is for --phase eval")
     if args.quick:
         args.tasks, args.participants, args.seeds, args.tune_seeds = args.tasks[:1], [16], [0], [100]
         args.alphas, args.merge_alphas = [0.1, 1.0], [0.1]
