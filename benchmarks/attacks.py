@@ -94,9 +94,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from efficacy import Resubmit, garbage_of, honest_scores, honest_turn, relay_run
+from efficacy import Resubmit, deployed_rules, garbage_of, honest_scores, honest_turn, relay_run
 from derelayl.demo import DemoConfig, split_data
-from derelayl.params import DEFAULT_PARAMS, SAFE_DURATIONS, SAFE_QUORUM, SCORE_SCALE, TOKEN
+from derelayl.params import SAFE_QUORUM, SCORE_SCALE, TOKEN
 from derelayl.protocol import draw_evaluators
 from derelayl.task import load_task
 from derelayl.training import train_turn
@@ -107,12 +107,10 @@ POOL = 4 * EVALUATORS  # an evaluator pool of 4 stakers a seat (the cap of the o
 WIDE = (5, 8)  # seats in the wider-panel scenarios (8: the default); the 3 test splits are re-cut
 #: Today's rules of issue 17 on top of the benchmark's (TEST_PARAMS: durations 0, free
 #: offers, no acceptance floor, no fallback: the rules before issue 17), as `derelayl
-#: deploy --task digits-mlp` deploys them: the safe durations, the minimum price, the
-#: task's acceptance floor (0.2: chance is 0.1; deploy raises DEFAULT_PARAMS' 0.01 to
-#: it), the margin under the parent and the fallback of DEFAULT_PARAMS.
-TODAY = {**SAFE_DURATIONS, "min_price": DEFAULT_PARAMS.min_price,
-         "score_floor": max(DEFAULT_PARAMS.score_floor, round(load_task("digits-mlp").score_floor * SCORE_SCALE)),
-         "floor_margin": DEFAULT_PARAMS.floor_margin, "fallback_rounds": DEFAULT_PARAMS.fallback_rounds}
+#: deploy --task digits-mlp` deploys them (`efficacy.deployed_rules`): the safe
+#: durations, the minimum price, the task's acceptance floor (0.2), the margin under the
+#: parent and the fallback of DEFAULT_PARAMS.
+TODAY = deployed_rules(load_task("digits-mlp"))
 GRIND_BLOCKS = 26  # blocks a closer may wait for a draw it likes (issue 17, class 3: 26 blocks)
 
 

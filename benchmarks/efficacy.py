@@ -29,9 +29,20 @@ run keeps what it finished):
 - ``merge``: the merge turn against the plain relay and FedAvg, with and without an
   accepted model replaced by garbage -> efficacy-merge.json, docs/img/efficacy-merge.png.
 
+The relay plays under the benchmark's TEST_PARAMS (durations 0, free offers, no
+acceptance floor, no fallback). ``--phase eval --rules deployed`` plays it under the
+rules a deployment uses instead (`deployed_rules`: the safe durations, the minimum
+price, the task's floor, the margin under the parent, the fallback; everyone starts
+with `DEPLOYED_ALLOCATION` tokens and claims its lineage rewards every round) ->
+efficacy-deployed.json, docs/img/efficacy-deployed-<task>.png. ``--rules
+deployed-free`` keeps the floors, fallback and durations but offers are free and
+nobody holds tokens, to tell the floors' effect from the tokens' ->
+efficacy-deployed-free.json.
+
     nice -n 19 .venv/bin/python benchmarks/efficacy.py --phase tune
     nice -n 19 .venv/bin/python benchmarks/efficacy.py --phase eval
     nice -n 19 .venv/bin/python benchmarks/efficacy.py --phase merge
+    nice -n 19 .venv/bin/python benchmarks/efficacy.py --phase eval --rules deployed --tasks digits
     nice -n 19 .venv/bin/python benchmarks/efficacy.py --quick     # a look in a few minutes
 
 Reported per cell: the plateau (mean of the last 10 rounds, never the best round),
@@ -63,7 +74,7 @@ from tqdm import tqdm
 from derelayl.crypto import weights_hash
 from derelayl.demo import DemoConfig, split_data
 from derelayl.merge import MERGES, Merge, trimmed_mean
-from derelayl.params import TEST_PARAMS, SCORE_SCALE
+from derelayl.params import DEFAULT_PARAMS, SAFE_DURATIONS, SCORE_SCALE, TEST_PARAMS, TOKEN
 from derelayl.policies import PolicyView, default_bid, default_price
 from derelayl.protocol import Phase, ProtocolRevert, RelayProtocol
 from derelayl.roles.trainer import submission_binding
@@ -80,6 +91,36 @@ SPEC = load_task("digits-mlp")
 TASKS = {"digits": "digits-mlp", "wine": "wine"}
 #: The rounds over which a plateau is averaged, and the window of "rounds to X%".
 PLATEAU, WINDOW = 10, 5
+#: Everyone's tokens at the start of a relay under `deployed_rules`: owners need credit
+#: to offer at the minimum price (the attacks benchmark's allocation).
+DEPLOYED_ALLOCATION = 10 * TOKEN
+#: The relay's rules in the eval phase (`--rules`).
+RULES = ("test", "deployed", "deployed-free")
+
+
+def deployed_rules(task: Task) -> dict[str, int]:
+    """The rules `derelayl deploy --task <task>` deploys, as changes to the benchmark's
+    TEST_PARAMS (durations 0, free offers, no acceptance floor, no fallback): the safe
+    durations, the minimum price, the task's acceptance floor (deploy raises
+    DEFAULT_PARAMS' 0.01 to it; digits-mlp: 0.2, chance is 0.1), and the margin under
+    the parent and the fallback of DEFAULT_PARAMS."""
+    return {**SAFE_DURATIONS, "min_price": DEFAULT_PARAMS.min_price,
+            "score_floor": max(DEFAULT_PARAMS.score_floor, round(task.score_floor * SCORE_SCALE)),
+            "floor_margin": DEFAULT_PARAMS.floor_margin, "fallback_rounds": DEFAULT_PARAMS.fallback_rounds}
+
+
+def relay_rules(task: Task, rules: str) -> dict[str, Any]:
+    """`relay_run`'s arguments for one of `RULES`: "test" is TEST_PARAMS with no tokens;
+    "deployed" is `deployed_rules` with `DEPLOYED_ALLOCATION` tokens each, everyone
+    claiming its lineage rewards (an owner needs credit to offer at the minimum price);
+    "deployed-free" is `deployed_rules` with free offers and no tokens."""
+    if rules == "test":
+        return {}
+    if rules == "deployed":
+        return {"rules": deployed_rules(task), "allocation": DEPLOYED_ALLOCATION, "claims": True}
+    if rules == "deployed-free":
+        return {"rules": {**deployed_rules(task), "min_price": 0}}
+    raise ValueError(f"unknown rules {rules!r}; known: {RULES}")
 
 
 # ------------------------------------------------------------------ the training turn
@@ -210,6 +251,7 @@ class RelayRun:
     seated: list[list[int]]  # per round, the evaluators drawn to its seats (indices into `evaluators`)
     compute: list[int] = field(default_factory=list)  # per round, sample-epochs of every trained slot
     layer_sizes: list[int] = field(default_factory=list)  # per round, models in the newest layer
+    accepted: list[int] = field(default_factory=list)  # per round, models the settlement accepted
 
     @property
     def forfeited(self) -> dict[str, int]:
@@ -235,7 +277,8 @@ def relay_run(parts, evaluator_sets, holdout, rounds: int, epochs: int, seed: in
               progress: Callable[[], None] | None = None, rules: dict[str, int] | None = None,
               closer: frozenset[str] = frozenset(), late_keys: frozenset[int] = frozenset(),
               sealed: frozenset[int] = frozenset(), cheap: frozenset[int] = frozenset(),
-              eager: frozenset[int] = frozenset(), seed_for: Callable | None = None) -> RelayRun:
+              eager: frozenset[int] = frozenset(), seed_for: Callable | None = None,
+              claims: bool = False) -> RelayRun:
     """The relay with pluggable behaviour: `turn(trainer_index, model, x, y, epochs,
     seed, submitted)` returns the model a trainer submits (`submitted`: this round's
     models so far) or a `Resubmit`; `scorer(evaluator_index, models, x, y)` its scores,
@@ -271,7 +314,9 @@ def relay_run(parts, evaluator_sets, holdout, rounds: int, epochs: int, seed: in
     owners in `cheap` offer the lowest price the rules allow (`min_price`); the trainers
     in `eager` bid one base unit more than the default policy, so they are matched first.
     `seed_for(round_state, evaluators)`, if given, chooses the seed of the draw (as
-    whoever closed Bidding could before the two-step close), instead of a random one."""
+    whoever closed Bidding could before the two-step close), instead of a random one.
+    With `claims`, every creator claims the lineage rewards of its models as each round
+    opens, as the SDK's trainers do (without, rewards stay owed: `RelayRun.tokens`)."""
     rng = random.Random(seed)
     people = [f"0x{i:040x}" for i in range(1, len(parts) + 1)]
     evaluators = [f"0x{i:040x}" for i in range(1000, 1000 + len(evaluator_sets))]
@@ -292,6 +337,7 @@ def relay_run(parts, evaluator_sets, holdout, rounds: int, epochs: int, seed: in
     accuracy: list[float] = []
     compute: list[int] = []
     layer_sizes: list[int] = []
+    accepted_counts: list[int] = []
     seated: list[list[int]] = []
     held = Dataset(*holdout)
 
@@ -316,6 +362,9 @@ def relay_run(parts, evaluator_sets, holdout, rounds: int, epochs: int, seed: in
     for _ in range(rounds):
         r = protocol.round
         rs = protocol.rounds[r]
+        for m in protocol.models if claims else ():
+            if not m.lineage_ended and protocol.claimable(m.model_id, 64)[0]:
+                protocol.claim(m.model_id, 64)
         latest = len(protocol.layers) - 1
         owners = protocol.owner_models[protocol.model_layer(rs.parent_layer)]
         meddle("bidding", lambda: protocol.close_bidding(b"\x07" * 32))
@@ -435,10 +484,11 @@ def relay_run(parts, evaluator_sets, holdout, rounds: int, epochs: int, seed: in
         accuracy.append(task.evaluate(model, held))
         compute.append(work)
         layer_sizes.append(len(newest))
+        accepted_counts.append(len(settlement.accepted_models))
         protocol.forget_round(r)
         if progress:
             progress()
-    return RelayRun(accuracy, protocol, people, evaluators, refused, seated, compute, layer_sizes)
+    return RelayRun(accuracy, protocol, people, evaluators, refused, seated, compute, layer_sizes, accepted_counts)
 
 
 # ------------------------------------------------------------------ FedAvg and centralized
@@ -511,17 +561,24 @@ def cell_data(cell: Cell):
 
 
 def run_method(method: str, cell: Cell, s: TurnSettings, rounds: int, merging: MergeTurn | None = None,
-               selection_permille: int = 500, tick: Callable[[], None] | None = None) -> dict[str, Any]:
-    """One method on one cell: its curve, compute per round, and the settings."""
+               selection_permille: int = 500, tick: Callable[[], None] | None = None,
+               rules: str = "test") -> dict[str, Any]:
+    """One method on one cell: its curve, compute per round, and the settings; the
+    relay plays under `rules` (one of `RULES`, see `relay_rules`)."""
     task, parts, evaluator_sets, held = cell_data(cell)
     begun = time.time()
     extra: dict[str, Any] = {}
     if method == "DeRelayL":
         run = relay_run(parts, evaluator_sets, held, rounds, s.epochs, cell.seed, task=task,
                         turn=settings_turn(s, len(task.labels)), scorer=task_scores(task), merging=merging,
-                        selection_permille=selection_permille, progress=tick)
+                        selection_permille=selection_permille, progress=tick,
+                        **relay_rules(task, rules))
         curve, compute = run.accuracy, run.compute
-        extra = {"refused": run.refused, "layer_sizes": run.layer_sizes}
+        extra = {"refused": run.refused, "layer_sizes": run.layer_sizes, "accepted": run.accepted,
+                 "fallbacks": len(run.protocol.layer_sources), "rules": rules,
+                 # per participant: the models of theirs accepted, and their credit at the end (tokens)
+                 "accepted_by": [sum(m.creator == p for m in run.protocol.models[1:]) for p in run.people],
+                 "credit_end": [round(run.protocol.credit.get(p, 0) / TOKEN, 3) for p in run.people]}
     elif method == "FedAvg":
         curve, compute = fedavg(task, parts, held, rounds, s, cell.seed, progress=tick)
     else:
@@ -676,10 +733,15 @@ def chosen(best: dict[str, Any], task: str, method: str, alpha: float, fallback:
 
 
 def evaluate_grid(args) -> None:
-    """Every method with its tuned setting on the evaluation seeds."""
+    """Every method with its tuned setting on the evaluation seeds. With `--rules`
+    other than "test", the relay plays under those rules and the phase writes
+    efficacy-<rules>.json; its FedAvg and centralized runs (the same under any rules)
+    are copied from efficacy.json where it has them."""
+    other_rules = args.rules != "test"
     tuning_path = RESULTS / f"efficacy-tuning{args.suffix}.json"
     best = best_settings(json.loads(tuning_path.read_text())["runs"]) if tuning_path.exists() else {}
-    store = Store(RESULTS / f"efficacy{args.suffix}.json", vars(args), args.resume)
+    tag = f"-{args.rules}" if other_rules else ""
+    store = Store(RESULTS / f"efficacy{tag}{args.suffix}.json", vars(args), args.resume)
     jobs, total = [], 0
     for n in args.participants:
         for name in args.tasks:
@@ -691,15 +753,23 @@ def evaluate_grid(args) -> None:
                                            ("centralized", args.central_rounds)):
                         s = chosen(best, name, method, alpha, task_default(task))
                         key = {"task": name, "participants": n, "alpha": alpha, "seed": seed, "method": method}
-                        jobs.append((key, lambda tick, c=cell, s=s, m=method, r=rounds: run_method(m, c, s, r,
-                                                                                                  tick=tick)))
+                        jobs.append((key, lambda tick, c=cell, s=s, m=method, r=rounds: run_method(
+                            m, c, s, r, tick=tick, rules=args.rules)))
                         total += rounds
+    grid_path = RESULTS / f"efficacy{args.suffix}.json"
+    if other_rules and grid_path.exists():
+        grid = Store(grid_path, {}, resume=True)
+        for key, _ in jobs:
+            found = None if key["method"] == "DeRelayL" or store.has(key) else grid.has(key)
+            wanted = {"FedAvg": args.fedavg_rounds, "centralized": args.central_rounds}.get(key["method"])
+            if found and found["rounds"] == wanted:
+                store.record["runs"].append({**found, "copied_from": grid_path.name})
     play(store, jobs, total, "eval")
     store.record["summary"] = summarize(store.record["runs"])
     store.save()
     print_summary(store.record["summary"])
     for name in args.tasks:
-        plot_grid(store.record["runs"], name, IMG / f"efficacy-{name}{args.suffix}.png")
+        plot_grid(store.record["runs"], name, IMG / f"efficacy{tag}-{name}{args.suffix}.png")
 
 
 def summarize(runs: list[dict[str, Any]], methods: Sequence[str] = ("DeRelayL", "FedAvg", "centralized"),
@@ -721,6 +791,9 @@ def summarize(runs: list[dict[str, Any]], methods: Sequence[str] = ("DeRelayL", 
                      "seeds": [r["seed"] for r in mine], "rounds": mine[0]["rounds"], "label": mine[0]["label"],
                      "still_rising": round(float(np.mean([flattened(r["accuracy"]) for r in mine])), 4),
                      "compute_per_round": round(float(np.mean([np.mean(r["compute"]) for r in mine])), 1)}
+            if all("accepted" in r for r in mine):  # the relay: rounds that accepted nothing, fallbacks
+                entry["rounds_accepting_nothing"] = round(float(np.mean([r["accepted"].count(0) for r in mine])), 1)
+                entry["fallbacks"] = round(float(np.mean([r["fallbacks"] for r in mine])), 1)
             if central:
                 ref = [central[r["seed"]] for r in mine if r["seed"] in central]
                 entry["of_centralized"] = round(float(np.mean(plateaus) / np.mean(ref)), 4) if ref else None
@@ -755,7 +828,9 @@ def print_summary(summary: list[dict[str, Any]], methods: Sequence[str] = ("DeRe
             print(f"  {row['task']:<7} n={row['participants']:<3} alpha={row['alpha']:<5g} {m:<22} "
                   f"{e['plateau']:.3f} ± {e['std']:.3f}  ({e.get('of_centralized') or 0:.1%} of centralized)  "
                   f"90%: {fmt_rounds(e, 90):>10}  95%: {fmt_rounds(e, 95):>10}  [{e['label']}, {e['rounds']} rounds, "
-                  f"still rising {e['still_rising']:+.3f}, {e['compute_per_round']:.0f} sample-epochs/round]")
+                  f"still rising {e['still_rising']:+.3f}, {e['compute_per_round']:.0f} sample-epochs/round"
+                  + (f", {e['rounds_accepting_nothing']:g} rounds accepted nothing, {e['fallbacks']:g} fallbacks"
+                     if "fallbacks" in e else "") + "]")
 
 
 def merge_phase(args) -> None:
@@ -934,7 +1009,14 @@ def main() -> None:
     parser.add_argument("--central-rounds", type=int, default=60)
     parser.add_argument("--resume", action="store_true", help="keep the runs already in the results file")
     parser.add_argument("--suffix", default="", help="results/plot file suffix (--quick: -quick)")
+    parser.add_argument("--rules", choices=RULES, default="test",
+                        help="eval phase: the relay's rules, the benchmark's TEST_PARAMS (durations 0, free offers, "
+                        "no floor, no fallback), what `derelayl deploy --task` deploys (deployed: deployed_rules, "
+                        "10 tokens each, lineage claimed), or those with free offers and no tokens (deployed-free); "
+                        "writes efficacy-<rules>.json and docs/img/efficacy-<rules>-<task>.png")
     args = parser.parse_args()
+    if args.rules != "test" and args.phase != "eval":
+        parser.error(f"--rules {args.rules} is for --phase eval")
     if args.quick:
         args.tasks, args.participants, args.seeds, args.tune_seeds = args.tasks[:1], [16], [0], [100]
         args.alphas, args.merge_alphas = [0.1, 1.0], [0.1]
