@@ -73,6 +73,7 @@ from tqdm import tqdm
 
 from derelayl.crypto import weights_hash
 from derelayl.demo import DemoConfig, split_data
+from derelayl.launch import task_params
 from derelayl.merge import MERGES, Merge, trimmed_mean
 from derelayl.params import DEFAULT_PARAMS, SAFE_DURATIONS, SCORE_SCALE, TEST_PARAMS, TOKEN
 from derelayl.policies import PolicyView, default_bid, default_price
@@ -105,7 +106,7 @@ def deployed_rules(task: Task) -> dict[str, int]:
     DEFAULT_PARAMS' 0.01 to it; digits-mlp: 0.2, chance is 0.1), and the margin under
     the parent and the fallback of DEFAULT_PARAMS."""
     return {**SAFE_DURATIONS, "min_price": DEFAULT_PARAMS.min_price,
-            "score_floor": max(DEFAULT_PARAMS.score_floor, round(task.score_floor * SCORE_SCALE)),
+            "score_floor": task_params(DEFAULT_PARAMS, task).score_floor,
             "floor_margin": DEFAULT_PARAMS.floor_margin, "fallback_rounds": DEFAULT_PARAMS.fallback_rounds}
 
 

@@ -19,6 +19,13 @@ from derelayl.task import Task, spec_bytes, task_spec
 from derelayl.weights import read_tensors, save_weights
 
 
+def task_params(params: ProtocolParams, task: Task) -> ProtocolParams:
+    """`params` as `deploy_task` deploys them for `task`: the acceptance floor raised to
+    at least the task's `score_floor`, so a model no better than chance (or garbage) is
+    never accepted."""
+    return params.replace(score_floor=max(params.score_floor, round(task.score_floor * SCORE_SCALE)))
+
+
 def deploy_task(w3: Web3, deployer, task: Task, store: ModelStore, *, entry_point: str,
                 params: ProtocolParams = DEFAULT_PARAMS, allocations: dict[str, int] | None = None,
                 genesis_owner: str | None = None, seed: int = 0, genesis_weights: bytes | None = None) -> Deployment:
@@ -29,7 +36,7 @@ def deploy_task(w3: Web3, deployer, task: Task, store: ModelStore, *, entry_poin
     accounts with tokens (base units) to bid and stake with. The contract's acceptance
     floor is at least the task's `score_floor`, so a model no better than chance (or
     garbage) is never accepted."""
-    params = params.replace(score_floor=max(params.score_floor, round(task.score_floor * SCORE_SCALE)))
+    params = task_params(params, task)
     plain = genesis_weights if genesis_weights is not None else save_weights(task.initial_model(seed))
     read_tensors(plain)  # a WeightsError before anything is pinned
     genesis_cid, genesis_key = store.put_encrypted(plain)
