@@ -25,8 +25,9 @@ contract RelayLearning is IRelayLearning {
     uint256 public constant MAX_CID_LENGTH = 128;
     /// @notice Longest key envelope accepted.
     uint256 public constant MAX_ENVELOPE_LENGTH = 512;
-    /// @notice Largest bid, price, stake or reward.
-    uint256 public constant MAX_AMOUNT = type(uint128).max;
+    /// @notice Largest bid, price, stake or reward (2^96 - 1 base units, 7.9e10 tokens of
+    /// 18 decimals): a bid and its trainer fit one storage word.
+    uint256 public constant MAX_AMOUNT = type(uint96).max;
     /// @notice Upper bound of maxTrainers (bounds every per-round loop).
     uint256 public constant MAX_TRAINERS_CAP = 64;
     /// @notice Upper bound of maxEvaluators.
@@ -89,7 +90,27 @@ contract RelayLearning is IRelayLearning {
     mapping(uint256 round => Slot[]) private _slots;
     mapping(uint256 round => mapping(address trainer => uint256 slotPlusOne)) private _trainerSlots;
 
-    Model[] private _models;
+    /// @dev A model as stored, in three words (`modelOf` returns it as `Model`). Ids,
+    /// layers, rounds, positions and slots fit 32 bits: every model costs more than 100k
+    /// gas to settle and every round several transactions, so no relay comes near 2^32 of
+    /// either; claimedUnits counts models, so it fits 56.
+    struct ModelRecord {
+        address creator; // word 0: who made it and where it came from
+        uint32 parentId;
+        uint32 round;
+        uint32 score;
+        bytes32 weightsHash; // word 1
+        uint32 layer; // word 2: where it sits, and how far its lineage claims have walked
+        uint32 index;
+        uint32 slot;
+        uint32 claimLayer;
+        uint32 claimLo;
+        uint32 claimHi;
+        bool lineageEnded;
+        uint56 claimedUnits;
+    }
+
+    ModelRecord[] private _models;
     uint256 private _layerCount;
     mapping(uint256 layer => uint256[] modelIds) private _layers;
     mapping(uint256 layer => uint256[] prefix) private _childStart;
@@ -144,23 +165,10 @@ contract RelayLearning is IRelayLearning {
         _taskSpecCid = taskSpecCid_;
         _genesisCid = genesisCid;
 
-        _models.push(
-            Model({
-                parentId: 0,
-                layer: 0,
-                index: 0,
-                round: 0,
-                creator: genesisOwner,
-                slot: 0,
-                score: 0,
-                weightsHash: genesisHash,
-                claimLayer: 0,
-                claimLo: 0,
-                claimHi: 1,
-                lineageEnded: false,
-                claimedUnits: 0
-            })
-        );
+        ModelRecord storage genesis = _models.push();
+        genesis.creator = genesisOwner;
+        genesis.weightsHash = genesisHash;
+        genesis.claimHi = 1;
         _layers[0].push(0);
         _layerCount = 1;
         _ownerModels[0][genesisOwner] = 1;
@@ -197,7 +205,7 @@ contract RelayLearning is IRelayLearning {
         }
 
         Bid[] storage bids = _bids[round];
-        Bid memory placed = Bid({trainer: msg.sender, amount: uint128(amount)});
+        Bid memory placed = Bid({trainer: msg.sender, amount: uint96(amount)});
         if (bids.length < _params.maxTrainers) {
             bids.push(placed);
             _bidIndex[round][msg.sender] = bids.length;
@@ -509,15 +517,15 @@ contract RelayLearning is IRelayLearning {
     function claim(uint256 modelId, uint256 maxLayers) external returns (uint256 units) {
         if (modelId >= _models.length) revert RelayUnknownModel(modelId);
         if (maxLayers == 0) revert RelayZeroAmount();
-        Model storage m = _models[modelId];
-        (uint256 found, uint64 layer, uint64 lo, uint64 hi, bool ended) = _scanLineage(m, maxLayers);
+        ModelRecord storage m = _models[modelId];
+        (uint256 found, uint256 layer, uint256 lo, uint256 hi, bool ended) = _scanLineage(m, maxLayers);
         if (found == 0) revert RelayNothingToClaim(modelId);
 
-        m.claimLayer = layer;
-        m.claimLo = lo;
-        m.claimHi = hi;
+        m.claimLayer = uint32(layer);
+        m.claimLo = uint32(lo);
+        m.claimHi = uint32(hi);
         m.lineageEnded = ended;
-        m.claimedUnits += found;
+        m.claimedUnits += uint56(found);
         uint256 amount = found * _params.lineageReward;
         emit LineageClaimed(modelId, m.creator, found, amount);
         _mintCredit(m.creator, amount);
@@ -650,14 +658,29 @@ contract RelayLearning is IRelayLearning {
     /// @inheritdoc IRelayLearning
     function modelOf(uint256 modelId) external view returns (Model memory) {
         if (modelId >= _models.length) revert RelayUnknownModel(modelId);
-        return _models[modelId];
+        ModelRecord storage m = _models[modelId];
+        return Model({
+            parentId: m.parentId,
+            layer: m.layer,
+            index: m.index,
+            round: m.round,
+            creator: m.creator,
+            slot: m.slot,
+            score: m.score,
+            weightsHash: m.weightsHash,
+            claimLayer: m.claimLayer,
+            claimLo: m.claimLo,
+            claimHi: m.claimHi,
+            lineageEnded: m.lineageEnded,
+            claimedUnits: m.claimedUnits
+        });
     }
 
     /// @inheritdoc IRelayLearning
     function cidOf(uint256 modelId) external view returns (string memory) {
         if (modelId >= _models.length) revert RelayUnknownModel(modelId);
         if (modelId == 0) return _genesisCid;
-        Model storage m = _models[modelId];
+        ModelRecord storage m = _models[modelId];
         return _slots[m.round][m.slot].cid;
     }
 
@@ -686,7 +709,7 @@ contract RelayLearning is IRelayLearning {
     /// @inheritdoc IRelayLearning
     function claimable(uint256 modelId, uint256 maxLayers) external view returns (uint256 units, bool complete) {
         if (modelId >= _models.length) revert RelayUnknownModel(modelId);
-        (uint256 found, uint64 layer,,, bool ended) = _scanLineage(_models[modelId], maxLayers);
+        (uint256 found, uint256 layer,,, bool ended) = _scanLineage(_models[modelId], maxLayers);
         return (found, ended || layer + 1 >= _layerCount);
     }
 
@@ -1044,18 +1067,18 @@ contract RelayLearning is IRelayLearning {
     function _createModel(uint256 round, uint256 layer, uint256 position, uint256 slot, uint256 score) private {
         Slot storage s = _slots[round][slot];
         uint256 modelId = _models.length;
-        Model storage m = _models.push();
-        m.parentId = s.parentId;
-        m.layer = uint64(layer);
-        m.index = uint64(position);
-        m.round = uint64(round);
+        ModelRecord storage m = _models.push();
         m.creator = s.trainer;
-        m.slot = uint32(slot);
+        m.parentId = uint32(s.parentId);
+        m.round = uint32(round);
         m.score = uint32(score);
         m.weightsHash = s.weightsHash;
-        m.claimLayer = uint64(layer);
-        m.claimLo = uint64(position);
-        m.claimHi = uint64(position + 1);
+        m.layer = uint32(layer);
+        m.index = uint32(position);
+        m.slot = uint32(slot);
+        m.claimLayer = uint32(layer);
+        m.claimLo = uint32(position);
+        m.claimHi = uint32(position + 1);
         _layers[layer].push(modelId);
         _ownerModels[layer][s.trainer] = modelId + 1;
         _accounts[s.trainer].createdModel = true;
@@ -1065,10 +1088,10 @@ contract RelayLearning is IRelayLearning {
     /// @dev Walks a model's descendant interval down at most `maxLayers` layers from
     /// where its last claim stopped. O(1) per layer: the next interval is
     /// [childStart[lo], childStart[hi]) of the current layer.
-    function _scanLineage(Model storage m, uint256 maxLayers)
+    function _scanLineage(ModelRecord storage m, uint256 maxLayers)
         private
         view
-        returns (uint256 units, uint64 layer, uint64 lo, uint64 hi, bool ended)
+        returns (uint256 units, uint256 layer, uint256 lo, uint256 hi, bool ended)
     {
         layer = m.claimLayer;
         lo = m.claimLo;
@@ -1078,8 +1101,8 @@ contract RelayLearning is IRelayLearning {
         for (uint256 step = 0; step < maxLayers && !ended && layer < last; ++step) {
             uint256[] storage childStart = _childStart[layer];
             if (childStart.length == 0) return (units, layer, lo, hi, true); // fell back from `layer`
-            lo = uint64(childStart[lo]);
-            hi = uint64(childStart[hi]);
+            lo = childStart[lo];
+            hi = childStart[hi];
             units += hi - lo;
             ++layer;
             ended = lo == hi;

@@ -75,10 +75,10 @@ interface IRelayLearning {
         uint16 fallbackRounds;
     }
 
-    /// @notice A trainer's bid (its locked deposit).
+    /// @notice A trainer's bid (its locked deposit); one storage word.
     struct Bid {
         address trainer;
-        uint128 amount;
+        uint96 amount;
     }
 
     /// @notice A model owner's offer: price paid per trainer served.

@@ -26,7 +26,7 @@ SMALL_QUORUM_RISK = (f"a model ranked on fewer than {SAFE_QUORUM} evaluator scor
 MAX_TRAINERS_CAP = 64
 MAX_EVALUATORS_CAP = 16
 MAX_SCORES_PER_ROUND = 512
-MAX_AMOUNT = 2**128 - 1
+MAX_AMOUNT = 2**96 - 1  # a bid and its trainer fit one storage word
 #: The Solidity width of each field of `IRelayLearning.Params` (all unsigned).
 _BITS = {"k": 32, "selection_permille": 32, "max_trainers": 32, "max_evaluators": 32, "quorum": 32,
          "bidding_duration": 64, "training_duration": 64, "commit_duration": 64, "reveal_duration": 64,
@@ -141,7 +141,7 @@ class ProtocolParams:
              "must be at most 1000"),
             ("score_tolerance", self.score_tolerance, self.score_tolerance <= SCORE_SCALE,
              f"must be at most {SCORE_SCALE} (SCORE_SCALE)"),
-        ] + [(name, getattr(self, name), getattr(self, name) <= MAX_AMOUNT, "must be at most 2**128 - 1")
+        ] + [(name, getattr(self, name), getattr(self, name) <= MAX_AMOUNT, "must be at most 2**96 - 1")
              for name in ("evaluator_stake", "evaluator_reward", "lineage_reward", "min_price")] + [
             (name, getattr(self, name), getattr(self, name) <= SCORE_SCALE, f"must be at most {SCORE_SCALE} (SCORE_SCALE)")
              for name in ("score_floor", "floor_margin")]

@@ -21,12 +21,11 @@ from eth_utils import keccak
 
 from derelayl.commitment import score_commitment
 from derelayl.errors import ProtocolRevert
-from derelayl.params import SCORE_SCALE, ProtocolParams
+from derelayl.params import MAX_AMOUNT, SCORE_SCALE, ProtocolParams
 from derelayl.types import ZERO32, Model, Phase, Slot, SlotOutcome
 
 MAX_CID_LENGTH = 128
 MAX_ENVELOPE_LENGTH = 512
-MAX_AMOUNT = 2**128 - 1
 ZERO_ADDRESS = "0x" + "00" * 20
 #: Quarters of Training in which an owner's key (2: the first half), and a courier's
 #: key or a request for one (3), are taken, as in the contract.

@@ -6,6 +6,7 @@ from conftest import (close_bidding, assert_closes_only_after_deadline, cid_of, 
 from eth_utils import keccak
 
 from derelayl import TOKEN
+from derelayl.params import MAX_AMOUNT
 from scripts.deploy import deploy
 
 
@@ -64,8 +65,9 @@ def test_bid_reverts_in_wrong_phase(relay, matched, trainers):
 
 
 def test_bid_reverts_when_oversize(relay, keyed, trainers):
+    assert relay.MAX_AMOUNT() == MAX_AMOUNT == 2**96 - 1  # the SDK refuses what the contract refuses
     with reverts("RelayAmountTooLarge"):
-        relay.bid(0, 2**128, {"from": trainers[0]})
+        relay.bid(0, relay.MAX_AMOUNT() + 1, {"from": trainers[0]})
 
 
 def test_bid_reverts_without_key(relay, outsider):
@@ -128,7 +130,7 @@ def test_offer_reverts_when_offering_twice(relay, keyed, genesis_owner):
 
 def test_offer_reverts_when_oversize(relay, keyed, genesis_owner):
     with reverts("RelayAmountTooLarge"):
-        relay.offer(0, 2**128, {"from": genesis_owner})
+        relay.offer(0, relay.MAX_AMOUNT() + 1, {"from": genesis_owner})
 
 
 def test_offer_reverts_in_wrong_phase(relay, matched, genesis_owner):
