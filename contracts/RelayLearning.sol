@@ -392,7 +392,6 @@ contract RelayLearning is IRelayLearning {
 
         s.submitted = true;
         s.weightsHash = weightsHash;
-        s.cid = cid;
         rs.submittedCount += 1;
         emit ModelSubmitted(round, slot, msg.sender, weightsHash, cid, envelopes);
         _advanceWhileDone(round);
@@ -677,11 +676,8 @@ contract RelayLearning is IRelayLearning {
     }
 
     /// @inheritdoc IRelayLearning
-    function cidOf(uint256 modelId) external view returns (string memory) {
-        if (modelId >= _models.length) revert RelayUnknownModel(modelId);
-        if (modelId == 0) return _genesisCid;
-        ModelRecord storage m = _models[modelId];
-        return _slots[m.round][m.slot].cid;
+    function genesisCid() external view returns (string memory) {
+        return _genesisCid;
     }
 
     /// @inheritdoc IRelayLearning

@@ -58,6 +58,13 @@ def cid_of(tag) -> str:
     return "Qm" + keccak(text=f"cid:{tag}").hex()[:44]
 
 
+def submitted_cids(relay, round: int, slot: int) -> list[str]:
+    """The CIDs of the ModelSubmitted events of (round, slot): the only record of a CID."""
+    events = web3.eth.contract(relay.address, abi=relay.abi).events
+    return [log["args"]["cid"] for log in events.ModelSubmitted.get_logs(
+        from_block=0, argument_filters={"round": round, "slot": slot})]
+
+
 # The slowest files, slowest first (seconds in a make test run, 2026-12-01): make test
 # runs the files on several xdist workers (tools/test-all.sh), and starting the long
 # ones first keeps one of them from starting last and running alone.

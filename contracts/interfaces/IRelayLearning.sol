@@ -88,7 +88,9 @@ interface IRelayLearning {
     }
 
     /// @notice A matched (MO model, trainer) pair of a round. `delivered`: the MO
-    /// delivered the key; `couriered`: a key holder did (see {courierKey}).
+    /// delivered the key; `couriered`: a key holder did (see {courierKey}). The CID of a
+    /// submitted model is kept only in its {ModelSubmitted} event (the contract never
+    /// reads it; the event is what every reader fetches the weights by).
     struct Slot {
         address trainer;
         uint64 parentId;
@@ -99,7 +101,6 @@ interface IRelayLearning {
         uint128 bid;
         uint128 price;
         bytes32 weightsHash;
-        string cid;
     }
 
     /// @notice An accepted model (id 0 is the genesis model).
@@ -298,7 +299,8 @@ interface IRelayLearning {
     /// none delivered so far opens the model (see {requestKey}).
     event KeyRequested(uint256 indexed round, uint256 indexed slot, address indexed trainer);
     /// @notice `trainer` submitted a model: sha256 of its plain weights, its CID, and its
-    /// key sealed to each evaluator of the round (in `evaluators(round)` order).
+    /// key sealed to each evaluator of the round (in `evaluators(round)` order). The only
+    /// record of the CID: a model accepted from (round, slot) is fetched by this event's.
     event ModelSubmitted(
         uint256 indexed round,
         uint256 indexed slot,
@@ -439,7 +441,8 @@ interface IRelayLearning {
 
     /// @notice Submits the slot's trained model.
     /// @param weightsHash sha256 of the plain (unencrypted) safetensors bytes.
-    /// @param cid IPFS CID of the encrypted weights.
+    /// @param cid IPFS CID of the encrypted weights: checked for length, kept only in the
+    /// event.
     /// @param envelopes The model's key sealed to each evaluator, in evaluator order.
     /// @dev Requirements: Training phase; the caller is the slot's trainer; the key was
     /// delivered or couriered; not yet submitted. Emits {ModelSubmitted}; when it is the last
@@ -559,8 +562,9 @@ interface IRelayLearning {
     /// @notice Model `modelId`.
     function modelOf(uint256 modelId) external view returns (Model memory);
 
-    /// @notice The CID of model `modelId`'s encrypted weights.
-    function cidOf(uint256 modelId) external view returns (string memory);
+    /// @notice The CID of the genesis model's weights (model 0). Every other model's CID
+    /// is in the {ModelSubmitted} event of its round and slot (see {modelOf}).
+    function genesisCid() external view returns (string memory);
 
     /// @notice The model `account` owns in the current parent layer (`found` false when none).
     function currentModelOf(address account) external view returns (bool found, uint256 modelId);

@@ -36,6 +36,7 @@ _EXPORTS: dict[str, str] = {
     "ContractRevert": "derelayl.errors",
     "DeRelayLError": "derelayl.errors",
     "DecryptionError": "derelayl.errors",
+    "EventMissing": "derelayl.errors",
     "ProtocolRevert": "derelayl.errors",
     "StorageError": "derelayl.errors",
     "StorageUnreachable": "derelayl.errors",
@@ -111,7 +112,7 @@ if TYPE_CHECKING:  # static type checkers and IDEs see the eager imports
     from derelayl.deploying import deploy
     from derelayl.deployment import Deployment
     from derelayl.errors import (ChainUnreachable, ConfigurationError, ContentMismatch, ContentNotFound,
-                                 ContractRevert, DecryptionError, DeRelayLError, ProtocolRevert, StorageError,
+                                 ContractRevert, DecryptionError, DeRelayLError, EventMissing, ProtocolRevert, StorageError,
                                  StorageUnreachable, TaskError, TaskMismatch, WeightsError)
     from derelayl.ipfs_node import IpfsNode
     from derelayl.localchain import LocalChain, dev_account

@@ -18,7 +18,7 @@ from web3.logs import DISCARD
 
 from derelayl.deploying import relay_contract
 from derelayl.deployment import Deployment
-from derelayl.errors import ConfigurationError
+from derelayl.errors import ConfigurationError, EventMissing
 from derelayl.params import ProtocolParams
 from derelayl.types import BidView, EvaluatorView, Model, OfferView, Phase, RoundView, Slot
 from derelayl.transactions import send
@@ -288,13 +288,24 @@ class RelayClient:
         return list(self._call("evaluatorsOf", round))
 
     def slot(self, round: int, slot: int) -> Slot:
-        """The slot as `derelayl.protocol.Slot`, the same record the plain-Python rules keep."""
-        trainer, parent_id, delivered, submitted, reclaimed, couriered, bid, price, weights_hash, cid = self._call(
-            "slotOf", round, slot)
-        return Slot(trainer, parent_id, bid, price, delivered, submitted, reclaimed, couriered, bytes(weights_hash), cid)
+        """The slot as `derelayl.protocol.Slot`, the same record the plain-Python rules keep
+        (its CID, kept on chain only in the `ModelSubmitted` event, from that event)."""
+        return self._slot(round, slot, self.submitted_cids(round))
 
     def slots(self, round: int) -> list[Slot]:
-        return [self.slot(round, i) for i in range(self.round_info(round).slot_count)]
+        cids = self.submitted_cids(round)
+        return [self._slot(round, i, cids) for i in range(self.round_info(round).slot_count)]
+
+    def _slot(self, round: int, slot: int, cids: dict[int, str]) -> Slot:
+        trainer, parent_id, delivered, submitted, reclaimed, couriered, bid, price, weights_hash = self._call(
+            "slotOf", round, slot)
+        return Slot(trainer, parent_id, bid, price, delivered, submitted, reclaimed, couriered, bytes(weights_hash),
+                    cids.get(slot, ""))
+
+    def submitted_cids(self, round: int) -> dict[int, str]:
+        """The CID of every model submitted in `round`, by slot (from its `ModelSubmitted`
+        events: the contract keeps a CID in no storage)."""
+        return {e["slot"]: e["cid"] for e in self.events("ModelSubmitted", round=round)}
 
     def trainer_slot(self, round: int, trainer: str) -> int | None:
         found, slot = self._call("trainerSlot", round, trainer)
@@ -320,7 +331,16 @@ class RelayClient:
         return Model(model_id, *v[:7], bytes(v[7]), *v[8:])
 
     def cid_of(self, model_id: int) -> str:
-        return self._call("cidOf", model_id)
+        """The CID of model `model_id`'s encrypted weights: the genesis CID, or the one its
+        trainer submitted (the `ModelSubmitted` event of the model's round and slot)."""
+        if model_id == 0:
+            return self._call("genesisCid")
+        model = self.model(model_id)
+        cid = self.submitted_cids(model.round).get(model.slot)
+        if cid is None:
+            raise EventMissing(f"model {model_id}: no ModelSubmitted event for round {model.round}, slot {model.slot} "
+                             f"(does the node keep the relay's logs since block {self.deployment.block}?)")
+        return cid
 
     def current_model_of(self, account: str) -> int | None:
         """The model `account` owns for the next round, or None."""

@@ -6,6 +6,8 @@
     ├── ConfigurationError      bad parameters, files or environment, found before anything is sent
     │                           (also a ValueError)
     ├── ChainUnreachable        nothing answers JSON-RPC at an address (also a ConnectionError)
+    ├── EventMissing            the node has no log of an event the relay must have emitted
+    │                           (also a LookupError)
     ├── StorageError            a store could not keep or return content
     │   ├── StorageUnreachable  nothing answers at the store's address (also a ConnectionError)
     │   ├── ContentMismatch     content that does not match its CID or recorded hash: never loaded
@@ -32,6 +34,7 @@ __all__ = [
     "ContractRevert",
     "DeRelayLError",
     "DecryptionError",
+    "EventMissing",
     "ProtocolRevert",
     "StorageError",
     "StorageUnreachable",
@@ -69,6 +72,12 @@ class ConfigurationError(DeRelayLError, ValueError):
 
 class ChainUnreachable(DeRelayLError, ConnectionError):
     """Nothing answers JSON-RPC at the given address."""
+
+
+class EventMissing(DeRelayLError, LookupError):
+    """The node returns no log of an event the relay must have emitted (a node that
+    prunes old logs, or an RPC that caps log queries): the data kept only in events,
+    such as a submitted model's CID, cannot be read from it."""
 
 
 class StorageError(DeRelayLError):

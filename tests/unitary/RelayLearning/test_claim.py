@@ -102,8 +102,6 @@ def test_claimable_reverts_for_unknown_model(relay):
 def test_views_revert_for_unknown_ids(relay):
     with reverts("RelayUnknownModel"):
         relay.modelOf(3)
-    with reverts("RelayUnknownModel"):
-        relay.cidOf(3)
     with reverts("RelayWrongRound"):
         relay.roundInfo(4)
     assert TOKEN == 10**18

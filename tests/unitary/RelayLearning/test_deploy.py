@@ -13,7 +13,7 @@ def test_genesis_state(relay, token, genesis_owner, params, evaluators):
     assert relay.roundInfo(0)["phase"] == 0
     assert relay.modelCount() == 1 and relay.layerCount() == 1
     assert relay.modelOf(0)["creator"] == genesis_owner
-    assert relay.cidOf(0) == GENESIS_CID
+    assert relay.genesisCid() == GENESIS_CID
     assert relay.taskSpecCid() == TASK_SPEC_CID
     assert tuple(relay.currentModelOf(genesis_owner)) == (True, 0)
     assert relay.token() == token

@@ -2,7 +2,8 @@
 
 import os
 
-from conftest import assert_closes_only_after_deadline, ENVELOPE, cid_of, reverts, sleep_past_deadline, timed_relay, weights_hash
+from conftest import (assert_closes_only_after_deadline, ENVELOPE, cid_of, reverts, sleep_past_deadline, submitted_cids,
+                      timed_relay, weights_hash)
 
 from derelayl import TOKEN
 from derelayl.protocol import slot_tie_key
@@ -35,7 +36,7 @@ def test_settle_starts_next_round_with_new_owners(relay, revealed, trainers):
     assert relay.roundInfo(0)["phase"] == 4  # Settled
     model = relay.modelOf(1)
     assert model["creator"] == trainers[0] and model["round"] == 0
-    assert relay.cidOf(1) == cid_of(0)
+    assert submitted_cids(relay, model["round"], model["slot"]) == [cid_of(0)]  # model 1's weights
 
 
 def test_settle_penalizes_commit_without_reveal(relay, token, committed, evaluators, params):

@@ -51,7 +51,8 @@ def test_submit_records_model_and_emits_envelopes(relay, delivered, matched):
     trainer = matched[0]["trainer"]
     tx = relay.submit(0, 0, weights_hash(0), cid_of(0), [ENVELOPE, ENVELOPE], {"from": trainer})
     slot = relay.slotOf(0, 0)
-    assert slot["submitted"] is True and slot["cid"] == cid_of(0)
+    assert slot["submitted"] is True and "cid" not in slot.keys()  # the CID is kept only in the event
+    assert tx.events["ModelSubmitted"]["cid"] == cid_of(0)
     assert slot["weightsHash"] == "0x" + weights_hash(0).hex()
     assert len(tx.events["ModelSubmitted"]["envelopes"]) == 2
     assert relay.roundInfo(0)["phase"] == 1  # slot 1 still expected
