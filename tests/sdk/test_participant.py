@@ -21,6 +21,7 @@ from click.testing import CliRunner
 from derelayl import crypto, deploy_task, load_task
 from derelayl.chain import LocalChain, connect, dev_account
 from derelayl.cli import main
+from derelayl.errors import EventMissing
 from derelayl.client import RelayClient, RoundView
 from derelayl.demo import prepare_participant, start_participant, wait_until_ready
 from derelayl.ipfs_node import IpfsNode
@@ -159,6 +160,12 @@ def test_killed_trainer_resumes_trains_again_and_submits_once(world):
         assert "eth_estimateGas" not in rpc["loop_calls"]  # known gas limits
     accepted = [e for e in client.events("ModelAccepted", round=0) if e["modelId"] != 0]  # 0: genesis
     assert len(accepted) == 1  # floor(0.5 * 2 slots)
+    model_id = accepted[0]["modelId"]
+    assert client.cid_of(model_id) == client.slot(0, accepted[0]["slot"]).cid  # both from ModelSubmitted
+    assert client.cid_of(model_id) in {e["cid"] for e in client.events("ModelSubmitted", round=0)}
+    late = RelayClient(w3, dataclasses.replace(deployment, block=w3.eth.block_number))  # logs from too late a block
+    with pytest.raises(EventMissing, match=f"model {model_id}: no ModelSubmitted event for round 0"):
+        late.cid_of(model_id)
 
     runner = CliRunner()
     status = runner.invoke(main, ["status", "--deployment", str(deployment_path)])
