@@ -112,8 +112,17 @@ contract RelayLearning is IRelayLearning {
 
     ModelRecord[] private _models;
     uint256 private _layerCount;
-    mapping(uint256 layer => uint256[] modelIds) private _layers;
-    mapping(uint256 layer => uint256[] prefix) private _childStart;
+    /// @dev A layer's models have consecutive ids (`_appendLayer` creates them in
+    /// order), so a layer is one word: its first id and its count.
+    struct LayerRange {
+        uint128 firstId;
+        uint128 count;
+    }
+
+    mapping(uint256 layer => LayerRange) private _layers;
+    /// @dev childStart[l][p] is where parent p's children start in layer l + 1; 32 bits
+    /// hold a position (see ModelRecord), so 8 share a storage word.
+    mapping(uint256 layer => uint32[] prefix) private _childStart;
     mapping(uint256 layer => mapping(address owner => uint256 modelIdPlusOne)) private _ownerModels;
     /// @dev For a layer a fallback appended, the layer whose models it offers again,
     /// plus one (0: the layer holds its own models).
@@ -169,7 +178,7 @@ contract RelayLearning is IRelayLearning {
         genesis.creator = genesisOwner;
         genesis.weightsHash = genesisHash;
         genesis.claimHi = 1;
-        _layers[0].push(0);
+        _layers[0] = LayerRange({firstId: 0, count: 1});
         _layerCount = 1;
         _ownerModels[0][genesisOwner] = 1;
         _accounts[genesisOwner].createdModel = true;
@@ -693,13 +702,21 @@ contract RelayLearning is IRelayLearning {
     }
 
     /// @inheritdoc IRelayLearning
-    function layerOf(uint256 layer) external view returns (uint256[] memory) {
-        return _layers[_modelLayer(layer)];
+    function layerOf(uint256 layer) external view returns (uint256[] memory modelIds) {
+        LayerRange memory range = _layers[_modelLayer(layer)];
+        modelIds = new uint256[](range.count);
+        for (uint256 i = 0; i < range.count; ++i) {
+            modelIds[i] = range.firstId + i;
+        }
     }
 
     /// @inheritdoc IRelayLearning
-    function childStartOf(uint256 layer) external view returns (uint256[] memory) {
-        return _childStart[layer];
+    function childStartOf(uint256 layer) external view returns (uint256[] memory prefix) {
+        uint32[] storage stored = _childStart[layer];
+        prefix = new uint256[](stored.length);
+        for (uint256 i = 0; i < stored.length; ++i) {
+            prefix[i] = stored[i];
+        }
     }
 
     /// @inheritdoc IRelayLearning
@@ -1016,16 +1033,16 @@ contract RelayLearning is IRelayLearning {
         uint256[] memory medians
     ) private returns (uint256 layer) {
         Slot[] storage slots = _slots[round];
-        uint256 parentCount = _layers[modelLayer].length;
+        uint256 parentCount = _layers[modelLayer].count;
         uint256[] memory start = new uint256[](parentCount + 1);
         for (uint256 a = 0; a < acceptedSlots.length; ++a) {
             ++start[_models[slots[acceptedSlots[a]].parentId].index + 1];
         }
-        uint256[] storage childStart = _childStart[parentLayer];
+        uint32[] storage childStart = _childStart[parentLayer];
         childStart.push(0);
         for (uint256 p = 1; p <= parentCount; ++p) {
             start[p] += start[p - 1];
-            childStart.push(start[p]);
+            childStart.push(uint32(start[p]));
         }
         // Counting sort: within one parent, children keep their rank order.
         uint256[] memory ordered = new uint256[](acceptedSlots.length);
@@ -1036,6 +1053,7 @@ contract RelayLearning is IRelayLearning {
 
         layer = _layerCount;
         _layerCount = layer + 1;
+        _layers[layer] = LayerRange({firstId: uint128(_models.length), count: uint128(ordered.length)});
         for (uint256 position = 0; position < ordered.length; ++position) {
             _createModel(round, layer, position, ordered[position], medians[ordered[position]]);
         }
@@ -1075,7 +1093,6 @@ contract RelayLearning is IRelayLearning {
         m.claimLayer = uint32(layer);
         m.claimLo = uint32(position);
         m.claimHi = uint32(position + 1);
-        _layers[layer].push(modelId);
         _ownerModels[layer][s.trainer] = modelId + 1;
         _accounts[s.trainer].createdModel = true;
         emit ModelAccepted(round, modelId, s.parentId, s.trainer, slot, score, layer);
@@ -1095,7 +1112,7 @@ contract RelayLearning is IRelayLearning {
         ended = m.lineageEnded;
         uint256 last = _layerCount - 1;
         for (uint256 step = 0; step < maxLayers && !ended && layer < last; ++step) {
-            uint256[] storage childStart = _childStart[layer];
+            uint32[] storage childStart = _childStart[layer];
             if (childStart.length == 0) return (units, layer, lo, hi, true); // fell back from `layer`
             lo = childStart[lo];
             hi = childStart[hi];
