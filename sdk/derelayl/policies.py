@@ -25,6 +25,36 @@ def default_bid(view: PolicyView) -> int:
     return min(view.credit, (view.latest_version - view.own_version + 1) * TOKEN)
 
 
+def offer_reserve(view: PolicyView) -> int:
+    """What an offer at the minimum price deposits: k x min_price (0 without a minimum)."""
+    return view.k * view.min_price
+
+
+def reserve_bid(view: PolicyView) -> int:
+    """`default_bid`, but never so much that less than an offer's deposit (k x min_price)
+    is left: a trainer whose child is accepted can then always offer it. A candidate,
+    not the default (docs/efficacy.md, "Bid policies under the deployed rules")."""
+    return max(0, min(default_bid(view), view.credit - offer_reserve(view)))
+
+
+def fraction_bid(view: PolicyView, fraction: float = 0.25) -> int:
+    """`reserve_bid`, but at most `fraction` of the credit above the reserve: a run of
+    rejections shrinks the bids geometrically instead of emptying the credit. A
+    candidate, not the default."""
+    spare = max(0, view.credit - offer_reserve(view))
+    return min(reserve_bid(view), int(spare * fraction))
+
+
+def capped_bid(view: PolicyView, cap: int = TOKEN) -> int:
+    """`reserve_bid`, but at most `cap` (1 token): a rejected child costs at most one
+    token. A candidate, not the default."""
+    return min(reserve_bid(view), cap)
+
+
+#: The bid policies by name (the efficacy benchmark's ``--bid-policy``).
+BID_POLICIES = {"default": default_bid, "reserve": reserve_bid, "fraction": fraction_bid, "capped": capped_bid}
+
+
 def default_price(view: PolicyView, budget: int = TOKEN) -> int | None:
     """The authors' MO policy: min(balance, budget) / k per trainer, but never below
     the deployment's minimum price (the contract refuses it): the minimum when the
