@@ -37,7 +37,9 @@ with `DEPLOYED_ALLOCATION` tokens and claims its lineage rewards every round) ->
 efficacy-deployed.json, docs/img/efficacy-deployed-<task>.png. ``--rules
 deployed-free`` keeps the floors, fallback and durations but offers are free and
 nobody holds tokens, to tell the floors' effect from the tokens' ->
-efficacy-deployed-free.json.
+efficacy-deployed-free.json. ``--bid-policy <name>`` (eval phase) has the trainers bid
+by a candidate policy of `derelayl.policies.BID_POLICIES` instead of the authors'
+`default_bid` -> efficacy[-<rules>]-<name>.json.
 
     nice -n 19 .venv/bin/python benchmarks/efficacy.py --phase tune
     nice -n 19 .venv/bin/python benchmarks/efficacy.py --phase eval
@@ -76,7 +78,7 @@ from derelayl.demo import DemoConfig, split_data
 from derelayl.launch import task_params
 from derelayl.merge import MERGES, Merge, trimmed_mean
 from derelayl.params import DEFAULT_PARAMS, SAFE_DURATIONS, SCORE_SCALE, TEST_PARAMS, TOKEN
-from derelayl.policies import PolicyView, default_bid, default_price
+from derelayl.policies import BID_POLICIES, PolicyView, default_bid, default_price
 from derelayl.protocol import Phase, ProtocolRevert, RelayProtocol
 from derelayl.roles.trainer import submission_binding
 from derelayl.simulate import cheap_commitment, cheap_tie_keys
@@ -279,7 +281,7 @@ def relay_run(parts, evaluator_sets, holdout, rounds: int, epochs: int, seed: in
               closer: frozenset[str] = frozenset(), late_keys: frozenset[int] = frozenset(),
               sealed: frozenset[int] = frozenset(), cheap: frozenset[int] = frozenset(),
               eager: frozenset[int] = frozenset(), seed_for: Callable | None = None,
-              claims: bool = False) -> RelayRun:
+              claims: bool = False, bid_policy: Callable[[PolicyView], int] = default_bid) -> RelayRun:
     """The relay with pluggable behaviour: `turn(trainer_index, model, x, y, epochs,
     seed, submitted)` returns the model a trainer submits (`submitted`: this round's
     models so far) or a `Resubmit`; `scorer(evaluator_index, models, x, y)` its scores,
@@ -317,7 +319,9 @@ def relay_run(parts, evaluator_sets, holdout, rounds: int, epochs: int, seed: in
     `seed_for(round_state, evaluators)`, if given, chooses the seed of the draw (as
     whoever closed Bidding could before the two-step close), instead of a random one.
     With `claims`, every creator claims the lineage rewards of its models as each round
-    opens, as the SDK's trainers do (without, rewards stay owed: `RelayRun.tokens`)."""
+    opens, as the SDK's trainers do (without, rewards stay owed: `RelayRun.tokens`).
+    Trainers bid by `bid_policy` (the authors' `default_bid` unless told; the view
+    carries the deployment's minimum price)."""
     rng = random.Random(seed)
     people = [f"0x{i:040x}" for i in range(1, len(parts) + 1)]
     evaluators = [f"0x{i:040x}" for i in range(1000, 1000 + len(evaluator_sets))]
@@ -381,7 +385,8 @@ def relay_run(parts, evaluator_sets, holdout, rounds: int, epochs: int, seed: in
         if rs.phase == Phase.BIDDING:
             for p in people:
                 if p not in owners:
-                    amount = default_bid(PolicyView(protocol.credit.get(p, 0), latest, version[p], params.k))
+                    amount = bid_policy(PolicyView(protocol.credit.get(p, 0), latest, version[p], params.k,
+                                                   params.min_price))
                     if people.index(p) in eager:
                         amount = min(amount + 1, protocol.credit.get(p, 0))
                     protocol.bid(p, r, amount)
@@ -563,9 +568,10 @@ def cell_data(cell: Cell):
 
 def run_method(method: str, cell: Cell, s: TurnSettings, rounds: int, merging: MergeTurn | None = None,
                selection_permille: int = 500, tick: Callable[[], None] | None = None,
-               rules: str = "test") -> dict[str, Any]:
+               rules: str = "test", bid_policy: str = "default") -> dict[str, Any]:
     """One method on one cell: its curve, compute per round, and the settings; the
-    relay plays under `rules` (one of `RULES`, see `relay_rules`)."""
+    relay plays under `rules` (one of `RULES`, see `relay_rules`), its trainers
+    bidding by `BID_POLICIES[bid_policy]`."""
     task, parts, evaluator_sets, held = cell_data(cell)
     begun = time.time()
     extra: dict[str, Any] = {}
@@ -573,10 +579,10 @@ def run_method(method: str, cell: Cell, s: TurnSettings, rounds: int, merging: M
         run = relay_run(parts, evaluator_sets, held, rounds, s.epochs, cell.seed, task=task,
                         turn=settings_turn(s, len(task.labels)), scorer=task_scores(task), merging=merging,
                         selection_permille=selection_permille, progress=tick,
-                        **relay_rules(task, rules))
+                        bid_policy=BID_POLICIES[bid_policy], **relay_rules(task, rules))
         curve, compute = run.accuracy, run.compute
         extra = {"refused": run.refused, "layer_sizes": run.layer_sizes, "accepted": run.accepted,
-                 "fallbacks": len(run.protocol.layer_sources), "rules": rules,
+                 "fallbacks": len(run.protocol.layer_sources), "rules": rules, "bid_policy": bid_policy,
                  # per participant: the models of theirs accepted, and their credit at the end (tokens)
                  "accepted_by": [sum(m.creator == p for m in run.protocol.models[1:]) for p in run.people],
                  "credit_end": [round(run.protocol.credit.get(p, 0) / TOKEN, 3) for p in run.people]}
@@ -741,7 +747,7 @@ def evaluate_grid(args) -> None:
     other_rules = args.rules != "test"
     tuning_path = RESULTS / f"efficacy-tuning{args.suffix}.json"
     best = best_settings(json.loads(tuning_path.read_text())["runs"]) if tuning_path.exists() else {}
-    tag = f"-{args.rules}" if other_rules else ""
+    tag = (f"-{args.rules}" if other_rules else "") + (f"-{args.bid_policy}" if args.bid_policy != "default" else "")
     store = Store(RESULTS / f"efficacy{tag}{args.suffix}.json", vars(args), args.resume)
     jobs, total = [], 0
     for n in args.participants:
@@ -755,10 +761,10 @@ def evaluate_grid(args) -> None:
                         s = chosen(best, name, method, alpha, task_default(task))
                         key = {"task": name, "participants": n, "alpha": alpha, "seed": seed, "method": method}
                         jobs.append((key, lambda tick, c=cell, s=s, m=method, r=rounds: run_method(
-                            m, c, s, r, tick=tick, rules=args.rules)))
+                            m, c, s, r, tick=tick, rules=args.rules, bid_policy=args.bid_policy)))
                         total += rounds
     grid_path = RESULTS / f"efficacy{args.suffix}.json"
-    if other_rules and grid_path.exists():
+    if tag and grid_path.exists():
         grid = Store(grid_path, {}, resume=True)
         for key, _ in jobs:
             found = None if key["method"] == "DeRelayL" or store.has(key) else grid.has(key)
@@ -1015,7 +1021,13 @@ def main() -> None:
                         "no floor, no fallback), what `derelayl deploy --task` deploys (deployed: deployed_rules, "
                         "10 tokens each, lineage claimed), or those with free offers and no tokens (deployed-free); "
                         "writes efficacy-<rules>.json and docs/img/efficacy-<rules>-<task>.png")
+    parser.add_argument("--bid-policy", choices=sorted(BID_POLICIES), default="default",
+                        help="eval phase: the trainers' bid policy (derelayl.policies): the authors' default_bid, "
+                        "or a candidate (reserve_bid, fraction_bid, capped_bid); a candidate's results go to "
+                        "efficacy[-<rules>]-<policy>.json and its plots to docs/img/efficacy[-<rules>]-<policy>-<task>.png")
     args = parser.parse_args()
+    if args.bid_policy != "default" and args.phase != "eval":
+        parser.error(f"--bid-policy {args.bid_policy} is for --phase eval")
     if args.rules != "test" and args.phase != "eval":
         parser.error(f"--rules {args.rules} is for --phase eval")
     if args.quick:
