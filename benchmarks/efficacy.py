@@ -28,6 +28,8 @@ run keeps what it finished):
   against cumulative training compute in sample-epochs, every trained slot counted).
 - ``merge``: the merge turn against the plain relay and FedAvg, with and without an
   accepted model replaced by garbage -> efficacy-merge.json, docs/img/efficacy-merge.png.
+- ``report``: no training; prints the summaries of efficacy.json (or the file that
+  ``--rules`` and ``--bid-policy`` name) and efficacy-merge.json, and redraws their plots.
 
 The relay plays under the benchmark's TEST_PARAMS (durations 0, free offers, no
 acceptance floor, no fallback). ``--phase eval --rules deployed`` plays it under the
@@ -840,15 +842,9 @@ def print_summary(summary: list[dict[str, Any]], methods: Sequence[str] = ("DeRe
                      if "fallbacks" in e else "") + "]")
 
 
-def merge_phase(args) -> None:
-    """The merge turn against the plain relay and FedAvg, with and without a garbage
-    accepted model, on digits at n = `args.participants[0]`."""
-    tuning_path = RESULTS / f"efficacy-tuning{args.suffix}.json"
-    best = best_settings(json.loads(tuning_path.read_text())["runs"]) if tuning_path.exists() else {}
-    store = Store(RESULTS / f"efficacy-merge{args.suffix}.json", vars(args), args.resume)
-    n, name = args.participants[0], args.tasks[0]
-    task = load_task(TASKS[name])
-    variants: list[tuple[str, str, MergeTurn | None, int]] = [
+def merge_variants() -> list[tuple[str, str, MergeTurn | None, int]]:
+    """The merge phase's variants: (name, method, merge turn, accepted share in permille)."""
+    return [
         ("relay", "DeRelayL", None, 500),
         ("merge median 50%", "DeRelayL", MergeTurn(MERGES["median"]), 500),
         ("merge mean 50%", "DeRelayL", MergeTurn(MERGES["mean"]), 500),
@@ -863,6 +859,17 @@ def merge_phase(args) -> None:
         ("merge trimmed 50%, FedAvg's turn", "DeRelayL", MergeTurn(trimmed), 500),
         ("merge trimmed 50% + garbage, FedAvg's turn", "DeRelayL", MergeTurn(trimmed, poison=True), 500),
     ]
+
+
+def merge_phase(args) -> None:
+    """The merge turn against the plain relay and FedAvg, with and without a garbage
+    accepted model, on digits at n = `args.participants[0]`."""
+    tuning_path = RESULTS / f"efficacy-tuning{args.suffix}.json"
+    best = best_settings(json.loads(tuning_path.read_text())["runs"]) if tuning_path.exists() else {}
+    store = Store(RESULTS / f"efficacy-merge{args.suffix}.json", vars(args), args.resume)
+    n, name = args.participants[0], args.tasks[0]
+    task = load_task(TASKS[name])
+    variants = merge_variants()
     all_names = [v[0] for v in variants]
     if args.variants:
         unknown = set(args.variants) - {v[0] for v in variants}
@@ -898,6 +905,30 @@ def merge_phase(args) -> None:
     store.save()
     print_summary(store.record["summary"], names)
     plot_merge(store.record["runs"], names, IMG / f"efficacy-merge{args.suffix}.png")
+
+
+def report(args) -> None:
+    """No training: prints the summary table of the eval phase's results file (the one
+    `--rules` and `--bid-policy` name) and redraws its plots; with the test rules and
+    the default policy, the merge phase's too. The summaries are recomputed from the
+    runs; the files are not rewritten."""
+    tag = (f"-{args.rules}" if args.rules != "test" else "") + (
+        f"-{args.bid_policy}" if args.bid_policy != "default" else "")
+    path = RESULTS / f"efficacy{tag}{args.suffix}.json"
+    if not path.exists():
+        raise SystemExit(f"{path} does not exist: run --phase eval first")
+    runs = json.loads(path.read_text())["runs"]
+    print(f"{path.relative_to(ROOT)}:")
+    print_summary(summarize(runs))
+    for name in sorted({r["task"] for r in runs}):
+        plot_grid(runs, name, IMG / f"efficacy{tag}-{name}{args.suffix}.png")
+    merge_path = RESULTS / f"efficacy-merge{args.suffix}.json"
+    if not tag and merge_path.exists():
+        names = [v[0] for v in merge_variants()]
+        runs = json.loads(merge_path.read_text())["runs"]
+        print(f"\n{merge_path.relative_to(ROOT)}:")
+        print_summary(summarize(runs, names, "variant"), names)
+        plot_merge(runs, names, IMG / f"efficacy-merge{args.suffix}.png")
 
 
 # ------------------------------------------------------------------ plots
@@ -999,7 +1030,9 @@ def plot_merge(runs: list[dict[str, Any]], names: Sequence[str], path: Path) -> 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--phase", choices=("tune", "eval", "merge"), default="eval")
+    parser.add_argument("--phase", choices=("tune", "eval", "merge", "report"), default="eval",
+                        help="report: no training, print the summaries of the eval (--rules, --bid-policy) and "
+                        "merge results files and redraw their plots")
     parser.add_argument("--quick", action="store_true", help="a look in a few minutes: few rounds, 1 seed, digits")
     parser.add_argument("--tasks", nargs="+", default=["digits", "wine"], choices=sorted(TASKS))
     parser.add_argument("--participants", type=int, nargs="+", default=[16, 32])
@@ -1026,9 +1059,9 @@ def main() -> None:
                         "or a candidate (reserve_bid, fraction_bid, capped_bid); a candidate's results go to "
                         "efficacy[-<rules>]-<policy>.json and its plots to docs/img/efficacy[-<rules>]-<policy>-<task>.png")
     args = parser.parse_args()
-    if args.bid_policy != "default" and args.phase != "eval":
+    if args.bid_policy != "default" and args.phase not in ("eval", "report"):
         parser.error(f"--bid-policy {args.bid_policy} is for --phase eval")
-    if args.rules != "test" and args.phase != "eval":
+    if args.rules != "test" and args.phase not in ("eval", "report"):
         parser.error(f"--rules {args.rules} is for --phase eval")
     if args.quick:
         args.tasks, args.participants, args.seeds, args.tune_seeds = args.tasks[:1], [16], [0], [100]
@@ -1038,7 +1071,7 @@ def main() -> None:
         args.suffix = args.suffix or "-quick"
     torch.set_num_threads(1)
     started = time.time()
-    {"tune": tune, "eval": evaluate_grid, "merge": merge_phase}[args.phase](args)
+    {"tune": tune, "eval": evaluate_grid, "merge": merge_phase, "report": report}[args.phase](args)
     print(f"({time.time() - started:.0f} s)")
 
 
