@@ -63,3 +63,17 @@ def default_price(view: PolicyView, budget: int = TOKEN) -> int | None:
     if price >= view.min_price:
         return price
     return view.min_price if view.credit >= view.min_price * view.k else None
+
+
+def minimum_price(view: PolicyView) -> int | None:
+    """An MO that offers the deployment's minimum price whatever its credit (None when
+    its credit cannot cover k of it): an owner whose children are rejected then loses
+    k x min_price a round at most, instead of `default_price`'s credit / k per slot
+    (all its credit below the 1-token budget). A candidate, not the default: the
+    price is also what a trainer gets if the owner never delivers the key, so a lower
+    price is a smaller remedy."""
+    return view.min_price if view.credit >= view.min_price * view.k else None
+
+
+#: The price policies by name (the efficacy benchmark's ``--price-policy``).
+PRICE_POLICIES = {"default": default_price, "minimum": minimum_price}

@@ -1,7 +1,8 @@
 """The bidding policies never offer what the contract refuses; the candidate bid policies keep an offer's deposit."""
 
 from derelayl import TOKEN, PolicyView, default_price
-from derelayl.policies import BID_POLICIES, capped_bid, default_bid, fraction_bid, reserve_bid
+from derelayl.policies import (BID_POLICIES, PRICE_POLICIES, capped_bid, default_bid, fraction_bid, minimum_price,
+                               reserve_bid)
 
 
 def view(credit, min_price, k=4):
@@ -69,3 +70,15 @@ def test_candidate_bids_never_exceed_the_credit():
     for policy in BID_POLICIES.values():
         for credit in range(0, 2 * TOKEN, TOKEN // 13):
             assert policy(bid_view(credit, latest=60, own=-1)) <= credit
+
+
+def test_minimum_price_offers_the_minimum_or_nothing():
+    floor = TOKEN // 100
+    assert minimum_price(view(10 * TOKEN, floor)) == floor  # default_price would offer 1/4 token
+    assert minimum_price(view(4 * floor, floor)) == floor
+    assert minimum_price(view(4 * floor - 1, floor)) is None
+    assert minimum_price(view(0, 0)) == 0  # no minimum (tests): free offers
+    assert PRICE_POLICIES["default"] is default_price
+    for credit in range(0, 10 * floor, floor // 7):
+        price = minimum_price(view(credit, floor))
+        assert price is None or (price == floor and price * 4 <= credit)
