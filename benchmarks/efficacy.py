@@ -41,7 +41,8 @@ deployed-free`` keeps the floors, fallback and durations but offers are free and
 nobody holds tokens, to tell the floors' effect from the tokens' ->
 efficacy-deployed-free.json. ``--bid-policy <name>`` (eval phase) has the trainers bid
 by a candidate policy of `derelayl.policies.BID_POLICIES` instead of the authors'
-`default_bid` -> efficacy[-<rules>]-<name>.json.
+`default_bid` -> efficacy[-<rules>]-<name>.json; ``--price-policy minimum`` has the
+owners offer the minimum price instead of `default_price` -> ...-price-minimum.json.
 
     nice -n 19 .venv/bin/python benchmarks/efficacy.py --phase tune
     nice -n 19 .venv/bin/python benchmarks/efficacy.py --phase eval
@@ -80,7 +81,7 @@ from derelayl.demo import DemoConfig, split_data
 from derelayl.launch import task_params
 from derelayl.merge import MERGES, Merge, trimmed_mean
 from derelayl.params import DEFAULT_PARAMS, SAFE_DURATIONS, SCORE_SCALE, TEST_PARAMS, TOKEN
-from derelayl.policies import BID_POLICIES, PolicyView, default_bid, default_price
+from derelayl.policies import BID_POLICIES, PRICE_POLICIES, PolicyView, default_bid, default_price
 from derelayl.protocol import Phase, ProtocolRevert, RelayProtocol
 from derelayl.roles.trainer import submission_binding
 from derelayl.simulate import cheap_commitment, cheap_tie_keys
@@ -283,7 +284,8 @@ def relay_run(parts, evaluator_sets, holdout, rounds: int, epochs: int, seed: in
               closer: frozenset[str] = frozenset(), late_keys: frozenset[int] = frozenset(),
               sealed: frozenset[int] = frozenset(), cheap: frozenset[int] = frozenset(),
               eager: frozenset[int] = frozenset(), seed_for: Callable | None = None,
-              claims: bool = False, bid_policy: Callable[[PolicyView], int] = default_bid) -> RelayRun:
+              claims: bool = False, bid_policy: Callable[[PolicyView], int] = default_bid,
+              price_policy: Callable[[PolicyView], int | None] = default_price) -> RelayRun:
     """The relay with pluggable behaviour: `turn(trainer_index, model, x, y, epochs,
     seed, submitted)` returns the model a trainer submits (`submitted`: this round's
     models so far) or a `Resubmit`; `scorer(evaluator_index, models, x, y)` its scores,
@@ -322,8 +324,9 @@ def relay_run(parts, evaluator_sets, holdout, rounds: int, epochs: int, seed: in
     whoever closed Bidding could before the two-step close), instead of a random one.
     With `claims`, every creator claims the lineage rewards of its models as each round
     opens, as the SDK's trainers do (without, rewards stay owed: `RelayRun.tokens`).
-    Trainers bid by `bid_policy` (the authors' `default_bid` unless told; the view
-    carries the deployment's minimum price)."""
+    Trainers bid by `bid_policy` and owners price by `price_policy` (the authors'
+    `default_bid` and `default_price` unless told; the view carries the deployment's
+    minimum price)."""
     rng = random.Random(seed)
     people = [f"0x{i:040x}" for i in range(1, len(parts) + 1)]
     evaluators = [f"0x{i:040x}" for i in range(1000, 1000 + len(evaluator_sets))]
@@ -377,8 +380,8 @@ def relay_run(parts, evaluator_sets, holdout, rounds: int, epochs: int, seed: in
         meddle("bidding", lambda: protocol.close_bidding(b"\x07" * 32))
         for owner, model_id in owners.items() if rs.phase == Phase.BIDDING else ():
             if people.index(owner) not in absent:
-                price = default_price(PolicyView(protocol.credit.get(owner, 0), latest, version[owner], params.k,
-                                                 params.min_price))
+                price = price_policy(PolicyView(protocol.credit.get(owner, 0), latest, version[owner], params.k,
+                                                params.min_price))
                 price = params.min_price if people.index(owner) in cheap else price
                 if price is not None:
                     protocol.offer(owner, r, price)
@@ -570,10 +573,11 @@ def cell_data(cell: Cell):
 
 def run_method(method: str, cell: Cell, s: TurnSettings, rounds: int, merging: MergeTurn | None = None,
                selection_permille: int = 500, tick: Callable[[], None] | None = None,
-               rules: str = "test", bid_policy: str = "default") -> dict[str, Any]:
+               rules: str = "test", bid_policy: str = "default", price_policy: str = "default") -> dict[str, Any]:
     """One method on one cell: its curve, compute per round, and the settings; the
     relay plays under `rules` (one of `RULES`, see `relay_rules`), its trainers
-    bidding by `BID_POLICIES[bid_policy]`."""
+    bidding by `BID_POLICIES[bid_policy]` and its owners pricing by
+    `PRICE_POLICIES[price_policy]`."""
     task, parts, evaluator_sets, held = cell_data(cell)
     begun = time.time()
     extra: dict[str, Any] = {}
@@ -581,10 +585,12 @@ def run_method(method: str, cell: Cell, s: TurnSettings, rounds: int, merging: M
         run = relay_run(parts, evaluator_sets, held, rounds, s.epochs, cell.seed, task=task,
                         turn=settings_turn(s, len(task.labels)), scorer=task_scores(task), merging=merging,
                         selection_permille=selection_permille, progress=tick,
-                        bid_policy=BID_POLICIES[bid_policy], **relay_rules(task, rules))
+                        bid_policy=BID_POLICIES[bid_policy], price_policy=PRICE_POLICIES[price_policy],
+                        **relay_rules(task, rules))
         curve, compute = run.accuracy, run.compute
         extra = {"refused": run.refused, "layer_sizes": run.layer_sizes, "accepted": run.accepted,
                  "fallbacks": len(run.protocol.layer_sources), "rules": rules, "bid_policy": bid_policy,
+                 "price_policy": price_policy,
                  # per participant: the models of theirs accepted, and their credit at the end (tokens)
                  "accepted_by": [sum(m.creator == p for m in run.protocol.models[1:]) for p in run.people],
                  "credit_end": [round(run.protocol.credit.get(p, 0) / TOKEN, 3) for p in run.people]}
@@ -741,15 +747,22 @@ def chosen(best: dict[str, Any], task: str, method: str, alpha: float, fallback:
     return TurnSettings(**entry["settings"]) if entry else fallback
 
 
+def policy_tag(args) -> str:
+    """The results-file tag of `--rules`, `--bid-policy` and `--price-policy`, e.g.
+    ``-deployed-capped`` or ``-deployed-capped-price-minimum`` ("" for the defaults)."""
+    return ((f"-{args.rules}" if args.rules != "test" else "")
+            + (f"-{args.bid_policy}" if args.bid_policy != "default" else "")
+            + (f"-price-{args.price_policy}" if args.price_policy != "default" else ""))
+
+
 def evaluate_grid(args) -> None:
     """Every method with its tuned setting on the evaluation seeds. With `--rules`
     other than "test", the relay plays under those rules and the phase writes
     efficacy-<rules>.json; its FedAvg and centralized runs (the same under any rules)
     are copied from efficacy.json where it has them."""
-    other_rules = args.rules != "test"
     tuning_path = RESULTS / f"efficacy-tuning{args.suffix}.json"
     best = best_settings(json.loads(tuning_path.read_text())["runs"]) if tuning_path.exists() else {}
-    tag = (f"-{args.rules}" if other_rules else "") + (f"-{args.bid_policy}" if args.bid_policy != "default" else "")
+    tag = policy_tag(args)
     store = Store(RESULTS / f"efficacy{tag}{args.suffix}.json", vars(args), args.resume)
     jobs, total = [], 0
     for n in args.participants:
@@ -763,7 +776,8 @@ def evaluate_grid(args) -> None:
                         s = chosen(best, name, method, alpha, task_default(task))
                         key = {"task": name, "participants": n, "alpha": alpha, "seed": seed, "method": method}
                         jobs.append((key, lambda tick, c=cell, s=s, m=method, r=rounds: run_method(
-                            m, c, s, r, tick=tick, rules=args.rules, bid_policy=args.bid_policy)))
+                            m, c, s, r, tick=tick, rules=args.rules, bid_policy=args.bid_policy,
+                            price_policy=args.price_policy)))
                         total += rounds
     grid_path = RESULTS / f"efficacy{args.suffix}.json"
     if tag and grid_path.exists():
@@ -912,8 +926,7 @@ def report(args) -> None:
     `--rules` and `--bid-policy` name) and redraws its plots; with the test rules and
     the default policy, the merge phase's too. The summaries are recomputed from the
     runs; the files are not rewritten."""
-    tag = (f"-{args.rules}" if args.rules != "test" else "") + (
-        f"-{args.bid_policy}" if args.bid_policy != "default" else "")
+    tag = policy_tag(args)
     path = RESULTS / f"efficacy{tag}{args.suffix}.json"
     if not path.exists():
         raise SystemExit(f"{path} does not exist: run --phase eval first")
@@ -1057,10 +1070,17 @@ def main() -> None:
     parser.add_argument("--bid-policy", choices=sorted(BID_POLICIES), default="default",
                         help="eval phase: the trainers' bid policy (derelayl.policies): the authors' default_bid, "
                         "or a candidate (reserve_bid, fraction_bid, capped_bid); a candidate's results go to "
-                        "efficacy[-<rules>]-<policy>.json and its plots to docs/img/efficacy[-<rules>]-<policy>-<task>.png")
+                        "efficacy[-<rules>]-<policy>.json and its plots to "
+                        "docs/img/efficacy[-<rules>]-<policy>-<task>.png")
+    parser.add_argument("--price-policy", choices=sorted(PRICE_POLICIES), default="default",
+                        help="eval phase: the owners' price policy (derelayl.policies): the authors' default_price, or "
+                        "minimum_price (the deployment's minimum); a candidate's results go to "
+                        "efficacy[-<rules>][-<bid policy>]-price-<policy>.json")
     args = parser.parse_args()
     if args.bid_policy != "default" and args.phase not in ("eval", "report"):
         parser.error(f"--bid-policy {args.bid_policy} is for --phase eval")
+    if args.price_policy != "default" and args.phase not in ("eval", "report"):
+        parser.error(f"--price-policy {args.price_policy} is for --phase eval")
     if args.rules != "test" and args.phase not in ("eval", "report"):
         parser.error(f"--rules {args.rules} is for --phase eval")
     if args.quick:
