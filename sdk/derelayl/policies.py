@@ -51,8 +51,14 @@ def capped_bid(view: PolicyView, cap: int = TOKEN) -> int:
     return min(reserve_bid(view), cap)
 
 
+def capped_quarter_bid(view: PolicyView) -> int:
+    """`capped_bid` at a quarter of a token. A candidate, not the default."""
+    return capped_bid(view, TOKEN // 4)
+
+
 #: The bid policies by name (the efficacy benchmark's ``--bid-policy``).
-BID_POLICIES = {"default": default_bid, "reserve": reserve_bid, "fraction": fraction_bid, "capped": capped_bid}
+BID_POLICIES = {"default": default_bid, "reserve": reserve_bid, "fraction": fraction_bid, "capped": capped_bid,
+                "capped-quarter": capped_quarter_bid}
 
 
 def default_price(view: PolicyView, budget: int = TOKEN) -> int | None:

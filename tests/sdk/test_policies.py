@@ -1,8 +1,8 @@
 """The bidding policies never offer what the contract refuses; the candidate bid policies keep an offer's deposit."""
 
 from derelayl import TOKEN, PolicyView, default_price
-from derelayl.policies import (BID_POLICIES, PRICE_POLICIES, capped_bid, default_bid, fraction_bid, minimum_price,
-                               reserve_bid)
+from derelayl.policies import (BID_POLICIES, PRICE_POLICIES, capped_bid, capped_quarter_bid, default_bid,
+                               fraction_bid, minimum_price, reserve_bid)
 
 
 def view(credit, min_price, k=4):
@@ -41,7 +41,7 @@ def test_candidate_bids_keep_the_offer_deposit():
     """reserve, fraction and capped never leave less than k x min_price, never bid more
     than the default policy, and never bid below 0."""
     reserve = 4 * (TOKEN // 100)
-    for policy in (reserve_bid, fraction_bid, capped_bid):
+    for policy in (reserve_bid, fraction_bid, capped_bid, capped_quarter_bid):
         for credit in [0, 1, reserve - 1, reserve, reserve + 1, TOKEN, 3 * TOKEN + 7, 10 * TOKEN, 100 * TOKEN]:
             for latest, own in ((0, -1), (3, 3), (5, -1), (40, 2)):
                 v = bid_view(credit, latest, own)
@@ -61,6 +61,8 @@ def test_candidate_bids_values():
     assert capped_bid(bid_view(10 * TOKEN)) == TOKEN
     assert capped_bid(bid_view(TOKEN)) == TOKEN - reserve
     assert capped_bid(bid_view(10 * TOKEN), cap=TOKEN // 2) == TOKEN // 2
+    assert capped_quarter_bid(bid_view(10 * TOKEN)) == TOKEN // 4
+    assert capped_quarter_bid(bid_view(reserve + TOKEN // 10)) == TOKEN // 10
     # without a minimum price (TEST_PARAMS) nothing is reserved
     assert reserve_bid(bid_view(3 * TOKEN, min_price=0)) == 3 * TOKEN
     assert BID_POLICIES["default"] is default_bid
