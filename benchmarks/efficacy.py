@@ -1069,8 +1069,8 @@ def main() -> None:
                         "writes efficacy-<rules>.json and docs/img/efficacy-<rules>-<task>.png")
     parser.add_argument("--bid-policy", choices=sorted(BID_POLICIES), default="default",
                         help="eval phase: the trainers' bid policy (derelayl.policies): the authors' default_bid, "
-                        "or a candidate (reserve_bid, fraction_bid, capped_bid); a candidate's results go to "
-                        "efficacy[-<rules>]-<policy>.json and its plots to "
+                        "or a candidate (reserve_bid, fraction_bid, capped_bid, capped_quarter_bid); "
+                        "a candidate's results go to efficacy[-<rules>]-<policy>.json and its plots to "
                         "docs/img/efficacy[-<rules>]-<policy>-<task>.png")
     parser.add_argument("--price-policy", choices=sorted(PRICE_POLICIES), default="default",
                         help="eval phase: the owners' price policy (derelayl.policies): the authors' default_price, or "
