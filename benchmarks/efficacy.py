@@ -28,6 +28,8 @@ run keeps what it finished):
   against cumulative training compute in sample-epochs, every trained slot counted).
 - ``merge``: the merge turn against the plain relay and FedAvg, with and without an
   accepted model replaced by garbage -> efficacy-merge.json, docs/img/efficacy-merge.png.
+- ``report``: no training; prints the summaries of efficacy.json (or the file that
+  ``--rules`` and ``--bid-policy`` name) and efficacy-merge.json, and redraws their plots.
 
 The relay plays under the benchmark's TEST_PARAMS (durations 0, free offers, no
 acceptance floor, no fallback). ``--phase eval --rules deployed`` plays it under the
@@ -37,7 +39,10 @@ with `DEPLOYED_ALLOCATION` tokens and claims its lineage rewards every round) ->
 efficacy-deployed.json, docs/img/efficacy-deployed-<task>.png. ``--rules
 deployed-free`` keeps the floors, fallback and durations but offers are free and
 nobody holds tokens, to tell the floors' effect from the tokens' ->
-efficacy-deployed-free.json.
+efficacy-deployed-free.json. ``--bid-policy <name>`` (eval phase) has the trainers bid
+by a candidate policy of `derelayl.policies.BID_POLICIES` instead of the authors'
+`default_bid` -> efficacy[-<rules>]-<name>.json; ``--price-policy minimum`` has the
+owners offer the minimum price instead of `default_price` -> ...-price-minimum.json.
 
     nice -n 19 .venv/bin/python benchmarks/efficacy.py --phase tune
     nice -n 19 .venv/bin/python benchmarks/efficacy.py --phase eval
@@ -76,7 +81,7 @@ from derelayl.demo import DemoConfig, split_data
 from derelayl.launch import task_params
 from derelayl.merge import MERGES, Merge, trimmed_mean
 from derelayl.params import DEFAULT_PARAMS, SAFE_DURATIONS, SCORE_SCALE, TEST_PARAMS, TOKEN
-from derelayl.policies import PolicyView, default_bid, default_price
+from derelayl.policies import BID_POLICIES, PRICE_POLICIES, PolicyView, default_bid, default_price
 from derelayl.protocol import Phase, ProtocolRevert, RelayProtocol
 from derelayl.roles.trainer import submission_binding
 from derelayl.simulate import cheap_commitment, cheap_tie_keys
@@ -279,7 +284,8 @@ def relay_run(parts, evaluator_sets, holdout, rounds: int, epochs: int, seed: in
               closer: frozenset[str] = frozenset(), late_keys: frozenset[int] = frozenset(),
               sealed: frozenset[int] = frozenset(), cheap: frozenset[int] = frozenset(),
               eager: frozenset[int] = frozenset(), seed_for: Callable | None = None,
-              claims: bool = False) -> RelayRun:
+              claims: bool = False, bid_policy: Callable[[PolicyView], int] = default_bid,
+              price_policy: Callable[[PolicyView], int | None] = default_price) -> RelayRun:
     """The relay with pluggable behaviour: `turn(trainer_index, model, x, y, epochs,
     seed, submitted)` returns the model a trainer submits (`submitted`: this round's
     models so far) or a `Resubmit`; `scorer(evaluator_index, models, x, y)` its scores,
@@ -317,7 +323,10 @@ def relay_run(parts, evaluator_sets, holdout, rounds: int, epochs: int, seed: in
     `seed_for(round_state, evaluators)`, if given, chooses the seed of the draw (as
     whoever closed Bidding could before the two-step close), instead of a random one.
     With `claims`, every creator claims the lineage rewards of its models as each round
-    opens, as the SDK's trainers do (without, rewards stay owed: `RelayRun.tokens`)."""
+    opens, as the SDK's trainers do (without, rewards stay owed: `RelayRun.tokens`).
+    Trainers bid by `bid_policy` and owners price by `price_policy` (the authors'
+    `default_bid` and `default_price` unless told; the view carries the deployment's
+    minimum price)."""
     rng = random.Random(seed)
     people = [f"0x{i:040x}" for i in range(1, len(parts) + 1)]
     evaluators = [f"0x{i:040x}" for i in range(1000, 1000 + len(evaluator_sets))]
@@ -371,8 +380,8 @@ def relay_run(parts, evaluator_sets, holdout, rounds: int, epochs: int, seed: in
         meddle("bidding", lambda: protocol.close_bidding(b"\x07" * 32))
         for owner, model_id in owners.items() if rs.phase == Phase.BIDDING else ():
             if people.index(owner) not in absent:
-                price = default_price(PolicyView(protocol.credit.get(owner, 0), latest, version[owner], params.k,
-                                                 params.min_price))
+                price = price_policy(PolicyView(protocol.credit.get(owner, 0), latest, version[owner], params.k,
+                                                params.min_price))
                 price = params.min_price if people.index(owner) in cheap else price
                 if price is not None:
                     protocol.offer(owner, r, price)
@@ -381,7 +390,8 @@ def relay_run(parts, evaluator_sets, holdout, rounds: int, epochs: int, seed: in
         if rs.phase == Phase.BIDDING:
             for p in people:
                 if p not in owners:
-                    amount = default_bid(PolicyView(protocol.credit.get(p, 0), latest, version[p], params.k))
+                    amount = bid_policy(PolicyView(protocol.credit.get(p, 0), latest, version[p], params.k,
+                                                   params.min_price))
                     if people.index(p) in eager:
                         amount = min(amount + 1, protocol.credit.get(p, 0))
                     protocol.bid(p, r, amount)
@@ -563,9 +573,11 @@ def cell_data(cell: Cell):
 
 def run_method(method: str, cell: Cell, s: TurnSettings, rounds: int, merging: MergeTurn | None = None,
                selection_permille: int = 500, tick: Callable[[], None] | None = None,
-               rules: str = "test") -> dict[str, Any]:
+               rules: str = "test", bid_policy: str = "default", price_policy: str = "default") -> dict[str, Any]:
     """One method on one cell: its curve, compute per round, and the settings; the
-    relay plays under `rules` (one of `RULES`, see `relay_rules`)."""
+    relay plays under `rules` (one of `RULES`, see `relay_rules`), its trainers
+    bidding by `BID_POLICIES[bid_policy]` and its owners pricing by
+    `PRICE_POLICIES[price_policy]`."""
     task, parts, evaluator_sets, held = cell_data(cell)
     begun = time.time()
     extra: dict[str, Any] = {}
@@ -573,10 +585,12 @@ def run_method(method: str, cell: Cell, s: TurnSettings, rounds: int, merging: M
         run = relay_run(parts, evaluator_sets, held, rounds, s.epochs, cell.seed, task=task,
                         turn=settings_turn(s, len(task.labels)), scorer=task_scores(task), merging=merging,
                         selection_permille=selection_permille, progress=tick,
+                        bid_policy=BID_POLICIES[bid_policy], price_policy=PRICE_POLICIES[price_policy],
                         **relay_rules(task, rules))
         curve, compute = run.accuracy, run.compute
         extra = {"refused": run.refused, "layer_sizes": run.layer_sizes, "accepted": run.accepted,
-                 "fallbacks": len(run.protocol.layer_sources), "rules": rules,
+                 "fallbacks": len(run.protocol.layer_sources), "rules": rules, "bid_policy": bid_policy,
+                 "price_policy": price_policy,
                  # per participant: the models of theirs accepted, and their credit at the end (tokens)
                  "accepted_by": [sum(m.creator == p for m in run.protocol.models[1:]) for p in run.people],
                  "credit_end": [round(run.protocol.credit.get(p, 0) / TOKEN, 3) for p in run.people]}
@@ -733,15 +747,22 @@ def chosen(best: dict[str, Any], task: str, method: str, alpha: float, fallback:
     return TurnSettings(**entry["settings"]) if entry else fallback
 
 
+def policy_tag(args) -> str:
+    """The results-file tag of `--rules`, `--bid-policy` and `--price-policy`, e.g.
+    ``-deployed-capped`` or ``-deployed-capped-price-minimum`` ("" for the defaults)."""
+    return ((f"-{args.rules}" if args.rules != "test" else "")
+            + (f"-{args.bid_policy}" if args.bid_policy != "default" else "")
+            + (f"-price-{args.price_policy}" if args.price_policy != "default" else ""))
+
+
 def evaluate_grid(args) -> None:
     """Every method with its tuned setting on the evaluation seeds. With `--rules`
     other than "test", the relay plays under those rules and the phase writes
     efficacy-<rules>.json; its FedAvg and centralized runs (the same under any rules)
     are copied from efficacy.json where it has them."""
-    other_rules = args.rules != "test"
     tuning_path = RESULTS / f"efficacy-tuning{args.suffix}.json"
     best = best_settings(json.loads(tuning_path.read_text())["runs"]) if tuning_path.exists() else {}
-    tag = f"-{args.rules}" if other_rules else ""
+    tag = policy_tag(args)
     store = Store(RESULTS / f"efficacy{tag}{args.suffix}.json", vars(args), args.resume)
     jobs, total = [], 0
     for n in args.participants:
@@ -755,10 +776,11 @@ def evaluate_grid(args) -> None:
                         s = chosen(best, name, method, alpha, task_default(task))
                         key = {"task": name, "participants": n, "alpha": alpha, "seed": seed, "method": method}
                         jobs.append((key, lambda tick, c=cell, s=s, m=method, r=rounds: run_method(
-                            m, c, s, r, tick=tick, rules=args.rules)))
+                            m, c, s, r, tick=tick, rules=args.rules, bid_policy=args.bid_policy,
+                            price_policy=args.price_policy)))
                         total += rounds
     grid_path = RESULTS / f"efficacy{args.suffix}.json"
-    if other_rules and grid_path.exists():
+    if tag and grid_path.exists():
         grid = Store(grid_path, {}, resume=True)
         for key, _ in jobs:
             found = None if key["method"] == "DeRelayL" or store.has(key) else grid.has(key)
@@ -834,15 +856,9 @@ def print_summary(summary: list[dict[str, Any]], methods: Sequence[str] = ("DeRe
                      if "fallbacks" in e else "") + "]")
 
 
-def merge_phase(args) -> None:
-    """The merge turn against the plain relay and FedAvg, with and without a garbage
-    accepted model, on digits at n = `args.participants[0]`."""
-    tuning_path = RESULTS / f"efficacy-tuning{args.suffix}.json"
-    best = best_settings(json.loads(tuning_path.read_text())["runs"]) if tuning_path.exists() else {}
-    store = Store(RESULTS / f"efficacy-merge{args.suffix}.json", vars(args), args.resume)
-    n, name = args.participants[0], args.tasks[0]
-    task = load_task(TASKS[name])
-    variants: list[tuple[str, str, MergeTurn | None, int]] = [
+def merge_variants() -> list[tuple[str, str, MergeTurn | None, int]]:
+    """The merge phase's variants: (name, method, merge turn, accepted share in permille)."""
+    return [
         ("relay", "DeRelayL", None, 500),
         ("merge median 50%", "DeRelayL", MergeTurn(MERGES["median"]), 500),
         ("merge mean 50%", "DeRelayL", MergeTurn(MERGES["mean"]), 500),
@@ -857,6 +873,17 @@ def merge_phase(args) -> None:
         ("merge trimmed 50%, FedAvg's turn", "DeRelayL", MergeTurn(trimmed), 500),
         ("merge trimmed 50% + garbage, FedAvg's turn", "DeRelayL", MergeTurn(trimmed, poison=True), 500),
     ]
+
+
+def merge_phase(args) -> None:
+    """The merge turn against the plain relay and FedAvg, with and without a garbage
+    accepted model, on digits at n = `args.participants[0]`."""
+    tuning_path = RESULTS / f"efficacy-tuning{args.suffix}.json"
+    best = best_settings(json.loads(tuning_path.read_text())["runs"]) if tuning_path.exists() else {}
+    store = Store(RESULTS / f"efficacy-merge{args.suffix}.json", vars(args), args.resume)
+    n, name = args.participants[0], args.tasks[0]
+    task = load_task(TASKS[name])
+    variants = merge_variants()
     all_names = [v[0] for v in variants]
     if args.variants:
         unknown = set(args.variants) - {v[0] for v in variants}
@@ -892,6 +919,29 @@ def merge_phase(args) -> None:
     store.save()
     print_summary(store.record["summary"], names)
     plot_merge(store.record["runs"], names, IMG / f"efficacy-merge{args.suffix}.png")
+
+
+def report(args) -> None:
+    """No training: prints the summary table of the eval phase's results file (the one
+    `--rules` and `--bid-policy` name) and redraws its plots; with the test rules and
+    the default policy, the merge phase's too. The summaries are recomputed from the
+    runs; the files are not rewritten."""
+    tag = policy_tag(args)
+    path = RESULTS / f"efficacy{tag}{args.suffix}.json"
+    if not path.exists():
+        raise SystemExit(f"{path} does not exist: run --phase eval first")
+    runs = json.loads(path.read_text())["runs"]
+    print(f"{path.relative_to(ROOT)}:")
+    print_summary(summarize(runs))
+    for name in sorted({r["task"] for r in runs}):
+        plot_grid(runs, name, IMG / f"efficacy{tag}-{name}{args.suffix}.png")
+    merge_path = RESULTS / f"efficacy-merge{args.suffix}.json"
+    if not tag and merge_path.exists():
+        names = [v[0] for v in merge_variants()]
+        runs = json.loads(merge_path.read_text())["runs"]
+        print(f"\n{merge_path.relative_to(ROOT)}:")
+        print_summary(summarize(runs, names, "variant"), names)
+        plot_merge(runs, names, IMG / f"efficacy-merge{args.suffix}.png")
 
 
 # ------------------------------------------------------------------ plots
@@ -993,7 +1043,9 @@ def plot_merge(runs: list[dict[str, Any]], names: Sequence[str], path: Path) -> 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--phase", choices=("tune", "eval", "merge"), default="eval")
+    parser.add_argument("--phase", choices=("tune", "eval", "merge", "report"), default="eval",
+                        help="report: no training, print the summaries of the eval (--rules, --bid-policy) and "
+                        "merge results files and redraw their plots")
     parser.add_argument("--quick", action="store_true", help="a look in a few minutes: few rounds, 1 seed, digits")
     parser.add_argument("--tasks", nargs="+", default=["digits", "wine"], choices=sorted(TASKS))
     parser.add_argument("--participants", type=int, nargs="+", default=[16, 32])
@@ -1015,8 +1067,21 @@ def main() -> None:
                         "no floor, no fallback), what `derelayl deploy --task` deploys (deployed: deployed_rules, "
                         "10 tokens each, lineage claimed), or those with free offers and no tokens (deployed-free); "
                         "writes efficacy-<rules>.json and docs/img/efficacy-<rules>-<task>.png")
+    parser.add_argument("--bid-policy", choices=sorted(BID_POLICIES), default="default",
+                        help="eval phase: the trainers' bid policy (derelayl.policies): the authors' default_bid, "
+                        "or a candidate (reserve_bid, fraction_bid, capped_bid, capped_quarter_bid); "
+                        "a candidate's results go to efficacy[-<rules>]-<policy>.json and its plots to "
+                        "docs/img/efficacy[-<rules>]-<policy>-<task>.png")
+    parser.add_argument("--price-policy", choices=sorted(PRICE_POLICIES), default="default",
+                        help="eval phase: the owners' price policy (derelayl.policies): the authors' default_price, or "
+                        "minimum_price (the deployment's minimum); a candidate's results go to "
+                        "efficacy[-<rules>][-<bid policy>]-price-<policy>.json")
     args = parser.parse_args()
-    if args.rules != "test" and args.phase != "eval":
+    if args.bid_policy != "default" and args.phase not in ("eval", "report"):
+        parser.error(f"--bid-policy {args.bid_policy} is for --phase eval")
+    if args.price_policy != "default" and args.phase not in ("eval", "report"):
+        parser.error(f"--price-policy {args.price_policy} is for --phase eval")
+    if args.rules != "test" and args.phase not in ("eval", "report"):
         parser.error(f"--rules {args.rules} is for --phase eval")
     if args.quick:
         args.tasks, args.participants, args.seeds, args.tune_seeds = args.tasks[:1], [16], [0], [100]
@@ -1026,7 +1091,7 @@ def main() -> None:
         args.suffix = args.suffix or "-quick"
     torch.set_num_threads(1)
     started = time.time()
-    {"tune": tune, "eval": evaluate_grid, "merge": merge_phase}[args.phase](args)
+    {"tune": tune, "eval": evaluate_grid, "merge": merge_phase, "report": report}[args.phase](args)
     print(f"({time.time() - started:.0f} s)")
 
 
