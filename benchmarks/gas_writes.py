@@ -479,47 +479,19 @@ def redesigns(turn: Turn, extra: dict) -> list[dict]:
                         if "(RelayToken)" in k or k.startswith("CALL overhead") or k.startswith("EXTCODESIZE"))
                  for p in PARTS}
     out = [
-        {"name": "pack per-slot and per-model fields",
+        {"name": "keep in events what only off-chain readers need (the totals)",
          "removes": [
-             item("bid", "Bid.amount", "Bid {address trainer; uint96 amount} fits one slot (MAX_AMOUNT would drop "
-                  "from 2^128 to 2^96 wei, 7.9e10 DRL)", new=True),
-             item("settle", "Model.parentId+layer+index+round", "each new Model's first slot: parentId, round as "
-                  "uint32 beside creator+score+slot, layer, index (uint16) beside the claim fields", new=True),
-             item("claim", "Model.claimedUnits", "claimedUnits as uint56 in the claim slot the same claim rewrites "
-                  "(a dirty write, 100)", new=True),
-         ],
-         "adds": [{"part": "claim", "gas": 100, "why": "claimedUnits rides on the claim slot's write (estimated)"}]},
-        {"name": "keep in events what only off-chain readers need",
-         "removes": [
-             item("submit", "_slots[][].cid (length)", "the CID is in ModelSubmitted already; cidOf is read only by the "
-                  "SDK (client.cid_of), which can read the event", new=True),
-             item("submit", "_slots[][].cid.data", "the CID's two data words (a 46-character CIDv0)", new=True),
              item("bid", "_totalLocked", "read on chain only to update itself; the SDK's totalLocked() and the "
                   "invariant tests can sum the events (Credited, CreditSpent, Forfeited)"),
              item("bid", "_totalCredited", "same, for the sum of credits"),
              item("settle", "_totalLocked", "same (its refund at the round's end goes too)"),
              item("settle", "_totalCredited", "same"),
              item("claim", "_totalCredited", "same"),
-         ], "adds": [],
-         "overlaps": "Model.claimedUnits (read only by modelOf; LineageClaimed carries the units) is counted "
-                     "under packing"},
-        {"name": "store CIDs as fixed 32-byte digests (alternative to events-only CIDs)",
-         "removes": [
-             item("submit", "_slots[][].cid (length)", "a bytes32 sha256 digest (CIDv0 = base58(0x1220 || digest)) "
-                  "needs one slot instead of length + 2 data words", new=True),
-             item("submit", "_slots[][].cid.data", "", new=True),
-             {"part": "submit", "variable": "calldata and ModelSubmitted data", "gas": extra["cid_bytes_saving"],
-              "why": "the string's offset, length and padded words in calldata and in the event become 32 bytes "
-                     "(computed from this run's bytes; the digest assumed free of zero bytes)"},
-         ],
-         "adds": [{"part": "submit", "gas": 22100, "why": "the digest's slot, zero->nonzero, cold"}],
-         "exclusive_with": "keep in events what only off-chain readers need (the CID rows)"},
+         ], "adds": []},
         {"name": "avoid writing what can be derived",
          "removes": [
              item("submit", "Slot.trainer+parentId+delivered+submitted+reclaimed+couriered",
                   "Slot.submitted is weightsHash != 0: the write goes (the read stays)", what="write_gas"),
-             item("settle", "_layers[].data[]", "a layer's models have consecutive ids (_appendLayer creates them in "
-                  "order): one word per layer (first id, count) instead of one per model", new=True),
          ], "adds": []},
         {"name": "lazy mint/burn instead of token calls per credit",
          "removes": [{"part": p, "variable": "RelayToken calls (mint, burn)", "gas": token_gas[p],
@@ -530,16 +502,6 @@ def redesigns(turn: Turn, extra: dict) -> list[dict]:
                    "why": "a pending-burn counter written once per settle (5,000 each, estimated)"}],
          "note": "totalSupply then excludes unwithdrawn credit; in this turn no deposit comes from a wallet "
                  "(the holders' allocations are credit), so no transferFrom is in it"},
-        {"name": "derive model fields from slots",
-         "removes": [
-             item("settle", "Model.weightsHash", "read from _slots[round][slot].weightsHash", new=True),
-             item("settle", "Model.creator+slot+score", "creator and parentId from the slot; round, slot, layer, "
-                  "index, score and the claim fields then fit one word", new=True),
-         ],
-         "adds": [{"part": "submit", "gas": 2100, "why": "the parent's weightsHash: one more cold read (estimated)"},
-                  {"part": "claim", "gas": 2100, "why": "the creator from the slot: one more cold read (estimated)"},
-                  {"part": "settle", "gas": extra["parent_models_per_turn"] * 2100,
-                   "why": "each parent model's creator from its slot: one more cold read per parent (estimated)"}]},
         {"name": "(beyond the issue's list) Params as immutables",
          "removes": [{"part": p, "variable": "Params.*", "gas": sum(r["total"] for r in rows
                                                                     if r["part"] == p and r["variable"].startswith("Params.")),
@@ -585,16 +547,6 @@ def main() -> None:
     turn = Turn(parts)
     cat = turn.category()
     turn_total = sum(sum(v.values()) for v in cat.values())
-    # the CID's bytes in a submit: calldata and the event's data (for the digest estimate)
-    sub = parts["submit"][0][0].tx
-    cid = sub.input and RelayLearning.at(relay).decode_input(sub.input)[1][3]
-    from eth_abi import encode
-    enc = encode(["string"], [cid])  # offset, length, padded data: as in calldata and in the event
-    cid_calldata = sum(4 if b == 0 else 16 for b in enc)
-    cid_bytes_saving = (cid_calldata - 32 * 16) + 8 * (len(enc) - 32)
-    # parent models whose creator settle reads (their slot would be read instead)
-    parent_models = sum(r["slots"] for r in turn.slots() if r["part"] == "settle"
-                        and r["variable"] == "Model.creator+slot+score" and not r["written"])
     # the transfer reference, as benchmarks/gas.py measures it, and one traced
     transfer = erc20_transfer_gas()
     holder = accounts[1]
@@ -607,9 +559,9 @@ def main() -> None:
                                    tnames)}
     ta = Attribution(ttx, tmaps, tnames)
     assert ttx.gas_used == transfer["new_holder"], (ttx.gas_used, transfer)
-    extra = {"cid_bytes_saving": cid_bytes_saving, "parent_models_per_turn": parent_models}
+    extra: dict = {}
     plans = redesigns(turn, extra)
-    combined = [p for p in plans if not p["name"].startswith(("store CIDs", "(beyond"))]
+    combined = [p for p in plans if not p["name"].startswith("(beyond")]
     combined_saving = sum(p["saving"] for p in combined)
     beyond = next(p for p in plans if p["name"].startswith("(beyond"))
     reference = transfer["new_holder"]
@@ -678,7 +630,13 @@ def write_doc(r: dict) -> None:
         "(viaIR, optimizer 200): the typical round of `make gas` (scripts/gas_round.py; 2 MOs, 8 trainers,",
         "4 evaluators), each transaction of the turn traced opcode by opcode (`debug_traceTransaction`).",
         "Raw rows: benchmarks/results/gas_writes.json. Every figure in the first three tables is measured;",
-        "the redesign savings are estimates computed from those rows (no contract was changed).",
+        "the savings of the redesigns not built yet are estimates computed from those rows.",
+        "",
+        "Built so far (issue 18): a model is one storage word (was five; its creator, parent and weights hash",
+        "are read from its slot), a bid one (MAX_AMOUNT 2^96 - 1), a layer one (its models' ids are",
+        "consecutive); childStart holds 32-bit positions; a submitted model's CID is kept only in its",
+        "ModelSubmitted event. The gas they saved is in the snapshot's",
+        "history (benchmarks/results/gas-snapshot.json, `git log -p` on it) and in docs/gas.md.",
         "",
         f"- relay turn (median bid + median submit + median settle / 8 + claim of one layer, as in benchmarks/gas.py): "
         f"**{_n(turn)} gas**; the rows below sum to {r['relay_turn_gas_from_rows']:,.2f} (gas.py rounds the medians down)",
@@ -738,8 +696,7 @@ def write_doc(r: dict) -> None:
                  f"| {_n(turn - d['saving'])} | {(turn - d['saving']) / ref:.2f} |")
     c = r["combined"]
     L += ["",
-          f"**All of the issue's redesigns together** ({'; '.join(c['of'])}; the digest row is the alternative to "
-          f"events-only CIDs, not added): saving {_n(c['saving'])}, turn **{_n(c['turn_gas'])} gas = "
+          f"**All of the issue's redesigns left together** ({'; '.join(c['of'])}): saving {_n(c['saving'])}, turn **{_n(c['turn_gas'])} gas = "
           f"{c['ratio']:.2f} transfers**; with Params as immutables too: {_n(c['with_params_immutable'])} = "
           f"{c['ratio_with_params_immutable']:.2f} transfers. The goal, 4 transfers = {_n(r['goal_gas'])}, "
           f"is {_n(c['with_params_immutable'] - r['goal_gas'])} gas further.",

@@ -70,6 +70,8 @@ contract RelayLearning is IRelayLearning {
     }
 
     RelayToken private immutable _token;
+    address private immutable _genesisOwner;
+    bytes32 private immutable _genesisHash;
     Params private _params;
     string private _taskSpecCid;
     string private _genesisCid;
@@ -90,24 +92,22 @@ contract RelayLearning is IRelayLearning {
     mapping(uint256 round => Slot[]) private _slots;
     mapping(uint256 round => mapping(address trainer => uint256 slotPlusOne)) private _trainerSlots;
 
-    /// @dev A model as stored, in three words (`modelOf` returns it as `Model`). Ids,
-    /// layers, rounds, positions and slots fit 32 bits: every model costs more than 100k
-    /// gas to settle and every round several transactions, so no relay comes near 2^32 of
-    /// either; claimedUnits counts models, so it fits 56.
+    /// @dev A model as stored: one word. Its creator, parent and weights hash are its
+    /// slot's (`_slots[round][slot]`; the genesis model's are immutables), so only where
+    /// it sits is written. A position in a layer, a slot and a claim interval's ends are
+    /// at most MAX_TRAINERS_CAP (64), so 8 bits hold them; layers and rounds fit 32 bits
+    /// (each costs several transactions); a score is at most SCORE_SCALE (24 bits).
     struct ModelRecord {
-        address creator; // word 0: who made it and where it came from
-        uint32 parentId;
         uint32 round;
-        uint32 score;
-        bytes32 weightsHash; // word 1
-        uint32 layer; // word 2: where it sits, and how far its lineage claims have walked
-        uint32 index;
-        uint32 slot;
-        uint32 claimLayer;
-        uint32 claimLo;
-        uint32 claimHi;
+        uint32 layer;
+        uint32 claimLayer; // the lineage claims' cursor: layer, [claimLo, claimHi)
+        uint24 score;
+        uint8 slot;
+        uint8 index;
+        uint8 claimLo;
+        uint8 claimHi;
         bool lineageEnded;
-        uint56 claimedUnits;
+        uint96 claimedUnits;
     }
 
     ModelRecord[] private _models;
@@ -174,10 +174,9 @@ contract RelayLearning is IRelayLearning {
         _taskSpecCid = taskSpecCid_;
         _genesisCid = genesisCid;
 
-        ModelRecord storage genesis = _models.push();
-        genesis.creator = genesisOwner;
-        genesis.weightsHash = genesisHash;
-        genesis.claimHi = 1;
+        _genesisOwner = genesisOwner;
+        _genesisHash = genesisHash;
+        _models.push().claimHi = 1;
         _layers[0] = LayerRange({firstId: 0, count: 1});
         _layerCount = 1;
         _ownerModels[0][genesisOwner] = 1;
@@ -344,7 +343,7 @@ contract RelayLearning is IRelayLearning {
     function deliverKey(uint256 round, uint256 slot, bytes calldata envelope) external {
         RoundState storage rs = _requirePhase(round, Phase.Training);
         Slot storage s = _slot(round, slot);
-        if (_models[s.parentId].creator != msg.sender) revert RelayNotSlotOwner(round, slot, msg.sender);
+        if (_creatorOf(s.parentId) != msg.sender) revert RelayNotSlotOwner(round, slot, msg.sender);
         if (s.delivered) revert RelayKeyAlreadyDelivered(round, slot);
         _requireKeyWindow(rs, round, slot, OWNER_KEY_QUARTERS);
         _checkEnvelope(envelope);
@@ -391,7 +390,7 @@ contract RelayLearning is IRelayLearning {
         if (!s.delivered && !s.couriered) revert RelayKeyNotDelivered(round, slot);
         if (s.submitted) revert RelayAlreadySubmitted(round, slot);
         if (weightsHash == bytes32(0)) revert RelayZeroHash();
-        if (weightsHash == _models[s.parentId].weightsHash) revert RelayUnchangedWeights(round, slot, s.parentId);
+        if (weightsHash == _weightsHashOf(s.parentId)) revert RelayUnchangedWeights(round, slot, s.parentId);
         _checkCid(cid);
         uint256 evaluatorCount = _seatCounts[round];
         if (envelopes.length != evaluatorCount) revert RelayEnvelopeCount(envelopes.length, evaluatorCount);
@@ -530,13 +529,14 @@ contract RelayLearning is IRelayLearning {
         if (found == 0) revert RelayNothingToClaim(modelId);
 
         m.claimLayer = uint32(layer);
-        m.claimLo = uint32(lo);
-        m.claimHi = uint32(hi);
+        m.claimLo = uint8(lo);
+        m.claimHi = uint8(hi);
         m.lineageEnded = ended;
-        m.claimedUnits += uint56(found);
+        m.claimedUnits += uint96(found);
         uint256 amount = found * _params.lineageReward;
-        emit LineageClaimed(modelId, m.creator, found, amount);
-        _mintCredit(m.creator, amount);
+        address creator = _creatorOf(modelId);
+        emit LineageClaimed(modelId, creator, found, amount);
+        _mintCredit(creator, amount);
         return found;
     }
 
@@ -668,14 +668,14 @@ contract RelayLearning is IRelayLearning {
         if (modelId >= _models.length) revert RelayUnknownModel(modelId);
         ModelRecord storage m = _models[modelId];
         return Model({
-            parentId: m.parentId,
+            parentId: modelId == 0 ? 0 : _slots[m.round][m.slot].parentId,
             layer: m.layer,
             index: m.index,
             round: m.round,
-            creator: m.creator,
+            creator: _creatorOf(modelId),
             slot: m.slot,
             score: m.score,
-            weightsHash: m.weightsHash,
+            weightsHash: _weightsHashOf(modelId),
             claimLayer: m.claimLayer,
             claimLo: m.claimLo,
             claimHi: m.claimHi,
@@ -800,7 +800,7 @@ contract RelayLearning is IRelayLearning {
                 ++served;
                 ++nextBid;
             }
-            _release(_models[chosen.modelId].creator, (k - served) * chosen.price);
+            _release(_creatorOf(chosen.modelId), (k - served) * chosen.price);
         }
         for (; nextBid < bids.length; ++nextBid) {
             Bid memory unmatched = bids[bidOrder[nextBid]];
@@ -873,7 +873,7 @@ contract RelayLearning is IRelayLearning {
         uint256[] memory values = new uint256[](revealed.length);
         for (uint256 i = 0; i < n; ++i) {
             Slot storage s = slots[i];
-            address owner = _models[s.parentId].creator;
+            address owner = _creatorOf(s.parentId);
             if (!s.delivered && !s.submitted) {
                 // The MO never delivered: the trainer gets its bid and the MO's slot deposit.
                 if (!s.reclaimed) {
@@ -974,7 +974,7 @@ contract RelayLearning is IRelayLearning {
     /// @dev Refunds an accepted slot's deposits, or forfeits a rejected one's.
     function _payRanked(uint256 round, uint256 slot, bool accepted, uint256 median) private {
         Slot storage s = _slots[round][slot];
-        address owner = _models[s.parentId].creator;
+        address owner = _creatorOf(s.parentId);
         if (accepted) _release(s.trainer, s.bid);
         else _forfeit(round, s.trainer, s.bid);
         _settlePrice(round, s, owner, accepted);
@@ -1070,6 +1070,20 @@ contract RelayLearning is IRelayLearning {
         emit RelayFellBack(round, frontier, source, layer);
     }
 
+    /// @dev Who made model `modelId`: its slot's trainer (the genesis owner for 0).
+    function _creatorOf(uint256 modelId) private view returns (address) {
+        if (modelId == 0) return _genesisOwner;
+        ModelRecord storage m = _models[modelId];
+        return _slots[m.round][m.slot].trainer;
+    }
+
+    /// @dev sha256 of model `modelId`'s plain weights: its slot's submission (genesis: the deployed hash).
+    function _weightsHashOf(uint256 modelId) private view returns (bytes32) {
+        if (modelId == 0) return _genesisHash;
+        ModelRecord storage m = _models[modelId];
+        return _slots[m.round][m.slot].weightsHash;
+    }
+
     /// @dev The layer whose models `layer` holds: itself, or the source of a fallback.
     function _modelLayer(uint256 layer) private view returns (uint256) {
         uint256 sourcePlusOne = _layerSources[layer];
@@ -1081,18 +1095,20 @@ contract RelayLearning is IRelayLearning {
     function _createModel(uint256 round, uint256 layer, uint256 position, uint256 slot, uint256 score) private {
         Slot storage s = _slots[round][slot];
         uint256 modelId = _models.length;
-        ModelRecord storage m = _models.push();
-        m.creator = s.trainer;
-        m.parentId = uint32(s.parentId);
-        m.round = uint32(round);
-        m.score = uint32(score);
-        m.weightsHash = s.weightsHash;
-        m.layer = uint32(layer);
-        m.index = uint32(position);
-        m.slot = uint32(slot);
-        m.claimLayer = uint32(layer);
-        m.claimLo = uint32(position);
-        m.claimHi = uint32(position + 1);
+        _models.push(
+            ModelRecord({
+                round: uint32(round),
+                layer: uint32(layer),
+                claimLayer: uint32(layer),
+                score: uint24(score),
+                slot: uint8(slot),
+                index: uint8(position),
+                claimLo: uint8(position),
+                claimHi: uint8(position + 1),
+                lineageEnded: false,
+                claimedUnits: 0
+            })
+        );
         _ownerModels[layer][s.trainer] = modelId + 1;
         _accounts[s.trainer].createdModel = true;
         emit ModelAccepted(round, modelId, s.parentId, s.trainer, slot, score, layer);

@@ -1,6 +1,6 @@
 """Limits: the largest rounds the caps allow, and the bytecode's opcodes.
 
-- Every external function stays under half the block gas limit at the largest round
+- Every external function stays within a third of the block gas limit at the largest round
   the caps allow. The test plays 64 trainers, a pool of 40 evaluator stakers (5 a
   seat) and then 64 model owners, with every deposit non-zero and every model
   accepted (s = 1). That exercises closeBidding with 64 bids, 64 offers and a draw of
@@ -46,8 +46,10 @@ def register(relay, people):
         relay.registerKey(keccak(text=f"key:{a.address}"), {"from": a, "silent": True})
 
 
-def test_largest_rounds_stay_under_half_a_block():
-    half_block = web3.eth.get_block("latest")["gasLimit"] // 2
+def test_largest_rounds_stay_under_a_third_of_a_block():
+    """Issue 18's goal: the largest round the caps allow plays every call in at most a
+    third of the block gas limit (room for other transactions in the same block)."""
+    third_block = web3.eth.get_block("latest")["gasLimit"] // 3
     genesis = fresh_accounts(1)[0]
     trainers = fresh_accounts(CAP_TRAINERS)  # round 0's trainers, round 1's model owners
     bidders = fresh_accounts(CAP_TRAINERS + 1)  # round 1's trainers, and one too many
@@ -64,16 +66,16 @@ def test_largest_rounds_stay_under_half_a_block():
     decoder = ErrorDecoder([relay.abi])
 
     def send(name, *args, sender, check=True):
-        """Signs and sends with a limit of exactly half a block: a call that needs more
+        """Signs and sends with a limit of exactly a third of a block: a call that needs more
         fails (and the replay names the error). No gas estimate: Ganache's estimate of a
         settle this size takes longer than a minute."""
         account = Account.from_key(sender.private_key)
         try:
-            receipt = chain_send(web3, account, getattr(contract.functions, name)(*args), decoder, gas=half_block,
+            receipt = chain_send(web3, account, getattr(contract.functions, name)(*args), decoder, gas=third_block,
                                  check=check)
         except Exception as exc:  # noqa: BLE001 - measure what it would need, then fail
-            full = chain_send(web3, account, getattr(contract.functions, name)(*args), decoder, gas=2 * half_block)
-            raise AssertionError(f"{name} needs {full['gasUsed']:,} gas, over half a block ({half_block:,}); "
+            full = chain_send(web3, account, getattr(contract.functions, name)(*args), decoder, gas=3 * third_block)
+            raise AssertionError(f"{name} needs {full['gasUsed']:,} gas, over a third of a block ({third_block:,}); "
                                  f"gas so far {gas}") from exc
         gas[name] = max(gas.get(name, 0), receipt["gasUsed"])
         return receipt
@@ -120,9 +122,9 @@ def test_largest_rounds_stay_under_half_a_block():
     # Lineage claims: a bounded number of layers per call.
     send("claim", 0, 64, sender=genesis)
 
-    report(f"largest-round gas: {dict(sorted(gas.items()))} half a block: {half_block}")
-    over = {name: used for name, used in gas.items() if used >= half_block}
-    assert not over, f"over half a block ({half_block}): {over}"
+    report(f"largest-round gas: {dict(sorted(gas.items()))} a third of a block: {third_block}")
+    over = {name: used for name, used in gas.items() if used > third_block}
+    assert not over, f"over a third of a block ({third_block}): {over}"
 
 
 def instructions(code: bytes):
