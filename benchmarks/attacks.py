@@ -97,6 +97,7 @@ import torch
 from efficacy import Resubmit, deployed_rules, garbage_of, honest_scores, honest_turn, relay_run
 from derelayl.demo import DemoConfig, split_data
 from derelayl.params import SAFE_QUORUM, SCORE_SCALE, TOKEN
+from derelayl.policies import BID_POLICIES
 from derelayl.protocol import draw_evaluators
 from derelayl.task import load_task
 from derelayl.training import train_turn
@@ -359,6 +360,9 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=10)
     parser.add_argument("--only", action="append", metavar="NAME", help="play this scenario (repeatable) and its "
                         "baseline only; compare with the committed results and write nothing")
+    parser.add_argument("--bid-policy", choices=sorted(BID_POLICIES), default="default",
+                        help="every trainer's bid policy (eager attackers bid one base unit more) (derelayl.policies.BID_POLICIES); other than default, "
+                        "the results go to attacks-<policy>.json and docs/img/attacks-<policy>.png")
     args = parser.parse_args()
     torch.set_num_threads(1)
     started = time.time()
@@ -390,7 +394,7 @@ def main() -> None:
                             couriers=scenario.couriers, absent=scenario.absent, garbage_keys=scenario.garbage,
                             quorum=scenario.quorum, rules=scenario.rules, closer=scenario.closer,
                             late_keys=scenario.late_keys, sealed=scenario.sealed, cheap=scenario.cheap,
-                            eager=scenario.eager,
+                            eager=scenario.eager, bid_policy=BID_POLICIES[args.bid_policy],
                             seed_for=scenario.seed_for() if scenario.seed_for else None)
             tokens = {a: run.tokens(a) / TOKEN for a in run.people + run.evaluators}
             honest = [a for i, a in enumerate(run.people) if i not in attackers]
@@ -438,7 +442,8 @@ def main() -> None:
                 same = all(run[key] == old[key] for run, old in zip(runs, committed[name]) for key in old)
                 print(f"{name}: {'the same as' if same else 'DIFFERENT from'} the committed seeds 0-{len(runs) - 1}")
         return
-    out = ROOT / "benchmarks" / "results" / "attacks.json"
+    tag = "" if args.bid_policy == "default" else f"-{args.bid_policy}"
+    out = ROOT / "benchmarks" / "results" / f"attacks{tag}.json"
     out.write_text(json.dumps({"settings": vars(args), "participants": PARTICIPANTS, "evaluators": EVALUATORS,
                                "pool": POOL,
                                "alpha": ALPHA, "seconds": round(time.time() - started, 1),
@@ -447,8 +452,8 @@ def main() -> None:
                                          for name, sc in all_scenarios.items()},
                                "results": results},
                               indent=1) + "\n")
-    plot(results, args.rounds, ROOT / "docs" / "img" / "attacks.png")
-    print(f"written to {out.relative_to(ROOT)} and docs/img/attacks.png")
+    plot(results, args.rounds, ROOT / "docs" / "img" / f"attacks{tag}.png")
+    print(f"written to {out.relative_to(ROOT)} and docs/img/attacks{tag}.png")
 
 
 def plot(results, rounds_played: int, path: Path) -> None:
