@@ -755,13 +755,19 @@ def policy_tag(args) -> str:
             + (f"-price-{args.price_policy}" if args.price_policy != "default" else ""))
 
 
+def tuned_turns(args) -> dict[str, dict[str, Any]]:
+    """The best turn of each task, method and alpha in the tuning results (`--turns`,
+    by default the tune phase's file); none when there is no such file."""
+    path = Path(args.turns) if args.turns else RESULTS / f"efficacy-tuning{args.suffix}.json"
+    return best_settings(json.loads(path.read_text())["runs"]) if path.exists() else {}
+
+
 def evaluate_grid(args) -> None:
     """Every method with its tuned setting on the evaluation seeds. With `--rules`
     other than "test", the relay plays under those rules and the phase writes
     efficacy-<rules>.json; its FedAvg and centralized runs (the same under any rules)
     are copied from efficacy.json where it has them."""
-    tuning_path = RESULTS / f"efficacy-tuning{args.suffix}.json"
-    best = best_settings(json.loads(tuning_path.read_text())["runs"]) if tuning_path.exists() else {}
+    best = tuned_turns(args)
     tag = policy_tag(args)
     store = Store(RESULTS / f"efficacy{tag}{args.suffix}.json", vars(args), args.resume)
     jobs, total = [], 0
@@ -878,8 +884,7 @@ def merge_variants() -> list[tuple[str, str, MergeTurn | None, int]]:
 def merge_phase(args) -> None:
     """The merge turn against the plain relay and FedAvg, with and without a garbage
     accepted model, on digits at n = `args.participants[0]`."""
-    tuning_path = RESULTS / f"efficacy-tuning{args.suffix}.json"
-    best = best_settings(json.loads(tuning_path.read_text())["runs"]) if tuning_path.exists() else {}
+    best = tuned_turns(args)
     store = Store(RESULTS / f"efficacy-merge{args.suffix}.json", vars(args), args.resume)
     n, name = args.participants[0], args.tasks[0]
     task = load_task(TASKS[name])
@@ -1062,6 +1067,9 @@ def main() -> None:
     parser.add_argument("--central-rounds", type=int, default=60)
     parser.add_argument("--resume", action="store_true", help="keep the runs already in the results file")
     parser.add_argument("--suffix", default="", help="results/plot file suffix (--quick: -quick)")
+    parser.add_argument("--turns", metavar="FILE", help="eval and merge phases: the tuning results whose best turns "
+                        "they play (default: the tune phase's efficacy-tuning.json; the deployed-rules tables used "
+                        "benchmarks/results/efficacy-tuning-seed100.json)")
     parser.add_argument("--rules", choices=RULES, default="test",
                         help="eval phase: the relay's rules, the benchmark's TEST_PARAMS (durations 0, free offers, "
                         "no floor, no fallback), what `derelayl deploy --task` deploys (deployed: deployed_rules, "
