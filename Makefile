@@ -87,6 +87,11 @@ bench-efficacy: setup
 	nice -n 19 $(VENV)/bin/python benchmarks/efficacy.py --phase tune
 	nice -n 19 $(VENV)/bin/python benchmarks/efficacy.py --phase eval
 	nice -n 19 $(VENV)/bin/python benchmarks/efficacy.py --phase merge
+	nice -n 19 $(VENV)/bin/python benchmarks/efficacy.py --phase merge --tasks digits --participants 32 \
+		--merge-alphas 0.1 1 --resume --variants relay FedAvg centralized "merge mean 50%" "merge trimmed 75%" \
+		"relay + garbage" "merge trimmed 50% + garbage"
+	for rules in deployed deployed-free; do nice -n 19 $(VENV)/bin/python benchmarks/efficacy.py --phase eval \
+		--rules $$rules --tasks digits --turns benchmarks/results/efficacy-tuning-seed100.json || exit 1; done
 
 bench-attacks: setup
 	$(VENV)/bin/python benchmarks/attacks.py
