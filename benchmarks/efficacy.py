@@ -766,11 +766,11 @@ def evaluate_grid(args) -> None:
     """Every method with its tuned setting on the evaluation seeds. With `--rules`
     other than "test", the relay plays under those rules and the phase writes
     efficacy-<rules>.json; its FedAvg and centralized runs (the same under any rules)
-    are copied from efficacy.json where it has them."""
+    are copied from efficacy.json where it has them with the same turn and rounds."""
     best = tuned_turns(args)
     tag = policy_tag(args)
     store = Store(RESULTS / f"efficacy{tag}{args.suffix}.json", vars(args), args.resume)
-    jobs, total = [], 0
+    jobs, total, turns = [], 0, {}
     for n in args.participants:
         for name in args.tasks:
             task = load_task(TASKS[name])
@@ -781,6 +781,7 @@ def evaluate_grid(args) -> None:
                                            ("centralized", args.central_rounds)):
                         s = chosen(best, name, method, alpha, task_default(task))
                         key = {"task": name, "participants": n, "alpha": alpha, "seed": seed, "method": method}
+                        turns[tuple(key.values())] = asdict(s)
                         jobs.append((key, lambda tick, c=cell, s=s, m=method, r=rounds: run_method(
                             m, c, s, r, tick=tick, rules=args.rules, bid_policy=args.bid_policy,
                             price_policy=args.price_policy)))
@@ -791,7 +792,7 @@ def evaluate_grid(args) -> None:
         for key, _ in jobs:
             found = None if key["method"] == "DeRelayL" or store.has(key) else grid.has(key)
             wanted = {"FedAvg": args.fedavg_rounds, "centralized": args.central_rounds}.get(key["method"])
-            if found and found["rounds"] == wanted:
+            if found and found["rounds"] == wanted and found["settings"] == turns[tuple(key.values())]:
                 store.record["runs"].append({**found, "copied_from": grid_path.name})
     play(store, jobs, total, "eval")
     store.record["summary"] = summarize(store.record["runs"])
