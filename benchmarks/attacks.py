@@ -361,8 +361,9 @@ def main() -> None:
     parser.add_argument("--only", action="append", metavar="NAME", help="play this scenario (repeatable) and its "
                         "baseline only; compare with the committed results and write nothing")
     parser.add_argument("--bid-policy", choices=sorted(BID_POLICIES), default="default",
-                        help="every trainer's bid policy (eager attackers bid one base unit more) (derelayl.policies.BID_POLICIES); other than default, "
-                        "the results go to attacks-<policy>.json and docs/img/attacks-<policy>.png")
+                        help="every trainer's bid policy (derelayl.policies.BID_POLICIES; eager attackers bid one "
+                        "base unit more); other than default, the results go to attacks-<policy>.json and "
+                        "docs/img/attacks-<policy>.png")
     args = parser.parse_args()
     torch.set_num_threads(1)
     started = time.time()

@@ -66,9 +66,7 @@ def default_price(view: PolicyView, budget: int = TOKEN) -> int | None:
     the deployment's minimum price (the contract refuses it): the minimum when the
     credit covers k of it, else None (offer nothing this round)."""
     price = min(view.credit, budget) // view.k
-    if price >= view.min_price:
-        return price
-    return view.min_price if view.credit >= view.min_price * view.k else None
+    return price if price >= view.min_price else minimum_price(view)
 
 
 def minimum_price(view: PolicyView) -> int | None:
@@ -78,7 +76,7 @@ def minimum_price(view: PolicyView) -> int | None:
     (all its credit below the 1-token budget). A candidate, not the default: the
     price is also what a trainer gets if the owner never delivers the key, so a lower
     price is a smaller remedy."""
-    return view.min_price if view.credit >= view.min_price * view.k else None
+    return view.min_price if view.credit >= offer_reserve(view) else None
 
 
 #: The price policies by name (the efficacy benchmark's ``--price-policy``).

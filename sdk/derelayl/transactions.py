@@ -16,6 +16,12 @@ from derelayl.errors import ChainUnreachable, ContractRevert, DeRelayLError
 
 __all__ = ["ChainUnreachable", "ContractRevert", "ErrorDecoder", "GAS_LIMITS", "connect", "gas_limit", "send"]
 
+#: Seconds between two looks for a sent transaction's receipt. web3's default, 0.1 s,
+#: made receipts a quarter of a participant's JSON-RPC calls on the demo's 1-second
+#: blocks (9 `eth_getTransactionReceipt` a transaction); a chain that mines at once
+#: answers the first look whatever the interval.
+RECEIPT_POLL_SECONDS = 0.25
+
 #: Known gas limits of the participants' transactions, so that `send` checks a call with
 #: one `eth_call` instead of a gas estimate (Ganache's runs the call many times: seconds
 #: each on a busy dev chain, and 12 s or more with tens of participants, issue 18). Each
@@ -26,12 +32,6 @@ __all__ = ["ChainUnreachable", "ContractRevert", "ErrorDecoder", "GAS_LIMITS", "
 #: over a round (`closeBidding`, `closeTraining`, `closeCommit`, `settle`) get half a
 #: block from `RelayClient`. A limit that is too low costs the gas of a failed
 #: transaction, never state: `send` then names the limit (see its error).
-#: Seconds between two looks for a sent transaction's receipt. web3's default, 0.1 s,
-#: made receipts a quarter of a participant's JSON-RPC calls on the demo's 1-second
-#: blocks (9 `eth_getTransactionReceipt` a transaction); a chain that mines at once
-#: answers the first look whatever the interval.
-RECEIPT_POLL_SECONDS = 0.25
-
 GAS_LIMITS: dict[str, int | tuple[int, int, int]] = {
     # name: limit, or (base, per item, index of the list argument counted)
     "registerKey": 120_000,
