@@ -13,7 +13,8 @@ export PATH="$PWD/node_modules/.bin:$PATH"
 export SOLCX_BINARY_PATH="${SOLCX_BINARY_PATH:-$PWD/.venv/solcx}"
 chain="${CHAIN:-${DERELAYL_CHAIN:-ganache}}"
 case "$chain" in
-    ganache) launcher=(cmd=ganache mnemonic=brownie) ;;
+    # Quiet: Ganache logged every request into a pipe that brownie never reads.
+    ganache) launcher=("cmd=ganache --logging.quiet true" mnemonic=brownie) ;;
     # Anvil's own default mnemonic is the dev mnemonic ("test test ... junk"); it
     # refuses brownie's "brownie", which is not a BIP-39 phrase.
     anvil) launcher=(cmd=anvil chain_id=1337) ;;
