@@ -60,10 +60,17 @@ def installed(tmp_path_factory) -> Installed:
     assert built.returncode == 0, built.stderr[-3000:]
     wheel = next(wheels.glob("derelayl-*.whl"))
     venv.EnvBuilder(with_pip=True, clear=True).create(home / "venv")
-    done = subprocess.run([str(home / "venv" / "bin" / "pip"), "install", "-q", str(wheel)],
+    # --no-compile: pip byte-compiled every module of every dependency (torch's
+    # thousands), half the install's 41 CPU seconds; one import below compiles what the
+    # CLI and a participant use, before the demo starts several participants at once.
+    done = subprocess.run([str(home / "venv" / "bin" / "pip"), "install", "-q", "--no-compile", str(wheel)],
                           capture_output=True, text=True, timeout=1800)
     assert done.returncode == 0, done.stderr[-3000:]
-    return Installed(home)
+    installed = Installed(home)
+    warm = subprocess.run([str(installed.bin / "python"), "-c", "import derelayl.cli, derelayl.demo, derelayl.participant"],
+                          cwd=installed.work, env=installed.env, capture_output=True, text=True, timeout=300)
+    assert warm.returncode == 0, warm.stderr[-3000:]
+    return installed
 
 
 def test_the_wheel_is_what_runs(installed):
