@@ -82,6 +82,44 @@ SLOWEST_FILES = (
 )
 
 
+CPU_PROFILE = os.environ.get("DERELAYL_CPU_PROFILE")  # a path: one JSON line per test
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    """With DERELAYL_CPU_PROFILE=FILE, appends one JSON line per test: its wall time, the
+    CPU seconds of this worker, of its finished child processes (participants, nodes,
+    pip) and of this worker's chain (brownie's Ganache or Anvil). docs/testing.md's
+    profile sums them per file (tools/cpu-profile.py)."""
+    if not CPU_PROFILE:
+        yield
+        return
+    import json
+    import resource
+    import time
+
+    from brownie.network import rpc
+
+    def chain_cpu() -> float:
+        try:
+            times = rpc.process.cpu_times()
+            return times.user + times.system
+        except Exception:  # noqa: BLE001 - no chain launched by this worker
+            return 0.0
+
+    def usage(who) -> float:
+        u = resource.getrusage(who)
+        return u.ru_utime + u.ru_stime
+
+    before = time.monotonic(), usage(resource.RUSAGE_SELF), usage(resource.RUSAGE_CHILDREN), chain_cpu()
+    yield
+    after = time.monotonic(), usage(resource.RUSAGE_SELF), usage(resource.RUSAGE_CHILDREN), chain_cpu()
+    wall, worker, children, chain_seconds = (round(b - a, 2) for a, b in zip(before, after))
+    with open(CPU_PROFILE, "a") as out:
+        out.write(json.dumps({"test": item.nodeid, "wall": wall, "worker": worker, "children": children,
+                              "chain": chain_seconds, "pid": os.getpid()}) + "\n")
+
+
 def pytest_collection_modifyitems(items):
     """Runs the slowest files first (a stable sort: the rest keep their order)."""
     rank = {path: i for i, path in enumerate(SLOWEST_FILES)}
@@ -90,18 +128,80 @@ def pytest_collection_modifyitems(items):
 
 @pytest.fixture(scope="session", autouse=True)
 def lean_web3():
-    """brownie's web3 without two client-side middlewares a dev chain has no use for:
-    `validation` asked the node for its chain id twice for every call and transaction,
-    and the ENS lookup. A stateful walk sent 16,413 eth_chainId requests beside 7,883
-    eth_calls and 323 transactions; the contracts see the same calls either way."""
-    for name in ("validation", "ens_name_to_address"):
+    """brownie's web3 without three client-side middlewares a dev chain has no use for:
+    `validation` asked the node for its chain id twice for every call and transaction
+    (a stateful walk sent 16,413 eth_chainId requests beside 7,883 eth_calls and 323
+    transactions); `gas_price_strategy` asked for the gas price and the latest block
+    before every transaction, though brownie sets the gas price (brownie-config.yaml);
+    and the ENS lookup. The contracts see the same calls either way."""
+    for name in ("validation", "gas_price_strategy", "ens_name_to_address"):
         if name in web3.middleware_onion:
             web3.middleware_onion.remove(name)
 
 
+STAGES = ("keyed", "matched", "delivered", "submitted", "committed", "revealed")
+
+
+class ChainStages:
+    """The chain states the unit fixtures build one on another (keys registered; round 0
+    matched; keys delivered; models submitted; scores committed; revealed), kept as
+    snapshots so that a test needing one reverts to it instead of sending its
+    transactions again: a test of test_bidding used to send 17 registrations before its
+    own few calls. The node deletes every snapshot taken after the one it reverts to, so
+    the stages are a stack: before a test the stack is cut to the deepest stage the test
+    asks for and the chain reverted to its top; the stage fixtures build what is missing
+    on top (each followed by a snapshot); after the test the chain reverts to the top
+    again. A stage is only kept if it was built on the top's state: when a test's own
+    fixture sent transactions first, the stage is built for that test alone. The stack
+    belongs to one module (its deployment): brownie resets the chain between modules."""
+
+    def __init__(self):
+        self.module = None
+        self.stack: list[list] = []  # [stage, snapshot id, block height, fixture value]
+        self.cacheable = True
+
+    def begin(self, module, deepest: int) -> None:
+        """Before a test whose deepest stage fixture is STAGES[deepest - 1] (0: none)."""
+        if module is not self.module or not self.stack or web3.eth.block_number != self.stack[-1][2]:
+            # a new module, or module fixtures sent transactions since: a new base
+            self.module, self.stack = module, [["base", chain._take_snapshot(), web3.eth.block_number, None]]
+        else:
+            del self.stack[deepest + 1:]
+            self.revert_to_top()
+        self.cacheable = True
+
+    def reach(self, stage: str, build):
+        """The value of `stage`'s fixture: kept from an earlier test, or built now."""
+        depth = STAGES.index(stage) + 1
+        if len(self.stack) > depth and self.stack[depth][0] == stage:
+            return self.stack[depth][3]
+        if not self.cacheable or len(self.stack) != depth or web3.eth.block_number != self.stack[-1][2]:
+            self.cacheable = False  # built on this test's own transactions: not kept
+            return build()
+        value = build()
+        self.stack.append([stage, chain._take_snapshot(), web3.eth.block_number, value])
+        return value
+
+    def revert_to_top(self) -> None:
+        """Back to the top stage's state (the node drops that snapshot: take it again)."""
+        with chain._undo_lock:
+            chain._undo_buffer.clear()
+            chain._redo_buffer.clear()
+            self.stack[-1][1] = chain._revert(self.stack[-1][1])
+
+
+CHAIN_STAGES = ChainStages()
+
+
 @pytest.fixture(autouse=True)
-def isolation(fn_isolation):
-    pass
+def isolation(request, module_isolation):
+    """Every test starts from its module's deployment with the stages it asks for built
+    (ChainStages), and what it sends is undone after it: brownie's fn_isolation, with
+    the fixtures' states kept between tests."""
+    deepest = max((STAGES.index(name) + 1 for name in request.fixturenames if name in STAGES), default=0)
+    CHAIN_STAGES.begin(request.module, deepest)
+    yield
+    CHAIN_STAGES.revert_to_top()
 
 
 @pytest.fixture(scope="session")
@@ -153,34 +253,42 @@ def relay(deployment):
 @pytest.fixture
 def keyed(relay, genesis_owner, trainers, evaluators):
     """Everyone but the outsider has registered a key."""
-    for account in [genesis_owner, *trainers, *evaluators]:
-        relay.registerKey(key_of(account), {"from": account})
+    def build():
+        for account in [genesis_owner, *trainers, *evaluators]:
+            relay.registerKey(key_of(account), {"from": account})
+    return CHAIN_STAGES.reach("keyed", build)
 
 
 @pytest.fixture
 def matched(relay, keyed, genesis_owner, trainers, evaluators):
     """Round 0 after matching: the genesis owner offered 1 token per trainer, trainers
     0..2 bid 3, 2 and 1 tokens (k = 2, so trainer 2 is unmatched), two evaluators."""
-    for e in evaluators[:2]:
-        relay.stakeEvaluator(0, {"from": e})
-    relay.offer(0, TOKEN, {"from": genesis_owner})
-    for i, amount in enumerate([3, 2, 1]):
-        relay.bid(0, amount * TOKEN, {"from": trainers[i]})
-    close_bidding(relay, {"from": genesis_owner})
-    return [relay.slotOf(0, i) for i in range(2)]
+    def build():
+        for e in evaluators[:2]:
+            relay.stakeEvaluator(0, {"from": e})
+        relay.offer(0, TOKEN, {"from": genesis_owner})
+        for i, amount in enumerate([3, 2, 1]):
+            relay.bid(0, amount * TOKEN, {"from": trainers[i]})
+        close_bidding(relay, {"from": genesis_owner})
+        return [relay.slotOf(0, i) for i in range(2)]
+    return CHAIN_STAGES.reach("matched", build)
 
 
 @pytest.fixture
 def delivered(relay, matched, genesis_owner):
-    for slot in range(2):
-        relay.deliverKey(0, slot, ENVELOPE, {"from": genesis_owner})
+    def build():
+        for slot in range(2):
+            relay.deliverKey(0, slot, ENVELOPE, {"from": genesis_owner})
+    return CHAIN_STAGES.reach("delivered", build)
 
 
 @pytest.fixture
 def submitted(relay, delivered, matched, trainers):
     """Both slots submitted: the round is in Committing."""
-    for slot, s in enumerate(matched):
-        relay.submit(0, slot, weights_hash(slot), cid_of(slot), [ENVELOPE] * 2, {"from": s["trainer"]})
+    def build():
+        for slot, s in enumerate(matched):
+            relay.submit(0, slot, weights_hash(slot), cid_of(slot), [ENVELOPE] * 2, {"from": s["trainer"]})
+    return CHAIN_STAGES.reach("submitted", build)
 
 
 class Scores:
@@ -194,19 +302,23 @@ class Scores:
 @pytest.fixture
 def committed(relay, submitted, evaluators):
     """Both evaluators committed: slot 0 scores 0.9/0.8, slot 1 0.6/0.7."""
-    record = Scores()
-    for e, scores in zip(evaluators[:2], [[900_000, 600_000], [800_000, 700_000]]):
-        record.scores[e] = scores
-        record.salts[e] = os.urandom(32)
-        relay.commit(0, relay.commitmentFor(0, e, scores, record.salts[e]), {"from": e})
-    return record
+    def build():
+        record = Scores()
+        for e, scores in zip(evaluators[:2], [[900_000, 600_000], [800_000, 700_000]]):
+            record.scores[e] = scores
+            record.salts[e] = os.urandom(32)
+            relay.commit(0, relay.commitmentFor(0, e, scores, record.salts[e]), {"from": e})
+        return record
+    return CHAIN_STAGES.reach("committed", build)
 
 
 @pytest.fixture
 def revealed(relay, committed, evaluators):
-    for e in evaluators[:2]:
-        relay.reveal(0, committed.scores[e], committed.salts[e], {"from": e})
-    return committed
+    def build():
+        for e in evaluators[:2]:
+            relay.reveal(0, committed.scores[e], committed.salts[e], {"from": e})
+        return committed
+    return CHAIN_STAGES.reach("revealed", build)
 
 
 def fresh_accounts(n: int):
