@@ -82,7 +82,7 @@ from derelayl.launch import task_params
 from derelayl.merge import MERGES, Merge, trimmed_mean
 from derelayl.params import DEFAULT_PARAMS, SAFE_DURATIONS, SCORE_SCALE, TEST_PARAMS, TOKEN
 from derelayl.policies import BID_POLICIES, PRICE_POLICIES, PolicyView, default_bid, default_price
-from derelayl.protocol import Phase, ProtocolRevert, RelayProtocol
+from derelayl.protocol import Phase, ProtocolRevert, RelayProtocol, median
 from derelayl.roles.trainer import submission_binding
 from derelayl.simulate import cheap_commitment, cheap_tie_keys
 from derelayl.task import Dataset, Task, load_task
@@ -220,11 +220,34 @@ def task_scores(task: Task):
 class MergeTurn:
     """The merge turn's prototype: every trainer starts from `merge` of the parent
     layer's accepted models. With `poison`, one accepted model of every layer (at
-    random, never the best-scored) is replaced by `garbage` before anyone uses it."""
+    random, never the best-scored) is replaced by `garbage` before anyone uses it.
+
+    With `floor_margin` (score units; None: the protocol's rules), selection is made
+    for the merge turn: the evaluators also score M_L, the merge every trainer of the
+    round started from, and the protocol's parent-relative floor takes the median of
+    those scores in place of the parent's score (`MergeFloorProtocol`), with this
+    margin under it. Run with the accepted share at 1000 permille, so that every
+    submission at or above score(M_L) - margin is accepted."""
 
     merge: Merge | None = None
     poison: bool = False
     garbage: str = "flip"  # "flip": -10 x the weights; "random": N(0, 10) weights
+    floor_margin: int | None = None
+
+
+class MergeFloorProtocol(RelayProtocol):
+    """`RelayProtocol` whose parent-relative acceptance floor is taken from the merge
+    M_L the round's trainers started from: `merge_score` is the median of the seated
+    evaluators' scores of M_L, which the driver sets before settlement (on chain the
+    evaluators would commit and reveal that score with the submissions' scores). The
+    rest of the rules (ranking, the accepted share, `score_floor`, `floor_margin`) are
+    the protocol's."""
+
+    merge_score: int = 0
+
+    def floor_of(self, s) -> int:
+        p = self.params
+        return max(p.score_floor, self.merge_score - p.floor_margin, 0)
 
 
 def trimmed(states):
@@ -258,6 +281,7 @@ class RelayRun:
     compute: list[int] = field(default_factory=list)  # per round, sample-epochs of every trained slot
     layer_sizes: list[int] = field(default_factory=list)  # per round, models in the newest layer
     accepted: list[int] = field(default_factory=list)  # per round, models the settlement accepted
+    merge_scores: list[int | None] = field(default_factory=list)  # per round, M_L's median score (merge floor)
 
     @property
     def forfeited(self) -> dict[str, int]:
@@ -334,10 +358,14 @@ def relay_run(parts, evaluator_sets, holdout, rounds: int, epochs: int, seed: in
     params = TEST_PARAMS.replace(k=4, max_trainers=len(people), max_evaluators=max(seats or len(evaluators), quorum),
                                  quorum=quorum, evaluator_stake=0, selection_permille=selection_permille,
                                  **(rules or {}))
+    floor_on_merge = merging is not None and merging.merge is not None and merging.floor_margin is not None
+    if floor_on_merge:
+        params = params.replace(floor_margin=merging.floor_margin)
     genesis = task.initial_model(seed)
-    protocol = RelayProtocol(params, people[0], weights_hash(save_weights(genesis)),
-                             allocations={p: allocation for p in people} if allocation else None,
-                             tie_keys=cheap_tie_keys(), commitment=cheap_commitment)
+    protocol = (MergeFloorProtocol if floor_on_merge else RelayProtocol)(
+        params, people[0], weights_hash(save_weights(genesis)),
+        allocations={p: allocation for p in people} if allocation else None,
+        tie_keys=cheap_tie_keys(), commitment=cheap_commitment)
     for p in people + evaluators:
         protocol.register_key(p, b"\x01" * 32)
     weights = {0: genesis.state_dict()}
@@ -349,6 +377,7 @@ def relay_run(parts, evaluator_sets, holdout, rounds: int, epochs: int, seed: in
     layer_sizes: list[int] = []
     accepted_counts: list[int] = []
     seated: list[list[int]] = []
+    merge_scores: list[int | None] = []  # per round, the median of the evaluators' scores of M_L (floor_on_merge)
     held = Dataset(*holdout)
 
     def merged(layer: int) -> dict[str, torch.Tensor]:
@@ -481,6 +510,15 @@ def relay_run(parts, evaluator_sets, holdout, rounds: int, epochs: int, seed: in
                     revealing.append((e, scores, salt))
             for e, scores, salt in revealing:  # the last commit opened the reveal phase
                 protocol.reveal(e, r, scores, salt)
+            if floor_on_merge:  # the revealing evaluators score M_L too, on the same splits
+                start_model = task.build_model()
+                start_model.load_state_dict(start)
+                of_merge = [scorer(index, [start_model], *evaluator_sets[index])[0] for index in seated[-1]
+                            if evaluators[index] in {e for e, _, _ in revealing}]
+                protocol.merge_score = median(of_merge) if of_merge else 0
+                merge_scores.append(protocol.merge_score)
+        if floor_on_merge and len(merge_scores) < len(accuracy) + 1:
+            merge_scores.append(None)  # nothing submitted: nothing to score, nothing to accept
         at_deadline(rs)
         settlement = protocol.settle()
         for model_id in settlement.accepted_models:
@@ -499,7 +537,8 @@ def relay_run(parts, evaluator_sets, holdout, rounds: int, epochs: int, seed: in
         protocol.forget_round(r)
         if progress:
             progress()
-    return RelayRun(accuracy, protocol, people, evaluators, refused, seated, compute, layer_sizes, accepted_counts)
+    return RelayRun(accuracy, protocol, people, evaluators, refused, seated, compute, layer_sizes, accepted_counts,
+                    merge_scores)
 
 
 # ------------------------------------------------------------------ FedAvg and centralized
@@ -594,6 +633,8 @@ def run_method(method: str, cell: Cell, s: TurnSettings, rounds: int, merging: M
                  # per participant: the models of theirs accepted, and their credit at the end (tokens)
                  "accepted_by": [sum(m.creator == p for m in run.protocol.models[1:]) for p in run.people],
                  "credit_end": [round(run.protocol.credit.get(p, 0) / TOKEN, 3) for p in run.people]}
+        if merging and merging.floor_margin is not None:  # the floor's reference: M_L's median score per round
+            extra["merge_scores"] = [None if v is None else round(v / SCORE_SCALE, 5) for v in run.merge_scores]
     elif method == "FedAvg":
         curve, compute = fedavg(task, parts, held, rounds, s, cell.seed, progress=tick)
     else:
@@ -879,6 +920,17 @@ def merge_variants() -> list[tuple[str, str, MergeTurn | None, int]]:
         ("merge mean 50%, FedAvg's turn", "DeRelayL", MergeTurn(MERGES["mean"]), 500),
         ("merge trimmed 50%, FedAvg's turn", "DeRelayL", MergeTurn(trimmed), 500),
         ("merge trimmed 50% + garbage, FedAvg's turn", "DeRelayL", MergeTurn(trimmed, poison=True), 500),
+        # Selection made for the merge turn: every submission whose median score is at
+        # least M_L's (less a margin) is accepted (docs/merge.md).
+        ("merge mean, beats M", "DeRelayL", MergeTurn(MERGES["mean"], floor_margin=0), 1000),
+        ("merge trimmed, beats M", "DeRelayL", MergeTurn(trimmed, floor_margin=0), 1000),
+        ("merge trimmed, beats M - 0.02", "DeRelayL", MergeTurn(trimmed, floor_margin=SCORE_SCALE // 50), 1000),
+        ("merge trimmed, beats M + garbage", "DeRelayL", MergeTurn(trimmed, poison=True, floor_margin=0), 1000),
+        # The limit of a large margin: every ranked submission accepted (no floor).
+        ("merge mean 100%", "DeRelayL", MergeTurn(MERGES["mean"]), 1000),
+        ("merge trimmed 100%", "DeRelayL", MergeTurn(trimmed), 1000),
+        ("merge mean 100% + garbage", "DeRelayL", MergeTurn(MERGES["mean"], poison=True), 1000),
+        ("merge trimmed 100% + garbage", "DeRelayL", MergeTurn(trimmed, poison=True), 1000),
     ]
 
 
