@@ -934,6 +934,26 @@ def merge_variants() -> list[tuple[str, str, MergeTurn | None, int]]:
     ]
 
 
+#: The merge variants with a selection made for the merge turn (drawn in their own plot,
+#: efficacy-merge-selection.png, against `SELECTION_REFERENCES`).
+SELECTION_VARIANTS = ("beats M", "100%")
+SELECTION_REFERENCES = ("relay", "FedAvg", "centralized", "merge mean 50%", "merge trimmed 75%", "relay + garbage",
+                        "merge trimmed 50% + garbage")
+
+
+def plot_merges(runs: list[dict[str, Any]], names: Sequence[str], suffix: str) -> None:
+    """efficacy-merge.png (the variants with the protocol's selection) and
+    efficacy-merge-selection.png (the selection made for the merge turn, against the
+    plain relay, FedAvg and the best merges of the first plot)."""
+    new = [v for v in names if any(tag in v for tag in SELECTION_VARIANTS)]
+    plot_merge(runs, [v for v in names if v not in new], IMG / f"efficacy-merge{suffix}.png")
+    if any(r.get("variant") in new for r in runs):
+        plot_merge(runs, [v for v in names if v in SELECTION_REFERENCES or v in new],
+                   IMG / f"efficacy-merge-selection{suffix}.png", top=(0.6, 1.0),
+                   title="digits: the merge turn with every submission accepted (100%) or those at or above M_L "
+                   "(beats M), held-out accuracy, mean over seeds", tab10=True)
+
+
 def merge_phase(args) -> None:
     """The merge turn against the plain relay and FedAvg, with and without a garbage
     accepted model, on digits at n = `args.participants[0]`."""
@@ -976,7 +996,7 @@ def merge_phase(args) -> None:
     store.record["summary"] = summarize(store.record["runs"], names, "variant")
     store.save()
     print_summary(store.record["summary"], names)
-    plot_merge(store.record["runs"], names, IMG / f"efficacy-merge{args.suffix}.png")
+    plot_merges(store.record["runs"], names, args.suffix)
 
 
 def report(args) -> None:
@@ -999,7 +1019,7 @@ def report(args) -> None:
         runs = json.loads(merge_path.read_text())["runs"]
         print(f"\n{merge_path.relative_to(ROOT)}:")
         print_summary(summarize(runs, names, "variant"), names)
-        plot_merge(runs, names, IMG / f"efficacy-merge{args.suffix}.png")
+        plot_merges(runs, names, args.suffix)
 
 
 # ------------------------------------------------------------------ plots
@@ -1060,8 +1080,12 @@ def plot_grid(runs: list[dict[str, Any]], task: str, path: Path) -> None:
     plt.close(fig)
 
 
-def plot_merge(runs: list[dict[str, Any]], names: Sequence[str], path: Path) -> None:
-    """Per alpha: the merge variants' mean curves against rounds, without and with garbage."""
+def plot_merge(runs: list[dict[str, Any]], names: Sequence[str], path: Path, top: tuple[float, float] = (0, 1),
+               title: str = "digits: the merge turn, held-out accuracy, mean over seeds", tab10: bool = False) -> None:
+    """Per alpha: the merge variants' mean curves against rounds, without and with
+    garbage (`top`: the y range of the row without). Colours: tab20 in the order of
+    `names`, or with `tab10` (at most 10 curves a row) tab10 in each row's order, FedAvg
+    and centralized alike in both rows."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -1071,7 +1095,13 @@ def plot_merge(runs: list[dict[str, Any]], names: Sequence[str], path: Path) -> 
     if not cells:
         return
     fig, axes = plt.subplots(2, len(cells), figsize=(6 * len(cells), 8), squeeze=False)
-    colours = {v: plt.get_cmap("tab20")(i % 20) for i, v in enumerate(names)}
+    colours = [{v: plt.get_cmap("tab20")(i % 20) for i, v in enumerate(names)}] * 2
+    if tab10:
+        rows = [[v for v in names if "garbage" not in v], [v for v in names if "garbage" in v]]
+        clean = {v: plt.get_cmap("tab10")(i % 10) for i, v in enumerate(rows[0])}
+        fixed = {v: clean[v] for v in ("FedAvg", "centralized") if v in clean}
+        free = [c for c in (plt.get_cmap("tab10")(i) for i in range(10)) if c not in fixed.values()]
+        colours = [clean, {**fixed, **{v: free[i % len(free)] for i, v in enumerate(rows[1])}}]
     for j, (n, alpha) in enumerate(cells):
         cell = [r for r in runs if r["alpha"] == alpha and r["participants"] == n]
         for row, poisoned in enumerate((False, True)):
@@ -1083,13 +1113,13 @@ def plot_merge(runs: list[dict[str, Any]], names: Sequence[str], path: Path) -> 
                 if acc is None:
                     continue
                 ax.plot(np.arange(1, acc.shape[1] + 1), acc.mean(axis=0), lw=1, label=variant,
-                        ls="--" if variant in ("FedAvg", "centralized") else "-", color=colours[variant])
+                        ls="--" if variant in ("FedAvg", "centralized") else "-", color=colours[row][variant])
             ax.set(title=f"{cell[0]['participants']} participants, alpha {alpha:g}"
                    + (", one garbage model a layer" if poisoned else ""),
-                   xlabel="round", ylabel="held-out accuracy", ylim=(0, 1))
+                   xlabel="round", ylabel="held-out accuracy", ylim=(0, 1) if poisoned else top)
             ax.grid(alpha=0.3)
             ax.legend(fontsize=7, loc="lower right")
-    fig.suptitle("digits: the merge turn, held-out accuracy, mean over seeds", fontsize=10)
+    fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
