@@ -27,7 +27,8 @@ run keeps what it finished):
   phase -> efficacy.json, docs/img/efficacy-<task>.png (accuracy against rounds and
   against cumulative training compute in sample-epochs, every trained slot counted).
 - ``merge``: the merge turn against the plain relay and FedAvg, with and without an
-  accepted model replaced by garbage -> efficacy-merge.json, docs/img/efficacy-merge.png.
+  accepted model replaced by garbage -> efficacy-merge.json, docs/img/efficacy-merge.png
+  (the variants with a selection made for the merge turn: efficacy-merge-selection.png).
 - ``report``: no training; prints the summaries of efficacy.json (or the file that
   ``--rules`` and ``--bid-policy`` name) and efficacy-merge.json, and redraws their plots.
 
