@@ -89,7 +89,8 @@ bench-efficacy: setup
 	nice -n 19 $(VENV)/bin/python benchmarks/efficacy.py --phase merge
 	nice -n 19 $(VENV)/bin/python benchmarks/efficacy.py --phase merge --tasks digits --participants 32 \
 		--merge-alphas 0.1 1 --resume --variants relay FedAvg centralized "merge mean 50%" "merge trimmed 75%" \
-		"relay + garbage" "merge trimmed 50% + garbage"
+		"relay + garbage" "merge trimmed 50% + garbage" "merge trimmed, beats M - 0.02" "merge mean 100%" \
+		"merge trimmed 100%" "merge mean 100% + garbage" "merge trimmed 100% + garbage"
 	for rules in deployed deployed-free; do nice -n 19 $(VENV)/bin/python benchmarks/efficacy.py --phase eval \
 		--rules $$rules --tasks digits --turns benchmarks/results/efficacy-tuning-seed100.json || exit 1; done
 

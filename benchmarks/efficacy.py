@@ -27,7 +27,8 @@ run keeps what it finished):
   phase -> efficacy.json, docs/img/efficacy-<task>.png (accuracy against rounds and
   against cumulative training compute in sample-epochs, every trained slot counted).
 - ``merge``: the merge turn against the plain relay and FedAvg, with and without an
-  accepted model replaced by garbage -> efficacy-merge.json, docs/img/efficacy-merge.png.
+  accepted model replaced by garbage -> efficacy-merge.json, docs/img/efficacy-merge.png
+  (the variants with a selection made for the merge turn: efficacy-merge-selection.png).
 - ``report``: no training; prints the summaries of efficacy.json (or the file that
   ``--rules`` and ``--bid-policy`` name) and efficacy-merge.json, and redraws their plots.
 
@@ -82,7 +83,7 @@ from derelayl.launch import task_params
 from derelayl.merge import MERGES, Merge, trimmed_mean
 from derelayl.params import DEFAULT_PARAMS, SAFE_DURATIONS, SCORE_SCALE, TEST_PARAMS, TOKEN
 from derelayl.policies import BID_POLICIES, PRICE_POLICIES, PolicyView, default_bid, default_price
-from derelayl.protocol import Phase, ProtocolRevert, RelayProtocol
+from derelayl.protocol import Phase, ProtocolRevert, RelayProtocol, median
 from derelayl.roles.trainer import submission_binding
 from derelayl.simulate import cheap_commitment, cheap_tie_keys
 from derelayl.task import Dataset, Task, load_task
@@ -220,11 +221,34 @@ def task_scores(task: Task):
 class MergeTurn:
     """The merge turn's prototype: every trainer starts from `merge` of the parent
     layer's accepted models. With `poison`, one accepted model of every layer (at
-    random, never the best-scored) is replaced by `garbage` before anyone uses it."""
+    random, never the best-scored) is replaced by `garbage` before anyone uses it.
+
+    With `floor_margin` (score units; None: the protocol's rules), selection is made
+    for the merge turn: the evaluators also score M_L, the merge every trainer of the
+    round started from, and the protocol's parent-relative floor takes the median of
+    those scores in place of the parent's score (`MergeFloorProtocol`), with this
+    margin under it. Run with the accepted share at 1000 permille, so that every
+    submission at or above score(M_L) - margin is accepted."""
 
     merge: Merge | None = None
     poison: bool = False
     garbage: str = "flip"  # "flip": -10 x the weights; "random": N(0, 10) weights
+    floor_margin: int | None = None
+
+
+class MergeFloorProtocol(RelayProtocol):
+    """`RelayProtocol` whose parent-relative acceptance floor is taken from the merge
+    M_L the round's trainers started from: `merge_score` is the median of the seated
+    evaluators' scores of M_L, which the driver sets before settlement (on chain the
+    evaluators would commit and reveal that score with the submissions' scores). The
+    rest of the rules (ranking, the accepted share, `score_floor`, `floor_margin`) are
+    the protocol's."""
+
+    merge_score: int = 0
+
+    def floor_of(self, s) -> int:
+        p = self.params
+        return max(p.score_floor, self.merge_score - p.floor_margin, 0)
 
 
 def trimmed(states):
@@ -258,6 +282,7 @@ class RelayRun:
     compute: list[int] = field(default_factory=list)  # per round, sample-epochs of every trained slot
     layer_sizes: list[int] = field(default_factory=list)  # per round, models in the newest layer
     accepted: list[int] = field(default_factory=list)  # per round, models the settlement accepted
+    merge_scores: list[int | None] = field(default_factory=list)  # per round, M_L's median score (merge floor)
 
     @property
     def forfeited(self) -> dict[str, int]:
@@ -334,10 +359,14 @@ def relay_run(parts, evaluator_sets, holdout, rounds: int, epochs: int, seed: in
     params = TEST_PARAMS.replace(k=4, max_trainers=len(people), max_evaluators=max(seats or len(evaluators), quorum),
                                  quorum=quorum, evaluator_stake=0, selection_permille=selection_permille,
                                  **(rules or {}))
+    floor_on_merge = merging is not None and merging.merge is not None and merging.floor_margin is not None
+    if floor_on_merge:
+        params = params.replace(floor_margin=merging.floor_margin)
     genesis = task.initial_model(seed)
-    protocol = RelayProtocol(params, people[0], weights_hash(save_weights(genesis)),
-                             allocations={p: allocation for p in people} if allocation else None,
-                             tie_keys=cheap_tie_keys(), commitment=cheap_commitment)
+    protocol = (MergeFloorProtocol if floor_on_merge else RelayProtocol)(
+        params, people[0], weights_hash(save_weights(genesis)),
+        allocations={p: allocation for p in people} if allocation else None,
+        tie_keys=cheap_tie_keys(), commitment=cheap_commitment)
     for p in people + evaluators:
         protocol.register_key(p, b"\x01" * 32)
     weights = {0: genesis.state_dict()}
@@ -349,6 +378,7 @@ def relay_run(parts, evaluator_sets, holdout, rounds: int, epochs: int, seed: in
     layer_sizes: list[int] = []
     accepted_counts: list[int] = []
     seated: list[list[int]] = []
+    merge_scores: list[int | None] = []  # per round, the median of the evaluators' scores of M_L (floor_on_merge)
     held = Dataset(*holdout)
 
     def merged(layer: int) -> dict[str, torch.Tensor]:
@@ -481,6 +511,15 @@ def relay_run(parts, evaluator_sets, holdout, rounds: int, epochs: int, seed: in
                     revealing.append((e, scores, salt))
             for e, scores, salt in revealing:  # the last commit opened the reveal phase
                 protocol.reveal(e, r, scores, salt)
+            if floor_on_merge:  # the revealing evaluators score M_L too, on the same splits
+                start_model = task.build_model()
+                start_model.load_state_dict(start)
+                of_merge = [scorer(index, [start_model], *evaluator_sets[index])[0] for index in seated[-1]
+                            if evaluators[index] in {e for e, _, _ in revealing}]
+                protocol.merge_score = median(of_merge) if of_merge else 0
+                merge_scores.append(protocol.merge_score)
+        if floor_on_merge and len(merge_scores) < len(accuracy) + 1:
+            merge_scores.append(None)  # nothing submitted: nothing to score, nothing to accept
         at_deadline(rs)
         settlement = protocol.settle()
         for model_id in settlement.accepted_models:
@@ -499,7 +538,8 @@ def relay_run(parts, evaluator_sets, holdout, rounds: int, epochs: int, seed: in
         protocol.forget_round(r)
         if progress:
             progress()
-    return RelayRun(accuracy, protocol, people, evaluators, refused, seated, compute, layer_sizes, accepted_counts)
+    return RelayRun(accuracy, protocol, people, evaluators, refused, seated, compute, layer_sizes, accepted_counts,
+                    merge_scores)
 
 
 # ------------------------------------------------------------------ FedAvg and centralized
@@ -594,6 +634,8 @@ def run_method(method: str, cell: Cell, s: TurnSettings, rounds: int, merging: M
                  # per participant: the models of theirs accepted, and their credit at the end (tokens)
                  "accepted_by": [sum(m.creator == p for m in run.protocol.models[1:]) for p in run.people],
                  "credit_end": [round(run.protocol.credit.get(p, 0) / TOKEN, 3) for p in run.people]}
+        if merging and merging.floor_margin is not None:  # the floor's reference: M_L's median score per round
+            extra["merge_scores"] = [None if v is None else round(v / SCORE_SCALE, 5) for v in run.merge_scores]
     elif method == "FedAvg":
         curve, compute = fedavg(task, parts, held, rounds, s, cell.seed, progress=tick)
     else:
@@ -879,7 +921,38 @@ def merge_variants() -> list[tuple[str, str, MergeTurn | None, int]]:
         ("merge mean 50%, FedAvg's turn", "DeRelayL", MergeTurn(MERGES["mean"]), 500),
         ("merge trimmed 50%, FedAvg's turn", "DeRelayL", MergeTurn(trimmed), 500),
         ("merge trimmed 50% + garbage, FedAvg's turn", "DeRelayL", MergeTurn(trimmed, poison=True), 500),
+        # Selection made for the merge turn: every submission whose median score is at
+        # least M_L's (less a margin) is accepted (docs/merge.md).
+        ("merge mean, beats M", "DeRelayL", MergeTurn(MERGES["mean"], floor_margin=0), 1000),
+        ("merge trimmed, beats M", "DeRelayL", MergeTurn(trimmed, floor_margin=0), 1000),
+        ("merge trimmed, beats M - 0.02", "DeRelayL", MergeTurn(trimmed, floor_margin=SCORE_SCALE // 50), 1000),
+        ("merge trimmed, beats M + garbage", "DeRelayL", MergeTurn(trimmed, poison=True, floor_margin=0), 1000),
+        # The limit of a large margin: every ranked submission accepted (no floor).
+        ("merge mean 100%", "DeRelayL", MergeTurn(MERGES["mean"]), 1000),
+        ("merge trimmed 100%", "DeRelayL", MergeTurn(trimmed), 1000),
+        ("merge mean 100% + garbage", "DeRelayL", MergeTurn(MERGES["mean"], poison=True), 1000),
+        ("merge trimmed 100% + garbage", "DeRelayL", MergeTurn(trimmed, poison=True), 1000),
     ]
+
+
+#: The merge variants with a selection made for the merge turn (drawn in their own plot,
+#: efficacy-merge-selection.png, against `SELECTION_REFERENCES`).
+SELECTION_VARIANTS = ("beats M", "100%")
+SELECTION_REFERENCES = ("relay", "FedAvg", "centralized", "merge mean 50%", "merge trimmed 75%", "relay + garbage",
+                        "merge trimmed 50% + garbage")
+
+
+def plot_merges(runs: list[dict[str, Any]], names: Sequence[str], suffix: str) -> None:
+    """efficacy-merge.png (the variants with the protocol's selection) and
+    efficacy-merge-selection.png (the selection made for the merge turn, against the
+    plain relay, FedAvg and the best merges of the first plot)."""
+    new = [v for v in names if any(tag in v for tag in SELECTION_VARIANTS)]
+    plot_merge(runs, [v for v in names if v not in new], IMG / f"efficacy-merge{suffix}.png")
+    if any(r.get("variant") in new for r in runs):
+        plot_merge(runs, [v for v in names if v in SELECTION_REFERENCES or v in new],
+                   IMG / f"efficacy-merge-selection{suffix}.png", top=(0.6, 1.0),
+                   title="digits: the merge turn with every submission accepted (100%) or those at or above M_L "
+                   "(beats M), held-out accuracy, mean over seeds", tab10=True)
 
 
 def merge_phase(args) -> None:
@@ -924,7 +997,7 @@ def merge_phase(args) -> None:
     store.record["summary"] = summarize(store.record["runs"], names, "variant")
     store.save()
     print_summary(store.record["summary"], names)
-    plot_merge(store.record["runs"], names, IMG / f"efficacy-merge{args.suffix}.png")
+    plot_merges(store.record["runs"], names, args.suffix)
 
 
 def report(args) -> None:
@@ -947,7 +1020,7 @@ def report(args) -> None:
         runs = json.loads(merge_path.read_text())["runs"]
         print(f"\n{merge_path.relative_to(ROOT)}:")
         print_summary(summarize(runs, names, "variant"), names)
-        plot_merge(runs, names, IMG / f"efficacy-merge{args.suffix}.png")
+        plot_merges(runs, names, args.suffix)
 
 
 # ------------------------------------------------------------------ plots
@@ -1008,8 +1081,12 @@ def plot_grid(runs: list[dict[str, Any]], task: str, path: Path) -> None:
     plt.close(fig)
 
 
-def plot_merge(runs: list[dict[str, Any]], names: Sequence[str], path: Path) -> None:
-    """Per alpha: the merge variants' mean curves against rounds, without and with garbage."""
+def plot_merge(runs: list[dict[str, Any]], names: Sequence[str], path: Path, top: tuple[float, float] = (0, 1),
+               title: str = "digits: the merge turn, held-out accuracy, mean over seeds", tab10: bool = False) -> None:
+    """Per alpha: the merge variants' mean curves against rounds, without and with
+    garbage (`top`: the y range of the row without). Colours: tab20 in the order of
+    `names`, or with `tab10` (at most 10 curves a row) tab10 in each row's order, FedAvg
+    and centralized alike in both rows."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -1019,7 +1096,13 @@ def plot_merge(runs: list[dict[str, Any]], names: Sequence[str], path: Path) -> 
     if not cells:
         return
     fig, axes = plt.subplots(2, len(cells), figsize=(6 * len(cells), 8), squeeze=False)
-    colours = {v: plt.get_cmap("tab20")(i % 20) for i, v in enumerate(names)}
+    colours = [{v: plt.get_cmap("tab20")(i % 20) for i, v in enumerate(names)}] * 2
+    if tab10:
+        rows = [[v for v in names if "garbage" not in v], [v for v in names if "garbage" in v]]
+        clean = {v: plt.get_cmap("tab10")(i % 10) for i, v in enumerate(rows[0])}
+        fixed = {v: clean[v] for v in ("FedAvg", "centralized") if v in clean}
+        free = [c for c in (plt.get_cmap("tab10")(i) for i in range(10)) if c not in fixed.values()]
+        colours = [clean, {**fixed, **{v: free[i % len(free)] for i, v in enumerate(rows[1])}}]
     for j, (n, alpha) in enumerate(cells):
         cell = [r for r in runs if r["alpha"] == alpha and r["participants"] == n]
         for row, poisoned in enumerate((False, True)):
@@ -1031,13 +1114,13 @@ def plot_merge(runs: list[dict[str, Any]], names: Sequence[str], path: Path) -> 
                 if acc is None:
                     continue
                 ax.plot(np.arange(1, acc.shape[1] + 1), acc.mean(axis=0), lw=1, label=variant,
-                        ls="--" if variant in ("FedAvg", "centralized") else "-", color=colours[variant])
+                        ls="--" if variant in ("FedAvg", "centralized") else "-", color=colours[row][variant])
             ax.set(title=f"{cell[0]['participants']} participants, alpha {alpha:g}"
                    + (", one garbage model a layer" if poisoned else ""),
-                   xlabel="round", ylabel="held-out accuracy", ylim=(0, 1))
+                   xlabel="round", ylabel="held-out accuracy", ylim=(0, 1) if poisoned else top)
             ax.grid(alpha=0.3)
             ax.legend(fontsize=7, loc="lower right")
-    fig.suptitle("digits: the merge turn, held-out accuracy, mean over seeds", fontsize=10)
+    fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
