@@ -20,6 +20,7 @@ from pathlib import Path
 import click
 
 from derelayl import __version__
+from derelayl._files import write_text_whole
 from derelayl.errors import ConfigurationError, DeRelayLError
 from derelayl.params import (DEFAULT_PARAMS, MAX_AMOUNT, SAFE_DURATIONS, SAFE_QUORUM, SCORE_SCALE, SMALL_QUORUM_RISK,
                              TOKEN, ProtocolParams)
@@ -291,7 +292,7 @@ def node(chain: str | None, block_time: float, accounts: int, endpoints: str | N
             click.echo(f"  {i}  {a['address']}  {a['private_key']}")
         info["dev_accounts"] = dev_accounts
         if endpoints:
-            Path(endpoints).write_text(json.dumps(info, indent=2) + "\n")
+            write_text_whole(Path(endpoints), json.dumps(info, indent=2) + "\n")  # scripts wait for it
         click.echo("serving; Ctrl-C stops both (their state is gone)")
         _serve_forever()
 

@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from derelayl._files import write_text_whole
 from derelayl.errors import ConfigurationError
 
 _ADDRESS = re.compile(r"0x[0-9a-fA-F]{40}")
@@ -44,11 +45,10 @@ class Deployment:
         return bytes.fromhex(self.genesis_key) if self.genesis_key else None
 
     def save(self, path: Path) -> Path:
-        """Writes the record as JSON (creating folders); returns `path`."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(asdict(self), indent=2) + "\n")
-        return path
+        """Writes the record as JSON (creating folders); returns `path`. The file appears
+        whole or not at all: participants started with `wait_for_deployment` read it as
+        soon as it exists."""
+        return write_text_whole(path, json.dumps(asdict(self), indent=2) + "\n")
 
     @classmethod
     def load(cls, path: Path) -> "Deployment":

@@ -4,6 +4,7 @@ endpoints named, and the `derelayl deploy` command."""
 
 import dataclasses
 import json
+import threading
 
 import numpy as np
 import pytest
@@ -81,6 +82,29 @@ def test_deployment_file_round_trips(tmp_path, deployed):
     (tmp_path / "b.json").write_text(json.dumps(broken))
     with pytest.raises(ConfigurationError, match="field 'genesis_key' must be 64 hex digits"):
         Deployment.load(tmp_path / "b.json")
+
+
+def test_a_deployment_file_appears_whole(tmp_path, deployed):
+    """A participant started with wait_for_deployment loads the file the moment it
+    exists: it must never find it empty or half-written (one did under load, and
+    stopped with "not valid JSON")."""
+    _, deployment = deployed
+    paths = [tmp_path / f"d{i}.json" for i in range(200)]
+    seen: list = []
+
+    def reader():
+        for path in paths:
+            while not path.exists():
+                pass
+            seen.append(Deployment.load(path))
+
+    thread = threading.Thread(target=reader)
+    thread.start()
+    for path in paths:
+        deployment.save(path)
+    thread.join(timeout=60)
+    assert seen == [deployment] * len(paths)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(p.name for p in paths)  # no partial file left
 
 
 def test_cli_deploy_to_an_rpc_url(tmp_path, local_chain):
