@@ -13,7 +13,8 @@ import brownie
 import pytest
 from hypothesis import Phase
 from brownie import accounts, chain, web3
-from eth_utils import keccak
+from eth_abi import decode as abi_decode, encode as abi_encode
+from eth_utils import function_abi_to_4byte_selector, keccak, to_checksum_address
 
 from derelayl import TEST_PARAMS, TOKEN
 from scripts.deploy import deploy
@@ -39,6 +40,60 @@ def report(line: str) -> None:
     REPORT.parent.mkdir(exist_ok=True)
     with REPORT.open("a") as out:
         out.write(line + "\n")
+
+
+class Views:
+    """Many view calls in one JSON-RPC batch: `read_views([views.request("creditOf", a),
+    ...])` returns their results in order. The calldata is encoded here with eth_abi: web3's
+    contract functions looked the function up in the whole ABI on every call (1.75 ms
+    of the 3 ms each cost the stateful walk's checks on the Python side), and through
+    brownie each call was also one HTTP request (about 6 ms in all)."""
+
+    def __init__(self, contract) -> None:
+        self.address = contract.address
+        self.functions = {}
+        for item in contract.abi:
+            if item.get("type") == "function":
+                self.functions[item["name"]] = (
+                    function_abi_to_4byte_selector(item), [_abi_type(i) for i in item["inputs"]], item["outputs"])
+
+    def request(self, name: str, *args):
+        selector, inputs, outputs = self.functions[name]
+        data = "0x" + (selector + abi_encode(inputs, list(args))).hex()
+        return ("eth_call", [{"to": self.address, "data": data}, "latest"]), outputs
+
+
+def read_views(requests: list) -> list:
+    """Sends `Views.request` pairs in one batch; each result decoded (one value, or a tuple)."""
+    if not requests:
+        return []
+    answers = web3.provider.make_batch_request([request for request, _ in requests])
+    assert isinstance(answers, list), f"the batch failed: {answers}"
+    results = []
+    for answer, (_, outputs) in zip(answers, requests):
+        assert "result" in answer, f"a view call failed: {answer}"
+        values = abi_decode([_abi_type(o) for o in outputs], bytes.fromhex(answer["result"][2:]))
+        values = tuple(_checksummed(o, v) for o, v in zip(outputs, values))
+        results.append(values[0] if len(values) == 1 else values)
+    return results
+
+
+def _abi_type(item: dict) -> str:
+    if item["type"].startswith("tuple"):
+        return "(" + ",".join(_abi_type(c) for c in item["components"]) + ")" + item["type"][5:]
+    return item["type"]
+
+
+def _checksummed(item: dict, value):
+    """`value` of ABI `item` with its addresses checksummed, as web3 and brownie give them."""
+    kind = item["type"]
+    if kind.endswith("[]"):
+        return [_checksummed({**item, "type": kind[:-2]}, v) for v in value]
+    if kind == "address":
+        return to_checksum_address(value)
+    if kind == "tuple":
+        return tuple(_checksummed(c, v) for c, v in zip(item["components"], value))
+    return value
 
 
 def reverts(error_name: str):

@@ -35,7 +35,7 @@ from web3.logs import DISCARD
 from derelayl import TEST_PARAMS, SCORE_SCALE, TOKEN, ProtocolRevert, RelayProtocol
 from derelayl.chain import ErrorDecoder
 from derelayl.protocol import Phase, SlotOutcome
-from conftest import report
+from conftest import Views, read_views, report
 from scripts.deploy import GENESIS_CID, GENESIS_HASH, deploy
 
 SCENARIOS = int(os.environ.get("DERELAYL_DIFF_SCENARIOS", "100"))
@@ -286,26 +286,34 @@ class Scenario:
     # ----------------------------------------------------------------- end
 
     def assert_identical(self) -> None:
-        m, relay = self.model, self.relay.functions
+        m = self.model
         where = f"scenario {self.seed}"
-        assert relay.currentRound().call() == m.round, where
-        assert relay.modelCount().call() == len(m.models), where
-        assert relay.layerCount().call() == len(m.layers), where
+        relay, token = Views(self.relay), Views(self.token)
+        requests = [relay.request("currentRound"), relay.request("modelCount"), relay.request("layerCount"),
+                    relay.request("roundInfo", m.round), relay.request("totalLocked"),
+                    token.request("balanceOf", self.relay.address)]
         for layer in range(len(m.layers)):
-            assert list(relay.layerOf(layer).call()) == m.layer_of(layer), f"{where}: layer {layer}"
-            assert list(relay.childStartOf(layer).call()) == m.child_start.get(layer, []), f"{where}: childStart {layer}"
-        assert relay.roundInfo(m.round).call()[15] == m.rounds[m.round].stalled_rounds, f"{where}: stalled rounds"
+            requests += [relay.request("layerOf", layer), relay.request("childStartOf", layer)]
         for model in m.models:
-            on_chain = relay.modelOf(model.model_id).call()
+            requests += [relay.request("modelOf", model.model_id), relay.request("claimable", model.model_id, 1000)]
+        for a in self.everyone:
+            requests += [relay.request("creditOf", a), token.request("balanceOf", a)]
+        figures = iter(read_views(requests))  # the whole state, one JSON-RPC batch
+        current, models, layers, info, locked, balance = (next(figures) for _ in range(6))
+        assert current == m.round and models == len(m.models) and layers == len(m.layers), where
+        assert info[15] == m.rounds[m.round].stalled_rounds, f"{where}: stalled rounds"
+        assert locked == m.locked and balance == m.contract_balance, where
+        for layer in range(len(m.layers)):
+            assert list(next(figures)) == m.layer_of(layer), f"{where}: layer {layer}"
+            assert list(next(figures)) == m.child_start.get(layer, []), f"{where}: childStart {layer}"
+        for model in m.models:
+            on_chain, claimable = next(figures), next(figures)
             assert (on_chain[0], on_chain[1], on_chain[4], on_chain[6]) == (
                 model.parent_id, model.layer, model.creator, model.score), f"{where}: model {model.model_id}"
-            assert tuple(relay.claimable(model.model_id, 1000).call()) == m.claimable(model.model_id, 1000), (
-                f"{where}: claimable of model {model.model_id}")
+            assert tuple(claimable) == m.claimable(model.model_id, 1000), f"{where}: claimable of model {model.model_id}"
         for a in self.everyone:
-            assert relay.creditOf(a).call() == m.credit.get(a, 0), f"{where}: credit of {a}"
-            assert self.token.functions.balanceOf(a).call() == m.wallet.get(a, 0), f"{where}: wallet of {a}"
-        assert relay.totalLocked().call() == m.locked, where
-        assert self.token.functions.balanceOf(self.relay.address).call() == m.contract_balance, where
+            assert next(figures) == m.credit.get(a, 0), f"{where}: credit of {a}"
+            assert next(figures) == m.wallet.get(a, 0), f"{where}: wallet of {a}"
         self.stats["models"] += len(m.models) - 1
 
 
