@@ -613,20 +613,24 @@ def cell_data(cell: Cell):
 
 def run_method(method: str, cell: Cell, s: TurnSettings, rounds: int, merging: MergeTurn | None = None,
                selection_permille: int = 500, tick: Callable[[], None] | None = None,
-               rules: str = "test", bid_policy: str = "default", price_policy: str = "default") -> dict[str, Any]:
+               rules: str = "test", bid_policy: str = "default", price_policy: str = "default",
+               rule_changes: dict[str, int] | None = None) -> dict[str, Any]:
     """One method on one cell: its curve, compute per round, and the settings; the
-    relay plays under `rules` (one of `RULES`, see `relay_rules`), its trainers
-    bidding by `BID_POLICIES[bid_policy]` and its owners pricing by
-    `PRICE_POLICIES[price_policy]`."""
+    relay plays under `rules` (one of `RULES`, see `relay_rules`) with `rule_changes`
+    on top, its trainers bidding by `BID_POLICIES[bid_policy]` and its owners pricing
+    by `PRICE_POLICIES[price_policy]`."""
     task, parts, evaluator_sets, held = cell_data(cell)
     begun = time.time()
     extra: dict[str, Any] = {}
     if method == "DeRelayL":
+        played = relay_rules(task, rules)
+        if rule_changes:
+            played["rules"] = {**played.get("rules", {}), **rule_changes}
         run = relay_run(parts, evaluator_sets, held, rounds, s.epochs, cell.seed, task=task,
                         turn=settings_turn(s, len(task.labels)), scorer=task_scores(task), merging=merging,
                         selection_permille=selection_permille, progress=tick,
                         bid_policy=BID_POLICIES[bid_policy], price_policy=PRICE_POLICIES[price_policy],
-                        **relay_rules(task, rules))
+                        **played)
         curve, compute = run.accuracy, run.compute
         extra = {"refused": run.refused, "layer_sizes": run.layer_sizes, "accepted": run.accepted,
                  "fallbacks": len(run.protocol.layer_sources), "rules": rules, "bid_policy": bid_policy,
@@ -932,6 +936,13 @@ def merge_variants() -> list[tuple[str, str, MergeTurn | None, int]]:
         ("merge trimmed 100%", "DeRelayL", MergeTurn(trimmed), 1000),
         ("merge mean 100% + garbage", "DeRelayL", MergeTurn(MERGES["mean"], poison=True), 1000),
         ("merge trimmed 100% + garbage", "DeRelayL", MergeTurn(trimmed, poison=True), 1000),
+        # A robust merge that bounds each model's pull instead of trimming values
+        # (centered clipping): a label one trainer holds keeps its direction.
+        ("merge clipped 100%", "DeRelayL", MergeTurn(MERGES["clipped"]), 1000),
+        ("merge clipped 100% + garbage", "DeRelayL", MergeTurn(MERGES["clipped"], poison=True), 1000),
+        ("merge clipped 100% + random garbage", "DeRelayL",
+         MergeTurn(MERGES["clipped"], poison=True, garbage="random"), 1000),
+        ("merge trimmed 100% + random garbage", "DeRelayL", MergeTurn(trimmed, poison=True, garbage="random"), 1000),
     ]
 
 
@@ -940,26 +951,53 @@ def merge_variants() -> list[tuple[str, str, MergeTurn | None, int]]:
 SELECTION_VARIANTS = ("beats M", "100%")
 SELECTION_REFERENCES = ("relay", "FedAvg", "centralized", "merge mean 50%", "merge trimmed 75%", "relay + garbage",
                         "merge trimmed 50% + garbage")
+#: The robust merges with every submission accepted, against two kinds of garbage
+#: (drawn in efficacy-merge-robust.png, against `ROBUST_REFERENCES`).
+ROBUST_VARIANTS = ("clipped", "random garbage")
+ROBUST_REFERENCES = ("relay", "FedAvg", "centralized", "relay + garbage", "merge mean 100%", "merge trimmed 100%",
+                     "merge trimmed 100% + garbage")
 
 
 def plot_merges(runs: list[dict[str, Any]], names: Sequence[str], suffix: str) -> None:
-    """efficacy-merge.png (the variants with the protocol's selection) and
+    """efficacy-merge.png (the variants with the protocol's selection),
     efficacy-merge-selection.png (the selection made for the merge turn, against the
-    plain relay, FedAvg and the best merges of the first plot)."""
-    new = [v for v in names if any(tag in v for tag in SELECTION_VARIANTS)]
-    plot_merge(runs, [v for v in names if v not in new], IMG / f"efficacy-merge{suffix}.png")
+    plain relay, FedAvg and the best merges of the first plot) and
+    efficacy-merge-robust.png (the robust merges with every submission accepted)."""
+    robust = [v for v in names if any(tag in v for tag in ROBUST_VARIANTS)]
+    new = [v for v in names if any(tag in v for tag in SELECTION_VARIANTS) and v not in robust]
+    plot_merge(runs, [v for v in names if v not in new and v not in robust], IMG / f"efficacy-merge{suffix}.png")
     if any(r.get("variant") in new for r in runs):
         plot_merge(runs, [v for v in names if v in SELECTION_REFERENCES or v in new],
                    IMG / f"efficacy-merge-selection{suffix}.png", top=(0.6, 1.0),
                    title="digits: the merge turn with every submission accepted (100%) or those at or above M_L "
                    "(beats M), held-out accuracy, mean over seeds", tab10=True)
+    if any(r.get("variant") in robust for r in runs):
+        plot_merge(runs, [v for v in names if v in ROBUST_REFERENCES or v in robust],
+                   IMG / f"efficacy-merge-robust{suffix}.png", top=(0.6, 1.0),
+                   title="digits: robust merges with every submission accepted: trimmed mean and centered clipping, "
+                   "against a sign-flipped (garbage) or random model a layer; held-out accuracy, mean over seeds",
+                   tab10=True)
+
+
+def merge_rule_changes(rules: str, merging: MergeTurn | None, permille: int) -> dict[str, int]:
+    """What a merge variant changes in the rules `rules` names: under the deployed
+    rules, a merge that accepts every submission (1000 permille) turns the parent-
+    relative floor off (`floor_margin` = SCORE_SCALE), as its on-chain deployment
+    would (docs/merge.md): its trainers did not start from the one parent the floor
+    reads. The task's `score_floor` stays."""
+    if rules != "test" and merging and merging.merge and permille == 1000 and merging.floor_margin is None:
+        return {"floor_margin": SCORE_SCALE}
+    return {}
 
 
 def merge_phase(args) -> None:
     """The merge turn against the plain relay and FedAvg, with and without a garbage
-    accepted model, on digits at n = `args.participants[0]`."""
+    accepted model, on digits at n = `args.participants[0]`. With `--rules` other than
+    "test", every relay variant plays under those rules (`merge_rule_changes`) and the
+    phase writes efficacy-merge-<rules>.json and its plots."""
     best = tuned_turns(args)
-    store = Store(RESULTS / f"efficacy-merge{args.suffix}.json", vars(args), args.resume)
+    tag = policy_tag(args)
+    store = Store(RESULTS / f"efficacy-merge{tag}{args.suffix}.json", vars(args), args.resume)
     n, name = args.participants[0], args.tasks[0]
     task = load_task(TASKS[name])
     variants = merge_variants()
@@ -979,11 +1017,12 @@ def merge_phase(args) -> None:
                 rounds = {"DeRelayL": args.merge_rounds, "FedAvg": args.fedavg_rounds}.get(method, args.central_rounds)
                 key = {"task": name, "participants": n, "alpha": alpha, "seed": seed, "variant": variant}
                 jobs.append((key, lambda tick, c=cell, s=s, m=method, g=merging, p=permille, r=rounds:
-                             run_method(m, c, s, r, merging=g, selection_permille=p, tick=tick)))
+                             run_method(m, c, s, r, merging=g, selection_permille=p, tick=tick, rules=args.rules,
+                                        rule_changes=merge_rule_changes(args.rules, g, p))))
                 total += rounds
     # The plain relay, FedAvg and centralized runs of this cell are the eval phase's
     # (the same code, data and seeds: deterministic); copied when it has them.
-    grid_path = RESULTS / f"efficacy{args.suffix}.json"
+    grid_path = RESULTS / f"efficacy{tag}{args.suffix}.json"
     grid = Store(grid_path, {}, resume=True) if grid_path.exists() else None
     for key, _ in jobs:
         plain = {"relay": "DeRelayL", "FedAvg": "FedAvg", "centralized": "centralized"}.get(key["variant"])
@@ -997,13 +1036,13 @@ def merge_phase(args) -> None:
     store.record["summary"] = summarize(store.record["runs"], names, "variant")
     store.save()
     print_summary(store.record["summary"], names)
-    plot_merges(store.record["runs"], names, args.suffix)
+    plot_merges(store.record["runs"], names, tag + args.suffix)
 
 
 def report(args) -> None:
     """No training: prints the summary table of the eval phase's results file (the one
-    `--rules` and `--bid-policy` name) and redraws its plots; with the test rules and
-    the default policy, the merge phase's too. The summaries are recomputed from the
+    `--rules` and `--bid-policy` name) and redraws its plots, and the merge phase's
+    of the same `--rules` where there is one. The summaries are recomputed from the
     runs; the files are not rewritten."""
     tag = policy_tag(args)
     path = RESULTS / f"efficacy{tag}{args.suffix}.json"
@@ -1014,13 +1053,13 @@ def report(args) -> None:
     print_summary(summarize(runs))
     for name in sorted({r["task"] for r in runs}):
         plot_grid(runs, name, IMG / f"efficacy{tag}-{name}{args.suffix}.png")
-    merge_path = RESULTS / f"efficacy-merge{args.suffix}.json"
-    if not tag and merge_path.exists():
+    merge_path = RESULTS / f"efficacy-merge{tag}{args.suffix}.json"
+    if merge_path.exists():
         names = [v[0] for v in merge_variants()]
         runs = json.loads(merge_path.read_text())["runs"]
         print(f"\n{merge_path.relative_to(ROOT)}:")
         print_summary(summarize(runs, names, "variant"), names)
-        plot_merges(runs, names, args.suffix)
+        plot_merges(runs, names, tag + args.suffix)
 
 
 # ------------------------------------------------------------------ plots
@@ -1173,8 +1212,8 @@ def main() -> None:
         parser.error(f"--bid-policy {args.bid_policy} is for --phase eval")
     if args.price_policy != "default" and args.phase not in ("eval", "report"):
         parser.error(f"--price-policy {args.price_policy} is for --phase eval")
-    if args.rules != "test" and args.phase not in ("eval", "report"):
-        parser.error(f"--rules {args.rules} is for --phase eval")
+    if args.rules != "test" and args.phase not in ("eval", "merge", "report"):
+        parser.error(f"--rules {args.rules} is for --phase eval or merge")
     if args.quick:
         args.tasks, args.participants, args.seeds, args.tune_seeds = args.tasks[:1], [16], [0], [100]
         args.alphas, args.merge_alphas = [0.1, 1.0], [0.1]

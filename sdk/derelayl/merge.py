@@ -7,7 +7,11 @@ sample count); `coordinate_median` and `trimmed_mean` are robust merges: each te
 entry is the median (or the mean after dropping the `trim` largest and smallest
 values) of that entry over the models, so fewer than half bad models (for the median;
 at most `trim` for the trimmed mean) cannot move any entry outside the range of the
-good models' values.
+good models' values. `clipped_mean` bounds each model's pull instead of dropping
+values: each model's difference from the coordinate median is clipped to the median
+of those differences' lengths, then averaged (centered clipping). A model that alone
+moves some entries (e.g. the only one trained on a label) keeps its direction; a bad
+model moves the merge by at most that radius divided by the number of models.
 
 Every function takes a non-empty sequence of state dicts with the same keys and
 shapes, never modifies them, and returns a new state dict. Floating-point tensors are
@@ -54,6 +58,15 @@ def _per_tensor(states: Sequence[StateDict], reduce: Callable[[torch.Tensor], to
     return out
 
 
+def _median(stack: torch.Tensor) -> torch.Tensor:
+    """The median along the first dimension (the mean of the two middle values for an even count)."""
+    ordered = stack.sort(dim=0).values
+    count = ordered.shape[0]
+    if count % 2:
+        return ordered[count // 2]
+    return (ordered[count // 2 - 1] + ordered[count // 2]) / 2
+
+
 def average(states: Sequence[StateDict], weights: Sequence[float] | None = None) -> StateDict:
     """The (weighted) mean of every tensor entry: FedAvg's merge. `weights` are
     non-negative with a positive sum (e.g. sample counts); None means equal weights."""
@@ -71,13 +84,7 @@ def average(states: Sequence[StateDict], weights: Sequence[float] | None = None)
 def coordinate_median(states: Sequence[StateDict]) -> StateDict:
     """The median of every tensor entry over the models (the mean of the two middle
     values for an even count). Robust while fewer than half the models are bad."""
-    def reduce(stack: torch.Tensor) -> torch.Tensor:
-        ordered = stack.sort(dim=0).values
-        count = ordered.shape[0]
-        if count % 2:
-            return ordered[count // 2]
-        return (ordered[count // 2 - 1] + ordered[count // 2]) / 2
-    return _per_tensor(states, reduce)
+    return _per_tensor(states, _median)
 
 
 def trimmed_mean(states: Sequence[StateDict], trim: int = 1) -> StateDict:
@@ -91,5 +98,31 @@ def trimmed_mean(states: Sequence[StateDict], trim: int = 1) -> StateDict:
     return _per_tensor(states, lambda stack: stack.sort(dim=0).values[trim: stack.shape[0] - trim].mean(dim=0))
 
 
+def clipped_mean(states: Sequence[StateDict]) -> StateDict:
+    """The coordinate median plus the mean of every model's difference from it, each
+    difference clipped (scaled down, direction kept) to the median of the differences'
+    Euclidean lengths over all floating-point entries. While fewer than half the models
+    are bad, the radius is a good model's length, so a bad model, however far, moves
+    the merge by at most radius / len(states) from the median; a good model within the
+    radius counts in full, as in the mean."""
+    _check(states)
+    center = coordinate_median(states)
+    names = [name for name, t in states[0].items() if t.is_floating_point()]
+    deltas = [{name: s[name].detach().to(torch.float64) - center[name].to(torch.float64) for name in names}
+              for s in states]
+    lengths = torch.stack([torch.sqrt(sum((d * d).sum() for d in delta.values())) for delta in deltas])
+    radius = _median(lengths)
+    scales = [min(1.0, float(radius / length)) if length > 0 else 1.0 for length in lengths]
+    out: StateDict = {}
+    for name, first in states[0].items():
+        if name in deltas[0]:
+            pull = sum(scale * delta[name] for scale, delta in zip(scales, deltas)) / len(states)
+            out[name] = (center[name].to(torch.float64) + pull).to(first.dtype)
+        else:
+            out[name] = first.clone()
+    return out
+
+
 #: Merges by name, as the benchmarks name them.
-MERGES: dict[str, Merge] = {"mean": average, "median": coordinate_median, "trimmed": trimmed_mean}
+MERGES: dict[str, Merge] = {"mean": average, "median": coordinate_median, "trimmed": trimmed_mean,
+                            "clipped": clipped_mean}

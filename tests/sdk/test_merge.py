@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from derelayl.merge import MERGES, average, coordinate_median, trimmed_mean
+from derelayl.merge import MERGES, average, clipped_mean, coordinate_median, trimmed_mean
 
 
 def states(*values: float) -> list[dict[str, torch.Tensor]]:
@@ -55,6 +55,35 @@ def test_robust_merges_ignore_one_garbage_model_the_mean_does_not():
     assert merged["mean"].min() < -100
     for name in ("median", "trimmed"):
         assert 0.9 <= merged[name].min() and merged[name].max() <= 1.1
+    # clipped: the garbage pulls by the radius (0.1 per entry here) over 5 models
+    assert 0.95 <= merged["clipped"].min() and merged["clipped"].max() <= 1.05
+
+
+def test_clipped_mean_keeps_a_lone_models_direction_the_trimmed_mean_drops_it():
+    # Entry 1 moves in one model only (the one trainer that holds a label); the rest agree.
+    models = [{"w": torch.tensor([1.0, 0.0])}, {"w": torch.tensor([1.1, 0.0])}, {"w": torch.tensor([0.9, 0.0])},
+              {"w": torch.tensor([1.0, 0.0])}, {"w": torch.tensor([1.0, 0.4])}]
+    assert trimmed_mean(models, trim=1)["w"][1] == 0
+    clipped = clipped_mean(models)["w"]
+    # the lone model's difference (0, 0.4) is clipped to the median length 0.1: it adds 0.1 / 5 to entry 1
+    assert torch.allclose(clipped, torch.tensor([1.0, 0.02]), atol=1e-6)
+
+
+def test_clipped_mean_is_the_mean_when_every_model_is_within_the_radius():
+    # Two models at the same distance from the median: nobody is clipped.
+    assert torch.allclose(clipped_mean(states(1.0, 3.0))["w"], torch.full((2, 2), 2.0))
+    assert torch.equal(clipped_mean(states(2.5))["w"], torch.full((2, 2), 2.5))
+
+
+def test_clipped_mean_bounds_a_bad_models_pull_by_the_radius_over_the_count():
+    generator = torch.Generator().manual_seed(3)
+    good = [{"a": torch.randn(4, 3, generator=generator), "b": torch.randn(3, generator=generator)} for _ in range(6)]
+    center = coordinate_median(good + [{"a": torch.full((4, 3), 1e6), "b": torch.full((3,), -1e6)}])
+    merged = clipped_mean(good + [{"a": torch.full((4, 3), 1e6), "b": torch.full((3,), -1e6)}])
+    lengths = sorted(float(torch.sqrt(((g["a"] - center["a"]) ** 2).sum() + ((g["b"] - center["b"]) ** 2).sum()))
+                     for g in good)
+    moved = torch.sqrt(((merged["a"] - center["a"]) ** 2).sum() + ((merged["b"] - center["b"]) ** 2).sum())
+    assert moved <= lengths[3] + 1e-5  # the radius is at most the 4th-nearest good model's length; 7 pulls / 7
 
 
 def test_integer_tensors_are_taken_from_the_first_and_dtypes_kept():
