@@ -132,7 +132,7 @@ def plot(results: dict) -> None:
     left.legend()
     colors = ["tab:green" if r.get("sustained") else "tab:red" for r in sizes]
     right.bar([str(x) for x in n], [r["node_cpu_seconds_per_block"] or 0 for r in sizes], color=colors)
-    right.set_xlabel("participant processes (green: every round ranked, no missed phase)")
+    right.set_xlabel("participant processes\n(green: every round ranked, no missed phase)")
     right.set_ylabel("Ganache CPU seconds per block (1 s blocks)")
     fig.tight_layout()
     FIGURE.parent.mkdir(parents=True, exist_ok=True)
