@@ -223,6 +223,10 @@ class MergeTurn:
     layer's accepted models. With `poison`, one accepted model of every layer (at
     random, never the best-scored) is replaced by `garbage` before anyone uses it.
 
+    With `around_start`, `merge` is called with `center=` the merge the layer's trainers
+    started from (the layer before's), so that a merge such as `clipped_mean` bounds the
+    trainers' updates rather than the models' distances from each other.
+
     With `floor_margin` (score units; None: the protocol's rules), selection is made
     for the merge turn: the evaluators also score M_L, the merge every trainer of the
     round started from, and the protocol's parent-relative floor takes the median of
@@ -234,6 +238,7 @@ class MergeTurn:
     poison: bool = False
     garbage: str = "flip"  # "flip": -10 x the weights; "random": N(0, 10) weights
     floor_margin: int | None = None
+    around_start: bool = False  # merge(states, center=the merge the layer's trainers started from)
 
 
 class MergeFloorProtocol(RelayProtocol):
@@ -381,9 +386,14 @@ def relay_run(parts, evaluator_sets, holdout, rounds: int, epochs: int, seed: in
     merge_scores: list[int | None] = []  # per round, the median of the evaluators' scores of M_L (floor_on_merge)
     held = Dataset(*holdout)
 
+    starts: dict[int, dict[str, torch.Tensor]] = {}  # layer -> the merge its trainers started from
+
     def merged(layer: int) -> dict[str, torch.Tensor]:
         assert merging is not None and merging.merge is not None
-        return merging.merge([weights[m] for m in protocol.layer_of(layer)])
+        states = [weights[m] for m in protocol.layer_of(layer)]
+        if merging.around_start and protocol.model_layer(layer) in starts:
+            return merging.merge(states, center=starts[protocol.model_layer(layer)])
+        return merging.merge(states)
 
     def unsealed(model_id: int) -> list[str]:  # who can courier the model: nobody if its envelopes were garbage
         return [] if people.index(protocol.models[model_id].creator) in sealed else protocol.key_holders_of(model_id)
@@ -524,6 +534,8 @@ def relay_run(parts, evaluator_sets, holdout, rounds: int, epochs: int, seed: in
         settlement = protocol.settle()
         for model_id in settlement.accepted_models:
             weights[model_id] = trained[protocol.models[model_id].slot].state_dict()
+        if settlement.accepted_models and start is not None:
+            starts[protocol.models[settlement.accepted_models[0]].layer] = start
         newest = protocol.layer_of(len(protocol.layers) - 1)  # a fallback layer holds its source's models
         best = max(newest, key=lambda m: protocol.models[m].score)
         if merging and merging.poison and settlement.accepted_models and len(newest) > 1:
@@ -943,6 +955,13 @@ def merge_variants() -> list[tuple[str, str, MergeTurn | None, int]]:
         ("merge clipped 100% + random garbage", "DeRelayL",
          MergeTurn(MERGES["clipped"], poison=True, garbage="random"), 1000),
         ("merge trimmed 100% + random garbage", "DeRelayL", MergeTurn(trimmed, poison=True, garbage="random"), 1000),
+        # Centered clipping around the start: the trainers' updates from the merge they
+        # started from, each clipped to the median update's length (norm-bounded mean).
+        ("merge clipped at start 100%", "DeRelayL", MergeTurn(MERGES["clipped"], around_start=True), 1000),
+        ("merge clipped at start 100% + garbage", "DeRelayL",
+         MergeTurn(MERGES["clipped"], poison=True, around_start=True), 1000),
+        ("merge clipped at start 100% + random garbage", "DeRelayL",
+         MergeTurn(MERGES["clipped"], poison=True, garbage="random", around_start=True), 1000),
     ]
 
 
@@ -958,23 +977,33 @@ ROBUST_REFERENCES = ("relay", "FedAvg", "centralized", "relay + garbage", "merge
                      "merge trimmed 100% + garbage")
 
 
-def plot_merges(runs: list[dict[str, Any]], names: Sequence[str], suffix: str) -> None:
-    """efficacy-merge.png (the variants with the protocol's selection),
+def plot_merges(runs: list[dict[str, Any]], names: Sequence[str], suffix: str, rules: str = "test") -> None:
+    """Under rules other than the benchmark's, or for a task other than digits: one
+    plot, efficacy-merge<suffix>.png, of every variant run. Otherwise three:
+    efficacy-merge.png (the variants with the protocol's selection),
     efficacy-merge-selection.png (the selection made for the merge turn, against the
     plain relay, FedAvg and the best merges of the first plot) and
     efficacy-merge-robust.png (the robust merges with every submission accepted)."""
+    task = "/".join(sorted({r["task"] for r in runs}))
+    if rules != "test" or task != "digits":
+        ran = [v for v in names if any(r.get("variant") == v for r in runs)]
+        plot_merge(runs, ran, IMG / f"efficacy-merge{suffix}.png", top=(0.6, 1.0), tab10=True,
+                   title=f"{task}: the merge turn" + (f" under the {rules} rules" if rules != "test" else "")
+                   + ", held-out accuracy, mean over seeds")
+        return
     robust = [v for v in names if any(tag in v for tag in ROBUST_VARIANTS)]
     new = [v for v in names if any(tag in v for tag in SELECTION_VARIANTS) and v not in robust]
-    plot_merge(runs, [v for v in names if v not in new and v not in robust], IMG / f"efficacy-merge{suffix}.png")
+    plot_merge(runs, [v for v in names if v not in new and v not in robust], IMG / f"efficacy-merge{suffix}.png",
+               title=f"{task}: the merge turn, held-out accuracy, mean over seeds")
     if any(r.get("variant") in new for r in runs):
         plot_merge(runs, [v for v in names if v in SELECTION_REFERENCES or v in new],
                    IMG / f"efficacy-merge-selection{suffix}.png", top=(0.6, 1.0),
-                   title="digits: the merge turn with every submission accepted (100%) or those at or above M_L "
+                   title=f"{task}: the merge turn with every submission accepted (100%) or those at or above M_L "
                    "(beats M), held-out accuracy, mean over seeds", tab10=True)
     if any(r.get("variant") in robust for r in runs):
         plot_merge(runs, [v for v in names if v in ROBUST_REFERENCES or v in robust],
                    IMG / f"efficacy-merge-robust{suffix}.png", top=(0.6, 1.0),
-                   title="digits: robust merges with every submission accepted: trimmed mean and centered clipping, "
+                   title=f"{task}: robust merges with every submission accepted: trimmed mean and centered clipping, "
                    "against a sign-flipped (garbage) or random model a layer; held-out accuracy, mean over seeds",
                    tab10=True)
 
@@ -1007,7 +1036,7 @@ def merge_phase(args) -> None:
         if unknown:
             raise SystemExit(f"unknown variants {sorted(unknown)}; known: {[v[0] for v in variants]}")
         variants = [v for v in variants if v[0] in args.variants]
-    jobs, total = [], 0
+    jobs, total, turns = [], 0, {}
     for alpha in args.merge_alphas:
         for seed in args.seeds:
             cell = Cell(name, n, alpha, seed)
@@ -1016,12 +1045,14 @@ def merge_phase(args) -> None:
                 s = chosen(best, name, turn_of, alpha, task_default(task))
                 rounds = {"DeRelayL": args.merge_rounds, "FedAvg": args.fedavg_rounds}.get(method, args.central_rounds)
                 key = {"task": name, "participants": n, "alpha": alpha, "seed": seed, "variant": variant}
+                turns[tuple(key.values())] = asdict(s)
                 jobs.append((key, lambda tick, c=cell, s=s, m=method, g=merging, p=permille, r=rounds:
                              run_method(m, c, s, r, merging=g, selection_permille=p, tick=tick, rules=args.rules,
                                         rule_changes=merge_rule_changes(args.rules, g, p))))
                 total += rounds
     # The plain relay, FedAvg and centralized runs of this cell are the eval phase's
-    # (the same code, data and seeds: deterministic); copied when it has them.
+    # (the same code, data and seeds: deterministic); copied when it has them with the
+    # same turn and rounds (the deployed-rules eval played an earlier tuning's turns).
     grid_path = RESULTS / f"efficacy{tag}{args.suffix}.json"
     grid = Store(grid_path, {}, resume=True) if grid_path.exists() else None
     for key, _ in jobs:
@@ -1029,14 +1060,14 @@ def merge_phase(args) -> None:
         if grid and plain and not store.has(key):
             found = grid.has({**{k: v for k, v in key.items() if k != "variant"}, "method": plain})
             wanted = {"DeRelayL": args.merge_rounds, "FedAvg": args.fedavg_rounds}.get(plain, args.central_rounds)
-            if found and found["rounds"] == wanted:
+            if found and found["rounds"] == wanted and found["settings"] == turns[tuple(key.values())]:
                 store.record["runs"].append({**found, "variant": key["variant"], "copied_from": grid_path.name})
     play(store, jobs, total, "merge")
     names = all_names
     store.record["summary"] = summarize(store.record["runs"], names, "variant")
     store.save()
     print_summary(store.record["summary"], names)
-    plot_merges(store.record["runs"], names, tag + args.suffix)
+    plot_merges(store.record["runs"], names, tag + args.suffix, args.rules)
 
 
 def report(args) -> None:
@@ -1059,7 +1090,7 @@ def report(args) -> None:
         runs = json.loads(merge_path.read_text())["runs"]
         print(f"\n{merge_path.relative_to(ROOT)}:")
         print_summary(summarize(runs, names, "variant"), names)
-        plot_merges(runs, names, tag + args.suffix)
+        plot_merges(runs, names, tag + args.suffix, args.rules)
 
 
 # ------------------------------------------------------------------ plots
@@ -1121,7 +1152,7 @@ def plot_grid(runs: list[dict[str, Any]], task: str, path: Path) -> None:
 
 
 def plot_merge(runs: list[dict[str, Any]], names: Sequence[str], path: Path, top: tuple[float, float] = (0, 1),
-               title: str = "digits: the merge turn, held-out accuracy, mean over seeds", tab10: bool = False) -> None:
+               title: str = "the merge turn, held-out metric, mean over seeds", tab10: bool = False) -> None:
     """Per alpha: the merge variants' mean curves against rounds, without and with
     garbage (`top`: the y range of the row without). Colours: tab20 in the order of
     `names`, or with `tab10` (at most 10 curves a row) tab10 in each row's order, FedAvg

@@ -98,15 +98,20 @@ def trimmed_mean(states: Sequence[StateDict], trim: int = 1) -> StateDict:
     return _per_tensor(states, lambda stack: stack.sort(dim=0).values[trim: stack.shape[0] - trim].mean(dim=0))
 
 
-def clipped_mean(states: Sequence[StateDict]) -> StateDict:
-    """The coordinate median plus the mean of every model's difference from it, each
-    difference clipped (scaled down, direction kept) to the median of the differences'
-    Euclidean lengths over all floating-point entries. While fewer than half the models
-    are bad, the radius is a good model's length, so a bad model, however far, moves
-    the merge by at most radius / len(states) from the median; a good model within the
-    radius counts in full, as in the mean."""
+def clipped_mean(states: Sequence[StateDict], center: StateDict | None = None) -> StateDict:
+    """`center` plus the mean of every model's difference from it, each difference
+    clipped (scaled down, direction kept) to the median of the differences' Euclidean
+    lengths over all floating-point entries. `center` is the coordinate median unless
+    given: given the model every one of them started from, the differences are the
+    trainers' updates and the merge is their norm-bounded mean. While fewer than half
+    the models are bad, the radius is a good model's length, so a bad model, however
+    far, moves the merge by at most radius / len(states) from the center; a good model
+    within the radius counts in full, as in the mean."""
     _check(states)
-    center = coordinate_median(states)
+    if center is None:
+        center = coordinate_median(states)
+    else:
+        _check([states[0], center])
     names = [name for name, t in states[0].items() if t.is_floating_point()]
     deltas = [{name: s[name].detach().to(torch.float64) - center[name].to(torch.float64) for name in names}
               for s in states]

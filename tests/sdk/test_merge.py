@@ -75,6 +75,18 @@ def test_clipped_mean_is_the_mean_when_every_model_is_within_the_radius():
     assert torch.equal(clipped_mean(states(2.5))["w"], torch.full((2, 2), 2.5))
 
 
+def test_clipped_mean_around_a_given_start_bounds_each_update():
+    start = {"w": torch.zeros(2), "count": torch.tensor(1)}
+    # updates of length 1, 1 and 100 (the last one bad): the radius is 1, the bad one counts as (0, 1)
+    models = [{"w": torch.tensor([1.0, 0.0]), "count": torch.tensor(2)}, {"w": torch.tensor([0.0, 1.0]),
+              "count": torch.tensor(3)}, {"w": torch.tensor([0.0, 100.0]), "count": torch.tensor(4)}]
+    merged = clipped_mean(models, center=start)
+    assert torch.allclose(merged["w"], torch.tensor([1 / 3, 2 / 3]))
+    assert merged["count"].item() == 2  # integer tensors from the first model, not from the start
+    with pytest.raises(ValueError, match="shape"):
+        clipped_mean(models, center={"w": torch.zeros(3), "count": torch.tensor(1)})
+
+
 def test_clipped_mean_bounds_a_bad_models_pull_by_the_radius_over_the_count():
     generator = torch.Generator().manual_seed(3)
     good = [{"a": torch.randn(4, 3, generator=generator), "b": torch.randn(3, generator=generator)} for _ in range(6)]
