@@ -21,6 +21,10 @@ case "$chain" in
     *) echo "CHAIN=$chain: use ganache or anvil" >&2; exit 2 ;;
 esac
 export DERELAYL_CHAIN="$chain"
+# Node's young generation at 128 MB (V8's default semi-space is 16 MB): Ganache allocates
+# short-lived objects for every request, and with room for them its garbage collector
+# runs less. The differential test alone: 202 -> 176 s, its Ganache 145.7 -> 128.6 CPU-s.
+export NODE_OPTIONS="${NODE_OPTIONS:+$NODE_OPTIONS }--max-semi-space-size=128"
 # A free port P with P+1 .. P+15 free too: xdist worker N (make test) launches its chain on P+N.
 port=$(.venv/bin/python - <<'PY'
 import socket
