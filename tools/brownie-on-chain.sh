@@ -23,7 +23,8 @@ esac
 export DERELAYL_CHAIN="$chain"
 # Node's young generation at 128 MB (V8's default semi-space is 16 MB): Ganache allocates
 # short-lived objects for every request, and with room for them its garbage collector
-# runs less. The differential test alone: 202 -> 176 s, its Ganache 145.7 -> 128.6 CPU-s.
+# runs less. The differential test alone, back to back: 149 -> 142 s, its Ganache 108.3 ->
+# 103.6 CPU-s (about 5%; 256 MB gave no more).
 export NODE_OPTIONS="${NODE_OPTIONS:+$NODE_OPTIONS }--max-semi-space-size=128"
 # A free port P with P+1 .. P+15 free too: xdist worker N (make test) launches its chain on P+N.
 port=$(.venv/bin/python - <<'PY'
