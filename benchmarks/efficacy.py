@@ -820,6 +820,16 @@ def tuned_turns(args) -> dict[str, dict[str, Any]]:
     return best_settings(json.loads(path.read_text())["runs"]) if path.exists() else {}
 
 
+def copy_run(store: Store, grid: Store, grid_path: Path, key: dict[str, Any], rounds: int,
+             settings: dict[str, Any], **extra: Any) -> None:
+    """Copies the run `key` of `grid` into `store` (with `extra` fields) if it played
+    `rounds` rounds with the turn `settings`: the runs are deterministic, so it is the
+    run `store` would make. A run with another turn or length is not copied."""
+    found = grid.has(key)
+    if found and found["rounds"] == rounds and found["settings"] == settings:
+        store.record["runs"].append({**found, **extra, "copied_from": grid_path.name})
+
+
 def evaluate_grid(args) -> None:
     """Every method with its tuned setting on the evaluation seeds. With `--rules`
     other than "test", the relay plays under those rules and the phase writes
@@ -848,10 +858,9 @@ def evaluate_grid(args) -> None:
     if tag and grid_path.exists():
         grid = Store(grid_path, {}, resume=True)
         for key, _ in jobs:
-            found = None if key["method"] == "DeRelayL" or store.has(key) else grid.has(key)
-            wanted = {"FedAvg": args.fedavg_rounds, "centralized": args.central_rounds}.get(key["method"])
-            if found and found["rounds"] == wanted and found["settings"] == turns[tuple(key.values())]:
-                store.record["runs"].append({**found, "copied_from": grid_path.name})
+            if key["method"] != "DeRelayL" and not store.has(key):
+                wanted = {"FedAvg": args.fedavg_rounds, "centralized": args.central_rounds}[key["method"]]
+                copy_run(store, grid, grid_path, key, wanted, turns[tuple(key.values())])
     play(store, jobs, total, "eval")
     store.record["summary"] = summarize(store.record["runs"])
     store.save()
@@ -1058,10 +1067,9 @@ def merge_phase(args) -> None:
     for key, _ in jobs:
         plain = {"relay": "DeRelayL", "FedAvg": "FedAvg", "centralized": "centralized"}.get(key["variant"])
         if grid and plain and not store.has(key):
-            found = grid.has({**{k: v for k, v in key.items() if k != "variant"}, "method": plain})
             wanted = {"DeRelayL": args.merge_rounds, "FedAvg": args.fedavg_rounds}.get(plain, args.central_rounds)
-            if found and found["rounds"] == wanted and found["settings"] == turns[tuple(key.values())]:
-                store.record["runs"].append({**found, "variant": key["variant"], "copied_from": grid_path.name})
+            copy_run(store, grid, grid_path, {**{k: v for k, v in key.items() if k != "variant"}, "method": plain},
+                     wanted, turns[tuple(key.values())], variant=key["variant"])
     play(store, jobs, total, "merge")
     names = all_names
     store.record["summary"] = summarize(store.record["runs"], names, "variant")
