@@ -17,6 +17,7 @@ from eth_abi import decode as abi_decode, encode as abi_encode
 from eth_utils import function_abi_to_4byte_selector, keccak, to_checksum_address
 
 from derelayl import TEST_PARAMS, TOKEN
+from derelayl.transactions import _abi_type  # the ABI type string of an input or output (tuples spelled out)
 from scripts.deploy import deploy
 from scripts.receipts import wait_for_receipts
 from scripts.relay import close_bidding  # noqa: F401 - the tests' two-step close
@@ -76,12 +77,6 @@ def read_views(requests: list) -> list:
         values = tuple(_checksummed(o, v) for o, v in zip(outputs, values))
         results.append(values[0] if len(values) == 1 else values)
     return results
-
-
-def _abi_type(item: dict) -> str:
-    if item["type"].startswith("tuple"):
-        return "(" + ",".join(_abi_type(c) for c in item["components"]) + ")" + item["type"][5:]
-    return item["type"]
 
 
 def _checksummed(item: dict, value):

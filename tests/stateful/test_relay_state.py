@@ -40,7 +40,7 @@ from collections import Counter
 import os
 import random
 
-from brownie import accounts, chain, web3
+from brownie import accounts, chain
 from brownie.exceptions import VirtualMachineError
 from eth_utils import keccak
 from hypothesis import HealthCheck, given, settings
