@@ -94,6 +94,11 @@ ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
 IMG = ROOT / "docs" / "img"
 ENVELOPE = b"\x01"
+#: The merge relay's reward horizon (`RelayProtocol(merge_horizon=...)`): an accepted
+#: model pays one lineage reward to each of the 10 layers before it, so each mints at
+#: most 10 rewards, where in the plain relay it pays every ancestor (one per layer of
+#: depth, 200 at round 200).
+MERGE_HORIZON = 10
 SPEC = load_task("digits-mlp")
 TASKS = {"digits": "digits-mlp", "wine": "wine"}
 #: The rounds over which a plateau is averaged, and the window of "rounds to X%".
@@ -332,9 +337,10 @@ def relay_run(parts, evaluator_sets, holdout, rounds: int, epochs: int, seed: in
     contract's draw seats that many of them. A model is ranked only on at least
     `quorum` revealed scores (the benchmarks' 1 unless they say).
 
-    `task` gives the model and the held-out metric; `merging` (the merge turn's
-    prototype, see `MergeTurn`) makes every trainer start from a merge of the parent
-    layer; `selection_permille` is the accepted share of ranked submissions. Compute
+    `task` gives the model and the held-out metric; `merging` (see `MergeTurn`) with a
+    merge plays `RelayProtocol`'s merge relay (`merge_horizon=MERGE_HORIZON`): owners
+    do not offer, a key holder of the parent layer delivers each slot the layer's key
+    bundle, and every trainer starts from a merge of the layer; `selection_permille` is the accepted share of ranked submissions. Compute
     counts len(x) * `epochs` for every slot whose trainer trained.
 
     Issue 17's liveness and timing attacks (benchmarks/attacks.py): `rules` changes
@@ -364,14 +370,15 @@ def relay_run(parts, evaluator_sets, holdout, rounds: int, epochs: int, seed: in
     params = TEST_PARAMS.replace(k=4, max_trainers=len(people), max_evaluators=max(seats or len(evaluators), quorum),
                                  quorum=quorum, evaluator_stake=0, selection_permille=selection_permille,
                                  **(rules or {}))
-    floor_on_merge = merging is not None and merging.merge is not None and merging.floor_margin is not None
+    merge_relay = merging is not None and merging.merge is not None
+    floor_on_merge = merge_relay and merging.floor_margin is not None
     if floor_on_merge:
         params = params.replace(floor_margin=merging.floor_margin)
     genesis = task.initial_model(seed)
     protocol = (MergeFloorProtocol if floor_on_merge else RelayProtocol)(
         params, people[0], weights_hash(save_weights(genesis)),
         allocations={p: allocation for p in people} if allocation else None,
-        tie_keys=cheap_tie_keys(), commitment=cheap_commitment)
+        tie_keys=cheap_tie_keys(), commitment=cheap_commitment, merge_horizon=MERGE_HORIZON if merge_relay else 0)
     for p in people + evaluators:
         protocol.register_key(p, b"\x01" * 32)
     weights = {0: genesis.state_dict()}
@@ -418,7 +425,7 @@ def relay_run(parts, evaluator_sets, holdout, rounds: int, epochs: int, seed: in
         latest = len(protocol.layers) - 1
         owners = protocol.owner_models[protocol.model_layer(rs.parent_layer)]
         meddle("bidding", lambda: protocol.close_bidding(b"\x07" * 32))
-        for owner, model_id in owners.items() if rs.phase == Phase.BIDDING else ():
+        for owner, model_id in owners.items() if rs.phase == Phase.BIDDING and not merge_relay else ():
             if people.index(owner) not in absent:
                 price = price_policy(PolicyView(protocol.credit.get(owner, 0), latest, version[owner], params.k,
                                                 params.min_price))
@@ -452,7 +459,11 @@ def relay_run(parts, evaluator_sets, holdout, rounds: int, epochs: int, seed: in
                 break  # closed by an outsider: no more keys, no more submissions
             owner = people.index(protocol.models[s.parent_id].creator)
             holders = unsealed(s.parent_id) if couriers else []
-            if owner not in withholders | absent | late_keys:
+            if merge_relay:  # one bundle of the layer's keys, from a key holder of the layer
+                if not (holders := protocol.bundle_holders(rs.parent_layer)):
+                    continue  # nobody holds the keys: the bid comes back at settlement
+                protocol.deliver_bundle(holders[0], r, i, ENVELOPE)
+            elif owner not in withholders | absent | late_keys:
                 protocol.deliver_key(people[owner], r, i, ENVELOPE)
                 if owner in garbage_keys:  # the key does not open the parent: the trainer asks
                     protocol.request_key(s.trainer, r, i)

@@ -1,19 +1,24 @@
-"""The merge turn's lineage rewards, as docs/merge.md designs them: a prototype in plain
-Python (the merge turn is not on chain; docs/merge.md says why).
+"""The lineage rewards of a merge relay (docs/merge.md): `RelayProtocol` keeps one
+`MergeLineage` when it plays the merge turn.
 
 In a merge relay every accepted model of layer L+1 descends from all the models of
 layer L, and through them from every earlier layer, so counting descendants per
-parent (as the contract does for single parents) would pay each layer as many times
-as it has models. Instead each accepted model of a later layer owes one
+parent (as the plain relay does for single parents) would pay each layer as many
+times as it has models. Instead each accepted model of a later layer owes one
 `lineage_reward` to each of the `horizon` layers before it, shared equally by that
 layer's models. Settlement appends one number per layer, the count of accepted models
 in layers 0..L; what a model has earned is then
 
-    (count[min(latest, L + horizon)] - count[L]) * lineage_reward // models_in_L
+    (count[min(latest, L + horizon, cut[L])] - count[L]) * lineage_reward // models_in_L
 
-two stored counts, whatever the depth, and a claim pays what was earned less what it
-paid before. The integer division leaves each model less than one base unit short, so
-a layer's models are together never paid more than their descendants owe.
+a fixed number of stored entries whatever the depth, and a claim pays what was earned
+less what it paid before. The integer division leaves each model less than one base
+unit short, so a layer's models are together never paid more than their descendants
+owe.
+
+A fallback (the relay gives up a frontier that nobody improves and offers the layer
+before it again) appends a layer of no models and cuts the layer given up: it earns
+nothing from the layers after the cut, which descend from the layer before it.
 """
 
 from __future__ import annotations
@@ -25,13 +30,15 @@ from derelayl.errors import ConfigurationError
 
 @dataclass
 class MergeLineage:
-    """The lineage ledger of a merge relay: `settle` once per accepted layer, then
-    `earned` and `claim` per model, each reading a fixed number of entries."""
+    """The lineage ledger of a merge relay: `settle` once per accepted layer and
+    `fall_back` once per fallback layer, then `owed` and `claim` per model, each
+    reading a fixed number of entries."""
 
     lineage_reward: int
     horizon: int  # the layers after its own from which a model earns
     cumulative: list[int] = field(default_factory=lambda: [1])  # accepted models in layers 0..L (genesis: 1)
-    sizes: list[int] = field(default_factory=lambda: [1])  # models per layer
+    sizes: list[int] = field(default_factory=lambda: [1])  # models per layer (a fallback layer: 0)
+    cut: dict[int, int] = field(default_factory=dict)  # layer given up -> the last layer that pays it
     paid: dict[tuple[int, int], int] = field(default_factory=dict)  # (layer, index) -> paid so far
 
     def __post_init__(self) -> None:
@@ -44,15 +51,40 @@ class MergeLineage:
         nothing adds no layer) and returns its number."""
         if accepted < 1:
             raise ConfigurationError(f"a layer holds at least one model, got {accepted}")
+        return self._append(accepted)
+
+    def fall_back(self, given_up: int) -> int:
+        """Appends the empty layer of a fallback from layer `given_up` (whose models
+        nobody improved) and returns its number: `given_up` earns nothing from it or
+        from any layer after it."""
+        if not 0 < given_up < len(self.sizes) or self.sizes[given_up] == 0:
+            raise ConfigurationError(f"layer {given_up} holds no models to give up ({len(self.sizes)} layers)")
+        self.cut[given_up] = len(self.sizes) - 1
+        return self._append(0)
+
+    def _append(self, accepted: int) -> int:
         self.cumulative.append(self.cumulative[-1] + accepted)
         self.sizes.append(accepted)
         return len(self.sizes) - 1
 
+    def last_paying(self, layer: int) -> int:
+        """The newest layer whose models pay `layer` now: the horizon's end, the cut,
+        or the newest layer if earlier."""
+        return min(len(self.cumulative) - 1, layer + self.horizon, self.cut.get(layer, layer + self.horizon))
+
     def earned(self, layer: int, index: int) -> int:
         """What model `index` of `layer` has earned so far (base units)."""
         self._check(layer, index)
-        last = min(len(self.cumulative) - 1, layer + self.horizon)
-        return (self.cumulative[last] - self.cumulative[layer]) * self.lineage_reward // self.sizes[layer]
+        return (self.cumulative[self.last_paying(layer)] - self.cumulative[layer]) * self.lineage_reward \
+            // self.sizes[layer]
+
+    def owed(self, layer: int, index: int) -> int:
+        """What a claim by model `index` of `layer` would pay now (base units)."""
+        return self.earned(layer, index) - self.paid.get((layer, index), 0)
+
+    def closed(self, layer: int) -> bool:
+        """Whether `layer` can earn no more: its horizon has passed or it was cut."""
+        return layer in self.cut or len(self.sizes) - 1 >= layer + self.horizon
 
     def claim(self, layer: int, index: int) -> int:
         """Pays model `index` of `layer` what it earned since its last claim."""

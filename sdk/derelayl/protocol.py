@@ -9,6 +9,16 @@ it as their model of the expected state; the simulator plays the paper's study o
 Token accounting follows the contract: deposits are paid from credit first, then from
 the wallet; refunds and rewards become credit; forfeits are burned. Invariant:
 ``contract_balance == locked + sum(credit)``.
+
+With `merge_horizon` above 0 the class plays the **merge relay** of docs/merge.md
+(not on chain yet): a trainer starts from a merge of every model of the parent layer,
+so there are no offers and no prices; the slots are the highest bids, up to k per
+model of the layer; a key holder of the layer (an evaluator of the round that
+accepted it, or the creator of a layer's only model) delivers each trainer one
+bundle of the layer's keys (`deliver_bundle`); acceptance has no parent-relative
+floor; and lineage rewards follow `derelayl.merge_lineage.MergeLineage`: each
+accepted model pays one `lineage_reward` to each of the `merge_horizon` layers
+before it, shared equally by that layer's models.
 """
 
 from __future__ import annotations
@@ -20,12 +30,16 @@ from eth_abi import encode
 from eth_utils import keccak
 
 from derelayl.commitment import score_commitment
-from derelayl.errors import ProtocolRevert
+from derelayl.errors import ConfigurationError, ProtocolRevert
+from derelayl.merge_lineage import MergeLineage
 from derelayl.params import MAX_AMOUNT, SCORE_SCALE, ProtocolParams
 from derelayl.types import ZERO32, Model, Phase, Slot, SlotOutcome
 
 MAX_CID_LENGTH = 128
 MAX_ENVELOPE_LENGTH = 512
+#: A merge relay's key bundle: up to MAX_TRAINERS_CAP (64) keys of 32 bytes, sealed
+#: (a sealed box adds 48 bytes).
+MAX_BUNDLE_LENGTH = 64 * 32 + 48
 ZERO_ADDRESS = "0x" + "00" * 20
 #: Quarters of Training in which an owner's key (2: the first half), and a courier's
 #: key or a request for one (3), are taken, as in the contract.
@@ -151,6 +165,10 @@ class RelayProtocol:
         The score-commitment function (default: the contract's keccak of the ABI
         encoding, `derelayl.commitment.score_commitment`); the simulator, which has no
         chain to agree with, may pass a cheaper binding hash.
+    merge_horizon:
+        0 (the default): the paper's relay, as the contract plays it. Above 0: the
+        merge relay (see the module's docstring), whose models earn lineage rewards
+        from this many layers after their own.
     """
 
     def __init__(
@@ -167,8 +185,13 @@ class RelayProtocol:
         tie_keys: tuple[Callable[[bytes, int], int], Callable[[bytes, str], int], Callable[[bytes, int], int]]
         | None = None,
         commitment: Callable[[int, str, int, str, Sequence[int], bytes], bytes] = score_commitment,
+        merge_horizon: int = 0,
     ) -> None:
+        if merge_horizon < 0:
+            raise ConfigurationError(f"merge_horizon must be 0 (the plain relay) or more, got {merge_horizon}")
         self.params = params
+        #: The merge relay's lineage ledger (None: the plain relay).
+        self.merge_lineage = MergeLineage(params.lineage_reward, merge_horizon) if merge_horizon else None
         self.chain_id = chain_id
         self.contract = contract
         self.now = now
@@ -332,6 +355,30 @@ class RelayProtocol:
         if account not in self.key_holders_of(model_id):
             raise ProtocolRevert("RelayNotKeyHolder", model_id, account)
 
+    @property
+    def merging(self) -> bool:
+        """Whether this is a merge relay (`merge_horizon` above 0)."""
+        return self.merge_lineage is not None
+
+    def _require_plain(self, action: str) -> None:
+        if self.merging:
+            raise ProtocolRevert("RelayPlainRelayOnly", action)
+
+    def _require_merging(self, action: str) -> None:
+        if not self.merging:
+            raise ProtocolRevert("RelayMergeRelayOnly", action)
+
+    def bundle_holders(self, layer: int) -> list[str]:
+        """Who may deliver the key bundle of `layer`'s models in a merge relay: the
+        drawn evaluators of the round that accepted them (every model of a layer was
+        accepted in one round, and its key sealed to them), and the creator of a
+        layer's only model (the genesis), sorted."""
+        models = self.layer_of(layer)
+        holders = set(self.key_holders_of(models[0]))
+        if len(models) == 1:
+            holders.add(self.models[models[0]].creator)
+        return sorted(holders)
+
     def _require_key(self, account: str) -> None:
         if not self.public_keys.get(account):
             raise ProtocolRevert("RelayKeyNotRegistered", account)
@@ -416,6 +463,7 @@ class RelayProtocol:
         self._collect(account, amount)
 
     def offer(self, account: str, round_: int, price: int) -> None:
+        self._require_plain("offer")
         rs = self._require_open_bidding(round_)
         if price > MAX_AMOUNT:
             raise ProtocolRevert("RelayAmountTooLarge", price, MAX_AMOUNT)
@@ -431,6 +479,7 @@ class RelayProtocol:
         rs.offers.append((model_id, price))
 
     def courier_offer(self, account: str, round_: int, model_id: int) -> None:
+        self._require_plain("courierOffer")
         rs = self._require_open_bidding(round_)
         if model_id >= len(self.models) or self.models[model_id].layer != self.model_layer(rs.parent_layer):
             raise ProtocolRevert("RelayNotParentModel", round_, model_id)
@@ -497,6 +546,9 @@ class RelayProtocol:
         self.key_holders[rs.number] = frozenset(rs.evaluators)
 
     def _match(self, rs: RoundState) -> None:
+        if self.merging:
+            self._match_merge(rs)
+            return
         seed = rs.seed
         offer_order = order_descending(
             [self.models[m].score for m, _ in rs.offers], [self._offer_tie(seed, m) for m, _ in rs.offers]
@@ -519,7 +571,24 @@ class RelayProtocol:
         for b in bid_order[next_bid:]:
             self._release(*rs.bids[b])
 
+    def _match_merge(self, rs: RoundState) -> None:
+        """Merge relay: the highest bids take a slot each, up to k per model of the
+        parent layer; every slot starts from the whole layer (its `parent_id` names the
+        layer's first model) at no price."""
+        bid_order = order_descending(
+            [amount for _, amount in rs.bids], [self._bid_tie(rs.seed, t) for t, _ in rs.bids]
+        )
+        parents = self.layer_of(rs.parent_layer)
+        capacity = self.params.k * len(parents)
+        for b in bid_order[:capacity]:
+            trainer, amount = rs.bids[b]
+            rs.slots.append(Slot(trainer, parents[0], amount, 0))
+            rs.trainer_slots[trainer] = len(rs.slots) - 1
+        for b in bid_order[capacity:]:
+            self._release(*rs.bids[b])
+
     def deliver_key(self, account: str, round_: int, slot: int, envelope: bytes) -> None:
+        self._require_plain("deliverKey")
         rs = self._require_phase(round_, Phase.TRAINING)
         s = self._slot(round_, slot)
         if self.models[s.parent_id].creator != account:
@@ -531,6 +600,7 @@ class RelayProtocol:
         s.delivered = True
 
     def courier_key(self, account: str, round_: int, slot: int, envelope: bytes) -> None:
+        self._require_plain("courierKey")
         rs = self._require_phase(round_, Phase.TRAINING)
         s = self._slot(round_, slot)
         self._require_key_holder(s.parent_id, account)
@@ -539,6 +609,25 @@ class RelayProtocol:
         self._require_key_window(rs, slot, COURIER_KEY_QUARTERS)
         self._check_envelope(envelope)
         s.couriered = True
+
+    def deliver_bundle(self, account: str, round_: int, slot: int, envelope: bytes) -> None:
+        """Merge relay: a holder of the parent layer's keys (`bundle_holders`) delivers
+        the trainer of `slot` one envelope holding all of them. Again after a
+        `request_key` (the bundle did not open every model), by the same holder or
+        another, until the slot is submitted or the courier window closes."""
+        self._require_merging("deliverBundle")
+        rs = self._require_phase(round_, Phase.TRAINING)
+        s = self._slot(round_, slot)
+        if account not in self.bundle_holders(rs.parent_layer):
+            raise ProtocolRevert("RelayNotKeyHolder", s.parent_id, account)
+        if s.submitted:
+            raise ProtocolRevert("RelayAlreadySubmitted", round_, slot)
+        self._require_key_window(rs, slot, COURIER_KEY_QUARTERS)
+        if len(envelope) == 0:
+            raise ProtocolRevert("RelayEmptyEnvelope")
+        if len(envelope) > MAX_BUNDLE_LENGTH:
+            raise ProtocolRevert("RelayEnvelopeTooLong", len(envelope), MAX_BUNDLE_LENGTH)
+        s.delivered = True
 
     def request_key(self, account: str, round_: int, slot: int) -> None:
         """The trainer asks for a courier (the key it got does not open the parent):
@@ -575,7 +664,7 @@ class RelayProtocol:
             raise ProtocolRevert("RelayAlreadySubmitted", round_, slot)
         if weights_hash == ZERO32:
             raise ProtocolRevert("RelayZeroHash")
-        if weights_hash == self.models[s.parent_id].weights_hash:
+        if not self.merging and weights_hash == self.models[s.parent_id].weights_hash:
             raise ProtocolRevert("RelayUnchangedWeights", round_, slot, s.parent_id)
         self._check_cid(cid)
         if len(envelopes) != len(rs.evaluators):
@@ -749,6 +838,8 @@ class RelayProtocol:
         """The lowest median at which the model of slot `s` may be accepted: the task's
         floor, or its parent's score less the margin if that is higher."""
         p = self.params
+        if self.merging:  # no single parent to be measured against
+            return p.score_floor
         return max(p.score_floor, self.models[s.parent_id].score - p.floor_margin, 0)
 
     def _fall_back(self, frontier: int) -> int:
@@ -758,12 +849,17 @@ class RelayProtocol:
         own = self.model_layer(frontier)
         if own == 0:
             return frontier
+        if self.merge_lineage is not None:
+            self.merge_lineage.fall_back(own)
         layer = len(self.layers)
         self.layer_sources[layer] = self.model_layer(own - 1)
         self.layers.append([])  # its models are its source's (layer_of)
         return layer
 
     def _append_layer(self, rs: RoundState, accepted: list[int], medians: dict[int, int]) -> tuple[int, list[int]]:
+        if self.merge_lineage is not None:  # in slot order; no per-parent child ranges
+            self.merge_lineage.settle(len(accepted))
+            return self._add_models(rs, sorted(accepted), medians)
         parents = self.layer_of(rs.parent_layer)
         start = [0] * (len(parents) + 1)
         for i in accepted:
@@ -776,7 +872,10 @@ class RelayProtocol:
             parent_index = self.models[rs.slots[i].parent_id].index
             ordered[start[parent_index]] = i
             start[parent_index] += 1
+        return self._add_models(rs, ordered, medians)
 
+    def _add_models(self, rs: RoundState, ordered: list[int], medians: dict[int, int]) -> tuple[int, list[int]]:
+        """Appends a layer holding the models of the slots `ordered`, in that order."""
         layer = len(self.layers)
         self.layers.append([])
         self.owner_models[layer] = {}
@@ -838,29 +937,51 @@ class RelayProtocol:
         return units, layer, lo, hi, ended
 
     def claimable(self, model_id: int, max_layers: int) -> tuple[int, bool]:
+        """(units a claim of at most `max_layers` layers would pay, whether it would
+        reach the newest layer). A merge relay's claim reads no layers: it returns
+        (token base units, True)."""
         if model_id >= len(self.models):
             raise ProtocolRevert("RelayUnknownModel", model_id)
-        units, layer, _, _, ended = self._scan_lineage(self.models[model_id], max_layers)
+        m = self.models[model_id]
+        if self.merge_lineage is not None:
+            return self.merge_lineage.owed(m.layer, m.index), True
+        units, layer, _, _, ended = self._scan_lineage(m, max_layers)
         return units, ended or layer + 1 >= len(self.layers)
 
     def lineage_outlook(self, model_id: int) -> tuple[int, bool]:
-        """(units claimable now, whether the lineage died out): a died-out lineage can
-        never earn again, so a caller may stop watching it."""
-        units, _, _, _, ended = self._scan_lineage(self.models[model_id], len(self.layers))
+        """(units claimable now, whether the lineage can never earn again: it died out,
+        or in a merge relay its horizon passed or a fallback cut it), so a caller may
+        stop watching it. A merge relay counts token base units."""
+        m = self.models[model_id]
+        if self.merge_lineage is not None:
+            return self.merge_lineage.owed(m.layer, m.index), self.merge_lineage.closed(m.layer)
+        units, _, _, _, ended = self._scan_lineage(m, len(self.layers))
         return units, ended
 
     def lineage_owed(self, account: str) -> int:
         """Lineage rewards, in token base units, that `account` could claim now over all
         the models it created."""
-        units = sum(self.lineage_outlook(m.model_id)[0] for m in self.models if m.creator == account)
-        return units * self.params.lineage_reward
+        owed = sum(self.lineage_outlook(m.model_id)[0] for m in self.models if m.creator == account)
+        return owed if self.merging else owed * self.params.lineage_reward
 
     def claim(self, model_id: int, max_layers: int) -> int:
+        """Mints model `model_id`'s creator the lineage rewards earned since its last
+        claim, scanning at most `max_layers` layers; returns the units (a merge relay:
+        the token base units, whatever `max_layers`)."""
         if model_id >= len(self.models):
             raise ProtocolRevert("RelayUnknownModel", model_id)
         if max_layers == 0:
             raise ProtocolRevert("RelayZeroAmount")
         m = self.models[model_id]
+        if self.merge_lineage is not None:
+            amount = self.merge_lineage.owed(m.layer, m.index)
+            if amount == 0:
+                raise ProtocolRevert("RelayNothingToClaim", model_id)
+            self.merge_lineage.claim(m.layer, m.index)
+            m.claimed_units += amount
+            m.lineage_ended = self.merge_lineage.closed(m.layer)
+            self._mint_credit(m.creator, amount)
+            return amount
         units, layer, lo, hi, ended = self._scan_lineage(m, max_layers)
         if units == 0:
             raise ProtocolRevert("RelayNothingToClaim", model_id)

@@ -88,3 +88,17 @@ def test_an_empty_layer_and_an_unknown_model_are_refused():
         lineage.earned(1, 2)
     with pytest.raises(ConfigurationError, match="no model 0 in layer 5"):
         lineage.claim(5, 0)
+
+
+def test_a_fallback_cuts_the_layer_given_up_and_appends_an_empty_layer():
+    lineage = ledger(2, 3, reward=6, horizon=5)  # layers 1 and 2
+    assert lineage.fall_back(2) == 3 and lineage.sizes[3] == 0
+    assert lineage.earned(2, 0) == 0 and lineage.closed(2)  # nobody improved it: it earns nothing
+    lineage.settle(4)  # layer 4 descends from layer 1, offered again
+    assert lineage.earned(1, 0) == (3 + 4) * 6 // 2  # layer 1 earns from its children in 2, and from 4
+    assert lineage.earned(2, 2) == 0
+    assert lineage.fall_back(4) == 5 and lineage.fall_back(1) == 6  # again, then the layer before
+    assert lineage.earned(1, 1) == (3 + 4) * 6 // 2 and lineage.closed(1)
+    for bad in (0, 3, 7):  # the genesis, an empty layer, no layer
+        with pytest.raises(ConfigurationError, match="holds no models to give up"):
+            lineage.fall_back(bad)
