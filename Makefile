@@ -57,12 +57,15 @@ test: setup
 	tools/test-all.sh
 
 # Long randomized runs, side by side on their own Ganaches: 20 walks x 250 steps
-# (5,000 steps) from fresh seeds, and 1,000 differential scenarios (its log:
-# build/fuzz-differential.log). DERELAYL_FUZZ_* and DERELAYL_DIFF_* override.
+# (5,000 steps) from fresh seeds, and 1,000 differential scenarios of the plain relay
+# and 300 of the merge relay (their log: build/fuzz-differential.log).
+# DERELAYL_FUZZ_* and DERELAYL_DIFF_* override.
 fuzz: setup
 	@mkdir -p build
 	DERELAYL_DIFF_SCENARIOS=$${DERELAYL_DIFF_SCENARIOS:-1000} DERELAYL_DIFF_SEED=$${DERELAYL_DIFF_SEED:-$$RANDOM} \
-	  tools/brownie-on-chain.sh test tests/integration/test_differential.py -s > build/fuzz-differential.log 2>&1 & \
+	  DERELAYL_DIFF_MERGE_SCENARIOS=$${DERELAYL_DIFF_MERGE_SCENARIOS:-300} \
+	  tools/brownie-on-chain.sh test tests/integration/test_differential.py tests/integration/test_differential_merge.py \
+	  -s > build/fuzz-differential.log 2>&1 & \
 	differential=$$!; \
 	DERELAYL_FUZZ_EXAMPLES=$${DERELAYL_FUZZ_EXAMPLES:-20} DERELAYL_FUZZ_STEPS=$${DERELAYL_FUZZ_STEPS:-250} \
 	  DERELAYL_FUZZ_RANDOM=1 tools/brownie-on-chain.sh test tests/stateful -s; walks=$$?; \

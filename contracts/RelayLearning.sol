@@ -69,28 +69,28 @@ contract RelayLearning is IRelayLearning {
         bytes32 commitment;
     }
 
-    RelayToken private immutable _token;
-    address private immutable _genesisOwner;
-    bytes32 private immutable _genesisHash;
-    Params private _params;
-    string private _taskSpecCid;
-    string private _genesisCid;
+    RelayToken internal immutable _token;
+    address internal immutable _genesisOwner;
+    bytes32 internal immutable _genesisHash;
+    Params internal _params;
+    string internal _taskSpecCid;
+    string internal _genesisCid;
 
-    uint256 private _round;
-    mapping(uint256 round => RoundState) private _rounds;
-    mapping(uint256 round => Bid[]) private _bids;
-    mapping(uint256 round => mapping(address trainer => uint256 indexPlusOne)) private _bidIndex;
-    mapping(uint256 round => Offer[]) private _offers;
-    mapping(uint256 round => mapping(uint256 modelId => bool)) private _offered;
+    uint256 internal _round;
+    mapping(uint256 round => RoundState) internal _rounds;
+    mapping(uint256 round => Bid[]) internal _bids;
+    mapping(uint256 round => mapping(address trainer => uint256 indexPlusOne)) internal _bidIndex;
+    mapping(uint256 round => Offer[]) internal _offers;
+    mapping(uint256 round => mapping(uint256 modelId => bool)) internal _offered;
     /// @dev Per round, every staker; from the close of bidding the first `_seatCounts[round]` are
     /// the drawn evaluators in envelope order.
-    mapping(uint256 round => address[]) private _evaluators;
+    mapping(uint256 round => address[]) internal _evaluators;
     /// @dev Per round, the evaluators drawn at the close of bidding (0 while bidding).
-    mapping(uint256 round => uint256) private _seatCounts;
-    mapping(uint256 round => mapping(address evaluator => EvaluatorRecord)) private _evaluatorRecords;
-    mapping(uint256 round => mapping(address evaluator => uint32[])) private _scores;
-    mapping(uint256 round => Slot[]) private _slots;
-    mapping(uint256 round => mapping(address trainer => uint256 slotPlusOne)) private _trainerSlots;
+    mapping(uint256 round => uint256) internal _seatCounts;
+    mapping(uint256 round => mapping(address evaluator => EvaluatorRecord)) internal _evaluatorRecords;
+    mapping(uint256 round => mapping(address evaluator => uint32[])) internal _scores;
+    mapping(uint256 round => Slot[]) internal _slots;
+    mapping(uint256 round => mapping(address trainer => uint256 slotPlusOne)) internal _trainerSlots;
 
     /// @dev A model as stored: one word. Its creator, parent and weights hash are its
     /// slot's (`_slots[round][slot]`; the genesis model's are immutables), so only where
@@ -110,8 +110,8 @@ contract RelayLearning is IRelayLearning {
         uint96 claimedUnits;
     }
 
-    ModelRecord[] private _models;
-    uint256 private _layerCount;
+    ModelRecord[] internal _models;
+    uint256 internal _layerCount;
     /// @dev A layer's models have consecutive ids (`_appendLayer` creates them in
     /// order), so a layer is one word: its first id and its count.
     struct LayerRange {
@@ -119,14 +119,14 @@ contract RelayLearning is IRelayLearning {
         uint128 count;
     }
 
-    mapping(uint256 layer => LayerRange) private _layers;
+    mapping(uint256 layer => LayerRange) internal _layers;
     /// @dev childStart[l][p] is where parent p's children start in layer l + 1; 32 bits
     /// hold a position (see ModelRecord), so 8 share a storage word.
-    mapping(uint256 layer => uint32[] prefix) private _childStart;
-    mapping(uint256 layer => mapping(address owner => uint256 modelIdPlusOne)) private _ownerModels;
+    mapping(uint256 layer => uint32[] prefix) internal _childStart;
+    mapping(uint256 layer => mapping(address owner => uint256 modelIdPlusOne)) internal _ownerModels;
     /// @dev For a layer a fallback appended, the layer whose models it offers again,
     /// plus one (0: the layer holds its own models).
-    mapping(uint256 layer => uint256 sourcePlusOne) private _layerSources;
+    mapping(uint256 layer => uint256 sourcePlusOne) internal _layerSources;
 
     /// @dev Withdrawable credit, and whether the account ever created an accepted model
     /// (genesis included): such an account may never evaluate, since every later model
@@ -137,10 +137,10 @@ contract RelayLearning is IRelayLearning {
         bool createdModel;
     }
 
-    mapping(address account => Account) private _accounts;
-    mapping(address account => bytes32) private _publicKeys;
-    uint256 private _totalLocked;
-    uint256 private _totalCredited;
+    mapping(address account => Account) internal _accounts;
+    mapping(address account => bytes32) internal _publicKeys;
+    uint256 internal _totalLocked;
+    uint256 internal _totalCredited;
 
     // ------------------------------------------------------------ CONSTRUCTOR
 
@@ -237,7 +237,7 @@ contract RelayLearning is IRelayLearning {
     }
 
     /// @inheritdoc IRelayLearning
-    function offer(uint256 round, uint256 price) external {
+    function offer(uint256 round, uint256 price) external virtual {
         RoundState storage rs = _requireOpenBidding(round);
         if (price > MAX_AMOUNT) revert RelayAmountTooLarge(price, MAX_AMOUNT);
         if (price < _params.minPrice) revert RelayPriceTooLow(price, _params.minPrice);
@@ -253,7 +253,7 @@ contract RelayLearning is IRelayLearning {
     }
 
     /// @inheritdoc IRelayLearning
-    function courierOffer(uint256 round, uint256 modelId) external {
+    function courierOffer(uint256 round, uint256 modelId) external virtual {
         RoundState storage rs = _requireOpenBidding(round);
         if (modelId >= _models.length || _models[modelId].layer != rs.modelLayer) {
             revert RelayNotParentModel(round, modelId);
@@ -334,13 +334,13 @@ contract RelayLearning is IRelayLearning {
 
     /// @dev Locks Bidding at this block: from now on nobody may bid, offer or stake, and
     /// the seed is this block's hash, drawn by the next closeBidding in a later block.
-    function _lockBidding(uint256 round, RoundState storage rs) private {
+    function _lockBidding(uint256 round, RoundState storage rs) internal {
         rs.seedBlock = uint64(block.number);
         emit BiddingLocked(round, block.number);
     }
 
     /// @inheritdoc IRelayLearning
-    function deliverKey(uint256 round, uint256 slot, bytes calldata envelope) external {
+    function deliverKey(uint256 round, uint256 slot, bytes calldata envelope) external virtual {
         RoundState storage rs = _requirePhase(round, Phase.Training);
         Slot storage s = _slot(round, slot);
         if (_creatorOf(s.parentId) != msg.sender) revert RelayNotSlotOwner(round, slot, msg.sender);
@@ -353,7 +353,7 @@ contract RelayLearning is IRelayLearning {
     }
 
     /// @inheritdoc IRelayLearning
-    function courierKey(uint256 round, uint256 slot, bytes calldata envelope) external {
+    function courierKey(uint256 round, uint256 slot, bytes calldata envelope) external virtual {
         RoundState storage rs = _requirePhase(round, Phase.Training);
         Slot storage s = _slot(round, slot);
         _requireKeyHolder(s.parentId, msg.sender);
@@ -390,7 +390,7 @@ contract RelayLearning is IRelayLearning {
         if (!s.delivered && !s.couriered) revert RelayKeyNotDelivered(round, slot);
         if (s.submitted) revert RelayAlreadySubmitted(round, slot);
         if (weightsHash == bytes32(0)) revert RelayZeroHash();
-        if (weightsHash == _weightsHashOf(s.parentId)) revert RelayUnchangedWeights(round, slot, s.parentId);
+        _requireChanged(round, slot, s.parentId, weightsHash);
         _checkCid(cid);
         uint256 evaluatorCount = _seatCounts[round];
         if (envelopes.length != evaluatorCount) revert RelayEnvelopeCount(envelopes.length, evaluatorCount);
@@ -521,7 +521,7 @@ contract RelayLearning is IRelayLearning {
     }
 
     /// @inheritdoc IRelayLearning
-    function claim(uint256 modelId, uint256 maxLayers) external returns (uint256 units) {
+    function claim(uint256 modelId, uint256 maxLayers) external virtual returns (uint256 units) {
         if (modelId >= _models.length) revert RelayUnknownModel(modelId);
         if (maxLayers == 0) revert RelayZeroAmount();
         ModelRecord storage m = _models[modelId];
@@ -720,7 +720,7 @@ contract RelayLearning is IRelayLearning {
     }
 
     /// @inheritdoc IRelayLearning
-    function claimable(uint256 modelId, uint256 maxLayers) external view returns (uint256 units, bool complete) {
+    function claimable(uint256 modelId, uint256 maxLayers) external view virtual returns (uint256 units, bool complete) {
         if (modelId >= _models.length) revert RelayUnknownModel(modelId);
         (uint256 found, uint256 layer,,, bool ended) = _scanLineage(_models[modelId], maxLayers);
         return (found, ended || layer + 1 >= _layerCount);
@@ -752,7 +752,7 @@ contract RelayLearning is IRelayLearning {
     /// Fisher-Yates shuffle in place, so the first `_seatCounts[round]` entries are the drawn
     /// evaluators in envelope order. O(seats) whatever the pool's size; the stakers left
     /// out take their stakes back with reclaimStake.
-    function _drawEvaluators(uint256 round, bytes32 seed) private {
+    function _drawEvaluators(uint256 round, bytes32 seed) internal {
         address[] storage pool = _evaluators[round];
         uint256 poolSize = pool.length;
         uint256 seats = _params.maxEvaluators;
@@ -773,7 +773,7 @@ contract RelayLearning is IRelayLearning {
     }
 
     /// @dev The round's drawn evaluators, in envelope order.
-    function _seatedEvaluators(uint256 round) private view returns (address[] memory seated) {
+    function _seatedEvaluators(uint256 round) internal view returns (address[] memory seated) {
         address[] storage pool = _evaluators[round];
         seated = new address[](_seatCounts[round]);
         for (uint256 i = 0; i < seated.length; ++i) {
@@ -784,7 +784,7 @@ contract RelayLearning is IRelayLearning {
     /// @dev Matches bids to offers: offers by parent-model score, bids by amount, both
     /// best first with seeded ties; k trainers per offer. Refunds unmatched bids and
     /// unused offer slots. Returns the number of slots.
-    function _match(uint256 round, bytes32 seed) private returns (uint256 slotCount) {
+    function _match(uint256 round, bytes32 seed) internal virtual returns (uint256 slotCount) {
         Offer[] memory offers = _offers[round];
         Bid[] memory bids = _bids[round];
         uint256[] memory offerOrder = _orderOffers(offers, seed);
@@ -811,7 +811,7 @@ contract RelayLearning is IRelayLearning {
     }
 
     /// @dev Opens a slot: `taken`'s trainer will train `chosen`'s model.
-    function _openSlot(uint256 round, Bid memory taken, Offer memory chosen) private {
+    function _openSlot(uint256 round, Bid memory taken, Offer memory chosen) internal {
         Slot[] storage slots = _slots[round];
         Slot storage s = slots.push();
         s.trainer = taken.trainer;
@@ -823,7 +823,7 @@ contract RelayLearning is IRelayLearning {
         emit TrainerMatched(round, slot, taken.trainer, chosen.modelId, taken.amount, chosen.price);
     }
 
-    function _orderOffers(Offer[] memory offers, bytes32 seed) private view returns (uint256[] memory) {
+    function _orderOffers(Offer[] memory offers, bytes32 seed) internal view returns (uint256[] memory) {
         uint256[] memory primary = new uint256[](offers.length);
         uint256[] memory tie = new uint256[](offers.length);
         for (uint256 i = 0; i < offers.length; ++i) {
@@ -833,7 +833,7 @@ contract RelayLearning is IRelayLearning {
         return primary.orderDescending(tie);
     }
 
-    function _orderBids(Bid[] memory bids, bytes32 seed) private pure returns (uint256[] memory) {
+    function _orderBids(Bid[] memory bids, bytes32 seed) internal pure returns (uint256[] memory) {
         uint256[] memory primary = new uint256[](bids.length);
         uint256[] memory tie = new uint256[](bids.length);
         for (uint256 i = 0; i < bids.length; ++i) {
@@ -845,7 +845,7 @@ contract RelayLearning is IRelayLearning {
 
     /// @dev Copies each evaluator's revealed scores to memory (empty when it did not reveal).
     function _loadRevealedScores(uint256 round, address[] memory evaluators)
-        private
+        internal
         view
         returns (uint256[][] memory revealed)
     {
@@ -863,7 +863,7 @@ contract RelayLearning is IRelayLearning {
     /// @dev Settles the slots that cannot be ranked (undelivered, not submitted, no
     /// quorum) and returns the medians of the others.
     function _settleUnscoredSlots(uint256 round, uint256[][] memory revealed)
-        private
+        internal
         returns (uint256[] memory medians, bool[] memory scored, uint256 scoredCount)
     {
         Slot[] storage slots = _slots[round];
@@ -914,7 +914,7 @@ contract RelayLearning is IRelayLearning {
         uint256[] memory medians,
         bool[] memory scored,
         uint256 scoredCount
-    ) private returns (uint256[] memory acceptedSlots) {
+    ) internal returns (uint256[] memory acceptedSlots) {
         uint256[] memory ranked = _rankScored(seed, medians, scored, scoredCount);
         uint256 acceptCount = scoredCount * _params.selectionPermille / 1000;
         if (acceptCount == 0 && scoredCount > 0) acceptCount = 1;
@@ -939,7 +939,7 @@ contract RelayLearning is IRelayLearning {
 
     /// @dev The lowest median at which `slot`'s model may be accepted: the task's floor,
     /// or its parent's score less the margin if that is higher (genesis scores 0).
-    function _floorOf(uint256 round, uint256 slot) private view returns (uint256) {
+    function _floorOf(uint256 round, uint256 slot) internal view virtual returns (uint256) {
         uint256 parentScore = _models[_slots[round][slot].parentId].score;
         uint256 margin = _params.floorMargin;
         uint256 relative = parentScore > margin ? parentScore - margin : 0;
@@ -949,7 +949,7 @@ contract RelayLearning is IRelayLearning {
 
     /// @dev Slot indices of the scored slots, best median first, seeded ties.
     function _rankScored(bytes32 seed, uint256[] memory medians, bool[] memory scored, uint256 scoredCount)
-        private
+        internal
         pure
         returns (uint256[] memory ranked)
     {
@@ -972,7 +972,7 @@ contract RelayLearning is IRelayLearning {
     }
 
     /// @dev Refunds an accepted slot's deposits, or forfeits a rejected one's.
-    function _payRanked(uint256 round, uint256 slot, bool accepted, uint256 median) private {
+    function _payRanked(uint256 round, uint256 slot, bool accepted, uint256 median) internal {
         Slot storage s = _slots[round][slot];
         address owner = _creatorOf(s.parentId);
         if (accepted) _release(s.trainer, s.bid);
@@ -984,7 +984,7 @@ contract RelayLearning is IRelayLearning {
     /// @dev Returns the MO's deposit for a submitted slot (`returned`) or burns it. An
     /// MO that never delivered the key (a courier did) pays it to the trainer instead,
     /// whatever the outcome: the remedy it would owe had nobody delivered.
-    function _settlePrice(uint256 round, Slot storage s, address owner, bool returned) private {
+    function _settlePrice(uint256 round, Slot storage s, address owner, bool returned) internal {
         if (!s.delivered) _release(s.trainer, s.price);
         else if (returned) _release(owner, s.price);
         else _forfeit(round, owner, s.price);
@@ -999,7 +999,7 @@ contract RelayLearning is IRelayLearning {
         uint256[] memory medians,
         bool[] memory scored,
         bool anySubmitted
-    ) private {
+    ) internal {
         uint256 stake = _params.evaluatorStake;
         uint256 tolerance = _params.scoreTolerance;
         for (uint256 e = 0; e < evaluators.length; ++e) {
@@ -1031,7 +1031,7 @@ contract RelayLearning is IRelayLearning {
         uint256 modelLayer,
         uint256[] memory acceptedSlots,
         uint256[] memory medians
-    ) private returns (uint256 layer) {
+    ) internal virtual returns (uint256 layer) {
         Slot[] storage slots = _slots[round];
         uint256 parentCount = _layers[modelLayer].count;
         uint256[] memory start = new uint256[](parentCount + 1);
@@ -1062,7 +1062,7 @@ contract RelayLearning is IRelayLearning {
     /// @dev Appends a layer that offers again the models of the parent layer of
     /// `frontier`'s models (those of layer `own` > 0), and returns it with that source.
     /// `frontier` gets no childStart: the scan of lineage ends there.
-    function _fallBack(uint256 round, uint256 frontier, uint256 own) private returns (uint256 layer, uint256 source) {
+    function _fallBack(uint256 round, uint256 frontier, uint256 own) internal virtual returns (uint256 layer, uint256 source) {
         source = _modelLayer(own - 1);
         layer = _layerCount;
         _layerCount = layer + 1;
@@ -1071,28 +1071,28 @@ contract RelayLearning is IRelayLearning {
     }
 
     /// @dev Who made model `modelId`: its slot's trainer (the genesis owner for 0).
-    function _creatorOf(uint256 modelId) private view returns (address) {
+    function _creatorOf(uint256 modelId) internal view returns (address) {
         if (modelId == 0) return _genesisOwner;
         ModelRecord storage m = _models[modelId];
         return _slots[m.round][m.slot].trainer;
     }
 
     /// @dev sha256 of model `modelId`'s plain weights: its slot's submission (genesis: the deployed hash).
-    function _weightsHashOf(uint256 modelId) private view returns (bytes32) {
+    function _weightsHashOf(uint256 modelId) internal view returns (bytes32) {
         if (modelId == 0) return _genesisHash;
         ModelRecord storage m = _models[modelId];
         return _slots[m.round][m.slot].weightsHash;
     }
 
     /// @dev The layer whose models `layer` holds: itself, or the source of a fallback.
-    function _modelLayer(uint256 layer) private view returns (uint256) {
+    function _modelLayer(uint256 layer) internal view returns (uint256) {
         uint256 sourcePlusOne = _layerSources[layer];
         return sourcePlusOne == 0 ? layer : sourcePlusOne - 1;
     }
 
     /// @dev Stores the model of `slot` at `position` of `layer`; its creator becomes an
     /// owner of the next round.
-    function _createModel(uint256 round, uint256 layer, uint256 position, uint256 slot, uint256 score) private {
+    function _createModel(uint256 round, uint256 layer, uint256 position, uint256 slot, uint256 score) internal {
         Slot storage s = _slots[round][slot];
         uint256 modelId = _models.length;
         _models.push(
@@ -1118,7 +1118,7 @@ contract RelayLearning is IRelayLearning {
     /// where its last claim stopped. O(1) per layer: the next interval is
     /// [childStart[lo], childStart[hi]) of the current layer.
     function _scanLineage(ModelRecord storage m, uint256 maxLayers)
-        private
+        internal
         view
         returns (uint256 units, uint256 layer, uint256 lo, uint256 hi, bool ended)
     {
@@ -1139,7 +1139,7 @@ contract RelayLearning is IRelayLearning {
     }
 
     /// @dev Moves through phases whose expected participants have all acted.
-    function _advanceWhileDone(uint256 round) private {
+    function _advanceWhileDone(uint256 round) internal {
         RoundState storage rs = _rounds[round];
         while (true) {
             if (rs.phase == Phase.Training && rs.submittedCount == rs.slotCount) {
@@ -1155,14 +1155,14 @@ contract RelayLearning is IRelayLearning {
         }
     }
 
-    function _startPhase(uint256 round, Phase phase) private {
+    function _startPhase(uint256 round, Phase phase) internal {
         RoundState storage rs = _rounds[round];
         rs.phase = phase;
         rs.phaseStart = uint64(block.timestamp);
         emit PhaseStarted(round, phase, block.timestamp + _duration(phase));
     }
 
-    function _duration(Phase phase) private view returns (uint256) {
+    function _duration(Phase phase) internal view returns (uint256) {
         if (phase == Phase.Bidding) return _params.biddingDuration;
         if (phase == Phase.Training) return _params.trainingDuration;
         if (phase == Phase.Committing) return _params.commitDuration;
@@ -1172,81 +1172,90 @@ contract RelayLearning is IRelayLearning {
 
     // ----------------------------------------------------------------- CHECKS
 
-    function _requirePhase(uint256 round, Phase phase) private view returns (RoundState storage rs) {
+    function _requirePhase(uint256 round, Phase phase) internal view returns (RoundState storage rs) {
         if (round != _round) revert RelayWrongRound(_round, round);
         rs = _rounds[round];
         if (rs.phase != phase) revert RelayWrongPhase(phase, rs.phase);
     }
 
     /// @dev The round's Bidding phase, not yet locked by a first closeBidding.
-    function _requireOpenBidding(uint256 round) private view returns (RoundState storage rs) {
+    function _requireOpenBidding(uint256 round) internal view returns (RoundState storage rs) {
         rs = _requirePhase(round, Phase.Bidding);
         if (rs.seedBlock != 0) revert RelayBiddingLocked(round, rs.seedBlock);
     }
 
-    function _requireClosable(RoundState storage rs, bool everyoneActed) private view {
+    function _requireClosable(RoundState storage rs, bool everyoneActed) internal view {
         uint256 deadline = rs.phaseStart + _duration(rs.phase);
         if (!everyoneActed && block.timestamp < deadline) revert RelayPhaseNotOver(rs.phase, deadline);
     }
 
     /// @dev Every accepted model's key was sealed to the drawn evaluators of the round
     /// that accepted it; genesis has no such round.
-    function _requireKeyHolder(uint256 modelId, address account) private view {
+    function _requireKeyHolder(uint256 modelId, address account) internal view {
         if (modelId == 0 || !_isSeated(_models[modelId].round, account)) revert RelayNotKeyHolder(modelId, account);
     }
 
     /// @dev Keys may be delivered only while a trainer still has time to train: before
     /// phaseStart + trainingDuration * quarters / 4. No window when trainingDuration is 0
     /// (tests only).
-    function _requireKeyWindow(RoundState storage rs, uint256 round, uint256 slot, uint256 quarters) private view {
+    function _requireKeyWindow(RoundState storage rs, uint256 round, uint256 slot, uint256 quarters) internal view {
         uint256 window = _params.trainingDuration;
         if (window == 0) return;
         uint256 deadline = rs.phaseStart + window * quarters / 4;
         if (block.timestamp >= deadline) revert RelayKeyWindowClosed(round, slot, deadline);
     }
 
-    function _requireKey(address account) private view {
+    /// @dev A submission must change its parent's weights (an unchanged parent earns nothing).
+    function _requireChanged(uint256 round, uint256 slot, uint256 parentId, bytes32 weightsHash)
+        internal
+        view
+        virtual
+    {
+        if (weightsHash == _weightsHashOf(parentId)) revert RelayUnchangedWeights(round, slot, parentId);
+    }
+
+    function _requireKey(address account) internal view {
         if (_publicKeys[account] == bytes32(0)) revert RelayKeyNotRegistered(account);
     }
 
-    function _slot(uint256 round, uint256 slot) private view returns (Slot storage) {
+    function _slot(uint256 round, uint256 slot) internal view returns (Slot storage) {
         Slot[] storage slots = _slots[round];
         if (slot >= slots.length) revert RelayUnknownSlot(round, slot, slots.length);
         return slots[slot];
     }
 
     /// @dev The record of one of the round's drawn evaluators.
-    function _evaluatorRecord(uint256 round, address account) private view returns (EvaluatorRecord storage record) {
+    function _evaluatorRecord(uint256 round, address account) internal view returns (EvaluatorRecord storage record) {
         if (!_isSeated(round, account)) revert RelayNotEvaluator(round, account);
         record = _evaluatorRecords[round][account];
     }
 
     /// @dev Whether `account` was drawn to evaluate `round` (nobody is before the close).
-    function _isSeated(uint256 round, address account) private view returns (bool) {
+    function _isSeated(uint256 round, address account) internal view returns (bool) {
         uint256 indexPlusOne = _evaluatorRecords[round][account].indexPlusOne;
         return indexPlusOne != 0 && indexPlusOne <= _seatCounts[round];
     }
 
     function _commitment(uint256 round, address evaluator, uint256[] calldata scores, bytes32 salt)
-        private
+        internal
         view
         returns (bytes32)
     {
         return keccak256(abi.encode(block.chainid, address(this), round, evaluator, scores, salt));
     }
 
-    function _checkCid(string memory cid) private pure {
+    function _checkCid(string memory cid) internal pure {
         uint256 length = bytes(cid).length;
         if (length == 0) revert RelayEmptyCid();
         if (length > MAX_CID_LENGTH) revert RelayCidTooLong(length, MAX_CID_LENGTH);
     }
 
-    function _checkEnvelope(bytes calldata envelope) private pure {
+    function _checkEnvelope(bytes calldata envelope) internal pure {
         if (envelope.length == 0) revert RelayEmptyEnvelope();
         if (envelope.length > MAX_ENVELOPE_LENGTH) revert RelayEnvelopeTooLong(envelope.length, MAX_ENVELOPE_LENGTH);
     }
 
-    function _validateParams(Params memory p) private pure {
+    function _validateParams(Params memory p) internal pure {
         if (p.maxTrainers == 0 || p.maxTrainers > MAX_TRAINERS_CAP) revert RelayInvalidParameter("maxTrainers");
         if (p.k == 0 || p.k > p.maxTrainers) revert RelayInvalidParameter("k");
         if (p.selectionPermille == 0 || p.selectionPermille > 1000) revert RelayInvalidParameter("selectionPermille");
@@ -1268,7 +1277,7 @@ contract RelayLearning is IRelayLearning {
     // ----------------------------------------------------------------- TOKENS
 
     /// @dev Locks `amount` from `account`: its credit first, then its wallet.
-    function _collect(address account, uint256 amount) private {
+    function _collect(address account, uint256 amount) internal {
         if (amount == 0) return;
         uint256 credit = _accounts[account].credit;
         uint256 fromCredit = credit < amount ? credit : amount;
@@ -1289,7 +1298,7 @@ contract RelayLearning is IRelayLearning {
     }
 
     /// @dev Unlocks `amount` as `account`'s credit.
-    function _release(address account, uint256 amount) private {
+    function _release(address account, uint256 amount) internal {
         if (amount == 0) return;
         _totalLocked -= amount;
         _addCredit(account, amount);
@@ -1300,7 +1309,7 @@ contract RelayLearning is IRelayLearning {
     /// @dev Adds `amount` to `account`'s credit. The sum of all credits is at most the
     /// token's supply, so a credit above 2^248 would need a supply no mint reaches; the
     /// check costs a comparison.
-    function _addCredit(address account, uint256 amount) private {
+    function _addCredit(address account, uint256 amount) internal {
         Account storage a = _accounts[account];
         uint256 credit = uint256(a.credit) + amount;
         if (credit > type(uint248).max) revert RelayAmountTooLarge(credit, type(uint248).max);
@@ -1308,7 +1317,7 @@ contract RelayLearning is IRelayLearning {
     }
 
     /// @dev Burns `amount` of locked tokens forfeited by `account`.
-    function _forfeit(uint256 round, address account, uint256 amount) private {
+    function _forfeit(uint256 round, address account, uint256 amount) internal {
         if (amount == 0) return;
         _totalLocked -= amount;
         emit Forfeited(round, account, amount);
@@ -1316,7 +1325,7 @@ contract RelayLearning is IRelayLearning {
     }
 
     /// @dev Mints `amount` to this contract as `account`'s credit.
-    function _mintCredit(address account, uint256 amount) private {
+    function _mintCredit(address account, uint256 amount) internal {
         if (amount == 0) return;
         _addCredit(account, amount);
         _totalCredited += amount;

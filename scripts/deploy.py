@@ -1,4 +1,4 @@
-"""Deploy RelayToken and RelayLearning with brownie.
+"""Deploy RelayToken and RelayLearning (or MergeRelayLearning) with brownie.
 
     brownie run scripts/deploy.py --network derelayl-ganache      # a Ganache brownie starts
     brownie run scripts/deploy.py --network <any configured RPC>  # with a loaded account
@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from brownie import RelayLearning, RelayToken, accounts, chain, network
+from brownie import MergeRelayLearning, RelayLearning, RelayToken, accounts, chain, network
 from eth_utils import keccak
 from scripts.receipts import wait_for_receipts
 
@@ -30,25 +30,22 @@ def deploy(
     genesis_hash: bytes = GENESIS_HASH,
     genesis_cid: str = GENESIS_CID,
     task_spec_cid: str = TASK_SPEC_CID,
+    merge_horizon: int = 0,
 ):
-    """Deploys the token (minter = the predicted RelayLearning address), then RelayLearning.
+    """Deploys the token (minter = the predicted relay address), then RelayLearning, or
+    with `merge_horizon` above 0 the merge relay MergeRelayLearning with that horizon.
 
     Returns (token, relay).
     """
     allocations = allocations or {}
     relay_address = create_address(deployer.address, deployer.nonce + 1)
     token = RelayToken.deploy(relay_address, {"from": deployer})
-    relay = RelayLearning.deploy(
-        params.as_tuple(),
-        token,
-        genesis_owner or deployer,
-        genesis_hash,
-        genesis_cid,
-        task_spec_cid,
-        list(allocations.keys()),
-        list(allocations.values()),
-        {"from": deployer},
-    )
+    args = [params.as_tuple(), token, genesis_owner or deployer, genesis_hash, genesis_cid, task_spec_cid,
+            list(allocations.keys()), list(allocations.values())]
+    if merge_horizon:
+        relay = MergeRelayLearning.deploy(*args, merge_horizon, {"from": deployer})
+    else:
+        relay = RelayLearning.deploy(*args, {"from": deployer})
     assert relay.address == relay_address, "RelayLearning did not land at the predicted address"
     return token, relay
 

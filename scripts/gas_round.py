@@ -1,5 +1,7 @@
 """The gas of every external function of RelayLearning in one scripted relay (a
-typical round, then the rarer paths), for the gas benchmark and the snapshot check.
+typical round, then the rarer paths), and of MergeRelayLearning's round in another
+(`merge_round_gas`, names prefixed "merge: "), for the gas benchmark and the snapshot
+check (`snapshot_gas`: both).
 
 `typical_round_gas` is deterministic: the scripted participants send the same calldata
 every run (their salts are derived, not random, and the relay's address is always the
@@ -134,6 +136,52 @@ def typical_round_gas(of: Callable = gas_used) -> dict[str, int]:
     return dict(sorted(figures.items()))
 
 
+MERGE = "merge: "
+
+
+def merge_round_gas(of: Callable = gas_used) -> dict[str, int]:
+    """Median gas per function of MergeRelayLearning (names prefixed MERGE) over two
+    rounds, every submission accepted: genesis -> 4 trainers (its owner bundles its key)
+    -> 8 trainers (an evaluator of round 0 bundles the layer's 4 keys); then the first
+    claims of the genesis and of a model of layer 1."""
+    params = TEST_PARAMS.replace(k=4, max_trainers=16, max_evaluators=4, quorum=2, selection_permille=1000)
+    genesis, pool, evaluators = accounts[1], list(accounts[2:22]), list(accounts[22:26])
+    deployer = accounts[38]  # unused elsewhere, at nonce 0: the same relay address every run
+    if deployer.nonce != 0:
+        raise RuntimeError(f"the merge gas scenario needs {deployer} unused (nonce {deployer.nonce}): "
+                           "run it on a fresh chain")
+    token, relay = deploy(deployer, params, genesis, {a: 100 * TOKEN for a in [genesis, *pool, *evaluators]},
+                          merge_horizon=10)
+    gas: dict[str, list[int]] = {}
+    owners, holder = [genesis], genesis
+    for r in range(2):
+        trainers = [a for a in pool if a not in owners][: 4 * len(owners) if r == 0 else 8]
+        script = RoundScript(bids={t: TOKEN // (2 + i) for i, t in enumerate(trainers)}, evaluators=evaluators,
+                             bundle_from=holder)
+        result = play_round(relay, script, accounts[0])
+        for name, txs in result.transactions.items():
+            gas.setdefault(name, []).extend(of(tx) for tx in txs)
+        owners, holder = [by_address(c) for _, _, c, _ in result.accepted], evaluators[0]
+    figures = {name: int(statistics.median(values)) for name, values in gas.items()}
+    figures["settle (8 slots)"] = of(result.settle_tx)
+    figures["claim (genesis)"] = of(relay.claim(0, 1, {"from": accounts[0]}))
+    figures["claim (layer 1)"] = of(relay.claim(1, 1, {"from": accounts[0]}))
+    return {MERGE + name: value for name, value in sorted(figures.items())}
+
+
+def merge_turn_parts(figures: dict[str, int]) -> dict[str, int]:
+    """One merge relay turn from `merge_round_gas`'s figures: a bid, its bundle, a
+    submission, an eighth of the 8-slot settle and a claim of a layer-1 model."""
+    return {"bid": figures[MERGE + "bid"], "deliverBundle": figures[MERGE + "deliverBundle"],
+            "submit": figures[MERGE + "submit"], "settle_share": figures[MERGE + "settle (8 slots)"] // 8,
+            "claim": figures[MERGE + "claim (layer 1)"]}
+
+
+def snapshot_gas(of: Callable = execution_gas) -> dict[str, int]:
+    """Every figure the snapshot keeps: RelayLearning's, then MergeRelayLearning's."""
+    return typical_round_gas(of) | merge_round_gas(of)
+
+
 def record_snapshot(snapshot: dict[str, int]) -> None:
     """Writes `snapshot` as the current chain's figures of SNAPSHOT (the other chain's stay)."""
     import json
@@ -147,7 +195,7 @@ def main() -> None:
     """`make gas-snapshot` (a brownie script): measures the execution gas of every
     function on the current chain and writes its figures of SNAPSHOT."""
     wait_for_receipts()
-    snapshot = typical_round_gas(execution_gas)
+    snapshot = snapshot_gas(execution_gas)
     record_snapshot(snapshot)
     print(f"{chain_name()}: {snapshot}")
     print(f"written the {chain_name()} figures of {SNAPSHOT}")

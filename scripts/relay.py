@@ -34,6 +34,9 @@ class RoundScript:
     skip_commit: set = field(default_factory=set)  # evaluators that never commit
     skip_reveal: set = field(default_factory=set)  # evaluators that commit and never reveal
     score: Callable[[object, int, str], int] = default_score
+    # A merge relay (MergeRelayLearning): the key holder that delivers every slot the
+    # parent layer's key bundle (None: nobody does; offers and withhold_keys are unused).
+    bundle_from: object = None
 
 
 @dataclass
@@ -109,13 +112,18 @@ def play_round(relay, script: RoundScript, closer, silent: bool = True, model=No
     owner_of = {i: relay.modelOf(slot["parentId"])["creator"] for i, slot in enumerate(slots)}
     for i in range(len(slots)):
         mo = _account(script, owner_of[i])
-        if mo is not None and mo not in script.withhold_keys:
+        holder = script.bundle_from
+        if holder is not None:
+            send("deliverBundle", r, i, ENVELOPE, sender=holder,
+                 mirror=lambda i=i, h=holder: model.deliver_bundle(h.address, r, i, ENVELOPE))
+        elif mo is not None and mo not in script.withhold_keys:
             send("deliverKey", r, i, ENVELOPE, sender=mo,
                  mirror=lambda i=i, mo=mo: model.deliver_key(mo.address, r, i, ENVELOPE))
     evaluator_count = len(relay.evaluatorsOf(r))
     for i, slot in enumerate(slots):
         trainer = _account(script, slot["trainer"])
-        if trainer is None or trainer in script.skip_submit or mo_withheld(script, owner_of[i]):
+        keyless = script.bundle_from is None and (hasattr(relay, "deliverBundle") or mo_withheld(script, owner_of[i]))
+        if trainer is None or trainer in script.skip_submit or keyless:
             continue
         weights_hash = keccak(text=f"weights:{r}:{i}:{trainer.address}")
         cid = "Qm" + keccak(text=f"cid:{r}:{i}").hex()[:44]

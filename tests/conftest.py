@@ -126,6 +126,7 @@ SLOWEST_FILES = (
     "tests/stateful/test_relay_state.py",  # 135
     "tests/sdk/test_readme.py",  # 105
     "tests/sdk/test_task.py",  # 80
+    "tests/integration/test_differential_merge.py",  # 60
     "tests/unitary/RelayLearning/test_limits.py",  # 75
     "tests/integration/test_relay_scenario.py",  # 65
     "tests/sdk/test_artifacts.py",  # 60, a compile through solcjs

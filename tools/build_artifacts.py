@@ -24,7 +24,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "sdk" / "derelayl" / "artifacts"
-SOURCES = ("contracts/RelayLearning.sol", "contracts/RelayToken.sol")
+SOURCES = ("contracts/RelayLearning.sol", "contracts/MergeRelayLearning.sol", "contracts/RelayToken.sol")
 # Only the OpenZeppelin files RelayToken's imports reach (ERC20 and what it imports).
 OZ_NEEDED = ("token/ERC20/ERC20.sol", "token/ERC20/IERC20.sol", "extensions/IERC20Metadata.sol",
              "utils/Context.sol", "interfaces/draft-IERC6093.sol")

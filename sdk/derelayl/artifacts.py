@@ -18,7 +18,7 @@ from typing import Any
 from derelayl.errors import ConfigurationError
 
 #: The contracts the SDK deploys, by name (each is `artifacts/<name>.json`).
-CONTRACTS = ("RelayLearning", "RelayToken")
+CONTRACTS = ("RelayLearning", "MergeRelayLearning", "RelayToken")
 #: The fields every artifact file carries.
 FIELDS = ("contractName", "abi", "bytecode", "compiler", "sourceHash", "sources")
 

@@ -215,6 +215,19 @@ class RelayClient:
         that accepted the parent model)."""
         return self._send("courierKey", round, slot, envelope)
 
+    def deliver_bundle(self, round: int, slot: int, envelope: bytes) -> dict[str, Any]:
+        """Merge relay: delivers the slot's trainer every key of the parent layer in one
+        envelope sealed to it (this account evaluated the round that accepted the
+        layer, or created the layer's only model). Raises ConfigurationError on a
+        plain relay, which has no bundles."""
+        self._require_merge_relay("deliver_bundle")
+        return self._send("deliverBundle", round, slot, envelope)
+
+    def _require_merge_relay(self, action: str) -> None:
+        if not self.deployment.merge_horizon:
+            raise ConfigurationError(f"{action}() is a merge relay's: the relay at {self.deployment.relay} is a plain "
+                                     "relay (its deployment has no merge_horizon)")
+
     def request_key(self, round: int, slot: int) -> dict[str, Any]:
         """As the slot's trainer, asks the parent model's key holders to courier its
         key: none delivered so far opens the model."""

@@ -35,6 +35,9 @@ class Deployment:
     # genesis with it before bidding on it. Empty: the deployer keeps the key, and
     # the SDK's trainers do not bid on the genesis.
     genesis_key: str = ""
+    # Above 0: the relay is a merge relay (MergeRelayLearning, docs/merge.md) whose
+    # models earn lineage rewards from this many layers after their own.
+    merge_horizon: int = 0
 
     def __post_init__(self) -> None:
         if self.genesis_key and not _KEY.fullmatch(self.genesis_key):
@@ -127,4 +130,4 @@ def _key(value: Any) -> str | None:
 
 _FIELDS = {f.name: f for f in dataclasses.fields(Deployment)}
 _CHECKS = {"chain_id": _integer(1), "rpc_url": _text, "relay": _address, "token": _address,
-           "block": _integer(0), "genesis_key": _key}
+           "block": _integer(0), "genesis_key": _key, "merge_horizon": _integer(0)}

@@ -11,8 +11,9 @@ in layers 0..L; what a model has earned is then
 
     (count[min(latest, L + horizon, cut[L])] - count[L]) * lineage_reward // models_in_L
 
-a fixed number of stored entries whatever the depth, and a claim pays what was earned
-less what it paid before. The integer division leaves each model less than one base
+a fixed number of stored entries whatever the depth. A claim records how many later
+models it counted (its units) and pays what was earned less what the count of its
+last claim had earned. The integer division leaves each model less than one base
 unit short, so a layer's models are together never paid more than their descendants
 owe.
 
@@ -32,14 +33,15 @@ from derelayl.errors import ConfigurationError
 class MergeLineage:
     """The lineage ledger of a merge relay: `settle` once per accepted layer and
     `fall_back` once per fallback layer, then `owed` and `claim` per model, each
-    reading a fixed number of entries."""
+    reading a fixed number of entries. Amounts are token base units; units are later
+    accepted models counted."""
 
     lineage_reward: int
     horizon: int  # the layers after its own from which a model earns
     cumulative: list[int] = field(default_factory=lambda: [1])  # accepted models in layers 0..L (genesis: 1)
     sizes: list[int] = field(default_factory=lambda: [1])  # models per layer (a fallback layer: 0)
     cut: dict[int, int] = field(default_factory=dict)  # layer given up -> the last layer that pays it
-    paid: dict[tuple[int, int], int] = field(default_factory=dict)  # (layer, index) -> paid so far
+    counted: dict[tuple[int, int], int] = field(default_factory=dict)  # (layer, index) -> units its claims counted
 
     def __post_init__(self) -> None:
         if self.lineage_reward < 0 or self.horizon < 1:
@@ -72,15 +74,25 @@ class MergeLineage:
         or the newest layer if earlier."""
         return min(len(self.cumulative) - 1, layer + self.horizon, self.cut.get(layer, layer + self.horizon))
 
+    def units(self, layer: int) -> int:
+        """The accepted models that pay `layer` now (each pays its models together one
+        `lineage_reward`)."""
+        return self.cumulative[self.last_paying(layer)] - self.cumulative[layer]
+
     def earned(self, layer: int, index: int) -> int:
         """What model `index` of `layer` has earned so far (base units)."""
         self._check(layer, index)
-        return (self.cumulative[self.last_paying(layer)] - self.cumulative[layer]) * self.lineage_reward \
-            // self.sizes[layer]
+        return self.units(layer) * self.lineage_reward // self.sizes[layer]
+
+    def unclaimed(self, layer: int, index: int) -> int:
+        """The units a claim by model `index` of `layer` would count now."""
+        self._check(layer, index)
+        return self.units(layer) - self.counted.get((layer, index), 0)
 
     def owed(self, layer: int, index: int) -> int:
         """What a claim by model `index` of `layer` would pay now (base units)."""
-        return self.earned(layer, index) - self.paid.get((layer, index), 0)
+        counted = self.counted.get((layer, index), 0)
+        return self.earned(layer, index) - counted * self.lineage_reward // self.sizes[layer]
 
     def closed(self, layer: int) -> bool:
         """Whether `layer` can earn no more: its horizon has passed or it was cut."""
@@ -88,10 +100,11 @@ class MergeLineage:
 
     def claim(self, layer: int, index: int) -> int:
         """Pays model `index` of `layer` what it earned since its last claim."""
-        earned = self.earned(layer, index)
-        amount = earned - self.paid.get((layer, index), 0)
-        self.paid[(layer, index)] = earned
-        return amount
+        self._check(layer, index)
+        units, size = self.units(layer), self.sizes[layer]
+        before = self.counted.get((layer, index), 0)
+        self.counted[(layer, index)] = units
+        return units * self.lineage_reward // size - before * self.lineage_reward // size
 
     def _check(self, layer: int, index: int) -> None:
         if not 0 <= layer < len(self.sizes) or not 0 <= index < self.sizes[layer]:

@@ -938,50 +938,53 @@ class RelayProtocol:
 
     def claimable(self, model_id: int, max_layers: int) -> tuple[int, bool]:
         """(units a claim of at most `max_layers` layers would pay, whether it would
-        reach the newest layer). A merge relay's claim reads no layers: it returns
-        (token base units, True)."""
+        reach the newest layer). In a merge relay a unit is a later accepted model,
+        whose lineage reward the model's layer shares, and a claim reads no layers
+        (always complete)."""
         if model_id >= len(self.models):
             raise ProtocolRevert("RelayUnknownModel", model_id)
         m = self.models[model_id]
         if self.merge_lineage is not None:
-            return self.merge_lineage.owed(m.layer, m.index), True
+            return self.merge_lineage.unclaimed(m.layer, m.index), True
         units, layer, _, _, ended = self._scan_lineage(m, max_layers)
         return units, ended or layer + 1 >= len(self.layers)
 
     def lineage_outlook(self, model_id: int) -> tuple[int, bool]:
         """(units claimable now, whether the lineage can never earn again: it died out,
         or in a merge relay its horizon passed or a fallback cut it), so a caller may
-        stop watching it. A merge relay counts token base units."""
+        stop watching it."""
         m = self.models[model_id]
         if self.merge_lineage is not None:
-            return self.merge_lineage.owed(m.layer, m.index), self.merge_lineage.closed(m.layer)
+            return self.merge_lineage.unclaimed(m.layer, m.index), self.merge_lineage.closed(m.layer)
         units, _, _, _, ended = self._scan_lineage(m, len(self.layers))
         return units, ended
 
     def lineage_owed(self, account: str) -> int:
         """Lineage rewards, in token base units, that `account` could claim now over all
         the models it created."""
-        owed = sum(self.lineage_outlook(m.model_id)[0] for m in self.models if m.creator == account)
-        return owed if self.merging else owed * self.params.lineage_reward
+        if self.merge_lineage is not None:
+            return sum(self.merge_lineage.owed(m.layer, m.index) for m in self.models if m.creator == account)
+        units = sum(self.lineage_outlook(m.model_id)[0] for m in self.models if m.creator == account)
+        return units * self.params.lineage_reward
 
     def claim(self, model_id: int, max_layers: int) -> int:
         """Mints model `model_id`'s creator the lineage rewards earned since its last
-        claim, scanning at most `max_layers` layers; returns the units (a merge relay:
-        the token base units, whatever `max_layers`)."""
+        claim, scanning at most `max_layers` layers; returns the units (a merge relay
+        reads no layers: `claimed_units` counts the later models its claims counted,
+        and the amount is the layer's equal share of them, less what it was paid)."""
         if model_id >= len(self.models):
             raise ProtocolRevert("RelayUnknownModel", model_id)
         if max_layers == 0:
             raise ProtocolRevert("RelayZeroAmount")
         m = self.models[model_id]
         if self.merge_lineage is not None:
-            amount = self.merge_lineage.owed(m.layer, m.index)
-            if amount == 0:
+            units = self.merge_lineage.unclaimed(m.layer, m.index)
+            if units == 0:
                 raise ProtocolRevert("RelayNothingToClaim", model_id)
-            self.merge_lineage.claim(m.layer, m.index)
-            m.claimed_units += amount
+            self._mint_credit(m.creator, self.merge_lineage.claim(m.layer, m.index))
+            m.claimed_units += units
             m.lineage_ended = self.merge_lineage.closed(m.layer)
-            self._mint_credit(m.creator, amount)
-            return amount
+            return units
         units, layer, lo, hi, ended = self._scan_lineage(m, max_layers)
         if units == 0:
             raise ProtocolRevert("RelayNothingToClaim", model_id)

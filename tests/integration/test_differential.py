@@ -34,7 +34,7 @@ from web3.logs import DISCARD
 
 from derelayl import TEST_PARAMS, SCORE_SCALE, TOKEN, ProtocolRevert, RelayProtocol
 from derelayl.chain import ErrorDecoder
-from derelayl.protocol import Phase, SlotOutcome
+from derelayl.protocol import MAX_BUNDLE_LENGTH, Phase, SlotOutcome
 from conftest import Views, read_views, report
 from scripts.deploy import GENESIS_CID, GENESIS_HASH, deploy
 
@@ -73,12 +73,13 @@ class Deployment:
     genesis allocations, keys registered and the relay approved to pull wallet tokens.
     Every scenario on it starts from this state (the chain is reverted to it)."""
 
-    def __init__(self, rng: random.Random):
+    def __init__(self, rng: random.Random, merge_horizon: int = 0):
         self.params = draw_params(rng)
+        self.merge_horizon = merge_horizon  # above 0: a MergeRelayLearning (test_differential_merge.py)
         self.people = [a.address for a in accounts[1:9]]
         self.allocations = {a: rng.choice([0, TOKEN // 2, 3 * TOKEN, 20 * TOKEN, 20 * TOKEN]) for a in self.people}
         token, relay = deploy(accounts[0], self.params, self.people[0],
-                              {a: v for a, v in self.allocations.items() if v})
+                              {a: v for a, v in self.allocations.items() if v}, merge_horizon=merge_horizon)
         w3 = plain_web3()
         self.relay = w3.eth.contract(address=relay.address, abi=relay.abi)
         self.token = w3.eth.contract(address=token.address, abi=token.abi)
@@ -102,7 +103,8 @@ class Scenario:
         self.people = self.everyone[: rng.randint(3, 8)]  # the others only hold their allocation
         self.model = RelayProtocol(self.params, self.everyone[0], GENESIS_HASH, GENESIS_CID,
                                    {a: v for a, v in deployment.allocations.items() if v},
-                                   chain_id=web3.eth.chain_id, contract=self.relay.address)
+                                   chain_id=web3.eth.chain_id, contract=self.relay.address,
+                                   merge_horizon=deployment.merge_horizon)
         for a in self.everyone:
             self.model.register_key(a, keccak(text=f"key:{a}"))
         self.trail: list = []
@@ -210,11 +212,18 @@ class Scenario:
         for i, s in enumerate(rs.slots):
             if self.maybe(0.85):
                 owner = m.models[s.parent_id].creator
-                self.act(owner, "deliverKey", (r, i, ENVELOPE), lambda o=owner, i=i: m.deliver_key(o, r, i, ENVELOPE))
+                if m.merging and not self.maybe(0.05):  # (now and then the plain relay's call, refused)
+                    self.deliver_bundle(i)
+                else:
+                    self.act(owner, "deliverKey", (r, i, ENVELOPE),
+                             lambda o=owner, i=i: m.deliver_key(o, r, i, ENVELOPE))
         for i, s in enumerate(rs.slots):  # a key holder (or anyone) couriers a withheld key, or one that fails
             if self.maybe(0.6 if not s.delivered else 0.15):
                 if s.delivered and self.maybe(0.7):  # the trainer asks: the owner's key does not open the parent
                     self.act(s.trainer, "requestKey", (r, i), lambda t=s.trainer, i=i: m.request_key(t, r, i))
+                if m.merging:
+                    self.deliver_bundle(i)
+                    continue
                 holders = m.key_holders_of(s.parent_id)
                 courier = rng.choice(holders) if holders and self.maybe(0.8) else rng.choice(self.people)
                 self.act(courier, "courierKey", (r, i, ENVELOPE),
@@ -233,9 +242,13 @@ class Scenario:
         if rs.slots and self.maybe(0.5):  # a late courier or request: often after the submission, by anyone
             submitted = [i for i, s in enumerate(rs.slots) if s.submitted]
             i = rng.choice(submitted) if submitted and self.maybe(0.7) else rng.randrange(len(rs.slots))
-            holders = m.key_holders_of(rs.slots[i].parent_id)
-            courier = rng.choice(holders) if holders and self.maybe(0.8) else rng.choice(self.people)
-            self.act(courier, "courierKey", (r, i, ENVELOPE), lambda c=courier, i=i: m.courier_key(c, r, i, ENVELOPE))
+            if m.merging:
+                self.deliver_bundle(i)
+            else:
+                holders = m.key_holders_of(rs.slots[i].parent_id)
+                courier = rng.choice(holders) if holders and self.maybe(0.8) else rng.choice(self.people)
+                self.act(courier, "courierKey", (r, i, ENVELOPE),
+                         lambda c=courier, i=i: m.courier_key(c, r, i, ENVELOPE))
             asker = rs.slots[i].trainer if self.maybe(0.5) else rng.choice(self.people)
             self.act(asker, "requestKey", (r, i), lambda a=asker, i=i: m.request_key(a, r, i))
         if rs.phase == Phase.TRAINING:
@@ -282,6 +295,16 @@ class Scenario:
             if self.maybe(0.2) and m.credit.get(a, 0):
                 amount = rng.choice([1, m.credit[a] // 2 + 1, m.credit[a], m.credit[a] + 1])
                 self.act(a, "withdraw", (amount,), lambda a=a, x=amount: m.withdraw(a, x))
+
+    def deliver_bundle(self, slot: int) -> None:
+        """A merge relay's key bundle for `slot`: from a key holder of the parent layer
+        (or anyone), now and then one byte too long."""
+        m, rng, r = self.model, self.rng, self.model.round
+        holders = m.bundle_holders(m.rounds[r].parent_layer)
+        sender = rng.choice(holders) if holders and self.maybe(0.8) else rng.choice(self.people)
+        envelope = b"\x5e" * (MAX_BUNDLE_LENGTH + 1) if self.maybe(0.05) else ENVELOPE
+        self.act(sender, "deliverBundle", (r, slot, envelope),
+                 lambda: m.deliver_bundle(sender, r, slot, envelope))
 
     # ----------------------------------------------------------------- end
 

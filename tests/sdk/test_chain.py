@@ -306,3 +306,41 @@ def test_the_client_closes_bidding_in_its_two_steps(local_chain):
     receipt = trainer.close_bidding()
     info = trainer.round_info(0)
     assert info.phase != Phase.BIDDING and info.slot_count == 1 and 0 < info.seed_block < receipt["blockNumber"]
+
+
+def test_the_sdk_deploys_and_plays_a_merge_relay(tmp_path, local_chain):
+    """`deploy(merge_horizon=...)` deploys MergeRelayLearning; a RelayClient plays a round
+    of it (the genesis owner bundles its key, no offer) to a claim; the deployment file
+    keeps the horizon; a plain relay's client refuses a bundle in one line."""
+    from derelayl.protocol import Phase
+
+    w3 = connect(local_chain.url)
+    params = TEST_PARAMS.replace(quorum=1, max_evaluators=1, selection_permille=1000, evaluator_stake=0)
+    with pytest.raises(ConfigurationError, match="merge_horizon must be 0"):
+        deploy(w3, dev_account(0), params, merge_horizon=-1)
+    deployment = deploy(w3, dev_account(0), params, merge_horizon=4)
+    assert deployment.merge_horizon == 4 and Deployment.load(deployment.save(tmp_path / "m.json")) == deployment
+    owner, trainer, evaluator = (RelayClient(w3, deployment, dev_account(i)) for i in (0, 7, 8))
+    assert owner.relay.functions.mergeHorizon().call() == 4
+    with pytest.raises(ContractRevert, match="RelayPlainRelayOnly"):
+        owner.offer(0, 0)
+    trainer.register_key(b"\x09" * 32)
+    evaluator.register_key(b"\x0a" * 32)
+    trainer.bid(0, 0)
+    evaluator.stake_evaluator(0)
+    trainer.close_bidding()
+    assert trainer.slot(0, 0).trainer == dev_account(7).address
+    owner.deliver_bundle(0, 0, b"\x01" * 80)
+    trainer.submit(0, 0, b"\x02" * 32, "QmMerged", [b"\x03" * 80])
+    salt = b"\x04" * 32
+    evaluator.commit(0, evaluator.commitment_for(0, dev_account(8).address, [700_000], salt))
+    evaluator.reveal(0, [700_000], salt)
+    evaluator.settle()
+    assert trainer.round_info(1).phase == Phase.BIDDING and trainer.layer(1) == [1]
+    assert trainer.claimable(0) == (1, True)
+    credit = owner.credit_of(dev_account(0).address)
+    owner.claim(0)
+    assert owner.credit_of(dev_account(0).address) == credit + params.lineage_reward
+    plain = RelayClient(w3, deploy(w3, dev_account(0), TEST_PARAMS), dev_account(0))
+    with pytest.raises(ConfigurationError, match="is a plain relay"):
+        plain.deliver_bundle(0, 0, b"\x01")

@@ -167,21 +167,24 @@ def test_lineage_is_split_equally_within_the_horizon_and_claimed_whatever_max_la
     play(p, {t: 0 for t in [*TRAINERS[:2], *TRAINERS[6:12]]})  # layer 3: 8 models
     assert [len(layer) for layer in p.layers] == [1, 2, 4, 8]
     genesis, first, second = 0, p.layers[1][0], p.layers[2][0]
-    assert p.claimable(genesis, 1) == ((2 + 4) * reward, True)  # layers 1 and 2: the horizon ends there
-    assert p.claimable(first, 1) == ((4 + 8) * reward // 2, True)
-    assert p.claimable(second, 1) == (8 * reward // 4, True)
-    assert p.lineage_outlook(genesis) == ((2 + 4) * reward, True)
-    assert p.lineage_outlook(second) == (8 * reward // 4, False)
+    # Units: the later accepted models that pay a layer, whose reward its models share.
+    assert p.claimable(genesis, 1) == (2 + 4, True)  # layers 1 and 2: the horizon ends there
+    assert p.claimable(first, 1) == (4 + 8, True)
+    assert p.claimable(second, 1) == (8, True)
+    assert p.lineage_outlook(genesis) == (6, True)
+    assert p.lineage_outlook(second) == (8, False)  # layers 4 and 5 may still pay it
     before = p.credit[OWNER]
-    assert p.claim(genesis, 1) == 6 * reward
+    assert p.claim(genesis, 1) == 6
     assert p.credit[OWNER] == before + 6 * reward and p.models[genesis].lineage_ended
+    assert p.models[genesis].claimed_units == 6
     with pytest.raises(ProtocolRevert, match="RelayNothingToClaim"):
         p.claim(genesis, 64)
     with pytest.raises(ProtocolRevert, match="RelayZeroAmount"):
         p.claim(first, 0)
     creator = p.models[first].creator
-    assert p.lineage_owed(creator) == 6 * reward + sum(  # its first-layer model, and its third-layer one
-        p.lineage_outlook(m)[0] for m in p.layers[3] if p.models[m].creator == creator)
+    assert creator in {p.models[m].creator for m in p.layers[3]}  # its layer-3 model has earned nothing yet
+    assert p.lineage_owed(creator) == 12 * reward // 2
+    assert p.claim(first, 64) == 12 and p.credit[creator] - 10 * TOKEN == 6 * reward
 
 
 def test_a_fallback_cuts_the_layer_given_up_and_the_layer_before_keeps_earning():
@@ -192,7 +195,7 @@ def test_a_fallback_cuts_the_layer_given_up_and_the_layer_before_keeps_earning()
     assert p.rounds[2].parent_layer == 2 and p.layer_of(2) == [0]
     assert p.lineage_outlook(p.layers[1][0]) == (0, True)  # given up: earns nothing more
     play(p, {TRAINERS[3]: 0})  # layer 3: one child of the genesis, offered again
-    assert p.claimable(0, 1) == ((2 + 1) * reward, True)
+    assert p.claimable(0, 1) == (2 + 1, True)
     assert p.claimable(p.layers[1][0], 1) == (0, True)
 
 

@@ -38,4 +38,4 @@ def test_former_import_paths_still_work():
     assert chain.ContractRevert is errors.ContractRevert and chain.ChainUnreachable is errors.ChainUnreachable
     assert chain.deploy is deploying.deploy and chain.Deployment is Deployment
     assert chain.LocalChain is localchain.LocalChain and chain.send is transactions.send
-    assert set(chain.compile_contracts()) == {"RelayLearning", "RelayToken"}
+    assert set(chain.compile_contracts()) == {"RelayLearning", "MergeRelayLearning", "RelayToken"}
