@@ -26,8 +26,8 @@ from pathlib import Path
 from brownie import accounts, chain, network
 from scripts.deploy import deploy
 from scripts.receipts import wait_for_receipts
-from scripts.gas_round import (SNAPSHOT, by_address, chain_name, execution_gas, record_snapshot, relay_turn_parts,
-                               typical_round_gas)
+from scripts.gas_round import (SNAPSHOT, by_address, chain_name, execution_gas, merge_round_gas, merge_turn_parts,
+                               record_snapshot, relay_turn_parts, typical_round_gas)
 from scripts.relay import RoundScript, play_round
 
 from derelayl import TEST_PARAMS, TOKEN
@@ -167,6 +167,23 @@ def write_table(result: dict, path: Path) -> None:
         f"- the goal of 4 transfers is {4 * result['erc20_transfer_gas']:,} gas; which storage writes stand "
         "between the turn and it, with their gas: docs/gas-writes.md (`make gas` runs `make gas-writes` next)",
         "",
+        "## The merge relay (MergeRelayLearning, docs/merge.md)",
+        "",
+        "Two rounds, every submission accepted: genesis -> 4 trainers (its owner bundles its key) -> 8",
+        "trainers (an evaluator of round 0 bundles the layer's 4 keys, 80-byte envelopes), then the",
+        "first claims of the genesis and of a model of layer 1 (median gas per function):",
+        "",
+        "| function | gas |",
+        "|---|---:|",
+        *[f"| {name} | {gas:,} |" for name, gas in result["merge_per_function"].items()],
+        "",
+        f"- one merge relay turn (bid + its bundle + submit + an eighth of the 8-slot settle + claim): "
+        f"**{result['merge_turn_gas']:,} gas**, "
+        f"{result['merge_turn_gas'] / result['erc20_transfer_gas']:.1f} ERC20 transfers "
+        f"({', '.join(f'{k} {v:,}' for k, v in result['merge_turn_parts'].items())})",
+        "- a claim reads a fixed number of words whatever the depth "
+        "(tests/unitary/MergeRelayLearning: the same gas 1 and 10 layers deep)",
+        "",
     ]
     path.write_text("\n".join(lines))
 
@@ -175,10 +192,11 @@ def main() -> None:
     wait_for_receipts()
     started = time.time()
     print(f"gas benchmark on {network.show_active()}")
-    chain.snapshot()  # the scenario needs its deployer unused: it plays twice from here
+    chain.snapshot()  # the scenarios need their deployers unused: they play twice from here
     per_function = typical_round_gas()
+    merge_per_function = merge_round_gas()
     chain.revert()
-    snapshot = typical_round_gas(execution_gas)
+    snapshot = typical_round_gas(execution_gas) | merge_round_gas(execution_gas)
     print("execution gas per function (the snapshot):", snapshot)
     record_snapshot(snapshot)  # written at once: the rest of the benchmark takes minutes
     print("per function:", per_function)
@@ -189,6 +207,7 @@ def main() -> None:
     per_model = depth["settle_gas_per_model"]
     claim = depth["claim_gas_per_layer"]
     turn = relay_turn_parts(per_function)
+    merge_turn = merge_turn_parts(merge_per_function)
     result = {
         "per_function": per_function,
         "evaluator_pool": pool,
@@ -198,6 +217,9 @@ def main() -> None:
         "claim_marginal_gas_per_layer": (depth["claim_gas_total"]["200"] - depth["claim_gas_total"]["50"]) // 150,
         "relay_turn_gas": sum(turn.values()),
         "relay_turn_parts": turn,
+        "merge_per_function": merge_per_function,
+        "merge_turn_gas": sum(merge_turn.values()),
+        "merge_turn_parts": merge_turn,
         "erc20_transfer_gas": transfer["new_holder"],
         "erc20_transfer_gas_existing_holder": transfer["existing_holder"],
         "seconds": round(time.time() - started, 1),

@@ -124,6 +124,7 @@ SLOWEST_FILES = (
     "tests/sdk/test_relays.py",  # 160
     "tests/sdk/test_install.py",  # 155
     "tests/stateful/test_relay_state.py",  # 135
+    "tests/stateful/test_merge_relay_state.py",  # 65
     "tests/sdk/test_readme.py",  # 105
     "tests/sdk/test_task.py",  # 80
     "tests/integration/test_differential_merge.py",  # 60

@@ -91,6 +91,7 @@ class RelayWalk:
 
     coverage: Counter = Counter()  # calls per function (and error), over all walks
     deepest = {"round": 0, "models": 0}
+    merge_horizon = 0  # the plain relay (test_merge_relay_state.py walks the merge relay)
 
     def __init__(self, relay, token, participants):
         self.relay, self.token, self.participants = relay, token, participants
@@ -100,8 +101,9 @@ class RelayWalk:
         self.model = RelayProtocol(
             PARAMS, participants[0].address, GENESIS_HASH, GENESIS_CID,
             {a.address: ALLOCATION for a in participants},
-            chain_id=chain.id, contract=relay.address,
+            chain_id=chain.id, contract=relay.address, merge_horizon=self.merge_horizon,
         )
+        self.fell_back: list[tuple[int, int]] = []  # (frontier, fallback layer) of every RelayFellBack
         for a in participants[:-1]:
             self.model.register_key(a.address, keccak(text=f"key:{a.address}"))
         self.commits: dict[tuple[int, str], tuple[list[int], bytes]] = {}
@@ -219,7 +221,7 @@ class RelayWalk:
             if tx:  # the same evaluators drawn by lot, in the same (envelope) order
                 assert list(self.relay.evaluatorsOf(rs.number)) == rs.evaluators, self.trail[-20:]
                 if pool > len(rs.evaluators):
-                    RelayWalk.coverage["evaluators drawn by lot"] += 1
+                    self.coverage["evaluators drawn by lot"] += 1
 
         self.both(self.who(who), "closeBidding", (), apply)
 
@@ -378,7 +380,9 @@ class RelayWalk:
 
     @step(weight=2, who=WHO)
     def settle(self, who):
-        if self.both(self.who(who), "settle", (), lambda tx: self.model.settle()):
+        if tx := self.both(self.who(who), "settle", (), lambda tx: self.model.settle()):
+            if "RelayFellBack" in tx.events:
+                self.fell_back.append((tx.events["RelayFellBack"]["frontier"], tx.events["RelayFellBack"]["layer"]))
             # Nothing stays locked after a settlement but stakes the draws left out, so
             # every account's books balance on the chain's own figures.
             waiting = Counter(e for rs in self.model.rounds.values() for e in rs.undrawn)
@@ -428,11 +432,14 @@ class RelayWalk:
             if a.address not in self.cheaters:
                 assert model.remedies_paid.get(a.address, 0) == 0, a
                 assert held + model.lineage_owed(a.address) >= ALLOCATION - model.forfeited.get(a.address, 0), a
-        # lineage: claimable + claimed = accepted descendants, counted by brute force
         assert model_count == len(model.models)
         for m in model.models:
             units, _ = next(figures)
-            assert units + m.claimed_units == model.descendants(m.model_id), m.model_id
+            assert units + m.claimed_units == self.lineage_units(m), m.model_id
+
+    def lineage_units(self, m) -> int:
+        """What model `m` has earned in all, by brute force: its accepted descendants."""
+        return self.model.descendants(m.model_id)
 
     def note_withholders(self) -> None:
         """An MO that let Training end without delivering a slot's key withheld it (on
@@ -477,10 +484,14 @@ def choose_step(rng: random.Random, machine: RelayWalk) -> str:
     return rng.choice(PHASE_STEPS[rs.phase])
 
 
-def test_random_walks_match_the_protocol_model(state_machine_settings):
+def play_walks(walk_class, state_machine_settings) -> int:
+    """Deploys (a merge relay if `walk_class.merge_horizon`), then plays the walks of
+    `state_machine_settings` from hypothesis' seeds, each from the fresh deployment,
+    checking the invariants after every step; returns the steps per walk."""
     deployer = accounts[0]
     participants = list(accounts[1 : 1 + N])
-    token, relay = deploy(deployer, PARAMS, participants[0], {a: ALLOCATION for a in participants})
+    token, relay = deploy(deployer, PARAMS, participants[0], {a: ALLOCATION for a in participants},
+                          merge_horizon=walk_class.merge_horizon)
     for a in participants[:-1]:  # the last one registers a key only if a step does
         relay.registerKey(keccak(text=f"key:{a.address}"), {"from": a})
     for a in participants:
@@ -500,7 +511,7 @@ def test_random_walks_match_the_protocol_model(state_machine_settings):
     def walk(seed):
         rng = random.Random(seed)
         chain.revert()  # every walk starts from the deployment
-        machine = RelayWalk(relay, token, participants)
+        machine = walk_class(relay, token, participants)
         machine.check_invariants()
         for _ in range(steps):
             name = choose_step(rng, machine)
@@ -511,6 +522,11 @@ def test_random_walks_match_the_protocol_model(state_machine_settings):
         machine.finish()
 
     walk()
+    return steps
+
+
+def test_random_walks_match_the_protocol_model(state_machine_settings):
+    steps = play_walks(RelayWalk, state_machine_settings)
     report(f"stateful coverage: {dict(sorted(RelayWalk.coverage.items()))} {RelayWalk.deepest}")
     # The walks must reach the interesting states, or they prove little.
     # (reclaimUndelivered is rare in these walks; the unit and scenario tests cover it.)
