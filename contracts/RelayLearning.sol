@@ -720,7 +720,12 @@ contract RelayLearning is IRelayLearning {
     }
 
     /// @inheritdoc IRelayLearning
-    function claimable(uint256 modelId, uint256 maxLayers) external view virtual returns (uint256 units, bool complete) {
+    function claimable(uint256 modelId, uint256 maxLayers)
+        external
+        view
+        virtual
+        returns (uint256 units, bool complete)
+    {
         if (modelId >= _models.length) revert RelayUnknownModel(modelId);
         (uint256 found, uint256 layer,,, bool ended) = _scanLineage(_models[modelId], maxLayers);
         return (found, ended || layer + 1 >= _layerCount);
@@ -1062,7 +1067,11 @@ contract RelayLearning is IRelayLearning {
     /// @dev Appends a layer that offers again the models of the parent layer of
     /// `frontier`'s models (those of layer `own` > 0), and returns it with that source.
     /// `frontier` gets no childStart: the scan of lineage ends there.
-    function _fallBack(uint256 round, uint256 frontier, uint256 own) internal virtual returns (uint256 layer, uint256 source) {
+    function _fallBack(uint256 round, uint256 frontier, uint256 own)
+        internal
+        virtual
+        returns (uint256 layer, uint256 source)
+    {
         source = _modelLayer(own - 1);
         layer = _layerCount;
         _layerCount = layer + 1;

@@ -340,18 +340,23 @@ class Scenario:
         self.stats["models"] += len(m.models) - 1
 
 
-def test_random_scenarios_end_in_identical_state():
-    master = random.Random(BASE_SEED)
-    deployments = [Deployment(master) for _ in range(DEPLOYMENTS)]
+def play_scenarios(master: random.Random, deployments: list[Deployment], count: int) -> dict:
+    """Plays `count` scenarios, each on a deployment drawn by `master` and reverted to
+    its fresh state, each ending in the identity check; returns the counted cases."""
     chain.snapshot()  # every scenario starts from all deployments fresh
     Scenario.stats.clear()
-    for _ in range(SCENARIOS):
+    for _ in range(count):
         chain.revert()
         scenario = Scenario(master.getrandbits(32), master.choice(deployments))
         for _ in range(scenario.rng.randint(1, 8)):
             scenario.play_round()
         scenario.assert_identical()
-    stats = dict(sorted(Scenario.stats.items()))
+    return dict(sorted(Scenario.stats.items()))
+
+
+def test_random_scenarios_end_in_identical_state():
+    master = random.Random(BASE_SEED)
+    stats = play_scenarios(master, [Deployment(master) for _ in range(DEPLOYMENTS)], SCENARIOS)
     report(f"{SCENARIOS} scenarios: {stats}")
     # The scenarios must reach the interesting cases, or they prove little.
     for case in ["ACCEPTED", "REJECTED", "NOT_SUBMITTED", "UNDELIVERED", "NO_QUORUM", "claim", "withdraw",

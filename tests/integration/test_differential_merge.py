@@ -10,10 +10,8 @@ from __future__ import annotations
 import os
 import random
 
-from brownie import chain
-
 from conftest import report
-from test_differential import BASE_SEED, Deployment, Scenario
+from test_differential import BASE_SEED, Deployment, play_scenarios
 
 SCENARIOS = int(os.environ.get("DERELAYL_DIFF_MERGE_SCENARIOS", "30"))
 DEPLOYMENTS = 4
@@ -22,15 +20,7 @@ DEPLOYMENTS = 4
 def test_random_merge_scenarios_end_in_identical_state():
     master = random.Random(BASE_SEED + 1)
     deployments = [Deployment(master, merge_horizon=master.choice([1, 2, 3, 100])) for _ in range(DEPLOYMENTS)]
-    chain.snapshot()
-    Scenario.stats.clear()
-    for _ in range(SCENARIOS):
-        chain.revert()
-        scenario = Scenario(master.getrandbits(32), master.choice(deployments))
-        for _ in range(scenario.rng.randint(1, 8)):
-            scenario.play_round()
-        scenario.assert_identical()
-    stats = dict(sorted(Scenario.stats.items()))
+    stats = play_scenarios(master, deployments, SCENARIOS)
     report(f"{SCENARIOS} merge scenarios: {stats}")
     for case in ["ACCEPTED", "REJECTED", "NOT_SUBMITTED", "UNDELIVERED", "claim", "claim:RelayNothingToClaim",
                  "deliverBundle", "deliverBundle:RelayNotKeyHolder", "deliverBundle:RelayEnvelopeTooLong",

@@ -10,6 +10,8 @@
   draw costs the same for any pool, tests/unitary/RelayLearning/test_bidding.py). With 128 x 32 (the first caps) settle needed more than a whole 30M
   block, so a full round could never settle. The caps are now 64 trainers, 16
   evaluators and 512 scores a round.
+- The merge relay (MergeRelayLearning) plays the same largest rounds, every slot's
+  keys in one bundle of the largest size (64 keys), its settle appending 64 models.
 - A participant beyond a cap is refused: one bid too many (unless it outbids the
   lowest).
 - The deployed bytecode uses no opcode that the Shanghai fork (Ganache's) lacks:
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import os
 
+import pytest
 from brownie import accounts, web3
 from eth_utils import keccak
 
@@ -37,6 +40,7 @@ CAP_TRAINERS, CAP_EVALUATORS = (int(x) for x in os.environ.get("DERELAYL_LIMITS"
 LARGEST = TEST_PARAMS.replace(k=CAP_TRAINERS, selection_permille=1000, max_trainers=CAP_TRAINERS,
                                  max_evaluators=CAP_EVALUATORS, quorum=CAP_EVALUATORS, evaluator_stake=TOKEN)
 BIG_ENVELOPE = b"\xee" * 512
+BIG_BUNDLE = b"\xee" * (CAP_TRAINERS * 32 + 48)  # every key of a layer of 64 models, sealed
 LONG_CID = "Q" * 128
 CANCUN_OPCODES = {0x5C: "TLOAD", 0x5D: "TSTORE", 0x5E: "MCOPY"}
 
@@ -46,7 +50,8 @@ def register(relay, people):
         relay.registerKey(keccak(text=f"key:{a.address}"), {"from": a, "silent": True})
 
 
-def test_largest_rounds_stay_under_a_third_of_a_block():
+@pytest.mark.parametrize("merge", [False, True], ids=["plain relay", "merge relay"])
+def test_largest_rounds_stay_under_a_third_of_a_block(merge):
     """Issue 18's goal: the largest round the caps allow plays every call in at most a
     third of the block gas limit (room for other transactions in the same block)."""
     third_block = web3.eth.get_block("latest")["gasLimit"] // 3
@@ -57,7 +62,8 @@ def test_largest_rounds_stay_under_a_third_of_a_block():
     # Everyone holds credit, so that every deposit is non-zero: refunds then write
     # credits and emit events, which is the costliest settlement.
     _, relay = deploy(accounts[0], LARGEST, genesis,
-                      {a: 100 * TOKEN for a in [genesis, *trainers, *bidders, *evaluators]})
+                      {a: 100 * TOKEN for a in [genesis, *trainers, *bidders, *evaluators]},
+                      merge_horizon=10 if merge else 0)
     register(relay, [genesis, *trainers, *bidders, *evaluators])
     by_address = {a.address: a for a in [genesis, *trainers, *bidders, *evaluators]}
     gas: dict[str, int] = {}
@@ -82,11 +88,13 @@ def test_largest_rounds_stay_under_a_third_of_a_block():
         gas[name] = max(gas.get(name, 0), receipt["gasUsed"])
         return receipt
 
-    def play_round(r: int, owners, players, scores_of):
+    def play_round(r: int, owners, players, scores_of, holder=None):
+        """One round: every owner offers (a merge relay: nobody; `holder` bundles every
+        slot's keys), every player bids, every slot is delivered and submitted."""
         extra_bidder = bidders[CAP_TRAINERS]
         for e in evaluators:
             send("stakeEvaluator", r, sender=e)
-        for owner in owners:
+        for owner in owners if not merge else ():
             send("offer", r, TOKEN // 100, sender=owner)
         for i, t in enumerate(players[:CAP_TRAINERS]):
             send("bid", r, TOKEN + i, sender=t)
@@ -95,7 +103,7 @@ def test_largest_rounds_stay_under_a_third_of_a_block():
         send("closeBidding", sender=genesis)  # locks
         send("closeBidding", sender=genesis)  # draws and matches, in the next block
         info = relay.roundInfo(r)
-        assert info["slotCount"] == CAP_TRAINERS and info["offerCount"] == len(owners)
+        assert info["slotCount"] == CAP_TRAINERS and info["offerCount"] == (0 if merge else len(owners))
         seated = [by_address[a] for a in relay.evaluatorsOf(r)]
         assert len(seated) == CAP_EVALUATORS
         for e in evaluators:
@@ -103,8 +111,10 @@ def test_largest_rounds_stay_under_a_third_of_a_block():
                 send("reclaimStake", r, sender=e)
         for slot in range(CAP_TRAINERS):
             s = relay.slotOf(r, slot)
-            owner = by_address[relay.modelOf(s["parentId"])["creator"]]
-            send("deliverKey", r, slot, BIG_ENVELOPE, sender=owner)
+            if merge:
+                send("deliverBundle", r, slot, BIG_BUNDLE, sender=holder)
+            else:
+                send("deliverKey", r, slot, BIG_ENVELOPE, sender=by_address[relay.modelOf(s["parentId"])["creator"]])
             send("submit", r, slot, keccak(text=f"{r}:{slot}"), LONG_CID, [BIG_ENVELOPE] * CAP_EVALUATORS,
                  sender=by_address[s["trainer"]])
         salts = {}
@@ -114,17 +124,20 @@ def test_largest_rounds_stay_under_a_third_of_a_block():
         for e in seated:
             send("reveal", r, scores_of(e), salts[e], sender=e)
         send("settle", sender=genesis)
+        return seated
 
     # Round 0: one owner (genesis) serves every trainer (k = the cap); all accepted (s = 1).
-    play_round(0, [genesis], trainers, lambda e: [500_000 + i for i in range(CAP_TRAINERS)])
+    seated = play_round(0, [genesis], trainers, lambda e: [500_000 + i for i in range(CAP_TRAINERS)], genesis)
     assert relay.layerOf(1) and len(relay.layerOf(1)) == CAP_TRAINERS
-    # Round 1: as many owners offer, as many new trainers bid.
-    play_round(1, trainers, bidders, lambda e: [700_000 - i for i in range(CAP_TRAINERS)])
+    # Round 1: as many owners offer (a merge relay: a key holder of layer 1 bundles), as
+    # many new trainers bid.
+    play_round(1, trainers, bidders, lambda e: [700_000 - i for i in range(CAP_TRAINERS)], seated[0])
     assert len(relay.layerOf(2)) == CAP_TRAINERS
     # Lineage claims: a bounded number of layers per call.
     send("claim", 0, 64, sender=genesis)
 
-    report(f"largest-round gas: {dict(sorted(gas.items()))} a third of a block: {third_block}")
+    report(f"largest-round gas ({'merge' if merge else 'plain'} relay): {dict(sorted(gas.items()))} "
+           f"a third of a block: {third_block}")
     over = {name: used for name, used in gas.items() if used > third_block}
     assert not over, f"over a third of a block ({third_block}): {over}"
 
@@ -139,7 +152,8 @@ def instructions(code: bytes):
 
 
 def test_bytecode_uses_no_cancun_opcode(relay, token):
-    for contract in (relay, token):
+    merge_relay = deploy(accounts[0], TEST_PARAMS, accounts[1], {}, merge_horizon=1)[1]
+    for contract in (relay, merge_relay, token):
         code = bytes(web3.eth.get_code(contract.address))
         # solc appends CBOR metadata (its length in the last two bytes): data, not code.
         executable = code[: len(code) - int.from_bytes(code[-2:], "big") - 2]
