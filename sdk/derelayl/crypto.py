@@ -104,3 +104,21 @@ def open_envelope(envelope: bytes, keypair: KeyPair) -> bytes:
         return nacl.public.SealedBox(nacl.public.PrivateKey(keypair.private)).decrypt(envelope)
     except (nacl.exceptions.CryptoError, ValueError, TypeError) as exc:
         raise DecryptionError(f"envelope of {len(envelope)} bytes was not sealed to {keypair.public.hex()}") from exc
+
+
+def seal_bundle(keys: list[bytes], recipient_public: bytes) -> bytes:
+    """A merge relay's key bundle: every key of a layer (32 bytes each, in layer order)
+    in one envelope that only the owner of `recipient_public` can open. 64 keys seal
+    to 2,096 bytes, MergeRelayLearning's MAX_BUNDLE_LENGTH."""
+    if not keys or any(len(key) != KEY_SIZE for key in keys):
+        raise ValueError(f"a bundle holds one or more keys of {KEY_SIZE} bytes, got {[len(k) for k in keys]}")
+    return seal_key(b"".join(keys), recipient_public)
+
+
+def open_bundle(envelope: bytes, keypair: KeyPair, count: int) -> list[bytes]:
+    """The `count` keys inside a bundle sealed to us, in layer order; `DecryptionError`
+    if it was not sealed to us or does not hold exactly `count` keys."""
+    plain = open_envelope(envelope, keypair)
+    if len(plain) != count * KEY_SIZE:
+        raise DecryptionError(f"a bundle of {len(plain)} bytes holds no {count} keys of {KEY_SIZE} bytes")
+    return [plain[i:i + KEY_SIZE] for i in range(0, len(plain), KEY_SIZE)]

@@ -10,10 +10,13 @@ from derelayl.crypto import (
     decrypt,
     encrypt,
     new_model_key,
+    open_bundle,
     open_envelope,
+    seal_bundle,
     seal_key,
     weights_hash,
 )
+from derelayl.protocol import MAX_BUNDLE_LENGTH
 
 
 def test_weights_round_trip():
@@ -72,3 +75,17 @@ def test_weights_box_is_secretbox_both_ways():
 def test_too_short_ciphertext_is_named():
     with pytest.raises(DecryptionError, match="39 bytes"):
         decrypt(bytes(39), new_model_key())
+
+
+def test_a_bundle_holds_a_layers_keys_in_order_and_opens_only_for_its_recipient():
+    alice, bob = KeyPair.generate(), KeyPair.generate()
+    keys = [new_model_key() for _ in range(64)]
+    bundle = seal_bundle(keys, alice.public)
+    assert len(bundle) == MAX_BUNDLE_LENGTH  # a layer of 64 models: the contract's largest bundle
+    assert open_bundle(bundle, alice, 64) == keys
+    with pytest.raises(DecryptionError, match="not sealed to"):
+        open_bundle(bundle, bob, 64)
+    with pytest.raises(DecryptionError, match="holds no 3 keys"):
+        open_bundle(seal_bundle(keys[:2], alice.public), alice, 3)
+    with pytest.raises(ValueError, match="one or more keys of 32 bytes"):
+        seal_bundle([b"short"], alice.public)
