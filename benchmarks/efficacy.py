@@ -828,7 +828,11 @@ def tuned_turns(args) -> dict[str, dict[str, Any]]:
     """The best turn of each task, method and alpha in the tuning results (`--turns`,
     by default the tune phase's file); none when there is no such file."""
     path = Path(args.turns) if args.turns else RESULTS / f"efficacy-tuning{args.suffix}.json"
-    return best_settings(json.loads(path.read_text())["runs"]) if path.exists() else {}
+    if not path.exists():
+        print(f"no tuning results at {path}: every method plays the task's default turn "
+              "(pass --turns benchmarks/results/efficacy-tuning.json to use the committed tuning)", file=sys.stderr)
+        return {}
+    return best_settings(json.loads(path.read_text())["runs"])
 
 
 def copy_run(store: Store, grid: Store, grid_path: Path, key: dict[str, Any], rounds: int,
