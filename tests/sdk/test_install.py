@@ -85,7 +85,7 @@ def test_the_wheel_is_what_runs(installed):
     assert result.returncode == 0, result.stderr
     where, contracts, polyfill, dev_tools = result.stdout.splitlines()
     assert where.startswith(str(installed.home / "venv")) and "site-packages" in where
-    assert contracts == "['RelayLearning', 'RelayToken']" and polyfill == "True" and dev_tools == "[]"
+    assert contracts == "['MergeRelayLearning', 'RelayLearning', 'RelayToken']" and polyfill == "True" and dev_tools == "[]"
 
 
 def test_help(installed):
