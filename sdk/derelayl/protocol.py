@@ -11,7 +11,7 @@ the wallet; refunds and rewards become credit; forfeits are burned. Invariant:
 ``contract_balance == locked + sum(credit)``.
 
 With `merge_horizon` above 0 the class plays the **merge relay** of docs/merge.md
-(not on chain yet): a trainer starts from a merge of every model of the parent layer,
+(on chain: `contracts/MergeRelayLearning.sol`): a trainer starts from a merge of every model of the parent layer,
 so there are no offers and no prices; the slots are the highest bids, up to k per
 model of the layer; a key holder of the layer (an evaluator of the round that
 accepted it, or the creator of a layer's only model) delivers each trainer one
@@ -32,14 +32,14 @@ from eth_utils import keccak
 from derelayl.commitment import score_commitment
 from derelayl.errors import ConfigurationError, ProtocolRevert
 from derelayl.merge_lineage import MergeLineage
-from derelayl.params import MAX_AMOUNT, SCORE_SCALE, ProtocolParams
+from derelayl.params import MAX_AMOUNT, MAX_TRAINERS_CAP, SCORE_SCALE, ProtocolParams
 from derelayl.types import ZERO32, Model, Phase, Slot, SlotOutcome
 
 MAX_CID_LENGTH = 128
 MAX_ENVELOPE_LENGTH = 512
-#: A merge relay's key bundle: up to MAX_TRAINERS_CAP (64) keys of 32 bytes, sealed
-#: (a sealed box adds 48 bytes).
-MAX_BUNDLE_LENGTH = 64 * 32 + 48
+#: A merge relay's key bundle: up to MAX_TRAINERS_CAP keys of 32 bytes, sealed (a
+#: sealed box adds 48 bytes), as MergeRelayLearning.MAX_BUNDLE_LENGTH.
+MAX_BUNDLE_LENGTH = MAX_TRAINERS_CAP * 32 + 48
 ZERO_ADDRESS = "0x" + "00" * 20
 #: Quarters of Training in which an owner's key (2: the first half), and a courier's
 #: key or a request for one (3), are taken, as in the contract.
@@ -404,11 +404,11 @@ class RelayProtocol:
             raise ProtocolRevert("RelayCidTooLong", length, MAX_CID_LENGTH)
 
     @staticmethod
-    def _check_envelope(envelope: bytes) -> None:
+    def _check_envelope(envelope: bytes, limit: int = MAX_ENVELOPE_LENGTH) -> None:
         if len(envelope) == 0:
             raise ProtocolRevert("RelayEmptyEnvelope")
-        if len(envelope) > MAX_ENVELOPE_LENGTH:
-            raise ProtocolRevert("RelayEnvelopeTooLong", len(envelope), MAX_ENVELOPE_LENGTH)
+        if len(envelope) > limit:
+            raise ProtocolRevert("RelayEnvelopeTooLong", len(envelope), limit)
 
     def current_model_of(self, account: str) -> int | None:
         """The model `account` owns in the current parent layer, if any."""
@@ -623,10 +623,7 @@ class RelayProtocol:
         if s.submitted:
             raise ProtocolRevert("RelayAlreadySubmitted", round_, slot)
         self._require_key_window(rs, slot, COURIER_KEY_QUARTERS)
-        if len(envelope) == 0:
-            raise ProtocolRevert("RelayEmptyEnvelope")
-        if len(envelope) > MAX_BUNDLE_LENGTH:
-            raise ProtocolRevert("RelayEnvelopeTooLong", len(envelope), MAX_BUNDLE_LENGTH)
+        self._check_envelope(envelope, MAX_BUNDLE_LENGTH)
         s.delivered = True
 
     def request_key(self, account: str, round_: int, slot: int) -> None:
