@@ -81,7 +81,7 @@ from derelayl.crypto import weights_hash
 from derelayl.demo import DemoConfig, split_data
 from derelayl.launch import task_params
 from derelayl.merge import MERGES, Merge, trimmed_mean
-from derelayl.params import DEFAULT_PARAMS, SAFE_DURATIONS, SCORE_SCALE, TEST_PARAMS, TOKEN
+from derelayl.params import DEFAULT_PARAMS, MERGE_HORIZON, SAFE_DURATIONS, SCORE_SCALE, TEST_PARAMS, TOKEN
 from derelayl.policies import BID_POLICIES, PRICE_POLICIES, PolicyView, default_bid, default_price
 from derelayl.protocol import Phase, ProtocolRevert, RelayProtocol, median
 from derelayl.roles.trainer import submission_binding
@@ -94,11 +94,9 @@ ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
 IMG = ROOT / "docs" / "img"
 ENVELOPE = b"\x01"
-#: The merge relay's reward horizon (`RelayProtocol(merge_horizon=...)`): an accepted
-#: model pays one lineage reward to each of the 10 layers before it, so each mints at
-#: most 10 rewards, where in the plain relay it pays every ancestor (one per layer of
-#: depth, 200 at round 200).
-MERGE_HORIZON = 10
+# The merge relay's reward horizon (`RelayProtocol(merge_horizon=MERGE_HORIZON)`, from
+# derelayl.params): an accepted model mints at most 10 rewards, where in the plain relay
+# it pays every ancestor (one per layer of depth, 200 at round 200).
 SPEC = load_task("digits-mlp")
 TASKS = {"digits": "digits-mlp", "wine": "wine"}
 #: The rounds over which a plateau is averaged, and the window of "rounds to X%".

@@ -22,8 +22,8 @@ import click
 from derelayl import __version__
 from derelayl._files import write_text_whole
 from derelayl.errors import ConfigurationError, DeRelayLError
-from derelayl.params import (DEFAULT_PARAMS, MAX_AMOUNT, SAFE_DURATIONS, SAFE_QUORUM, SCORE_SCALE, SMALL_QUORUM_RISK,
-                             TOKEN, ProtocolParams)
+from derelayl.params import (DEFAULT_PARAMS, MAX_AMOUNT, MERGE_SELECTION_PERMILLE, SAFE_DURATIONS, SAFE_QUORUM,
+                             SCORE_SCALE, SMALL_QUORUM_RISK, TOKEN, ProtocolParams)
 
 #: Dev accounts `derelayl node` prints (address and key), for `deploy --private-key`
 #: and `--allocate`.
@@ -162,9 +162,15 @@ def _drl(units: int) -> str:
 @click.option("--allocate", "allocations", multiple=True, metavar="ADDR=AMOUNT", callback=_parse_allocations,
               help="Credit AMOUNT DRL (decimals allowed) to address ADDR at deployment, so it can stake and bid; "
                    "repeatable. On a dev chain `derelayl node` prints addresses to use.")
+@click.option("--merge-horizon", default=0, show_default=True, type=click.IntRange(0, 2**32 - 1),
+              help="Above 0: a merge relay (docs/merge.md). Every trainer starts from a merge of the whole parent "
+                   "layer, and each accepted model pays a lineage reward to each of the H layers before it. "
+                   f"Accepts every ranked model above the floor (selection_permille {MERGE_SELECTION_PERMILLE}) "
+                   "unless --params sets another selection.")
 def deploy(rpc_url: str | None, private_key: str | None, params_file: str | None, out: str | None,
            serve: bool, task_name: str | None, seed: int, genesis_file: str | None, ipfs_api: str | None,
-           allow_small_quorum: bool, allow_short_durations: bool, allocations: dict[str, int]) -> None:
+           allow_small_quorum: bool, allow_short_durations: bool, allocations: dict[str, int],
+           merge_horizon: int) -> None:
     """Deploy RelayToken and RelayLearning to a chain (a local Ganache by default).
 
     A model is ranked only on at least `quorum` revealed scores (default 5, SAFE_QUORUM);
@@ -172,6 +178,8 @@ def deploy(rpc_url: str | None, private_key: str | None, params_file: str | None
     Phases shorter than the defaults are refused unless --allow-short-durations does.
     Evaluators need `evaluator_stake` DRL to stake: give them tokens with --allocate."""
     params = _read_params(Path(params_file)) if params_file else DEFAULT_PARAMS
+    if merge_horizon and params.selection_permille == DEFAULT_PARAMS.selection_permille:
+        params = params.replace(selection_permille=MERGE_SELECTION_PERMILLE)
     if rpc_url is not None and private_key is None:
         raise click.UsageError("--rpc-url needs --private-key (or $DERELAYL_PRIVATE_KEY)")
     if genesis_file is not None and task_name is None:
@@ -213,12 +221,17 @@ def deploy(rpc_url: str | None, private_key: str | None, params_file: str | None
             from derelayl.storage import IpfsStore
 
             deployment = deploy_task(w3, deployer, task, IpfsStore(ipfs_api), entry_point=task_name, params=params,
-                                     seed=seed, genesis_weights=genesis_weights, allocations=allocations)
+                                     seed=seed, genesis_weights=genesis_weights, allocations=allocations,
+                                     merge_horizon=merge_horizon)
         else:
-            deployment = deploy_contracts(w3, deployer, params, allocations=allocations)
+            deployment = deploy_contracts(w3, deployer, params, allocations=allocations, merge_horizon=merge_horizon)
         path = deployment.save(Path(out or f"build/derelayl/deployment-{deployment.chain_id}.json"))
         click.echo(f"RelayToken    {deployment.token}")
-        click.echo(f"RelayLearning {deployment.relay}")
+        if merge_horizon:
+            click.echo(f"MergeRelayLearning {deployment.relay} (lineage horizon {merge_horizon} layers, "
+                       f"selection_permille {params.selection_permille})")
+        else:
+            click.echo(f"RelayLearning {deployment.relay}")
         for address, amount in allocations.items():
             click.echo(f"allocated     {address}  {_drl(amount)} DRL (credit: stake, bid or withdraw)")
         if task is not None:

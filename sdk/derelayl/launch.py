@@ -28,12 +28,14 @@ def task_params(params: ProtocolParams, task: Task) -> ProtocolParams:
 
 def deploy_task(w3: Web3, deployer, task: Task, store: ModelStore, *, entry_point: str,
                 params: ProtocolParams = DEFAULT_PARAMS, allocations: dict[str, int] | None = None,
-                genesis_owner: str | None = None, seed: int = 0, genesis_weights: bytes | None = None) -> Deployment:
+                genesis_owner: str | None = None, seed: int = 0, genesis_weights: bytes | None = None,
+                merge_horizon: int = 0) -> Deployment:
     """Deploys a relay of `task`: its genesis is `task.initial_model(seed)` (or the
     safetensors `genesis_weights`), owned by `genesis_owner` (default: the deployer);
     `entry_point` is how participants load the task's code (a built-in name,
     ``module:attr`` or ``file.py:attr``), recorded in the spec; `allocations` credits
-    accounts with tokens (base units) to bid and stake with. The contract's acceptance
+    accounts with tokens (base units) to bid and stake with; `merge_horizon` above 0
+    deploys a merge relay (`derelayl.deploy`, docs/merge.md). The contract's acceptance
     floor is at least the task's `score_floor`, so a model no better than chance (or
     garbage) is never accepted."""
     params = task_params(params, task)
@@ -42,4 +44,5 @@ def deploy_task(w3: Web3, deployer, task: Task, store: ModelStore, *, entry_poin
     genesis_cid, genesis_key = store.put_encrypted(plain)
     spec_cid = store.put(spec_bytes(task_spec(task, entry_point)))
     return deploy(w3, deployer, params, genesis_owner=genesis_owner, genesis_hash=crypto.weights_hash(plain),
-                  genesis_cid=genesis_cid, task_spec_cid=spec_cid, allocations=allocations, genesis_key=genesis_key)
+                  genesis_cid=genesis_cid, task_spec_cid=spec_cid, allocations=allocations, genesis_key=genesis_key,
+                  merge_horizon=merge_horizon)

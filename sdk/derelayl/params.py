@@ -17,6 +17,14 @@ TOKEN = 10**18
 #: median of 5 by 1% (docs/robustness.md). With this quorum a round with fewer
 #: evaluators ranks nothing: every deposit goes back and the relay carries over.
 SAFE_QUORUM = 5
+#: The accepted share a merge relay deploys with (`derelayl deploy --merge-horizon`):
+#: every ranked submission at or above the task's floor. A child of a merge turn
+#: starts from the whole layer, so accepting all of them loses no direction a single
+#: trainer's data holds; measured best in docs/merge.md ("Selection made for the merge turn").
+MERGE_SELECTION_PERMILLE = 1000
+#: The lineage horizon the merge relay was measured with (docs/merge.md): each accepted
+#: model pays one lineage reward to each of the 10 layers before it.
+MERGE_HORIZON = 10
 #: What a quorum below SAFE_QUORUM risks, as the deploy command and participants say it.
 SMALL_QUORUM_RISK = (f"a model ranked on fewer than {SAFE_QUORUM} evaluator scores can be lifted by a single "
                      "colluding evaluator (docs/robustness.md)")

@@ -38,6 +38,7 @@ from derelayl import crypto
 from derelayl.client import RelayClient
 from derelayl.deployment import Deployment
 from derelayl.errors import ConfigurationError, ContractRevert, DeRelayLError
+from derelayl.merge import MERGES
 from derelayl.params import SAFE_QUORUM, SMALL_QUORUM_RISK
 from derelayl.policies import PolicyView, default_bid, default_price
 from derelayl.storage import ModelStore
@@ -70,10 +71,16 @@ class ParticipantConfig:
     empty_round_grace: float = 30.0  # extra seconds before closing a bidding phase nobody can win
     bid_policy: Callable[[PolicyView], int] = default_bid
     price_policy: Callable[[PolicyView], int] = default_price
+    # In a merge relay: how a trainer merges the parent layer's models before training
+    # (a name of `derelayl.merge.MERGES`). Clipping bounds each model's pull, so one bad
+    # accepted model cannot poison the start (docs/merge.md); evaluators do not check it.
+    merge: str = "clipped"
 
     def __post_init__(self) -> None:
         if self.role not in ROLES:
             raise ConfigurationError(f"role must be one of {', '.join(ROLES)}, not {self.role!r}")
+        if self.merge not in MERGES:
+            raise ConfigurationError(f"merge must be one of {', '.join(MERGES)}, not {self.merge!r}")
 
 
 class StateFile:
@@ -148,12 +155,14 @@ def _exit_on_sigterm(signum, frame) -> None:
     raise SystemExit(128 + signum)
 
 
-def close_time(info: RoundView, quorum: int, empty_round_grace: float) -> float:
+def close_time(info: RoundView, quorum: int, empty_round_grace: float, merge_relay: bool = False) -> float:
     """When a participant closes the phase `info` describes: at its deadline. A Bidding
     phase that could lead to no ranking (no offer, or fewer evaluator stakers than the
     quorum: every slot would end `NoQuorum`) gets `empty_round_grace` seconds more, for
-    a slow model owner or evaluator (say, one still starting up) to join."""
-    if info.phase == Phase.BIDDING and (info.offer_count == 0 or info.evaluator_count < quorum):
+    a slow model owner or evaluator (say, one still starting up) to join. A merge relay
+    has no offers (every slot starts from the whole layer): only its stakers count."""
+    no_offer = info.offer_count == 0 and not merge_relay
+    if info.phase == Phase.BIDDING and (no_offer or info.evaluator_count < quorum):
         return info.deadline + empty_round_grace
     return info.deadline
 
@@ -490,7 +499,7 @@ class Participant:
                        Phase.COMMITTING: self.role.committing, Phase.REVEALING: self.role.revealing}[phase]
             if handler(r):
                 self._idle = (r, phase)  # only deadlines to watch until the phase changes
-        close_at = close_time(info, self.quorum, self.config.empty_round_grace)
+        close_at = close_time(info, self.quorum, self.config.empty_round_grace, bool(self.deployment.merge_horizon))
         if phase == Phase.REVEALING and info.revealed_count == info.committed_count:
             close_at = self._everyone_revealed.setdefault(r, self.now())  # settle at once, in turns
         close_at += self.close_delay(r, phase)

@@ -140,6 +140,29 @@ def test_deploy_allocates_tokens_at_deployment(tmp_path, local_chain):
     assert client.credit_of(dev_account(9).address) == 0
 
 
+def test_deploy_merge_horizon_deploys_a_merge_relay_that_accepts_every_ranked_model(tmp_path, local_chain):
+    """`--merge-horizon H` deploys MergeRelayLearning with that horizon, records it in
+    the deployment file, and accepts every ranked model above the floor unless the
+    params file names another selection."""
+    key = "0x" + dev_account(3).key.hex().removeprefix("0x")
+    out = tmp_path / "d.json"
+    code, output = derelayl("deploy", "--rpc-url", local_chain.url, "--private-key", key, "--out", str(out),
+                            "--merge-horizon", "10")
+    assert code == 0 and "MergeRelayLearning" in output and "lineage horizon 10 layers" in output, output
+    deployment = Deployment.load(out)
+    client = RelayClient(connect(local_chain.url), deployment)
+    assert deployment.merge_horizon == 10 and client.relay.functions.mergeHorizon().call() == 10
+    assert client.params().selection_permille == 1000
+    params = tmp_path / "params.json"
+    params.write_text(json.dumps({"selection_permille": 750}))
+    code, output = derelayl("deploy", "--rpc-url", local_chain.url, "--private-key", key, "--out", str(out),
+                            "--merge-horizon", "3", "--params", str(params))
+    assert code == 0, output
+    assert RelayClient(connect(local_chain.url), Deployment.load(out)).params().selection_permille == 750
+    code, output = derelayl("deploy", "--rpc-url", local_chain.url, "--private-key", key, "--merge-horizon", "-1")
+    assert code != 0 and "--merge-horizon" in output, output
+
+
 def test_status_names_a_chain_without_the_contract(tmp_path, local_chain):
     path = tmp_path / "deployment.json"
     path.write_text(json.dumps({**GOOD_DEPLOYMENT, "rpc_url": local_chain.url}))

@@ -74,12 +74,13 @@ def world(ipfs_node, tmp_path):
                "tmp": tmp_path}
 
 
-def deploy_world(world, genesis_owner: int, evaluators: list[int], params=PARAMS):
-    """Deploys the task with a fresh genesis model; returns the deployment, the genesis
-    key and CID. The accounts `evaluators` (and only they) start with 100 tokens."""
+def deploy_world(world, genesis_owner: int, evaluators: list[int], params=PARAMS, merge_horizon: int = 0):
+    """Deploys the task with a fresh genesis model (a merge relay with `merge_horizon`
+    above 0); returns the deployment, the genesis key and CID. The accounts
+    `evaluators` (and only they) start with 100 tokens."""
     w3 = connect(world["chain"].url)
     deployment = deploy_task(w3, dev_account(0), TASK, world["store"], entry_point="digits-mlp", params=params,
-                             genesis_owner=dev_account(genesis_owner).address,
+                             genesis_owner=dev_account(genesis_owner).address, merge_horizon=merge_horizon,
                              allocations={dev_account(i).address: 100 * TOKEN for i in evaluators})
     return deployment, bytes.fromhex(deployment.genesis_key), RelayClient(w3, deployment).cid_of(0)
 
@@ -493,6 +494,9 @@ def test_bidding_waits_longer_while_the_round_could_rank_nothing():
     assert close_time(bidding(offers=1, stakers=1), quorum=1, empty_round_grace=30) == 100
     assert close_time(bidding(offers=1, stakers=0), quorum=1, empty_round_grace=30) == 130
     assert close_time(bidding(offers=1, stakers=0, phase=Phase.TRAINING), quorum=5, empty_round_grace=30) == 100
+    # A merge relay has no offers: only the stakers count.
+    assert close_time(bidding(offers=0, stakers=5), quorum=5, empty_round_grace=30, merge_relay=True) == 100
+    assert close_time(bidding(offers=0, stakers=4), quorum=5, empty_round_grace=30, merge_relay=True) == 130
 
 
 def test_an_outbid_trainer_does_not_send_the_same_bid_again(world):

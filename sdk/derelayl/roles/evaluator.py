@@ -2,7 +2,9 @@
 test data with the task's metric, commits then reveals its scores, and takes back
 the stake of a round whose draw left it out. Because each trainer seals its model's
 key to the round's evaluators, an evaluator also holds the keys of the models it
-scored: it couriers them (and offers them) when their owners do not.
+scored: it couriers them (and offers them) when their owners do not. In a merge relay
+(docs/merge.md) the evaluators of the round that accepted a layer are its key holders:
+they bundle every key of the layer to each slot of the rounds that start from it.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import os
 
 from derelayl import crypto
 from derelayl.commitment import score_commitment
+from derelayl.participant import closer_rank
 from derelayl.params import SCORE_SCALE, TOKEN
 from derelayl.roles import Role
 from derelayl.roles.trainer import submission_binding
@@ -37,6 +40,8 @@ class EvaluatorRole(Role):
             self.agent.round_state(r)["staked"] = True
             self.agent.state.save()
             self.log(f"round {r}: staked as evaluator (joins the pool the round's evaluators are drawn from)")
+        if self.agent.deployment.merge_horizon:
+            return True  # nobody offers in a merge relay
         return self.courier_offers(r)
 
     def can_stake(self, r: int) -> bool:
@@ -97,7 +102,49 @@ class EvaluatorRole(Role):
     # ------------------------------------------------------------ training
 
     def training(self, r: int) -> bool:
+        if self.agent.deployment.merge_horizon:
+            return self.deliver_bundles(r)
         return self.courier_keys(r)
+
+    def deliver_bundles(self, r: int) -> bool:
+        """In a merge relay, as a key holder of round `r`'s parent layer (a drawn
+        evaluator of the round that accepted it): seals every key of the layer, in
+        layer order, as one bundle to each slot that needs it. The holders take turns
+        (`closer_rank`, a fresh order each round): the first bundles every slot at once;
+        the others bundle at half-time of Training a slot that still has none (the first
+        went away), or at once a slot whose trainer asked again (`KeyRequested`: the
+        bundle it got does not open the layer). A one-model layer's creator bundles
+        first (`TrainerRole.deliver_bundles`), so there every holder waits for
+        half-time. Each slot gets this evaluator's bundle once. Done (True) once every
+        slot it could serve is submitted or served, or the key window closed."""
+        a = self.agent
+        info = self.client.round_info(r)
+        if a.key_window_closed(info.courier_deadline):
+            return True  # too late: bundles are taken in the first three quarters only
+        layer = self.client.layer(info.parent_layer)
+        if 0 in layer:
+            return True  # the genesis: its owner alone holds the key
+        keys = [self.key_of_scored_model(model_id) for model_id in layer]
+        if any(key is None for key in keys):
+            return True  # not a holder of this layer
+        holders = self.client.evaluators(self.client.model(layer[0]).round)
+        first = len(layer) > 1 and closer_rank(a.deployment.relay, r, Phase.TRAINING, a.address, holders) == 0
+        mine = a.round_state(r).setdefault("bundled", [])
+        requested = {e["slot"] for e in self.client.events("KeyRequested", round=r)}
+        waiting = False
+        for slot, s in enumerate(self.client.slots(r)):
+            if s.submitted or slot in mine:
+                continue
+            asked = slot in requested
+            if not asked and (s.delivered or not (first or a.past_half_time(info))):
+                waiting = True  # another holder's turn first; a delivered bundle may yet fail
+                continue
+            self.client.deliver_bundle(r, slot, crypto.seal_bundle(keys, self.client.public_key_of(s.trainer)))
+            mine.append(slot)
+            a.state.save()
+            why = "its trainer asked again" if asked else "its turn" if first else "no bundle by half-time"
+            self.log(f"round {r}: bundled the {len(keys)} keys of layer {info.parent_layer} to slot {slot} ({why})")
+        return not waiting
 
     def courier_keys(self, r: int) -> bool:
         """Delivers the key of a model it scored (in the round that accepted it) to each

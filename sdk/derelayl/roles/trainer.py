@@ -4,6 +4,11 @@ As a trainer it bids for a slot, opens its parent model with the key its MO (or 
 courier) delivered, trains it on its own data with the task's training turn, pins the
 encrypted result and submits it. As an MO it offers its model and delivers the key to
 its matched trainers. Either way it claims the lineage rewards of its models.
+
+In a merge relay (docs/merge.md) it starts instead from a merge of every model of the
+parent layer, opened with the keys of the bundle a key holder delivered; the owners
+of the parent layer sit the round out (they neither offer nor bid), except that the
+creator of a layer's only model (the genesis owner) bundles its key to the slots.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from torch import nn
 
 from derelayl import crypto
 from derelayl.errors import ContractRevert
+from derelayl.merge import MERGES
 from derelayl.params import TOKEN
 from derelayl.policies import PolicyView
 from derelayl.roles import Role
@@ -45,6 +51,10 @@ class TrainerRole(Role):
         self.claim_lineage()
         a = self.agent
         model_id = self.client.current_model_of(a.address)
+        if model_id is not None and a.deployment.merge_horizon:
+            self.log(f"round {r}: sits the round out: it owns model {model_id} of the parent layer, and in a merge "
+                     f"relay its owners neither offer nor bid")
+            return True
         if model_id is not None:
             if not any(o.model_id == model_id for o in self.client.offers(r)):
                 price = a.config.price_policy(self.policy_view())
@@ -135,10 +145,13 @@ class TrainerRole(Role):
         return bytes.fromhex(key) if key else None
 
     def deliver_keys(self, r: int) -> bool:
-        """As an MO, seals its model's key to each matched trainer that has none yet."""
+        """As an MO, seals its model's key to each matched trainer that has none yet (in
+        a merge relay: `deliver_bundles`)."""
         model_id = self.client.current_model_of(self.agent.address)
         if model_id is None:
             return True
+        if self.agent.deployment.merge_horizon:
+            return self.deliver_bundles(r, model_id)
         if self.agent.key_window_closed(self.client.round_info(r).key_deadline):
             return True  # too late: the contract takes an owner's key in the first half only
         key = self.model_key(model_id)
@@ -151,6 +164,43 @@ class TrainerRole(Role):
             self.client.deliver_key(r, slot, crypto.seal_key(key, self.client.public_key_of(s.trainer)))
             self.log(f"round {r}: delivered the key of model {model_id} to slot {slot}")
         return True
+
+    def deliver_bundles(self, r: int, model_id: int) -> bool:
+        """In a merge relay, as the creator of the parent layer's only model (the genesis
+        owner, or the one accepted trainer of a round): seals that model's key as a
+        bundle to each slot with no bundle yet, or whose trainer asked again
+        (`KeyRequested`). An owner of a larger layer holds only its own key: the
+        accepting round's evaluators bundle the layer (`EvaluatorRole.deliver_bundles`).
+        Done (True) once every slot is submitted or the key window closed."""
+        a = self.agent
+        info = self.client.round_info(r)
+        if self.client.layer(info.parent_layer) != [model_id] or a.key_window_closed(info.courier_deadline):
+            return True
+        key = self.model_key(model_id)
+        if key is None:
+            self.log(f"round {r}: no key for model {model_id}: cannot bundle it")
+            return True
+        sent = a.round_state(r).setdefault("bundled", {})  # slot -> requests answered when it was sent
+        requests = self.requests_by_slot(r)
+        waiting = False
+        for slot, s in enumerate(self.client.slots(r)):
+            if s.submitted:
+                continue
+            waiting = True  # a request may still come
+            if str(slot) in sent and sent[str(slot)] >= requests.get(slot, 0):
+                continue
+            self.client.deliver_bundle(r, slot, crypto.seal_bundle([key], self.client.public_key_of(s.trainer)))
+            sent[str(slot)] = requests.get(slot, 0)
+            a.state.save()
+            self.log(f"round {r}: bundled the key of model {model_id} to slot {slot}")
+        return not waiting
+
+    def requests_by_slot(self, r: int) -> dict[int, int]:
+        """How many times each slot's trainer asked for its keys again in round `r`."""
+        counts: dict[int, int] = {}
+        for e in self.client.events("KeyRequested", round=r):
+            counts[e["slot"]] = counts.get(e["slot"], 0) + 1
+        return counts
 
     def train_and_submit(self, r: int) -> bool:
         """As a matched trainer: opens the parent, trains it, pins and submits the result
@@ -169,10 +219,15 @@ class TrainerRole(Role):
         pinning = None
         if "cid" not in mine:  # train (again, after a crash) only what was never stored
             parent_id = s.parent_id
-            deliveries = self.key_deliveries(r, slot)
-            model = self.open_parent(r, parent_id, deliveries)
+            if a.deployment.merge_horizon:
+                deliveries = self.client.events("BundleDelivered", round=r, slot=slot)
+                layer = self.client.layer(self.client.round_info(r).parent_layer)
+                model = self.open_layer(r, layer, deliveries)
+            else:
+                deliveries = self.key_deliveries(r, slot)
+                model = self.open_parent(r, parent_id, deliveries)
             if model is None:
-                if parent_id != 0:  # nobody but its owner holds the genesis key (also published)
+                if parent_id != 0 or a.deployment.merge_horizon:  # the plain genesis key: only its owner holds it
                     self.request_key(r, slot, len(deliveries))
                 return False  # no key that opens the parent yet: keep watching
             a.task.train(model, a.data, seed=a.config.seed + r, progress=a.config.progress)
@@ -184,7 +239,9 @@ class TrainerRole(Role):
             mine.update({"slot": slot, "parent": parent_id, "cid": cid, "key": key.hex(), "nonce": nonce.hex(),
                          "pinned": False, "hash": crypto.weights_hash(plain).hex()})
             a.state.save()  # the trained model (and what rebuilds its ciphertext) is safe before any transaction
-            self.log(f"round {r}: trained on model {parent_id}, pinning {cid}")
+            start = f"a merge of layer {self.client.model(parent_id).layer}" if a.deployment.merge_horizon \
+                else f"model {parent_id}"
+            self.log(f"round {r}: trained on {start}, pinning {cid}")
         key = bytes.fromhex(mine["key"])
         envelopes = [crypto.seal_key(key, self.client.public_key_of(e)) for e in self.client.evaluators(r)]
         self.client.submit(r, slot, bytes.fromhex(mine["hash"]), mine["cid"], envelopes)
@@ -247,6 +304,31 @@ class TrainerRole(Role):
                 self._wrong_envelopes.add(envelope)
                 who = delivery.get("courier", "its owner")
                 self.log(f"round {r}: the key of model {parent_id} from {who} does not open it ({exc})")
+        return None
+
+    def open_layer(self, r: int, layer: list[int], deliveries: list[dict[str, Any]]) -> nn.Module | None:
+        """In a merge relay: the merge (`ParticipantConfig.merge`) of every model of the
+        parent `layer`, opened with the keys of the first of the bundles `deliveries`
+        whose keys all open their models and match their on-chain hashes; None if none
+        does. A bundle found wrong is not tried again. The genesis layer opens with its
+        published key, checked before bidding, as in the plain relay."""
+        genesis_key = self.agent.deployment.published_genesis_key()
+        if layer == [0] and genesis_key is not None:
+            return self.fetch_model(0, genesis_key)
+        for delivery in deliveries:
+            envelope = bytes(delivery["envelope"])
+            if envelope in self._wrong_envelopes:
+                continue
+            try:
+                keys = crypto.open_bundle(envelope, self.agent.keypair, len(layer))
+                models = [self.fetch_model(model_id, key) for model_id, key in zip(layer, keys)]
+            except crypto.DecryptionError as exc:
+                self._wrong_envelopes.add(envelope)
+                self.log(f"round {r}: the bundle from {delivery['holder']} does not open the parent layer ({exc})")
+                continue
+            merged = MERGES[self.agent.config.merge]([m.state_dict() for m in models])
+            models[0].load_state_dict(merged)
+            return models[0]
         return None
 
     def fetch_model(self, model_id: int, key: bytes) -> nn.Module:
