@@ -486,7 +486,7 @@ def _participant_agent(settings):
 
         torch.set_num_threads(settings.threads)  # many participants on one machine
     config = ParticipantConfig(role=settings.role, state_dir=settings.folder, task=task, seed=settings.seed,
-                               progress=sys.stderr.isatty())
+                               progress=sys.stderr.isatty(), merge=settings.merge)
     return Participant(config, deployment, account, IpfsStore(settings.ipfs_api), settings.data,
                        rpc_url=settings.rpc_url,
                        log=lambda m: click.echo(f"{time.strftime('%H:%M:%S')} {m}", err=False))
@@ -525,8 +525,13 @@ def _demo_default(name: str):
 @click.option("--out", type=click.Path(file_okay=False), default="demo-output", show_default=True)
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None,
               help="Write a machine-readable record of the run here.")
+@click.option("--merge-horizon", default=_demo_default("merge_horizon"), show_default=True,
+              type=click.IntRange(0, 2**32 - 1),
+              help="Above 0: a merge relay (docs/merge.md; 10 is the measured horizon): every trainer starts "
+                   "from a merge of the whole parent layer.")
 @chain_option
-def demo(trainers, evaluators, quorum, rounds, alpha, task_name, epochs, seed, out, json_path, chain) -> None:
+def demo(trainers, evaluators, quorum, rounds, alpha, task_name, epochs, seed, out, json_path, merge_horizon,
+         chain) -> None:
     """Run a whole relay of a built-in task: a local chain (Ganache, or Anvil), IPFS, and
     every participant its own process. Ends with whether every round ranked and nobody
     missed a phase, and the JSON-RPC calls per participant per block."""
@@ -534,7 +539,8 @@ def demo(trainers, evaluators, quorum, rounds, alpha, task_name, epochs, seed, o
 
     try:
         config = DemoConfig(trainers, evaluators, rounds, alpha, seed, task_name, epochs, Path(out),
-                            Path(json_path) if json_path else None, chain=chain, quorum=quorum).validate()
+                            Path(json_path) if json_path else None, chain=chain, quorum=quorum,
+                            merge_horizon=merge_horizon).validate()
         from derelayl.demo import run_demo
 
         run_demo(config, echo=click.echo)

@@ -30,7 +30,8 @@ from derelayl.client import RelayClient
 from derelayl.errors import ConfigurationError, DeRelayLError
 from derelayl.ipfs_node import IpfsNode
 from derelayl.launch import deploy_task
-from derelayl.params import DEFAULT_PARAMS, SCORE_SCALE, TOKEN
+from derelayl.merge import clipped_mean
+from derelayl.params import DEFAULT_PARAMS, MERGE_SELECTION_PERMILLE, SCORE_SCALE, TOKEN
 from derelayl.storage import IpfsStore
 from derelayl.task import BUILTIN_TASKS, Dataset, Task, load_task
 from derelayl.training import dirichlet_split
@@ -99,6 +100,8 @@ def run_demo(config: DemoConfig, echo=print, progress: bool = True) -> dict:
                                     quorum=config.quorum,
                                     bidding_duration=bidding_seconds(config), training_duration=120,
                                     commit_duration=60, reveal_duration=30)
+    if config.merge_horizon:  # every ranked model above the floor (docs/merge.md)
+        params = params.replace(selection_permille=MERGE_SELECTION_PERMILLE)
     # Blocks every second, so that block time (and phase deadlines) advance while nobody sends.
     with LocalChain(accounts=config.trainers + config.evaluators + 2, block_time=1, chain=config.chain) as chain, \
             IpfsNode() as node:
@@ -131,10 +134,11 @@ def run_demo(config: DemoConfig, echo=print, progress: bool = True) -> dict:
         # for its stakes (10 a round).
         deployment = deploy_task(w3, dev_account(0), task, store, entry_point=config.task, params=params,
                                  genesis_owner=accounts[0].address, seed=config.seed,
-                                 allocations={a.address: (100 if a in evaluators else 10) * TOKEN for a in accounts})
+                                 merge_horizon=config.merge_horizon, allocations={a.address: (100 if a in evaluators else 10) * TOKEN for a in accounts})
         client = RelayClient(w3, deployment)
         deployment.save(deployment_path)
-        echo(f"{chain.name} {chain.url}, IPFS {node.api}, RelayLearning {deployment.relay}")
+        contract = f"MergeRelayLearning (horizon {config.merge_horizon})" if config.merge_horizon else "RelayLearning"
+        echo(f"{chain.name} {chain.url}, IPFS {node.api}, {contract} {deployment.relay}")
         started = time.time()
 
         record = {"participants": [{"address": a, "role": r, "pid": p.pid} for a, r, p in processes],
@@ -341,14 +345,22 @@ def round_report(client: RelayClient, r, out, store, task: Task, holdout: Datase
     accepted = [{"model_id": e["modelId"], "parent_id": e["parentId"], "trainer": e["creator"],
                  "score": e["score"] / SCORE_SCALE}
                 for e in client.events("ModelAccepted", round=r) if e["modelId"] != 0]
+    def opened(model: dict):
+        cid = client.cid_of(model["model_id"])
+        key = model_key_of(out, names[model["trainer"]], cid)
+        return None if key is None else load_weights(task, crypto.decrypt(store.get(cid), key))
+
     best_accuracy = None
     if accepted:
-        best = max(accepted, key=lambda a: a["score"])
-        cid = client.cid_of(best["model_id"])
-        key = model_key_of(out, names[best["trainer"]], cid)
-        if key is not None:
-            model = load_weights(task, crypto.decrypt(store.get(cid), key))
-            best_accuracy = task.evaluate(model, holdout)
+        best = opened(max(accepted, key=lambda a: a["score"]))
+        best_accuracy = None if best is None else task.evaluate(best, holdout)
+    merge_relay = bool(client.deployment.merge_horizon)
+    merged_accuracy = None
+    if merge_relay and accepted:  # what the next round's trainers start from (their default merge)
+        layer = [opened(a) for a in accepted]
+        if all(m is not None for m in layer):
+            layer[0].load_state_dict(clipped_mean([m.state_dict() for m in layer]))
+            merged_accuracy = task.evaluate(layer[0], holdout)
     # Tokens = wallet + withdrawable credit + what is locked in the next round's bids,
     # offers and stakes (the default policies put credit straight back into deposits)
     # + lineage rewards earned but not yet claimed.
@@ -365,20 +377,30 @@ def round_report(client: RelayClient, r, out, store, task: Task, holdout: Datase
     for model_id in range(client.model_count()):  # lineage rewards not yet claimed
         units, _ = client.claimable(model_id)
         if units:
-            creator = client.model(model_id).creator
-            locked[creator] = locked.get(creator, 0) + units * params.lineage_reward
+            model = client.model(model_id)
+            # A merge relay shares each unit among the models of the layer (to a base unit).
+            share = len(client.layer(model.layer)) if merge_relay else 1
+            locked[model.creator] = locked.get(model.creator, 0) + units * params.lineage_reward // share
     balances = {a: (client.wallet_of(a) + client.credit_of(a) + locked.get(a, 0)) / TOKEN for a in names}
-    return {"round": r, "accepted": accepted, "best_holdout_accuracy": best_accuracy, "balances": balances}
+    row = {"round": r, "accepted": accepted, "best_holdout_accuracy": best_accuracy, "balances": balances}
+    if merge_relay:
+        row["merged_holdout_accuracy"] = merged_accuracy
+        row["parent_models"] = client.layer(client.round_info(r).parent_layer)
+    return row
 
 
 def print_round(row, names, echo, elapsed, metric: str = "accuracy") -> None:
     """One round's table: its accepted models, the best one's held-out `metric`, tokens."""
     accuracy = row["best_holdout_accuracy"]
+    merged = row.get("merged_holdout_accuracy")
     echo(f"\nround {row['round']} ({elapsed:.0f} s): {len(row['accepted'])} accepted; best held-out {metric} "
-         f"{'-' if accuracy is None else f'{accuracy:.3f}'}")
+         f"{'-' if accuracy is None else f'{accuracy:.3f}'}"
+         + ("" if "parent_models" not in row else
+            f"; their merge {'-' if merged is None else f'{merged:.3f}'} (from layer of models {row['parent_models']})"))
     echo(f"  {'model':>5} {'parent':>6}  {'trainer':<10} {'score':>6}")
     for a in row["accepted"]:
-        echo(f"  {a['model_id']:>5} {a['parent_id']:>6}  {names[a['trainer']]:<10} {a['score']:>6.3f}")
+        parent = "layer" if "parent_models" in row else a["parent_id"]  # a merge relay: the whole layer
+        echo(f"  {a['model_id']:>5} {parent:>6}  {names[a['trainer']]:<10} {a['score']:>6.3f}")
     echo("  tokens: " + ", ".join(f"{names[a]} {v:.2f}" for a, v in row["balances"].items()))
 
 

@@ -32,6 +32,7 @@ class DemoConfig:
     json_path: Path | None = None
     chain: str | None = None  # "ganache" or "anvil"; None: $DERELAYL_CHAIN, else ganache
     quorum: int = 1
+    merge_horizon: int = 0  # above 0: a merge relay (docs/merge.md) with this lineage horizon
 
     def validate(self) -> "DemoConfig":
         """Self, or ConfigurationError in one line naming the setting."""
@@ -39,6 +40,9 @@ class DemoConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ConfigurationError(f"{name} must be a whole number of at least 1, not {value!r}")
+        if isinstance(self.merge_horizon, bool) or not isinstance(self.merge_horizon, int) or self.merge_horizon < 0:
+            raise ConfigurationError(f"merge_horizon must be 0 (the plain relay) or a whole number of layers, "
+                                     f"not {self.merge_horizon!r}")
         if self.trainers < 2:
             raise ConfigurationError(f"trainers = {self.trainers}: the demo needs at least 2 (the genesis owner "
                                      f"offers, the others train)")

@@ -14,6 +14,8 @@ Its fields, with their types (relative paths are relative to DIR)::
       "seed": 0,                         # optional: seeds its training turns
       "threads": 1,                      # optional: torch threads (many participants on one machine)
       "rpc_url": "http://...",           # optional: instead of the deployment file's
+      "merge": "clipped",                # optional, a merge relay's trainer: how it merges the
+                                         #   parent layer (mean, median, trimmed, clipped)
       "wait_for_deployment": 0           # optional: seconds to wait for the deployment file to appear
     }
 
@@ -30,10 +32,13 @@ from pathlib import Path
 from derelayl.errors import ConfigurationError
 
 FILE = "participant.json"
+#: The merges a merge relay's trainer may use (`derelayl.merge.MERGES`; named here so
+#: that reading the settings does not import torch).
+MERGE_NAMES = ("mean", "median", "trimmed", "clipped")
 _TYPES: dict[str, tuple[type, ...]] = {
     "role": (str,), "deployment": (str,), "ipfs_api": (str,), "data": (str,), "task": (str,),
     "account_index": (int,), "rounds": (int,), "seed": (int,), "threads": (int,), "rpc_url": (str,),
-    "wait_for_deployment": (int, float),
+    "wait_for_deployment": (int, float), "merge": (str,),
 }
 _REQUIRED = ("role", "deployment", "ipfs_api")
 
@@ -54,6 +59,7 @@ class ParticipantSettings:
     threads: int | None = None
     rpc_url: str | None = None
     wait_for_deployment: float = 0.0
+    merge: str = "clipped"
 
     @classmethod
     def load(cls, folder: Path) -> "ParticipantSettings":
@@ -84,6 +90,9 @@ class ParticipantSettings:
         if raw["role"] not in ("trainer", "evaluator"):
             raise ConfigurationError(f"{where}: field 'role' must be \"trainer\" or \"evaluator\", "
                                      f"not {json.dumps(raw['role'])}")
+        if raw.get("merge", "clipped") not in MERGE_NAMES:
+            raise ConfigurationError(f"{where}: field 'merge' must be one of {', '.join(MERGE_NAMES)}, "
+                                     f"not {json.dumps(raw['merge'])}")
         for field in ("rounds", "threads"):
             if raw.get(field) is not None and raw[field] < 1:
                 raise ConfigurationError(f"{where}: field {field!r} must be at least 1, not {raw[field]}")
@@ -91,4 +100,4 @@ class ParticipantSettings:
                    data=folder / raw.get("data", "data.npz"), task=raw.get("task"),
                    account_index=raw.get("account_index"), rounds=raw.get("rounds"), seed=raw.get("seed", 0),
                    threads=raw.get("threads"), rpc_url=raw.get("rpc_url"),
-                   wait_for_deployment=float(raw.get("wait_for_deployment", 0)))
+                   wait_for_deployment=float(raw.get("wait_for_deployment", 0)), merge=raw.get("merge", "clipped"))

@@ -135,13 +135,21 @@ def plot_accuracy(record: Mapping[str, Any], path: str | Path, *, genesis_accura
     texts: list[str] = []
     ys = [math.nan if v is None else v for v in values]
     ax.plot(rounds, ys, marker="o", color=_COLOURS[0], lw=2, label="DeRelayL, best accepted model", zorder=3)
-    for r, v in zip(rounds, values):
-        if v is None:
-            continue
-        label = f"{v:.3f}"
-        ax.annotate(label, (r, v), textcoords="offset points", xytext=(0, 8), ha="center", fontsize=9,
-                    color=_COLOURS[0])
-        texts.append(label)
+    merged = [row.get("merged_holdout_accuracy") for row in record["rounds"]]
+    if any(v is not None for v in merged):  # a merge relay: the start of the next round's trainers
+        ax.plot(rounds, [math.nan if v is None else v for v in merged], marker="s", color=_COLOURS[2], lw=1.6,
+                label="merge of the round's accepted models", zorder=3)
+    # Each value labelled on its own side of the other series: the higher above, the lower below.
+    for r, v, other in zip(rounds, values, merged):
+        for value, below, colour in ((v, other is not None and v is not None and v < other, _COLOURS[0]),
+                                     (other, v is not None and other is not None and other <= v, _COLOURS[2])):
+            if value is None:
+                continue
+            label = f"{value:.3f}"
+            ax.annotate(label, (r, value), textcoords="offset points", xytext=(0, -15 if below else 8), ha="center",
+                        fontsize=9, color=colour)
+            texts.append(label)
+    values = values + merged
     references = [(genesis_accuracy, "genesis model", _COLOURS[6], ":"),
                   (centralized_accuracy, "centralized training", _COLOURS[1], "--")]
     for value, name, colour, style in references:
@@ -296,9 +304,76 @@ def plot_lineage(record: Mapping[str, Any], path: str | Path, names: Mapping[str
     return LineagePlot(_save(fig, path), texts, best, caption)
 
 
+def plot_merge_lineage(record: Mapping[str, Any], path: str | Path,
+                       names: Mapping[str, str] | None = None) -> LineagePlot:
+    """Draws a merge relay's lineage (docs/merge.md): one column per layer, every model
+    of a layer descending from every model of the layer its round started from (the
+    record's ``parent_models`` per round). The edges of one round meet at a bus between
+    the two columns: one line from each parent to it and one from it to each child.
+    Labels and the star are `plot_lineage`'s."""
+    plt = _pyplot()
+    names = dict(names) if names is not None else participant_names(record)
+    models: dict[int, tuple[int, AcceptedModel]] = {}
+    column: dict[int, int] = {0: 0}
+    slot: dict[int, float] = {0: 0.0}
+    buses: list[tuple[list[int], list[int]]] = []
+    for row in record["rounds"]:
+        accepted = [m["model_id"] for m in row["accepted"]]
+        if not accepted:
+            continue
+        parents = [m for m in row.get("parent_models", []) if m in column]
+        x = (max(column[m] for m in parents) if parents else max(column.values())) + 1
+        for position, model in enumerate(row["accepted"]):
+            models[model["model_id"]] = (row["round"], model)
+            column[model["model_id"]] = x
+            slot[model["model_id"]] = position - (len(accepted) - 1) / 2
+        buses.append((parents, accepted))
+    best, caption = _best_model(record, models, names, None)
+    columns = max(column.values()) + 1
+    height = max(len(row["accepted"]) for row in record["rounds"]) if record["rounds"] else 1
+    fig, ax = plt.subplots(figsize=(1.2 + 1.6 * columns, 1.4 + 0.5 * max(height, 3)))
+    for parents, children in buses:
+        if not parents:
+            continue
+        bus_x = max(column[p] for p in parents) + 0.72
+        for node in parents:
+            ax.plot([column[node], bus_x], [slot[node], 0.0], color="#9a9a9a", lw=0.8, zorder=1)
+        for node in children:
+            ax.plot([bus_x, column[node]], [0.0, slot[node]], color="#9a9a9a", lw=0.8, zorder=1)
+    last_round = max((r for r, _ in models.values()), default=0)
+    cmap = plt.get_cmap("viridis")
+    labels: dict[int, str] = {0: "genesis"}
+    for node in column:
+        r = models[node][0] if node in models else -1
+        if node in models:
+            labels[node] = (f"#{node} {names.get(models[node][1]['trainer'], models[node][1]['trainer'][:10])}\n"
+                            f"r{r} · {models[node][1]['score']:.3f}")
+        colour = "#444444" if r < 0 else cmap(0.1 + 0.8 * r / max(last_round, 1))
+        ax.scatter([column[node]], [slot[node]], s=36, color=colour, zorder=3, edgecolors="white", linewidths=0.6)
+        ax.annotate(labels[node], (column[node], slot[node]), textcoords="offset points",
+                    xytext=(11 if node == best else 6, 0), va="center", fontsize=7.5, zorder=4, linespacing=1.1,
+                    fontweight="bold" if node == best else "normal",
+                    bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.9})
+    if best is not None:
+        ax.scatter([column[best]], [slot[best]], marker="*", s=320, color="#E69F00", edgecolors="black",
+                   linewidths=0.7, zorder=5, label="best model")
+        ax.legend(loc="upper left", fontsize=8, framealpha=0.9)
+    ax.set_xlim(-0.15, columns - 1 + 0.95)
+    ax.set_ylim(height / 2 + 0.2, -height / 2 - 0.7)
+    ax.set_xticks(range(columns), ["genesis"] + [f"layer {c}" for c in range(1, columns)])
+    ax.set_yticks([])
+    for side in ("left", "right", "top"):
+        ax.spines[side].set_visible(False)
+    ax.set_title("Lineage of a merge relay: each layer descends from the whole layer before it "
+                 "(node colour: round)", fontsize=9.5)
+    ax.set_xlabel(caption, fontsize=8.5)
+    return LineagePlot(_save(fig, path), tuple(labels[n] for n in sorted(labels)), best, caption)
+
+
 def plot_all(record: Mapping[str, Any], out: str | Path, names: Mapping[str, str] | None = None, *,
              genesis_accuracy: float | None = None, centralized_accuracy: float | None = None) -> dict[str, Plot]:
-    """Writes ``accuracy.png``, ``balances.png`` and ``lineage.png`` into `out`; returns
+    """Writes ``accuracy.png``, ``balances.png`` and ``lineage.png`` (a merge relay's,
+    `plot_merge_lineage`, when the record's rounds name their parent layer) into `out`; returns
     them by name (``"accuracy"``, ``"balances"``, ``"lineage"``). The score axis is named
     after the record's task metric (``record["metric"]``) when it has one."""
     out = Path(out)
@@ -308,7 +383,8 @@ def plot_all(record: Mapping[str, Any], out: str | Path, names: Mapping[str, str
         "accuracy": plot_accuracy(record, out / "accuracy.png", genesis_accuracy=genesis_accuracy,
                                   centralized_accuracy=centralized_accuracy, metric=metric, title=title),
         "balances": plot_balances(record, out / "balances.png", names),
-        "lineage": plot_lineage(record, out / "lineage.png", names),
+        "lineage": plot_merge_lineage(record, out / "lineage.png", names)
+        if any("parent_models" in row for row in record["rounds"]) else plot_lineage(record, out / "lineage.png", names),
     }
 
 

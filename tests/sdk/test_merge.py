@@ -128,3 +128,11 @@ def test_bad_weights_are_refused():
         average(states(1.0, 2.0), weights=[1.0])
     with pytest.raises(ValueError):
         average(states(1.0, 2.0), weights=[0.0, 0.0])
+
+
+def test_the_settings_file_names_the_same_merges_as_the_merge_module():
+    """participant.json's `merge` field is checked without importing torch, against a
+    list of names that must stay the module's."""
+    from derelayl.participant_settings import MERGE_NAMES
+
+    assert sorted(MERGE_NAMES) == sorted(MERGES)

@@ -42,6 +42,7 @@ GOOD = {"role": "trainer", "deployment": "deployment.json", "ipfs_api": "/ip4/12
     ({**GOOD, "rounds": 0}, "field 'rounds' must be at least 1, not 0"),
     ({**GOOD, "account_index": True}, "field 'account_index' must be int, not true"),
     ({**GOOD, "modle": "mlp"}, "unknown field 'modle'"),
+    ({**GOOD, "merge": "average"}, "field 'merge' must be one of mean, median, trimmed, clipped, not \"average\""),
     ({k: v for k, v in GOOD.items() if k != "account_index"}, "set 'account_index' (a dev-chain account) or "
                                                               "$DERELAYL_PRIVATE_KEY"),
     ({**GOOD, "data": "nosuch.npz"}, "field 'data': no file"),

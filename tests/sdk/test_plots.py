@@ -115,3 +115,32 @@ def test_plot_all_writes_the_three_figures_of_a_large_run(tmp_path):
     plots = plot_all(synthetic_record(rounds=10, trainers=16, evaluators=2, seed=3), tmp_path)
     assert {p.path.name for p in plots.values()} == {"accuracy.png", "balances.png", "lineage.png"}
     assert all(p.path.stat().st_size > 10_000 for p in plots.values())
+
+
+def merge_record() -> dict[str, Any]:
+    """A merge relay's record: round 0 accepts two children of the genesis, round 1
+    accepts nothing, round 2 three children of that layer, with their merges measured."""
+    t = [f"0x{i:040x}" for i in range(4)]
+    accepted = [[(1, t[0], 0.71), (2, t[1], 0.74)], [], [(3, t[2], 0.86), (4, t[3], 0.83), (5, t[0], 0.88)]]
+    rounds = [{"round": r, "accepted": [{"model_id": m, "parent_id": parents[0], "trainer": a, "score": s}
+                                        for m, a, s in models],
+               "best_holdout_accuracy": max((s for *_, s in models), default=None),
+               "merged_holdout_accuracy": 0.9 if models else None, "parent_models": parents,
+               "balances": {a: 1.0 for a in t}}
+              for r, (models, parents) in enumerate(zip(accepted, [[0], [1, 2], [1, 2]]))]
+    return {"participants": [{"address": a, "role": "trainer", "pid": i} for i, a in enumerate(t)], "rounds": rounds}
+
+
+def test_a_merge_relay_draws_layers_and_the_merge_of_each_round(tmp_path):
+    """`plot_all` draws a merge relay's lineage by layer (each layer descending from
+    the whole layer before it), and the merge of each round's accepted models beside
+    the best of them."""
+    plots = plot_all(merge_record(), tmp_path)
+    lineage = plots["lineage"]
+    assert lineage.texts == ("genesis", "#1 trainer0\nr0 · 0.710", "#2 trainer1\nr0 · 0.740",
+                             "#3 trainer2\nr2 · 0.860", "#4 trainer3\nr2 · 0.830", "#5 trainer0\nr2 · 0.880")
+    assert lineage.best_model_id == 5  # the most accurate measured, the latest on a tie
+    width, _ = png_size(lineage.path)
+    assert width >= 500
+    # Each round's two values are labelled on their own sides: 0.740 under 0.900, 0.880 under 0.900.
+    assert plots["accuracy"].texts.count("0.900") == 2 and "0.740" in plots["accuracy"].texts
