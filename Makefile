@@ -86,23 +86,25 @@ bench-store: setup
 simulate: setup
 	$(VENV)/bin/derelayl simulate --out simulation-output --json simulation-output/run.json
 
+# EFFICACY_FLAGS=--quick runs every step of it in a few rounds, one seed, 16 participants: a
+# check that the chain of commands works, writing only *-quick files (never a full run's).
 bench-efficacy: setup
-	nice -n 19 $(VENV)/bin/python benchmarks/efficacy.py --phase tune
-	nice -n 19 $(VENV)/bin/python benchmarks/efficacy.py --phase eval
-	nice -n 19 $(VENV)/bin/python benchmarks/efficacy.py --phase merge
-	nice -n 19 $(VENV)/bin/python benchmarks/efficacy.py --phase merge --tasks digits --participants 32 \
+	nice -n 19 $(VENV)/bin/python benchmarks/efficacy.py $(EFFICACY_FLAGS) --phase tune
+	nice -n 19 $(VENV)/bin/python benchmarks/efficacy.py $(EFFICACY_FLAGS) --phase eval
+	nice -n 19 $(VENV)/bin/python benchmarks/efficacy.py $(EFFICACY_FLAGS) --phase merge
+	nice -n 19 $(VENV)/bin/python benchmarks/efficacy.py $(EFFICACY_FLAGS) --phase merge --tasks digits --participants 32 \
 		--merge-alphas 0.1 1 --resume --variants relay FedAvg centralized "merge mean 50%" "merge trimmed 75%" \
 		"relay + garbage" "merge trimmed 50% + garbage" "merge trimmed, beats M - 0.02" "merge mean 100%" \
 		"merge trimmed 100%" "merge mean 100% + garbage" "merge trimmed 100% + garbage" "merge clipped 100%" \
 		"merge clipped 100% + garbage" "merge clipped 100% + random garbage" "merge trimmed 100% + random garbage" \
 		"merge clipped at start 100%" "merge clipped at start 100% + garbage" "merge clipped at start 100% + random garbage"
-	for rules in deployed deployed-free; do nice -n 19 $(VENV)/bin/python benchmarks/efficacy.py --phase eval \
+	for rules in deployed deployed-free; do nice -n 19 $(VENV)/bin/python benchmarks/efficacy.py $(EFFICACY_FLAGS) --phase eval \
 		--rules $$rules --tasks digits --turns benchmarks/results/efficacy-tuning-seed100.json || exit 1; done
-	for n in 16 32; do nice -n 19 $(VENV)/bin/python benchmarks/efficacy.py --phase merge --rules deployed --tasks digits \
+	for n in 16 32; do nice -n 19 $(VENV)/bin/python benchmarks/efficacy.py $(EFFICACY_FLAGS) --phase merge --rules deployed --tasks digits \
 		--participants $$n --merge-alphas 0.1 1 --resume --variants relay FedAvg centralized "merge mean 100%" \
 		"merge trimmed 100%" "merge clipped 100%" "relay + garbage" "merge trimmed 100% + garbage" \
 		"merge clipped 100% + garbage" || exit 1; done
-	nice -n 19 $(VENV)/bin/python benchmarks/efficacy.py --phase merge --tasks wine --participants 16 --merge-alphas 0.1 1 \
+	nice -n 19 $(VENV)/bin/python benchmarks/efficacy.py $(EFFICACY_FLAGS) --phase merge --tasks wine --participants 16 --merge-alphas 0.1 1 \
 		--suffix=-wine --turns benchmarks/results/efficacy-tuning.json --variants relay FedAvg centralized \
 		"merge mean 100%" "merge trimmed 100%" "merge clipped 100%" "merge clipped at start 100%" "relay + garbage" \
 		"merge mean 100% + garbage" "merge trimmed 100% + garbage" "merge clipped 100% + garbage" \

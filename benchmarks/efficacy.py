@@ -1241,7 +1241,7 @@ def main() -> None:
     parser.add_argument("--fedavg-rounds", type=int, default=100)
     parser.add_argument("--central-rounds", type=int, default=60)
     parser.add_argument("--resume", action="store_true", help="keep the runs already in the results file")
-    parser.add_argument("--suffix", default="", help="results/plot file suffix (--quick: -quick)")
+    parser.add_argument("--suffix", default="", help="results/plot file suffix (--quick appends -quick)")
     parser.add_argument("--turns", metavar="FILE", help="eval and merge phases: the tuning results whose best turns "
                         "they play (default: the tune phase's efficacy-tuning.json; the deployed-rules tables used "
                         "benchmarks/results/efficacy-tuning-seed100.json)")
@@ -1271,7 +1271,7 @@ def main() -> None:
         args.alphas, args.merge_alphas = [0.1, 1.0], [0.1]
         args.rounds = args.tune_rounds = args.merge_rounds = 30
         args.fedavg_rounds, args.central_rounds = 15, 12
-        args.suffix = args.suffix or "-quick"
+        args.suffix = f"{args.suffix}-quick"  # never the files of a full run
     torch.set_num_threads(1)
     started = time.time()
     {"tune": tune, "eval": evaluate_grid, "merge": merge_phase, "report": report}[args.phase](args)

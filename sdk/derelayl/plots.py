@@ -278,20 +278,7 @@ def plot_lineage(record: Mapping[str, Any], path: str | Path, names: Mapping[str
         for kid in kids:
             x0, y0, x1, y1 = depth[parent], slot[parent], depth[kid], slot[kid]
             ax.plot([x0, x0 + bus, x0 + bus, x1], [y0, y0, y1, y1], color="#9a9a9a", lw=0.9, zorder=1)
-    last_round = max((r for r, _ in models.values()), default=0)
-    cmap = plt.get_cmap("viridis")
-    for node in depth:
-        r = models[node][0] if node in models else -1
-        colour = "#444444" if r < 0 else cmap(0.1 + 0.8 * r / max(last_round, 1))
-        ax.scatter([depth[node]], [slot[node]], s=36, color=colour, zorder=3, edgecolors="white", linewidths=0.6)
-        ax.annotate(labels[node], (depth[node], slot[node]), textcoords="offset points",
-                    xytext=(11 if node == best else 6, 0), va="center", fontsize=7.5, zorder=4, linespacing=1.1,
-                    fontweight="bold" if node == best else "normal",
-                    bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.9})
-    if best is not None:
-        ax.scatter([depth[best]], [slot[best]], marker="*", s=320, color="#E69F00", edgecolors="black",
-                   linewidths=0.7, zorder=5, label="best model")
-        ax.legend(loc="upper left", fontsize=8, framealpha=0.9)
+    _draw_nodes(ax, plt, depth, slot, labels, models, best)
     ax.set_xlim(-0.15, generations - 1 + 0.95)
     ax.set_ylim(leaves - 0.5, -0.7)  # the first subtree on top
     ax.set_xticks(range(generations), ["genesis"] + [f"gen. {g}" for g in range(1, generations)])
@@ -340,24 +327,9 @@ def plot_merge_lineage(record: Mapping[str, Any], path: str | Path,
             ax.plot([column[node], bus_x], [slot[node], 0.0], color="#9a9a9a", lw=0.8, zorder=1)
         for node in children:
             ax.plot([bus_x, column[node]], [0.0, slot[node]], color="#9a9a9a", lw=0.8, zorder=1)
-    last_round = max((r for r, _ in models.values()), default=0)
-    cmap = plt.get_cmap("viridis")
-    labels: dict[int, str] = {0: "genesis"}
-    for node in column:
-        r = models[node][0] if node in models else -1
-        if node in models:
-            labels[node] = (f"#{node} {names.get(models[node][1]['trainer'], models[node][1]['trainer'][:10])}\n"
-                            f"r{r} · {models[node][1]['score']:.3f}")
-        colour = "#444444" if r < 0 else cmap(0.1 + 0.8 * r / max(last_round, 1))
-        ax.scatter([column[node]], [slot[node]], s=36, color=colour, zorder=3, edgecolors="white", linewidths=0.6)
-        ax.annotate(labels[node], (column[node], slot[node]), textcoords="offset points",
-                    xytext=(11 if node == best else 6, 0), va="center", fontsize=7.5, zorder=4, linespacing=1.1,
-                    fontweight="bold" if node == best else "normal",
-                    bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.9})
-    if best is not None:
-        ax.scatter([column[best]], [slot[best]], marker="*", s=320, color="#E69F00", edgecolors="black",
-                   linewidths=0.7, zorder=5, label="best model")
-        ax.legend(loc="upper left", fontsize=8, framealpha=0.9)
+    labels = {0: "genesis"} | {node: (f"#{node} {names.get(model['trainer'], model['trainer'][:10])}\n"
+                                      f"r{r} · {model['score']:.3f}") for node, (r, model) in models.items()}
+    _draw_nodes(ax, plt, column, slot, labels, models, best)
     ax.set_xlim(-0.15, columns - 1 + 0.95)
     ax.set_ylim(height / 2 + 0.2, -height / 2 - 0.7)
     ax.set_xticks(range(columns), ["genesis"] + [f"layer {c}" for c in range(1, columns)])
@@ -441,6 +413,26 @@ def _balance_panel(ax: Axes, rows: Sequence[Mapping[str, Any]], rounds: Sequence
            title=title.capitalize(), xticks=list(rounds))
     ax.grid(alpha=0.3)
     return texts
+
+
+def _draw_nodes(ax: Any, plt: Any, x: Mapping[int, float], y: Mapping[int, float], labels: Mapping[int, str],
+                models: Mapping[int, tuple[int, AcceptedModel]], best: int | None) -> None:
+    """The lineage figures' nodes at (`x`, `y`), coloured by round (the genesis and
+    models from before the record grey), each with its label; `best` starred."""
+    last_round = max((r for r, _ in models.values()), default=0)
+    cmap = plt.get_cmap("viridis")
+    for node in x:
+        r = models[node][0] if node in models else -1
+        colour = "#444444" if r < 0 else cmap(0.1 + 0.8 * r / max(last_round, 1))
+        ax.scatter([x[node]], [y[node]], s=36, color=colour, zorder=3, edgecolors="white", linewidths=0.6)
+        ax.annotate(labels[node], (x[node], y[node]), textcoords="offset points",
+                    xytext=(11 if node == best else 6, 0), va="center", fontsize=7.5, zorder=4, linespacing=1.1,
+                    fontweight="bold" if node == best else "normal",
+                    bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.9})
+    if best is not None:
+        ax.scatter([x[best]], [y[best]], marker="*", s=320, color="#E69F00", edgecolors="black",
+                   linewidths=0.7, zorder=5, label="best model")
+        ax.legend(loc="upper left", fontsize=8, framealpha=0.9)
 
 
 def _tree_layout(roots: Sequence[int], children: Mapping[int, Sequence[int]]) -> tuple[dict[int, int], dict[int, float]]:

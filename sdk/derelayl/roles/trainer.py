@@ -13,6 +13,7 @@ creator of a layer's only model (the genesis owner) bundles its key to the slots
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from torch import nn
@@ -294,17 +295,9 @@ class TrainerRole(Role):
         genesis_key = self.agent.deployment.published_genesis_key()
         if parent_id == 0 and genesis_key is not None:
             return self.fetch_model(0, genesis_key)
-        for delivery in deliveries:
-            envelope = bytes(delivery["envelope"])
-            if envelope in self._wrong_envelopes:
-                continue
-            try:
-                return self.fetch_model(parent_id, crypto.open_envelope(envelope, self.agent.keypair))
-            except crypto.DecryptionError as exc:
-                self._wrong_envelopes.add(envelope)
-                who = delivery.get("courier", "its owner")
-                self.log(f"round {r}: the key of model {parent_id} from {who} does not open it ({exc})")
-        return None
+        return self.first_that_opens(
+            r, deliveries, lambda envelope: self.fetch_model(parent_id, crypto.open_envelope(envelope, self.agent.keypair)),
+            lambda delivery: f"the key of model {parent_id} from {delivery.get('courier', 'its owner')} does not open it")
 
     def open_layer(self, r: int, layer: list[int], deliveries: list[dict[str, Any]]) -> nn.Module | None:
         """In a merge relay: the merge (`ParticipantConfig.merge`) of every model of the
@@ -315,20 +308,31 @@ class TrainerRole(Role):
         genesis_key = self.agent.deployment.published_genesis_key()
         if layer == [0] and genesis_key is not None:
             return self.fetch_model(0, genesis_key)
+
+        def merged(envelope: bytes) -> nn.Module:
+            keys = crypto.open_bundle(envelope, self.agent.keypair, len(layer))
+            models = [self.fetch_model(model_id, key) for model_id, key in zip(layer, keys)]
+            models[0].load_state_dict(MERGES[self.agent.config.merge]([m.state_dict() for m in models]))
+            return models[0]
+
+        return self.first_that_opens(
+            r, deliveries, merged,
+            lambda delivery: f"the bundle from {delivery['holder']} does not open the parent layer")
+
+    def first_that_opens(self, r: int, deliveries: list[dict[str, Any]], open_with: Callable[[bytes], nn.Module],
+                         failure: Callable[[dict[str, Any]], str]) -> nn.Module | None:
+        """`open_with` of the envelope of the first of `deliveries` it opens (a
+        DecryptionError: it does not); each failure logged (`failure` says what failed)
+        and its envelope never tried again. None if none opens."""
         for delivery in deliveries:
             envelope = bytes(delivery["envelope"])
             if envelope in self._wrong_envelopes:
                 continue
             try:
-                keys = crypto.open_bundle(envelope, self.agent.keypair, len(layer))
-                models = [self.fetch_model(model_id, key) for model_id, key in zip(layer, keys)]
+                return open_with(envelope)
             except crypto.DecryptionError as exc:
                 self._wrong_envelopes.add(envelope)
-                self.log(f"round {r}: the bundle from {delivery['holder']} does not open the parent layer ({exc})")
-                continue
-            merged = MERGES[self.agent.config.merge]([m.state_dict() for m in models])
-            models[0].load_state_dict(merged)
-            return models[0]
+                self.log(f"round {r}: {failure(delivery)} ({exc})")
         return None
 
     def fetch_model(self, model_id: int, key: bytes) -> nn.Module:
