@@ -348,16 +348,19 @@ def status(deployment_path: str, rpc_url: str | None) -> None:
         info = client.round_info(r)
         head = client.w3.eth.get_block("latest")
         left = info.deadline - head["timestamp"]
-        click.echo(f"RelayLearning {client.deployment.relay} on chain {client.deployment.chain_id} "
+        merge = client.deployment.merge_horizon
+        contract = f"MergeRelayLearning (lineage horizon {merge} layers)" if merge else "RelayLearning"
+        click.echo(f"{contract} {client.deployment.relay} on chain {client.deployment.chain_id} "
                    f"(block {head['number']})")
         if info.phase == Phase.BIDDING:  # stakers so far; the seats are drawn from them at the close
             evaluators = f"{info.evaluator_count} evaluator stakers for {client.params().max_evaluators} seats"
         else:
             evaluators = (f"{info.evaluator_count} evaluators ({info.committed_count} committed, "
                           f"{info.revealed_count} revealed)")
+        starts = (f"from all {len(client.layer(info.parent_layer))} model(s) of layer {info.parent_layer}" if merge
+                  else f"{info.offer_count} offers")
         click.echo(f"round {r}: {info.phase.name.lower()}, deadline in {max(left, 0)} s; {info.bid_count} bids, "
-                   f"{info.offer_count} offers, {info.slot_count} slots ({info.submitted_count} submitted), "
-                   f"{evaluators}")
+                   f"{starts}, {info.slot_count} slots ({info.submitted_count} submitted), {evaluators}")
         owners = {e["modelId"]: e["owner"] for e in client.events("OfferMade", round=r)}
         owners.update({e["modelId"]: f"{e['courier']} (courier: its owner did not offer)"
                        for e in client.events("OfferCouriered", round=r)})
@@ -367,10 +370,12 @@ def status(deployment_path: str, rpc_url: str | None) -> None:
             click.echo(f"  bid   {b.trainer}  {b.amount / TOKEN:.4f}")
         for i, s in enumerate(client.slots(r)):
             state = ("submitted" if s.submitted
+                     else "keys bundled" if s.delivered and merge
                      else "key delivered (also couriered)" if s.delivered and s.couriered
                      else "key delivered" if s.delivered
                      else "key couriered (owner withheld)" if s.couriered else "waiting for key")
-            click.echo(f"  slot {i:<2} {s.trainer}  parent {s.parent_id}  {state}")
+            start = f"layer {info.parent_layer}" if merge else f"parent {s.parent_id}"
+            click.echo(f"  slot {i:<2} {s.trainer}  {start}  {state}")
         if r > 0:
             accepted = [e for e in client.events("ModelAccepted", round=r - 1) if e["modelId"] != 0]
             click.echo(f"round {r - 1} accepted {len(accepted)} model(s):")

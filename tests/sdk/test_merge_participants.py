@@ -10,7 +10,10 @@ that does not open the layer asks again and another holder bundles the right key
 
 from __future__ import annotations
 
+from click.testing import CliRunner
+
 from derelayl import crypto
+from derelayl.cli import main
 from derelayl.client import RelayClient
 from derelayl.chain import connect
 from derelayl.params import MERGE_HORIZON, MERGE_SELECTION_PERMILLE
@@ -69,6 +72,10 @@ def test_merge_relay_trainers_start_from_the_whole_parent_layer(world):
     assert any("trained on a merge of layer 1" in line for line in logs[5]), logs[5]
     assert any("sits the round out: it owns model" in line for line in logs[2]), logs[2]
     assert any("bundled the 2 keys of layer 1 to slot" in line for line in logs[3]), logs[3]
+    deployment.save(world["tmp"] / "deployment.json")
+    status = CliRunner().invoke(main, ["status", "--deployment", str(world["tmp"] / "deployment.json")])
+    assert status.exit_code == 0 and "MergeRelayLearning (lineage horizon 10 layers)" in status.output, status.output
+    assert "from all 2 model(s) of layer 2" in status.output, status.output
 
     # Each of layer 2's two models pays one lineage reward to layer 1, shared by its two
     # models; the owners claim it in round 2's bidding.
