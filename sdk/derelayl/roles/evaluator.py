@@ -108,19 +108,11 @@ class EvaluatorRole(Role):
 
     def deliver_bundles(self, r: int) -> bool:
         """In a merge relay, as a key holder of round `r`'s parent layer (a drawn
-        evaluator of the round that accepted it): seals every key of the layer, in
-        layer order, as one bundle to each slot that needs it. The holders take turns
-        (`closer_rank`, a fresh order each round): the first bundles every slot at once;
-        the others bundle at half-time of Training a slot that still has none (the first
-        went away), or at once a slot whose trainer asked again (`KeyRequested`: the
-        bundle it got does not open the layer). A one-model layer's creator bundles
-        first (`TrainerRole.deliver_bundles`), so there every holder waits for
-        half-time. Each slot gets this evaluator's bundle once. Done (True) once every
-        slot it could serve is submitted or served, or the key window closed."""
-        a = self.agent
+        evaluator of the round that accepted it): bundles its keys to the slots
+        (`Role.bundle_slots`). The holders take turns (`closer_rank`, a fresh order each
+        round); a one-model layer's creator bundles first (`TrainerRole.deliver_bundles`),
+        so there every evaluator waits for half-time."""
         info = self.client.round_info(r)
-        if a.key_window_closed(info.courier_deadline):
-            return True  # too late: bundles are taken in the first three quarters only
         layer = self.client.layer(info.parent_layer)
         if 0 in layer:
             return True  # the genesis: its owner alone holds the key
@@ -128,23 +120,9 @@ class EvaluatorRole(Role):
         if any(key is None for key in keys):
             return True  # not a holder of this layer
         holders = self.client.evaluators(self.client.model(layer[0]).round)
+        a = self.agent
         first = len(layer) > 1 and closer_rank(a.deployment.relay, r, Phase.TRAINING, a.address, holders) == 0
-        mine = a.round_state(r).setdefault("bundled", [])
-        requested = {e["slot"] for e in self.client.events("KeyRequested", round=r)}
-        waiting = False
-        for slot, s in enumerate(self.client.slots(r)):
-            if s.submitted or slot in mine:
-                continue
-            asked = slot in requested
-            if not asked and (s.delivered or not (first or a.past_half_time(info))):
-                waiting = True  # another holder's turn first; a delivered bundle may yet fail
-                continue
-            self.client.deliver_bundle(r, slot, crypto.seal_bundle(keys, self.client.public_key_of(s.trainer)))
-            mine.append(slot)
-            a.state.save()
-            why = "its trainer asked again" if asked else "its turn" if first else "no bundle by half-time"
-            self.log(f"round {r}: bundled the {len(keys)} keys of layer {info.parent_layer} to slot {slot} ({why})")
-        return not waiting
+        return self.bundle_slots(r, keys, first, f"the {len(keys)} keys of layer {info.parent_layer}")
 
     def courier_keys(self, r: int) -> bool:
         """Delivers the key of a model it scored (in the round that accepted it) to each

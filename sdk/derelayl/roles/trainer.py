@@ -168,40 +168,17 @@ class TrainerRole(Role):
 
     def deliver_bundles(self, r: int, model_id: int) -> bool:
         """In a merge relay, as the creator of the parent layer's only model (the genesis
-        owner, or the one accepted trainer of a round): seals that model's key as a
-        bundle to each slot with no bundle yet, or whose trainer asked again
-        (`KeyRequested`). An owner of a larger layer holds only its own key: the
-        accepting round's evaluators bundle the layer (`EvaluatorRole.deliver_bundles`).
-        Done (True) once every slot is submitted or the key window closed."""
-        a = self.agent
-        info = self.client.round_info(r)
-        if self.client.layer(info.parent_layer) != [model_id] or a.key_window_closed(info.courier_deadline):
+        owner, or the one accepted trainer of a round): bundles that model's key to the
+        slots, before the evaluators who also hold it (`Role.bundle_slots`). An owner of
+        a larger layer holds only its own key: the accepting round's evaluators bundle
+        the layer (`EvaluatorRole.deliver_bundles`)."""
+        if self.client.layer(self.client.round_info(r).parent_layer) != [model_id]:
             return True
         key = self.model_key(model_id)
         if key is None:
             self.log(f"round {r}: no key for model {model_id}: cannot bundle it")
             return True
-        sent = a.round_state(r).setdefault("bundled", {})  # slot -> requests answered when it was sent
-        requests = self.requests_by_slot(r)
-        waiting = False
-        for slot, s in enumerate(self.client.slots(r)):
-            if s.submitted:
-                continue
-            waiting = True  # a request may still come
-            if str(slot) in sent and sent[str(slot)] >= requests.get(slot, 0):
-                continue
-            self.client.deliver_bundle(r, slot, crypto.seal_bundle([key], self.client.public_key_of(s.trainer)))
-            sent[str(slot)] = requests.get(slot, 0)
-            a.state.save()
-            self.log(f"round {r}: bundled the key of model {model_id} to slot {slot}")
-        return not waiting
-
-    def requests_by_slot(self, r: int) -> dict[int, int]:
-        """How many times each slot's trainer asked for its keys again in round `r`."""
-        counts: dict[int, int] = {}
-        for e in self.client.events("KeyRequested", round=r):
-            counts[e["slot"]] = counts.get(e["slot"], 0) + 1
-        return counts
+        return self.bundle_slots(r, [key], True, f"the key of model {model_id}")
 
     def train_and_submit(self, r: int) -> bool:
         """As a matched trainer: opens the parent, trains it, pins and submits the result
