@@ -68,7 +68,7 @@ class ParticipantConfig:
     close_spacing: float = 4.0  # seconds between closers' turns in the per-block loop; see close_delay
     refresh_blocks: int = 30  # a full look at the round at least every this many blocks, events or not
     progress: bool = False  # a tqdm bar while training
-    empty_round_grace: float = 30.0  # extra seconds before closing a bidding phase nobody can win
+    empty_round_grace: float = 30.0  # extra seconds before closing a bidding phase that would rank nothing
     bid_policy: Callable[[PolicyView], int] = default_bid
     price_policy: Callable[[PolicyView], int] = default_price
     # In a merge relay: how a trainer merges the parent layer's models before training
@@ -157,12 +157,13 @@ def _exit_on_sigterm(signum, frame) -> None:
 
 def close_time(info: RoundView, quorum: int, empty_round_grace: float, merge_relay: bool = False) -> float:
     """When a participant closes the phase `info` describes: at its deadline. A Bidding
-    phase that could lead to no ranking (no offer, or fewer evaluator stakers than the
-    quorum: every slot would end `NoQuorum`) gets `empty_round_grace` seconds more, for
-    a slow model owner or evaluator (say, one still starting up) to join. A merge relay
-    has no offers (every slot starts from the whole layer): only its stakers count."""
+    phase that could lead to no ranking (no bid, no offer, or fewer evaluator stakers
+    than the quorum: every slot would end `NoQuorum`) gets `empty_round_grace` seconds
+    more, for a slow trainer, model owner or evaluator (say, one still starting up: the
+    first round's deadline runs from the deployment) to join. A merge relay has no
+    offers (every slot starts from the whole layer): only its bids and stakers count."""
     no_offer = info.offer_count == 0 and not merge_relay
-    if info.phase == Phase.BIDDING and (no_offer or info.evaluator_count < quorum):
+    if info.phase == Phase.BIDDING and (info.bid_count == 0 or no_offer or info.evaluator_count < quorum):
         return info.deadline + empty_round_grace
     return info.deadline
 

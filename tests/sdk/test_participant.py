@@ -484,9 +484,10 @@ def test_a_garbage_genesis_key_costs_round_zero_trainers_nothing(world):
 
 def test_bidding_waits_longer_while_the_round_could_rank_nothing():
     """A Bidding phase is closed at its deadline, or a grace period later while it has
-    no offer or fewer evaluator stakers than the quorum (every slot would end NoQuorum)."""
-    def bidding(offers: int, stakers: int, phase: Phase = Phase.BIDDING) -> RoundView:
-        return RoundView(phase, 0, 100, 0, b"", 1, offers, stakers, 0, 0, 0, 0)
+    no bid, no offer or fewer evaluator stakers than the quorum (every slot would end
+    NoQuorum)."""
+    def bidding(offers: int, stakers: int, phase: Phase = Phase.BIDDING, bids: int = 1) -> RoundView:
+        return RoundView(phase, 0, 100, 0, b"", bids, offers, stakers, 0, 0, 0, 0)
 
     assert close_time(bidding(offers=1, stakers=5), quorum=5, empty_round_grace=30) == 100
     assert close_time(bidding(offers=1, stakers=4), quorum=5, empty_round_grace=30) == 130
@@ -494,6 +495,10 @@ def test_bidding_waits_longer_while_the_round_could_rank_nothing():
     assert close_time(bidding(offers=1, stakers=1), quorum=1, empty_round_grace=30) == 100
     assert close_time(bidding(offers=1, stakers=0), quorum=1, empty_round_grace=30) == 130
     assert close_time(bidding(offers=1, stakers=0, phase=Phase.TRAINING), quorum=5, empty_round_grace=30) == 100
+    # No bid: nothing to train (the first round's deadline runs from the deployment, so
+    # trainers still starting up would find it closed).
+    assert close_time(bidding(offers=1, stakers=5, bids=0), quorum=5, empty_round_grace=30) == 130
+    assert close_time(bidding(offers=0, stakers=5, bids=0), quorum=5, empty_round_grace=30, merge_relay=True) == 130
     # A merge relay has no offers: only the stakers count.
     assert close_time(bidding(offers=0, stakers=5), quorum=5, empty_round_grace=30, merge_relay=True) == 100
     assert close_time(bidding(offers=0, stakers=4), quorum=5, empty_round_grace=30, merge_relay=True) == 130

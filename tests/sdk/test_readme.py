@@ -62,11 +62,12 @@ def test_the_readmes_own_relay_commands_accept_models(tmp_path):
         relay = subprocess.run(["bash", "-euo", "pipefail", "-c", relay_commands], cwd=tmp_path, env=env,
                                capture_output=True, text=True, timeout=900)
         logs = "\n".join(f"--- {p}\n{p.read_text()[-2000:]}" for p in (tmp_path / "examples").rglob("log.txt"))
-        assert relay.returncode == 0, relay.stdout[-3000:] + relay.stderr[-3000:] + logs
-        assert "round 2: bidding" in relay.stdout, relay.stdout
-        assert re.search(r"round 1 accepted [1-9]\d* model\(s\)", relay.stdout), relay.stdout
+        said = relay.stdout[-3000:] + relay.stderr[-3000:] + logs
+        assert relay.returncode == 0, said
+        assert "round 2: bidding" in relay.stdout, said
+        assert re.search(r"round 1 accepted [1-9]\d* model\(s\)", relay.stdout), said
         layers = int(re.search(r"\d+ models in (\d+) layers", relay.stdout).group(1))
-        assert layers == 3, relay.stdout  # genesis, round 0's layer, round 1's layer
+        assert layers == 3, said  # genesis, round 0's layer, round 1's layer
     finally:
         os.killpg(node.pid, signal.SIGTERM)
         node.wait(60)
