@@ -197,16 +197,8 @@ class TrainerRole(Role):
         pinning = None
         if "cid" not in mine:  # train (again, after a crash) only what was never stored
             parent_id = s.parent_id
-            if a.deployment.merge_horizon:
-                deliveries = self.client.events("BundleDelivered", round=r, slot=slot)
-                layer = self.client.layer(self.client.round_info(r).parent_layer)
-                model = self.open_layer(r, layer, deliveries)
-            else:
-                deliveries = self.key_deliveries(r, slot)
-                model = self.open_parent(r, parent_id, deliveries)
+            model, start = self.starting_model(r, slot, parent_id)
             if model is None:
-                if parent_id != 0 or a.deployment.merge_horizon:  # the plain genesis key: only its owner holds it
-                    self.request_key(r, slot, len(deliveries))
                 return False  # no key that opens the parent yet: keep watching
             a.task.train(model, a.data, seed=a.config.seed + r, progress=a.config.progress)
             plain = save_weights(model, submission_binding(a.deployment.relay, r, slot, a.address))
@@ -217,8 +209,6 @@ class TrainerRole(Role):
             mine.update({"slot": slot, "parent": parent_id, "cid": cid, "key": key.hex(), "nonce": nonce.hex(),
                          "pinned": False, "hash": crypto.weights_hash(plain).hex()})
             a.state.save()  # the trained model (and what rebuilds its ciphertext) is safe before any transaction
-            start = f"a merge of layer {self.client.model(parent_id).layer}" if a.deployment.merge_horizon \
-                else f"model {parent_id}"
             self.log(f"round {r}: trained on {start}, pinning {cid}")
         key = bytes.fromhex(mine["key"])
         envelopes = [crypto.seal_key(key, self.client.public_key_of(e)) for e in self.client.evaluators(r)]
@@ -226,6 +216,24 @@ class TrainerRole(Role):
         self.log(f"round {r}: submitted slot {slot}")
         self.finish_pin(r, mine, pinning)
         return True
+
+    def starting_model(self, r: int, slot: int, parent_id: int) -> tuple[nn.Module | None, str]:
+        """What `slot` trains from, opened with the keys delivered to it so far, and its
+        name for the log: in a plain relay the parent model, in a merge relay a merge
+        of the parent layer. None while no delivered key opens it; then the key holders
+        are asked for one (except for the plain genesis, whose key only its owner has)."""
+        if self.agent.deployment.merge_horizon:
+            deliveries = self.client.events("BundleDelivered", round=r, slot=slot)
+            layer = self.client.layer(self.client.round_info(r).parent_layer)
+            model = self.open_layer(r, layer, deliveries)
+            start = f"a merge of layer {self.client.model(parent_id).layer}" if model is not None else ""
+        else:
+            deliveries = self.key_deliveries(r, slot)
+            model = self.open_parent(r, parent_id, deliveries)
+            start = f"model {parent_id}"
+        if model is None and (parent_id != 0 or self.agent.deployment.merge_horizon):
+            self.request_key(r, slot, len(deliveries))  # the plain genesis key: only its owner holds it
+        return model, start
 
     def finish_pin(self, r: int, mine: dict[str, Any], pinning: Pinning | None) -> None:
         """Waits for the pin started with the submission (`pinning`), or, without one (a
