@@ -155,16 +155,19 @@ def _exit_on_sigterm(signum, frame) -> None:
     raise SystemExit(128 + signum)
 
 
-def close_time(info: RoundView, quorum: int, empty_round_grace: float, merge_relay: bool = False) -> float:
+def close_time(info: RoundView, quorum: int, empty_round_grace: float, merge_relay: bool = False,
+               started: float = 0.0) -> float:
     """When a participant closes the phase `info` describes: at its deadline. A Bidding
     phase that could lead to no ranking (no bid, no offer, or fewer evaluator stakers
     than the quorum: every slot would end `NoQuorum`) gets `empty_round_grace` seconds
     more, for a slow trainer, model owner or evaluator (say, one still starting up: the
     first round's deadline runs from the deployment) to join. A merge relay has no
-    offers (every slot starts from the whole layer): only its bids and stakers count."""
+    offers (every slot starts from the whole layer): only its bids and stakers count.
+    A participant `started` after the deadline counts the grace from its own start:
+    those started alongside it need as long to join."""
     no_offer = info.offer_count == 0 and not merge_relay
     if info.phase == Phase.BIDDING and (info.bid_count == 0 or no_offer or info.evaluator_count < quorum):
-        return info.deadline + empty_round_grace
+        return max(info.deadline, started) + empty_round_grace
     return info.deadline
 
 
@@ -256,6 +259,7 @@ class Participant:
                 and self.client.model(0).creator == self.address:
             self.state.data["model_keys"]["0"] = self.deployment.genesis_key  # the genesis owner delivers it
             self.state.save()
+        self._started = self.now()  # wall-clock; see close_time
         self._idle: tuple[int, int] | None = None  # (round, phase) with nothing left to do
         self._round: int | None = None  # the round of the last step
         self._phase: Phase | None = None  # its phase
@@ -500,7 +504,8 @@ class Participant:
                        Phase.COMMITTING: self.role.committing, Phase.REVEALING: self.role.revealing}[phase]
             if handler(r):
                 self._idle = (r, phase)  # only deadlines to watch until the phase changes
-        close_at = close_time(info, self.quorum, self.config.empty_round_grace, bool(self.deployment.merge_horizon))
+        close_at = close_time(info, self.quorum, self.config.empty_round_grace, bool(self.deployment.merge_horizon),
+                              self._started)
         if phase == Phase.REVEALING and info.revealed_count == info.committed_count:
             close_at = self._everyone_revealed.setdefault(r, self.now())  # settle at once, in turns
         close_at += self.close_delay(r, phase)

@@ -499,6 +499,11 @@ def test_bidding_waits_longer_while_the_round_could_rank_nothing():
     # trainers still starting up would find it closed).
     assert close_time(bidding(offers=1, stakers=5, bids=0), quorum=5, empty_round_grace=30) == 130
     assert close_time(bidding(offers=0, stakers=5, bids=0), quorum=5, empty_round_grace=30, merge_relay=True) == 130
+    # Started after the deadline: the grace runs from its start (those started with it
+    # need as long to join); a round that can rank something still closes at once.
+    assert close_time(bidding(offers=1, stakers=5, bids=0), quorum=5, empty_round_grace=30, started=110) == 140
+    assert close_time(bidding(offers=1, stakers=5, bids=0), quorum=5, empty_round_grace=30, started=90) == 130
+    assert close_time(bidding(offers=1, stakers=5), quorum=5, empty_round_grace=30, started=110) == 100
     # A merge relay has no offers: only the stakers count.
     assert close_time(bidding(offers=0, stakers=5), quorum=5, empty_round_grace=30, merge_relay=True) == 100
     assert close_time(bidding(offers=0, stakers=4), quorum=5, empty_round_grace=30, merge_relay=True) == 130
