@@ -223,10 +223,10 @@ class TrainerRole(Role):
         of the parent layer. None while no delivered key opens it; then the key holders
         are asked for one (except for the plain genesis, whose key only its owner has)."""
         if self.agent.deployment.merge_horizon:
+            parent_layer = self.client.round_info(r).parent_layer
             deliveries = self.client.events("BundleDelivered", round=r, slot=slot)
-            layer = self.client.layer(self.client.round_info(r).parent_layer)
-            model = self.open_layer(r, layer, deliveries)
-            start = f"a merge of layer {self.client.model(parent_id).layer}" if model is not None else ""
+            model = self.open_layer(r, self.client.layer(parent_layer), deliveries)
+            start = f"a merge of layer {parent_layer}"  # the layer `derelayl status` names
         else:
             deliveries = self.key_deliveries(r, slot)
             model = self.open_parent(r, parent_id, deliveries)
