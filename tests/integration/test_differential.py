@@ -15,25 +15,26 @@ state: the accepted models and their parents, layers, creators and scores; every
 address's wallet balance and withdrawable credit; every model's claimable lineage
 reward; the locked total.
 
-Transactions go through web3 with a fixed gas limit (no estimate), which keeps 100
-scenarios within about 5 minutes (`make fuzz` plays 1,000). DERELAYL_DIFF_SCENARIOS
-and DERELAYL_DIFF_SEED change the count and the seed.
+Transactions go to the node as plain JSON-RPC (`RawRelay`) with a fixed gas limit (no
+estimate), which keeps 100 scenarios within about 3 minutes (`make fuzz` plays 1,000).
+DERELAYL_DIFF_SCENARIOS and DERELAYL_DIFF_SEED change the count and the seed.
 """
 
 from __future__ import annotations
 
 import os
 import random
+import time
 from collections import Counter
 
+import requests
 from brownie import accounts, chain, web3
+from eth_abi import decode as abi_decode
 from eth_utils import keccak
-from web3 import HTTPProvider, Web3
-from web3.exceptions import ContractLogicError, Web3RPCError
-from web3.logs import DISCARD
 
 from derelayl import TEST_PARAMS, SCORE_SCALE, TOKEN, ProtocolRevert, RelayProtocol
 from derelayl.chain import ErrorDecoder
+from derelayl.transactions import _abi_type  # the ABI type string of an input or output (tuples spelled out)
 from derelayl.protocol import MAX_BUNDLE_LENGTH, Phase, SlotOutcome
 from conftest import Views, read_views, report
 from scripts.deploy import GENESIS_CID, GENESIS_HASH, deploy
@@ -60,12 +61,76 @@ def draw_params(rng: random.Random):
     )
 
 
-def plain_web3() -> Web3:
-    """A web3 on the test run's chain without middleware: a transaction is one
-    eth_sendTransaction and its receipt one call. Through brownie's web3 each also asked
-    for the chain id three times, the gas price and the latest block (7,944 requests for
-    896 transactions in 10 scenarios), most of the test's requests."""
-    return Web3(HTTPProvider(web3.provider.endpoint_uri), middleware=[])
+class RawRelay:
+    """A contract's transactions as plain JSON-RPC on one HTTP session: calldata encoded
+    with precomputed selectors (conftest's `Views`), one eth_sendTransaction, and the
+    receipt. Through web3's contract functions each transaction cost as much client CPU
+    as node CPU (the ABI looked up and validated on every call, the proxy settings read
+    for every request); the node sees the same transactions either way."""
+
+    def __init__(self, contract, decoder: ErrorDecoder) -> None:
+        self.address = contract.address
+        self.views = Views(contract)
+        self.decoder = decoder
+        self.endpoint = web3.provider.endpoint_uri
+        self.session = requests.Session()
+        self.session.trust_env = False  # a local node: no proxy settings to read per request
+        self.events = {item["name"]: item for item in contract.abi if item.get("type") == "event"}
+
+    def rpc(self, method: str, params: list) -> dict:
+        """The node's whole answer: {"result": ...} or {"error": ...}."""
+        return self.session.post(self.endpoint, json={"jsonrpc": "2.0", "id": 1, "method": method,
+                                                      "params": params}, timeout=60).json()
+
+    def transact(self, sender: str, name: str, args: tuple) -> tuple[dict | None, str | None]:
+        """Sends relay.<name>(*args) from `sender`: (its receipt, None) when it succeeded,
+        (None, the custom error's name) when it reverted."""
+        (_, (call, _)), _ = self.views.request(name, *args)
+        call = {**call, "from": sender}
+        answer = self.rpc("eth_sendTransaction", [{**call, "gas": hex(GAS), "gasPrice": hex(GAS_PRICE)}])
+        if "error" in answer:
+            # This Ganache reports a revert on the RPC response without its data; a
+            # reverted transaction changed nothing, so the call replays it exactly.
+            return None, self.replayed_error(name, args, call, "latest", answer["error"])
+        deadline = time.monotonic() + 60
+        # Ganache mines before it answers; Anvil answers first and mines just after, so
+        # wait for the receipt (else the next call can read the state before it).
+        while (receipt := self.rpc("eth_getTransactionReceipt", [answer["result"]]).get("result")) is None:
+            assert time.monotonic() < deadline, f"{name}{args}: no receipt within 60 s"
+            time.sleep(0.005)
+        if int(receipt["status"], 16) != 1:
+            return None, self.replayed_error(name, args, call, hex(int(receipt["blockNumber"], 16) - 1), None)
+        return receipt, None
+
+    def replayed_error(self, name: str, args: tuple, call: dict, block: str, first) -> str:
+        """The custom error of a replay of `call` as an eth_call at `block`."""
+        answer = self.rpc("eth_call", [call, block])
+        assert "error" in answer, f"{name}{args}: refused ({first}), but its replay succeeds"
+        return self.revert_name(answer["error"])
+
+    def revert_name(self, error: dict) -> str:
+        """The custom error in the node's error payload: Ganache's {"data": {"0x": {"reason":
+        "0x<selector+args>"}}}, Anvil's {"data": "0x<selector+args>"}."""
+        data = error.get("data") or {}
+        for detail in ([{"reason": data}] if isinstance(data, str) else data.values()):
+            reason = detail.get("reason") if isinstance(detail, dict) else None
+            if isinstance(reason, str) and reason.startswith("0x"):
+                decoded = self.decoder.decode(bytes.fromhex(reason[2:]))
+                if decoded is not None:
+                    return decoded.name
+        raise AssertionError(f"a revert without a decodable custom error: {error}")
+
+    def event(self, receipt: dict, name: str) -> dict:
+        """The non-indexed arguments of the first `name` event in `receipt`."""
+        item = self.events[name]
+        signature = f"{name}({','.join(_abi_type(i) for i in item['inputs'])})"
+        topic = "0x" + keccak(text=signature).hex()
+        data = [i for i in item["inputs"] if not i["indexed"]]
+        for log in receipt["logs"]:
+            if log["address"].lower() == self.address.lower() and log["topics"][0] == topic:
+                values = abi_decode([_abi_type(i) for i in data], bytes.fromhex(log["data"][2:]))
+                return dict(zip((i["name"] for i in data), values))
+        raise AssertionError(f"no {name} event in the receipt")
 
 
 class Deployment:
@@ -80,10 +145,8 @@ class Deployment:
         self.allocations = {a: rng.choice([0, TOKEN // 2, 3 * TOKEN, 20 * TOKEN, 20 * TOKEN]) for a in self.people}
         token, relay = deploy(accounts[0], self.params, self.people[0],
                               {a: v for a, v in self.allocations.items() if v}, merge_horizon=merge_horizon)
-        w3 = plain_web3()
-        self.relay = w3.eth.contract(address=relay.address, abi=relay.abi)
-        self.token = w3.eth.contract(address=token.address, abi=token.abi)
-        self.decoder = ErrorDecoder([relay.abi, token.abi])
+        self.relay = RawRelay(relay, ErrorDecoder([relay.abi, token.abi]))
+        self.token = Views(token)
         for a in self.people:
             relay.registerKey(keccak(text=f"key:{a}"), {"from": a})
             token.approve(relay, 2**256 - 1, {"from": a})
@@ -98,7 +161,7 @@ class Scenario:
         self.rng = rng = random.Random(seed)
         self.seed = seed
         self.params = deployment.params
-        self.relay, self.token, self.decoder = deployment.relay, deployment.token, deployment.decoder
+        self.relay, self.token = deployment.relay, deployment.token
         self.everyone = deployment.people
         self.people = self.everyone[: rng.randint(3, 8)]  # the others only hold their allocation
         self.model = RelayProtocol(self.params, self.everyone[0], GENESIS_HASH, GENESIS_CID,
@@ -115,26 +178,7 @@ class Scenario:
         """Sends relay.<name>(*args) from `sender` and applies `apply()` to the model;
         both succeed, or both refuse with the same error. Returns the receipt or None."""
         self.trail.append((name, sender[:8], args))
-        call = getattr(self.relay.functions, name)(*args)
-        chain_error, receipt = None, None
-        try:
-            try:
-                # Ganache mines before it answers; Anvil answers first and mines just after,
-                # so wait for the receipt (else the next call can read the state before it).
-                receipt = self.relay.w3.eth.wait_for_transaction_receipt(call.transact(
-                    {"from": sender, "gas": GAS, "gasPrice": GAS_PRICE}), timeout=60, poll_latency=0.01)
-            except Web3RPCError as rpc_error:
-                # This Ganache reports a revert on the RPC response without its data; a
-                # reverted transaction changed nothing, so the call replays it exactly.
-                call.call({"from": sender})
-                raise AssertionError(f"{name}{args}: refused ({rpc_error}), but its replay succeeds") from None
-            if receipt["status"] != 1:
-                call.call({"from": sender}, block_identifier=receipt["blockNumber"] - 1)
-                raise AssertionError(f"{name}{args}: reverted, but its replay succeeds")
-        except ContractLogicError as exc:
-            chain_error, receipt = self.decoder.wrap(exc).name, None
-        except ValueError as exc:  # brownie's web3 reports an eth_call revert as a ValueError
-            chain_error, receipt = self.revert_name(exc), None
+        receipt, chain_error = self.relay.transact(sender, name, args)
         model_error = None
         try:
             result = apply()
@@ -145,19 +189,6 @@ class Scenario:
             f"trail: {self.trail[-30:]}")
         self.stats[name if chain_error is None else f"{name}:{chain_error}"] += 1
         return (receipt, result) if chain_error is None else (None, None)
-
-    def revert_name(self, exc: ValueError) -> str:
-        """The custom error in the node's error payload: Ganache's {"data": {"0x": {"reason":
-        "0x<selector+args>"}}}, or Anvil's {"data": "0x<selector+args>"}."""
-        payload = exc.args[0] if exc.args and isinstance(exc.args[0], dict) else {}
-        data = payload.get("data") or {}
-        for detail in ([{"reason": data}] if isinstance(data, str) else data.values()):
-            reason = detail.get("reason") if isinstance(detail, dict) else None
-            if isinstance(reason, str) and reason.startswith("0x"):
-                decoded = self.decoder.decode(bytes.fromhex(reason[2:]))
-                if decoded is not None:
-                    return decoded.name
-        raise AssertionError(f"a revert without a decodable custom error: {exc}")
 
     def maybe(self, p: float) -> bool:
         return self.rng.random() < p
@@ -196,10 +227,10 @@ class Scenario:
             a = rng.choice(self.people)
             self.act(a, "bid", (r, 0), lambda: m.bid(a, r, 0))
         receipt, _ = self.act(self.people[-1], "closeBidding", (), lambda: None)
-        seed = bytes(self.relay.events.BiddingClosed().process_receipt(receipt, errors=DISCARD)[0]["args"]["seed"])
-        m.close_bidding(seed)
+        m.close_bidding(bytes(self.relay.event(receipt, "BiddingClosed")["seed"]))
         self.stats["slots"] += len(rs.slots)
-        assert self.relay.functions.evaluatorsOf(r).call() == rs.evaluators, f"scenario {self.seed}: drawn evaluators"
+        [drawn] = read_views([self.relay.views.request("evaluatorsOf", r)])
+        assert drawn == rs.evaluators, f"scenario {self.seed}: drawn evaluators"
         undrawn = [e for e in pool if e not in rs.evaluators]
         self.stats["evaluators drawn by lot"] += bool(undrawn)
         for e in undrawn:  # stakers left out take their stakes back, now or rounds later
@@ -311,7 +342,7 @@ class Scenario:
     def assert_identical(self) -> None:
         m = self.model
         where = f"scenario {self.seed}"
-        relay, token = Views(self.relay), Views(self.token)
+        relay, token = self.relay.views, self.token
         requests = [relay.request("currentRound"), relay.request("modelCount"), relay.request("layerCount"),
                     relay.request("roundInfo", m.round), relay.request("totalLocked"),
                     token.request("balanceOf", self.relay.address)]
