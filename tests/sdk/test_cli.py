@@ -1,17 +1,24 @@
 """`derelayl deploy`, `status`, `lineage` and `node` on bad input: one line that names
 the file (or option), the field and the problem, a non-zero exit, never a traceback.
-And `deploy --allocate`: tokens credited at deployment. Each command runs as the user
-runs it, in its own process."""
+And `deploy --allocate`: tokens credited at deployment. What the command does with its
+arguments runs in this process (click's CliRunner: the console script's entry point,
+its exit code and its output; an exception escaping it fails the test, as a traceback
+would show it to the user), since a fresh interpreter per case cost 0.7 CPU-s; what
+depends on the user's process (PATH, the working folder, the environment, a task
+module imported from a file) runs as the user runs it, in its own process."""
 
 from __future__ import annotations
 
 import json
 import subprocess
 import sys
+import traceback
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
+from derelayl.cli import main
 from derelayl.client import RelayClient
 from derelayl.deployment import Deployment
 from derelayl.localchain import LocalChain, dev_account
@@ -24,10 +31,21 @@ GOOD_DEPLOYMENT = {"chain_id": 1337, "rpc_url": UNREACHABLE, "relay": "0x" + "ab
                    "block": 3, "genesis_key": ""}
 
 
-def derelayl(*args: str, cwd: Path | None = None) -> tuple[int, str]:
-    """Runs `derelayl ARGS` in a subprocess: (exit code, stdout + stderr)."""
+def derelayl(*args: str) -> tuple[int, str]:
+    """Runs `derelayl ARGS` in this process, as the console script calls it: (exit code,
+    stdout + stderr). Anything but a clean exit (an exception the command let escape:
+    the user's traceback) fails the test here."""
+    result = CliRunner().invoke(main, list(args), prog_name="derelayl")
+    assert result.exception is None or isinstance(result.exception, SystemExit), (
+        "".join(traceback.format_exception(result.exception)) + result.output)
+    return result.exit_code, result.output
+
+
+def derelayl_process(*args: str) -> tuple[int, str]:
+    """Runs `derelayl ARGS` in its own process (`python -m derelayl.cli`): (exit code,
+    stdout + stderr)."""
     result = subprocess.run([sys.executable, "-m", "derelayl.cli", *args], capture_output=True, text=True,
-                            timeout=120, cwd=cwd)
+                            timeout=120)
     return result.returncode, result.stdout + result.stderr
 
 
@@ -244,8 +262,9 @@ def test_deploy_warns_when_the_task_sets_no_score_floor(tmp_path):
     path.write_text(f"import sys\nsys.path.insert(0, {str(examples)!r})\nfrom iris_task import IrisTask\n\n\n"
                     "class NoFloor(IrisTask):\n    score_floor = 0.0\n\n\ntask = NoFloor()\n")
     ipfs = ("--ipfs-api", "/ip4/127.0.0.1/tcp/9/http")  # never reached: the chain is refused first
-    code, output = derelayl("deploy", "--rpc-url", UNREACHABLE, "--private-key", KEY, *ipfs, "--task", f"{path}:task")
+    code, output = derelayl_process("deploy", "--rpc-url", UNREACHABLE, "--private-key", KEY, *ipfs,
+                                    "--task", f"{path}:task")
     assert code != 0 and "warning: task iris-mlp sets no score_floor" in output and refused(output, UNREACHABLE), output
-    code, output = derelayl("deploy", "--rpc-url", UNREACHABLE, "--private-key", KEY, *ipfs, "--task",
-                            f"{examples / 'iris_task.py'}:task")
+    code, output = derelayl_process("deploy", "--rpc-url", UNREACHABLE, "--private-key", KEY, *ipfs, "--task",
+                                    f"{examples / 'iris_task.py'}:task")
     assert code != 0 and "score_floor" not in output and refused(output, UNREACHABLE), output
