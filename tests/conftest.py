@@ -115,22 +115,24 @@ def submitted_cids(relay, round: int, slot: int) -> list[str]:
         from_block=0, argument_filters={"round": round, "slot": slot})]
 
 
-# The slowest files, slowest first (seconds in a make test run, 2026-12-01): make test
-# runs the files on several xdist workers (tools/test-all.sh), and starting the long
-# ones first keeps one of them from starting last and running alone.
+# The slowest files, slowest first (seconds of wall time in a make test run on 3
+# workers, 2026-12-03): make test runs the files on several xdist workers
+# (tools/test-all.sh), and starting the long ones first keeps one of them from
+# starting last and running alone.
 SLOWEST_FILES = (
-    "tests/sdk/test_participant.py",  # 360, mostly waiting for real-time phases
-    "tests/integration/test_differential.py",  # 180
-    "tests/sdk/test_relays.py",  # 160
-    "tests/sdk/test_install.py",  # 155
-    "tests/stateful/test_relay_state.py",  # 135
-    "tests/stateful/test_merge_relay_state.py",  # 65
-    "tests/sdk/test_readme.py",  # 105
-    "tests/sdk/test_task.py",  # 80
-    "tests/integration/test_differential_merge.py",  # 60
-    "tests/unitary/RelayLearning/test_limits.py",  # 75
-    "tests/integration/test_relay_scenario.py",  # 65
-    "tests/sdk/test_artifacts.py",  # 60, a compile through solcjs
+    "tests/sdk/test_participant.py",  # 397, mostly waiting for real-time phases
+    "tests/integration/test_differential.py",  # 175
+    "tests/sdk/test_relays.py",  # 138
+    "tests/sdk/test_merge_participants.py",  # 136, real-time phases
+    "tests/unitary/RelayLearning/test_limits.py",  # 115
+    "tests/sdk/test_install.py",  # 111
+    "tests/sdk/test_readme.py",  # 97
+    "tests/sdk/test_cli.py",  # 66 (31 since its validation runs in process)
+    "tests/integration/test_relay_scenario.py",  # 63
+    "tests/stateful/test_merge_relay_state.py",  # 62
+    "tests/stateful/test_relay_state.py",  # 58
+    "tests/integration/test_differential_merge.py",  # 55
+    "tests/sdk/test_examples.py",  # 45
 )
 
 

@@ -26,7 +26,7 @@ def build_tool():
 @pytest.fixture(scope="module")
 def fresh():
     """The build tool and its fresh compile of RelayToken (2 s through solcjs; the
-    three contracts take half a minute, and brownie has compiled them all already)."""
+    three contracts take 15 s on two cores, and brownie has compiled them already)."""
     tool = build_tool()
     return tool, tool.build(("contracts/RelayToken.sol",))
 
