@@ -127,7 +127,7 @@ SLOWEST_FILES = (
     "tests/unitary/RelayLearning/test_limits.py",  # 115
     "tests/sdk/test_install.py",  # 111
     "tests/sdk/test_readme.py",  # 97
-    "tests/sdk/test_cli.py",  # 66 (31 since its validation runs in process)
+    "tests/sdk/test_cli.py",  # 66 with its validation in subprocesses (31 alone now)
     "tests/integration/test_relay_scenario.py",  # 63
     "tests/stateful/test_merge_relay_state.py",  # 62
     "tests/stateful/test_relay_state.py",  # 58
