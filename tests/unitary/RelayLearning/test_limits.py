@@ -31,6 +31,7 @@ from eth_account import Account
 from conftest import fresh_accounts, report, reverts
 from derelayl.chain import ErrorDecoder
 from derelayl.chain import send as chain_send
+from derelayl import transactions
 from derelayl import TEST_PARAMS, TOKEN
 from scripts.deploy import deploy
 
@@ -51,9 +52,13 @@ def register(relay, people):
 
 
 @pytest.mark.parametrize("merge", [False, True], ids=["plain relay", "merge relay"])
-def test_largest_rounds_stay_under_a_third_of_a_block(merge):
+def test_largest_rounds_stay_under_a_third_of_a_block(merge, monkeypatch):
     """Issue 18's goal: the largest round the caps allow plays every call in at most a
     third of the block gas limit (room for other transactions in the same block)."""
+    # Its 650 transactions one after another: Anvil mines just after it answers, so the
+    # SDK's first look for a receipt often misses and its next comes 0.25 s later
+    # (a participant's pace on 1-second blocks): 214 s of this test's 2 relays on Anvil.
+    monkeypatch.setattr(transactions, "RECEIPT_POLL_SECONDS", 0.01)
     third_block = web3.eth.get_block("latest")["gasLimit"] // 3
     genesis = fresh_accounts(1)[0]
     trainers = fresh_accounts(CAP_TRAINERS)  # round 0's trainers, round 1's model owners
