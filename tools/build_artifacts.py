@@ -43,6 +43,11 @@ def compiler_settings() -> dict[str, Any]:
     }
 
 
+def solc_settings(settings: dict[str, Any]) -> dict[str, Any]:
+    """The part of `compiler_settings()` that goes to solc and into each artifact."""
+    return {k: settings[k] for k in ("evmVersion", "viaIR", "optimizer", "remappings")}
+
+
 def source_tree() -> list[str]:
     """contracts/**/*.sol and the OpenZeppelin files they import, relative to ROOT."""
     contracts = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "contracts").rglob("*.sol"))
@@ -68,12 +73,12 @@ def build(contracts: tuple[str, ...] = SOURCES) -> dict[str, dict[str, Any]]:
     either way, so a record is the same whichever others are compiled with it."""
     settings = compiler_settings()
     sources = {path: (ROOT / path).read_text() for path in source_tree()}
-    solc_settings = {k: settings[k] for k in ("evmVersion", "viaIR", "optimizer", "remappings")}
+    to_solc = solc_settings(settings)
     selection = {path: {Path(path).stem: ["abi", "evm.bytecode.object"]} for path in contracts}
     standard_input = {
         "language": "Solidity",
         "sources": {path: {"content": text} for path, text in sources.items()},
-        "settings": {**solc_settings, "outputSelection": selection},
+        "settings": {**to_solc, "outputSelection": selection},
     }
     try:
         output = solcx.compile_standard(standard_input, solc_version=settings["version"],
@@ -90,7 +95,7 @@ def build(contracts: tuple[str, ...] = SOURCES) -> dict[str, dict[str, Any]]:
             "contractName": name,
             "abi": compiled["abi"],
             "bytecode": "0x" + compiled["evm"]["bytecode"]["object"],
-            "compiler": {"name": "solc", "version": version, "settings": solc_settings},
+            "compiler": {"name": "solc", "version": version, "settings": to_solc},
             "sourceHash": source_hash(sources),
             "sources": sorted(sources),
             "generatedBy": "tools/build_artifacts.py (make artifacts): do not edit",

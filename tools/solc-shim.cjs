@@ -86,8 +86,7 @@ function importsOf(unit, text, remappings) {
 
 // Every source unit the input reaches (its own and their imports, read with `resolve`),
 // so that each half of a split can name the units it selects ("*" expanded).
-function withImports(input, resolve) {
-  const remappings = (input.settings.remappings || []).map((r) => r.replace(/^[^:]*:/, "").split("="));
+function withImports(input, resolve, remappings) {
   const sources = { ...input.sources };
   const pending = Object.keys(sources);
   while (pending.length) {
@@ -123,9 +122,9 @@ function weight(unit, sources, remappings) {
 function split(input, resolve) {
   if (process.env.SOLC_SHIM_SERIAL || os.cpus().length < 2) return null;
   const selection = (input.settings || {}).outputSelection || {};
-  const sources = withImports(input, resolve);
-  if (!sources) return null;
   const remappings = (input.settings.remappings || []).map((r) => r.replace(/^[^:]*:/, "").split("="));
+  const sources = withImports(input, resolve, remappings);
+  if (!sources) return null;
   const chosen = {}; // unit -> contract -> outputs, "*" expanded to every unit
   for (const unit of Object.keys(sources)) {
     for (const key of ["*", unit]) {
@@ -137,7 +136,8 @@ function split(input, resolve) {
   }
   const coded = Object.keys(chosen).filter((u) => Object.entries(chosen[u]).some(([c, o]) => c !== "" && o.some(CODE)));
   if (coded.length < 2) return null;
-  const heaviest = coded.reduce((a, b) => (weight(b, sources, remappings) > weight(a, sources, remappings) ? b : a));
+  const weights = Object.fromEntries(coded.map((u) => [u, weight(u, sources, remappings)]));
+  const heaviest = coded.reduce((a, b) => (weights[b] > weights[a] ? b : a));
   // Everything the heaviest unit asks for goes with its code: solc generates code for
   // every contract with any output selected once one contract's code is (a half that
   // kept only its ABI took as long as the whole compile).

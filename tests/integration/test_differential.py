@@ -29,12 +29,11 @@ from collections import Counter
 
 import requests
 from brownie import accounts, chain, web3
-from eth_abi import decode as abi_decode
 from eth_utils import keccak
+from web3.logs import DISCARD
 
 from derelayl import TEST_PARAMS, SCORE_SCALE, TOKEN, ProtocolRevert, RelayProtocol
 from derelayl.chain import ErrorDecoder
-from derelayl.transactions import _abi_type  # the ABI type string of an input or output (tuples spelled out)
 from derelayl.protocol import MAX_BUNDLE_LENGTH, Phase, SlotOutcome
 from conftest import Views, read_views, report
 from scripts.deploy import GENESIS_CID, GENESIS_HASH, deploy
@@ -75,7 +74,7 @@ class RawRelay:
         self.endpoint = web3.provider.endpoint_uri
         self.session = requests.Session()
         self.session.trust_env = False  # a local node: no proxy settings to read per request
-        self.events = {item["name"]: item for item in contract.abi if item.get("type") == "event"}
+        self.contract = web3.eth.contract(address=contract.address, abi=contract.abi)
 
     def rpc(self, method: str, params: list) -> dict:
         """The node's whole answer: {"result": ...} or {"error": ...}."""
@@ -121,16 +120,10 @@ class RawRelay:
         raise AssertionError(f"a revert without a decodable custom error: {error}")
 
     def event(self, receipt: dict, name: str) -> dict:
-        """The non-indexed arguments of the first `name` event in `receipt`."""
-        item = self.events[name]
-        signature = f"{name}({','.join(_abi_type(i) for i in item['inputs'])})"
-        topic = "0x" + keccak(text=signature).hex()
-        data = [i for i in item["inputs"] if not i["indexed"]]
-        for log in receipt["logs"]:
-            if log["address"].lower() == self.address.lower() and log["topics"][0] == topic:
-                values = abi_decode([_abi_type(i) for i in data], bytes.fromhex(log["data"][2:]))
-                return dict(zip((i["name"] for i in data), values))
-        raise AssertionError(f"no {name} event in the receipt")
+        """The arguments of the first `name` event of the transaction of `receipt`, decoded
+        by web3 (one receipt a round is read through it)."""
+        formatted = web3.eth.get_transaction_receipt(receipt["transactionHash"])
+        return self.contract.events[name]().process_receipt(formatted, errors=DISCARD)[0]["args"]
 
 
 class Deployment:
