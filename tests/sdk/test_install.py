@@ -118,8 +118,8 @@ def play_relay(installed: Installed, out: Path) -> dict:
 
 
 def test_a_short_relay_accepts_models_every_round(installed):
-    """The wheel's relay of the tabular task (the suite's only wine relay: the checkout's
-    relays in test_relays.py play the other built-in tasks): each round accepts models,
+    """The wheel's relay of the tabular task (the suite's only plain relay of a built-in
+    task: test_relays.py plays a merge relay of digits): each round accepts models,
     the best accepted model beats the genesis on the held-out set by 0.3 in balanced
     accuracy, and the demo's plots are drawn (matplotlib came with the wheel)."""
     out = installed.work / "demo"
