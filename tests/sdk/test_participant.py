@@ -30,12 +30,15 @@ from derelayl.participant import Participant, ParticipantConfig, close_time
 from derelayl.protocol import Phase, SlotOutcome
 from derelayl.storage import IpfsStore, StorageUnreachable
 
-# Bidding lasts 20 s: long enough for every participant to act on a busy 2-core
-# machine (processes start together; in-process tests step agents one by one).
+# Bidding lasts 20 s where participants are processes: long enough for each to start,
+# fetch the task spec and act on a busy 2-core machine, and where four or more agents
+# in this process register and act one after another (a transaction a block). Up to
+# three in-process agents act within seconds of each other: 10 s.
 # Free offers (min_price 0): these tests give tokens to evaluators only, so that every
 # credit they check is a round's own flow; the minimum price has its own tests.
 PARAMS = DEFAULT_PARAMS.replace(k=2, max_trainers=8, max_evaluators=2, quorum=1, bidding_duration=20,
                                 training_duration=300, commit_duration=60, reveal_duration=30, min_price=0)
+IN_PROCESS = PARAMS.replace(bidding_duration=10)
 # The task of these tests: digits, 2 local epochs a turn (the spec records them).
 TASK = load_task("digits-mlp").with_hyperparameters({**load_task("digits-mlp").hyperparameters, "epochs": 2})
 # A trainer's own copy of the task code may train differently (the spec fixes the
@@ -74,7 +77,7 @@ def world(ipfs_node, tmp_path):
                "tmp": tmp_path}
 
 
-def deploy_world(world, genesis_owner: int, evaluators: list[int], params=PARAMS, merge_horizon: int = 0):
+def deploy_world(world, genesis_owner: int, evaluators: list[int], params=IN_PROCESS, merge_horizon: int = 0):
     """Deploys the task with a fresh genesis model (a merge relay with `merge_horizon`
     above 0); returns the deployment, the genesis key and CID. The accounts
     `evaluators` (and only they) start with 100 tokens."""
@@ -269,7 +272,8 @@ def test_a_copied_submission_scores_zero_and_the_original_is_accepted(world):
     (all public in its ModelSubmitted event) into its own slot. The weights name their
     trainer, round and slot in their (hashed) header, so the honest evaluator scores the
     copy 0: the copier's bid is burned and the original is accepted."""
-    deployment, key, _ = deploy_world(world, genesis_owner=1, evaluators=[3])
+    # Four agents register and act one after another, on 1-second blocks: 20 s of bidding.
+    deployment, key, _ = deploy_world(world, genesis_owner=1, evaluators=[3], params=PARAMS)
     client = RelayClient(connect(world["chain"].url), deployment)
     owner, trainer, evaluator, copier = (agent(world, deployment, 1, "trainer", slice(0, 300)),
                                          agent(world, deployment, 2, "trainer", slice(300, 600)),
@@ -305,7 +309,8 @@ def test_an_evaluator_not_drawn_sits_the_round_out_and_reclaims_its_stake_even_a
     bidding closes the contract draws two. The third is stopped there (a crash), so its
     stake stays locked while the round settles on the drawn evaluators' scores.
     Restarted from its state folder in round 1, it reclaims the stake of round 0."""
-    deployment, key, _ = deploy_world(world, genesis_owner=1, evaluators=[3, 4, 5])
+    # Five agents register and act one after another, on 1-second blocks: 20 s of bidding.
+    deployment, key, _ = deploy_world(world, genesis_owner=1, evaluators=[3, 4, 5], params=PARAMS)
     client = RelayClient(connect(world["chain"].url), deployment)
     logs: dict[int, list[str]] = {3: [], 4: [], 5: []}
     rows = {i: slice(300 * i, 300 * i + 300) for i in (3, 4, 5)}
@@ -361,7 +366,7 @@ def test_evaluators_keep_the_relay_going_when_the_model_owner_goes_away(world):
     lineage grows, and `derelayl status` names the courier."""
     # Training lasts 40 s, so the courier waits 20 s; an empty round closes at its deadline.
     deployment, key, _ = deploy_world(world, genesis_owner=1, evaluators=[3],
-                                      params=PARAMS.replace(training_duration=40))
+                                      params=IN_PROCESS.replace(training_duration=40))
     client = RelayClient(connect(world["chain"].url), deployment)
     logs: list[str] = []
     genesis_owner, gone, trainer = (agent(world, deployment, i, "trainer", slice(300 * i, 300 * i + 300),
@@ -402,9 +407,7 @@ def test_a_trainer_sent_a_garbage_key_asks_and_an_evaluator_couriers_the_right_o
     once, without waiting for half-time. The trainer trains and its model is accepted,
     so its bid comes back: the garbage key costs it nothing. Before couriers could
     serve a delivered slot, its bid burned."""
-    # In-process agents act within a second of each other: bidding need not last 20 s.
-    deployment, key, _ = deploy_world(world, genesis_owner=1, evaluators=[3, 4],  # 100 tokens each
-                                      params=PARAMS.replace(bidding_duration=10))
+    deployment, key, _ = deploy_world(world, genesis_owner=1, evaluators=[3, 4])  # 100 tokens each
     client = RelayClient(connect(world["chain"].url), deployment)
     logs: dict[str, list[str]] = {"evaluator": [], "trainer": []}
     genesis_owner, cheat = (agent(world, deployment, i, "trainer", slice(300 * i, 300 * i + 300)) for i in (1, 2))
@@ -452,8 +455,7 @@ def test_a_garbage_genesis_key_costs_round_zero_trainers_nothing(world):
     its model is accepted and its bid comes back in full. Trainers whose deployment
     file publishes a key that does not open the genesis, or no key, do not bid. Before,
     the trainer could not open the genesis, never submitted, and its bid burned."""
-    deployment, key, _ = deploy_world(world, genesis_owner=1, evaluators=[2, 3, 4, 5],  # 100 tokens each
-                                      params=PARAMS.replace(bidding_duration=10))
+    deployment, key, _ = deploy_world(world, genesis_owner=1, evaluators=[2, 3, 4, 5])  # 100 tokens each
     client = RelayClient(connect(world["chain"].url), deployment)
     logs: dict[str, list[str]] = {"doubter": [], "blind": []}
     genesis_owner = agent(world, deployment, 1, "trainer", slice(0, 300))
@@ -515,7 +517,7 @@ def test_an_outbid_trainer_does_not_send_the_same_bid_again(world):
     again while Bidding lasts, neither sends that bid again (the contract would refuse
     it at every look: a full list only rises); the refused trainer says so once."""
     deployment, _, _ = deploy_world(world, genesis_owner=1, evaluators=[2, 3, 4],
-                                    params=PARAMS.replace(k=1, max_trainers=1))
+                                    params=IN_PROCESS.replace(k=1, max_trainers=1))
     w3 = connect(world["chain"].url)
     client = RelayClient(w3, deployment)
     logs: dict[int, list[str]] = {2: [], 3: [], 4: []}
