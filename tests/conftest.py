@@ -116,25 +116,51 @@ def submitted_cids(relay, round: int, slot: int) -> list[str]:
         from_block=0, argument_filters={"round": round, "slot": slot})]
 
 
+# Files that mostly wait for real-time phases (1-second blocks, phase deadlines) and use
+# a fifth of a core: make test runs them one after the other on one worker (one unit of
+# work for xdist, pytest_xdist_make_scheduler below), while the other two workers keep
+# both cores busy with the files that compute. Run side by side on two workers, they
+# left a core idle for as long as they overlapped (1.3 busy cores of 2 for 150 s).
+REAL_TIME_FILES = (
+    "tests/sdk/test_participant.py",
+    "tests/sdk/test_merge_participants.py",
+)
+
 # The slowest files, slowest first (seconds of wall time in a make test run on 3
 # workers, 2026-12-03): make test runs the files on several xdist workers
 # (tools/test-all.sh), and starting the long ones first keeps one of them from
-# starting last and running alone.
+# starting last and running alone. The real-time files come first: they take the
+# longest together.
 SLOWEST_FILES = (
-    "tests/sdk/test_participant.py",  # 397, mostly waiting for real-time phases
-    "tests/integration/test_differential.py",  # 175
-    "tests/sdk/test_relays.py",  # 138
-    "tests/sdk/test_merge_participants.py",  # 136, real-time phases
-    "tests/unitary/RelayLearning/test_limits.py",  # 115
+    *REAL_TIME_FILES,  # 403 and 145
+    "tests/integration/test_differential.py",  # 171
+    "tests/unitary/RelayLearning/test_limits.py",  # 106
     "tests/sdk/test_install.py",  # 111
-    "tests/sdk/test_readme.py",  # 97
-    "tests/sdk/test_cli.py",  # 66 with its validation in subprocesses (31 alone now)
-    "tests/integration/test_relay_scenario.py",  # 63
-    "tests/stateful/test_merge_relay_state.py",  # 62
-    "tests/stateful/test_relay_state.py",  # 58
-    "tests/integration/test_differential_merge.py",  # 55
-    "tests/sdk/test_examples.py",  # 45
+    "tests/integration/test_differential_merge.py",  # 81
+    "tests/integration/test_relay_scenario.py",  # 74
+    "tests/stateful/test_relay_state.py",  # 74
+    "tests/stateful/test_merge_relay_state.py",  # 73
+    "tests/sdk/test_readme.py",  # 73
+    "tests/sdk/test_relays.py",  # 64
+    "tests/unitary/RelayLearning/test_bidding.py",  # 64
+    "tests/sdk/test_cli.py",  # 58
+    "tests/sdk/test_examples.py",  # 50
 )
+
+
+@pytest.hookimpl(tryfirst=True)  # before brownie's own (xdist's loadfile)
+def pytest_xdist_make_scheduler(config, log):
+    """make test's scheduling (tools/test-all.sh): a worker takes a whole file at a time,
+    as with xdist's loadfile, so that a module's deployment serves all its tests; the
+    REAL_TIME_FILES are one unit, run in turn by one worker."""
+    from xdist.scheduler import LoadFileScheduling
+
+    class RealTimeFilesTogether(LoadFileScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            path = nodeid.split("::")[0]
+            return "real-time files" if path in REAL_TIME_FILES else path
+
+    return RealTimeFilesTogether(config, log)
 
 
 CPU_PROFILE = os.environ.get("DERELAYL_CPU_PROFILE")  # a path: one JSON line per test
