@@ -420,9 +420,12 @@ def fresh_accounts(n: int):
     few). The transfers go in one JSON-RPC batch: through brownie each cost about 20 ms
     of the test's CPU, and test_limits funds 170 accounts a relay."""
     created = [accounts.add() for _ in range(n)]
-    transfer = {"from": accounts[0].address, "value": hex(10**18), "gas": hex(21_000), "gasPrice": hex(2 * 10**9)}
-    answers = web3.provider.make_batch_request(
-        [("eth_sendTransaction", [{**transfer, "to": a.address}]) for a in created])
+    funder = accounts[0].address
+    transfer = {"from": funder, "value": hex(10**18), "gas": hex(21_000), "gasPrice": hex(2 * 10**9)}
+    nonce = web3.eth.get_transaction_count(funder, "pending")  # explicit: Anvil gave a batch's items one nonce
+    answers = web3.provider.make_batch_request([
+        ("eth_sendTransaction", [{**transfer, "to": a.address, "nonce": hex(nonce + i)}])
+        for i, a in enumerate(created)])
     assert isinstance(answers, list) and all("result" in a for a in answers), f"funding failed: {answers}"
     # One sender's transactions are mined in nonce order: the last receipt means all
     # (Anvil answers before it mines).
