@@ -58,20 +58,23 @@ class IpfsNode:
         self.api_url = f"http://127.0.0.1:{self.api_port}"
         env = {**os.environ, "IPFS_PATH": str(self.repo)}
         node = [node_bin, "--require", str(polyfill), jsipfs]
-        if (self.repo / "config").exists():  # a restart: the repository takes this start's ports
-            path = self.repo / "config"
-            path.write_text(json.dumps(_merged(json.loads(path.read_text()), self._settings()), indent=2))
+        config = self.repo / "config"
+        init_config = self.repo.parent / "init-config.json"  # read by the daemon as it starts
+        if config.exists():  # a restart: the repository takes this start's ports
+            config.write_text(json.dumps(_merged(json.loads(config.read_text()), self._settings()), indent=2))
             init = []
         else:
             # The daemon creates the repository with these settings: one start of js-ipfs,
             # where `jsipfs init` first took as much CPU as the daemon (3.8 CPU-s).
-            settings = self.repo.parent / "init-config.json"
-            settings.parent.mkdir(parents=True, exist_ok=True)
-            settings.write_text(json.dumps(self._settings()))
-            init = ["--init-config", str(settings)]
-        self.process = _service.start([*node, "daemon", "--offline", *init], env)
-        _service.wait_ready(self.process, lambda: requests.post(f"{self.api_url}/api/v0/id", timeout=2).ok,
-                            "IPFS daemon", self.api_url, timeout)
+            init_config.parent.mkdir(parents=True, exist_ok=True)
+            init_config.write_text(json.dumps(self._settings()))
+            init = ["--init-config", str(init_config)]
+        try:
+            self.process = _service.start([*node, "daemon", "--offline", *init], env)
+            _service.wait_ready(self.process, lambda: requests.post(f"{self.api_url}/api/v0/id", timeout=2).ok,
+                                "IPFS daemon", self.api_url, timeout)
+        finally:
+            init_config.unlink(missing_ok=True)  # nothing left beside a user's repository
 
     def _settings(self) -> dict:
         """This node's settings over js-ipfs's defaults: its ports on loopback, no peers
