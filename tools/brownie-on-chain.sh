@@ -8,13 +8,15 @@
 #   CHAIN=anvil tools/brownie-on-chain.sh run scripts/demo.py
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export PATH="$PWD/node_modules/.bin:$PATH"
+export PATH="$PWD/tools/bin:$PWD/node_modules/.bin:$PATH"
 # This checkout's own solc wrapper (tools/install-solc.sh), not one every checkout shares.
 export SOLCX_BINARY_PATH="${SOLCX_BINARY_PATH:-$PWD/.venv/solcx}"
 chain="${CHAIN:-${DERELAYL_CHAIN:-ganache}}"
 case "$chain" in
-    # Quiet: Ganache logged every request into a pipe that brownie never reads.
-    ganache) launcher=("cmd=ganache --logging.quiet true" mnemonic=brownie) ;;
+    # Ganache with its state in memory (tools/bin/ganache-in-memory: the same node, without
+    # a thread switch for every read of the state). Quiet: Ganache logged every request
+    # into a pipe that brownie never reads.
+    ganache) launcher=("cmd=ganache-in-memory --logging.quiet true" mnemonic=brownie) ;;
     # Anvil's own default mnemonic is the dev mnemonic ("test test ... junk"); it
     # refuses brownie's "brownie", which is not a BIP-39 phrase.
     anvil) launcher=(cmd=anvil chain_id=1337) ;;
