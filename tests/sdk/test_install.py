@@ -75,17 +75,20 @@ def installed(tmp_path_factory) -> Installed:
 
 def test_the_wheel_is_what_runs(installed):
     """The package imported is the installed one, with its artifacts and polyfill, and
-    no developer tool (brownie, solcx, yaml) came with it."""
+    no developer tool (brownie, solcx, yaml) came with it; coincurve did, so that
+    participants sign in libsecp256k1."""
     code = ("import derelayl, importlib.util as u; from derelayl.artifacts import load_contracts; "
             "from importlib import resources as r; print(derelayl.__file__); print(sorted(load_contracts())); "
             "print((r.files('derelayl') / 'promise-with-resolvers.cjs').is_file()); "
-            "print([m for m in ('brownie', 'solcx', 'yaml') if u.find_spec(m)])")
+            "print([m for m in ('brownie', 'solcx', 'yaml') if u.find_spec(m)]); "
+            "from eth_keys import KeyAPI; print(type(KeyAPI().backend).__name__)")
     result = subprocess.run([str(installed.bin / "python"), "-c", code], cwd=installed.work, env=installed.env,
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
-    where, contracts, polyfill, dev_tools = result.stdout.splitlines()
+    where, contracts, polyfill, dev_tools, signer = result.stdout.splitlines()
     assert where.startswith(str(installed.home / "venv")) and "site-packages" in where
     assert contracts == "['MergeRelayLearning', 'RelayLearning', 'RelayToken']" and polyfill == "True" and dev_tools == "[]"
+    assert signer == "CoinCurveECCBackend"  # transactions signed by libsecp256k1, not in pure Python
 
 
 def test_help(installed):

@@ -43,14 +43,14 @@ IN_PROCESS = PARAMS.replace(bidding_duration=10)
 TASK = load_task("digits-mlp").with_hyperparameters({**load_task("digits-mlp").hyperparameters, "epochs": 2})
 # A trainer's own copy of the task code may train differently (the spec fixes the
 # model, data schema, metric and hyperparameters, not how a trainer spends its time):
-# this one takes about 20 s, time to kill the process in the middle.
+# this one takes about 10 s, time to kill the process in the middle.
 SLOW_TASK = """
 from derelayl.tasks.digits import DigitsTask
 
 
 class SlowDigits(DigitsTask):
     def train(self, model, data, *, seed, progress=False):
-        for repeat in range(1500):
+        for repeat in range(750):
             super().train(model, data, seed=seed + repeat)
 
 
@@ -138,7 +138,7 @@ def test_killed_trainer_resumes_trains_again_and_submits_once(world):
         return slot is not None and client.slot(0, slot).delivered
 
     wait_for(slow_trainer_is_training, 180, "the slow trainer gets its key", list(processes.values()))
-    time.sleep(3)  # well inside its ~20 s of training
+    time.sleep(3)  # well inside its ~10 s of training
     processes[2].send_signal(signal.SIGKILL)
     processes[2].wait(10)
     state = json.loads((folders[2] / "state.json").read_text())
