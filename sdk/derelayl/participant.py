@@ -179,6 +179,13 @@ ROUND_EVENTS = frozenset({"PhaseStarted", "BiddingLocked", "BiddingClosed", "Rou
                           "ScoresRevealed"})
 
 
+#: Events that can end the wait of a Bidding phase that could rank nothing (close_time's
+#: grace): a bid, an offer or an evaluator's stake, the participant's own included (the
+#: step that sent it judged the round from the view before it). Only a participant in
+#: that wait looks again for them.
+JOIN_EVENTS = frozenset({"BidPlaced", "OfferMade", "OfferCouriered", "EvaluatorStaked"})
+
+
 #: The views whose first argument is a round number (a look learned in one round reads
 #: them for the next round).
 ROUND_VIEWS = frozenset({"roundInfo", "bidsOf", "offersOf", "evaluatorsOf", "slotOf", "trainerSlot",
@@ -268,6 +275,7 @@ class Participant:
         self._looping = False  # in `run`'s per-block loop
         self._registered: set[str] = set()  # accounts with a KeyRegistered event (the closers' turns)
         self._wake_at = 0.0  # when the loop looks at the round again without an event
+        self._awaiting_joiners = False  # in a Bidding phase that could rank nothing yet (see JOIN_EVENTS)
         self._rpc_at_loop: dict[str, int] | None = None
         self._rpc_loop_block: int | None = None
         self._rpc_last_block: int | None = None
@@ -438,8 +446,11 @@ class Participant:
     def wants_step(self, event: dict[str, Any]) -> bool:
         """Whether `event` (from `RelayClient.index_events`) may give this participant
         something to do: a round event (`ROUND_EVENTS`), one that names it (as trainer,
-        owner, evaluator, courier, creator, ...), or a key request for an evaluator."""
+        owner, evaluator, courier, creator, ...), a key request for an evaluator, or, while
+        an empty Bidding phase waits for joiners, a bid, offer or stake (`JOIN_EVENTS`)."""
         if event["event"] in ROUND_EVENTS:
+            return True
+        if self._awaiting_joiners and event["event"] in JOIN_EVENTS:
             return True
         if event.get("own"):
             return False  # its own transaction: the step that sent it went on with what followed
@@ -506,6 +517,7 @@ class Participant:
                 self._idle = (r, phase)  # only deadlines to watch until the phase changes
         close_at = close_time(info, self.quorum, self.config.empty_round_grace, bool(self.deployment.merge_horizon),
                               self._started)
+        self._awaiting_joiners = phase == Phase.BIDDING and close_at > info.deadline
         if phase == Phase.REVEALING and info.revealed_count == info.committed_count:
             close_at = self._everyone_revealed.setdefault(r, self.now())  # settle at once, in turns
         close_at += self.close_delay(r, phase)

@@ -50,6 +50,7 @@ def test_the_readmes_own_relay_commands_accept_models(tmp_path):
                     ignore=shutil.ignore_patterns("deployment.json", "data.npz", "state.json", "log.txt", "ready",
                                                   "weights", "__pycache__"))
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    env.pop("DERELAYL_GANACHE", None)  # the user's `ganache` on PATH, not the test chains' in-memory one
     node = subprocess.Popen(["bash", "-c", node_commands], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True, start_new_session=True)
     try:
@@ -68,6 +69,27 @@ def test_the_readmes_own_relay_commands_accept_models(tmp_path):
         assert re.search(r"round 1 accepted [1-9]\d* model\(s\)", relay.stdout), said
         layers = int(re.search(r"\d+ models in (\d+) layers", relay.stdout).group(1))
         assert layers == 3, said  # genesis, round 0's layer, round 1's layer
+        assert_bidding_closed_soon_after_everyone_joined(tmp_path / "examples" / "relay", said)
     finally:
         os.killpg(node.pid, signal.SIGTERM)
         node.wait(60)
+
+
+def assert_bidding_closed_soon_after_everyone_joined(relay: Path, said: str) -> None:
+    """Round 0's Bidding closes within seconds of the last bid, offer or stake, not at the
+    end of the grace an empty round gets (30 s). Participants started after the deadline
+    count the grace from their start; one that had just acted judged the round from the
+    view before its own action, and the others' joins did not wake it, so it slept
+    through the whole grace. A join now wakes a participant in that wait (JOIN_EVENTS in
+    derelayl.participant)."""
+    lines = [line for log in relay.glob("*/log.txt") for line in log.read_text().splitlines()]
+    clock = {line: sum(int(x) * unit for x, unit in zip(line[:8].split(":"), (3600, 60, 1))) for line in lines}
+    start = min(clock[x] for x in lines if " round 0: " in x)
+
+    def seconds(line: str) -> int:  # since round 0's first line (a relay across midnight included)
+        return (clock[line] - start) % 86400
+
+    joined = [seconds(x) for x in lines if re.match(r"\d\d:\d\d:\d\d round 0: (bid|offered|staked)", x)]
+    closed = [seconds(x) for x in lines if x[9:] == "close_bidding()"]
+    assert len(joined) == 5 and closed, said  # 2 bids, 1 offer, 2 stakes
+    assert min(closed) - max(joined) < 20, said
