@@ -23,6 +23,11 @@ case "$chain" in
     *) echo "CHAIN=$chain: use ganache or anvil" >&2; exit 2 ;;
 esac
 export DERELAYL_CHAIN="$chain"
+# The SDK tests' own LocalChains take the same in-memory Ganache (tests/sdk/test_chains.py
+# and the README's relay keep a user's plain `ganache`; test_install's wheel finds it on PATH).
+if [ "$chain" = ganache ]; then
+    export DERELAYL_GANACHE="${DERELAYL_GANACHE:-$PWD/tools/bin/ganache-in-memory}"
+fi
 # Node's young generation at 128 MB (V8's default semi-space is 16 MB): Ganache allocates
 # short-lived objects for every request, and with room for them its garbage collector
 # runs less. The differential test alone, back to back: 149 -> 142 s, its Ganache 108.3 ->

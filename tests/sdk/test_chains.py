@@ -15,7 +15,10 @@ from derelayl.transactions import connect, send
 
 @pytest.fixture(scope="module", params=CHAINS)
 def deployed(request):
-    with LocalChain(chain=request.param) as local:
+    with pytest.MonkeyPatch.context() as env:
+        env.delenv("DERELAYL_GANACHE", raising=False)  # a user's `ganache`, not the test chains' in-memory one
+        local = LocalChain(chain=request.param)
+    with local:
         w3 = connect(local.url)
         yield local, w3, deploy(w3, dev_account(0))
 
