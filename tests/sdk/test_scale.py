@@ -134,15 +134,21 @@ def test_closers_take_turns_in_an_order_everyone_computes_alike():
 def test_an_idle_participant_costs_one_get_logs_per_block_whatever_it_polls_and_others_do(
         chain, ipfs_node, tmp_path):
     """An evaluator stakes (one batched look and one transaction without a gas
-    estimate), then waits out a long Bidding phase: each new block costs it one
-    eth_getLogs and its polls one eth_blockNumber each, and a bid by someone else
-    (an event that does not name it) makes it read nothing more."""
+    estimate), then waits out a long Bidding phase that can already rank (an offer and
+    a bid came first): each new block costs it one eth_getLogs and its polls one
+    eth_blockNumber each, and a bid by someone else (an event that does not name it)
+    makes it read nothing more. (In a Bidding phase that could rank nothing yet, a bid
+    wakes it: test_readme.py.)"""
     w3 = connect(chain.url)
-    evaluator_account, bidder = dev_account(3), dev_account(4)
+    evaluator_account, bidder, first_bidder = dev_account(3), dev_account(4), dev_account(5)
     deployment = deploy_task(w3, dev_account(0), TASK, IpfsStore(ipfs_node.api), entry_point="digits-mlp",
                              params=DEFAULT_PARAMS.replace(quorum=1, min_price=0),  # Bidding lasts 300 s
                              genesis_owner=dev_account(1).address,
-                             allocations={a.address: 100 * TOKEN for a in (evaluator_account, bidder)})
+                             allocations={a.address: 100 * TOKEN for a in (evaluator_account, bidder, first_bidder)})
+    for who, act in ((dev_account(1), lambda c: c.offer(0, 0)), (first_bidder, lambda c: c.bid(0, TOKEN))):
+        joiner = RelayClient(w3, deployment, who)
+        joiner.register_key(b"\x07" * 32)
+        act(joiner)
     config = ParticipantConfig(role="evaluator", state_dir=tmp_path / "evaluator", poll_interval=0.25)
     agent = Participant(config, deployment, evaluator_account, IpfsStore(ipfs_node.api),
                         TASK.example_data().subset(slice(0, 300)), log=lambda message: None)
@@ -171,7 +177,7 @@ def test_an_idle_participant_costs_one_get_logs_per_block_whatever_it_polls_and_
         assert set(spent) <= {"eth_blockNumber", "eth_getLogs"}, spent
         assert 1 <= spent["eth_getLogs"] <= blocks  # one per new block (several blocks at once after a lag)
         assert spent["eth_blockNumber"] >= spent["eth_getLogs"]  # each poll costs one call, new block or not
-        assert client.round_info(0).phase == Phase.BIDDING and client.round_info(0).bid_count == 1
+        assert client.round_info(0).phase == Phase.BIDDING and client.round_info(0).bid_count == 2
     finally:
         stop.set()
         thread.join(30)
