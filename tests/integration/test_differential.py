@@ -62,8 +62,8 @@ def draw_params(rng: random.Random):
 
 class RawRelay:
     """A contract's transactions as plain JSON-RPC on one HTTP session: calldata encoded
-    with precomputed selectors (conftest's `Views`), one eth_sendTransaction, and (on
-    Anvil, which mines after it answers) the receipt. Through web3's contract functions each transaction cost as much client CPU
+    with precomputed selectors (conftest's `Views`), one eth_sendTransaction, and the
+    receipt. Through web3's contract functions each transaction cost as much client CPU
     as node CPU (the ABI looked up and validated on every call, the proxy settings read
     for every request); the node sees the same transactions either way."""
 
@@ -75,9 +75,6 @@ class RawRelay:
         self.session = requests.Session()
         self.session.trust_env = False  # a local node: no proxy settings to read per request
         self.contract = web3.eth.contract(address=contract.address, abi=contract.abi)
-        # Ganache mines before it answers, and brownie runs it with vmErrorsOnRPCResponse
-        # (a revert is an error answer): an answer with a hash is a mined success.
-        self.mined_on_answer = web3.client_version.startswith("Ganache")
 
     def rpc(self, method: str, params: list) -> dict:
         """The node's whole answer: {"result": ...} or {"error": ...}."""
@@ -85,8 +82,8 @@ class RawRelay:
                                                       "params": params}, timeout=60).json()
 
     def transact(self, sender: str, name: str, args: tuple) -> tuple[dict | None, str | None]:
-        """Sends relay.<name>(*args) from `sender`: (its receipt, None) when it succeeded
-        (on Ganache only its hash), (None, the custom error's name) when it reverted."""
+        """Sends relay.<name>(*args) from `sender`: (its receipt, None) when it succeeded,
+        (None, the custom error's name) when it reverted."""
         (_, (call, _)), _ = self.views.request(name, *args)
         call = {**call, "from": sender}
         answer = self.rpc("eth_sendTransaction", [{**call, "gas": hex(GAS), "gasPrice": hex(GAS_PRICE)}])
@@ -94,11 +91,9 @@ class RawRelay:
             # This Ganache reports a revert on the RPC response without its data; a
             # reverted transaction changed nothing, so the call replays it exactly.
             return None, self.replayed_error(name, args, call, "latest", answer["error"])
-        if self.mined_on_answer:
-            return {"transactionHash": answer["result"]}, None
         deadline = time.monotonic() + 60
-        # Anvil answers first and mines just after: wait for the receipt (else the next
-        # call can read the state before it).
+        # Ganache mines before it answers; Anvil answers first and mines just after, so
+        # wait for the receipt (else the next call can read the state before it).
         while (receipt := self.rpc("eth_getTransactionReceipt", [answer["result"]]).get("result")) is None:
             assert time.monotonic() < deadline, f"{name}{args}: no receipt within 60 s"
             time.sleep(0.005)
