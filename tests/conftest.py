@@ -236,14 +236,16 @@ def lean_web3():
 
 
 def lean_brownie_transactions() -> None:
-    """Three things brownie 1.22 does for every transaction of a test that these tests
-    never use, each a cost for both the worker and the node (a stateful walk, a file of
+    """What brownie 1.22 does for every transaction of a test that these tests never
+    use, each a cost for both the worker and the node (a stateful walk, a file of
     unit tests and another side by side, on the same machine: 148 -> 133 s of wall
     time, the workers' CPU 51 -> 38 s, the node's 91 -> 85 s):
     - the HTTP session read the proxy settings and ~/.netrc for every request (7% of a
       walk's client CPU): a local node needs neither;
     - its undo buffer (`chain.undo()`, which no test calls) took an `evm_snapshot` and
-      read the latest block after every transaction, in a thread of its own;
+      read the latest block after every transaction, in a thread of its own (brownie's
+      `chain.time()` followed the node through it: sleep_past_deadline reads the block);
+    - a contract transaction printed its confirmation, into pytest's capture;
     - a reverted transaction was traced (`debug_traceTransaction` with memory, then
       expanded step by step in Python) to find its revert reason, which Ganache does
       not put in its error for a custom error. A reverted transaction changed nothing,
@@ -257,16 +259,16 @@ def lean_brownie_transactions() -> None:
 
     web3.provider._request_session_manager.cache_and_return_session(web3.provider.endpoint_uri).trust_env = False
     Chain._add_to_undo_buffer = lambda self, tx, fn, args, kwargs: None
-    # A contract transaction printed its confirmation (pytest captured it), and for a
-    # revert the print asked for the trace.
+    # For a revert the confirmation's print asked for the trace too.
     ContractTx.__call__ = lambda self, *args, silent=True: self.transact(*args, silent=silent)
     traced = TransactionReceipt._raise_if_reverted
 
     def raise_if_reverted(receipt, exc) -> None:
         if receipt.status or exc is None or exc.revert_msg is not None:
             return traced(receipt, exc)
-        call = {"from": receipt.sender.address, "to": receipt.receiver, "data": receipt.input,
-                "value": hex(receipt.value), "gas": hex(receipt.gas_limit)}
+        sender = str(getattr(receipt.sender, "address", receipt.sender))  # an Account, or an address
+        call = {"from": sender, "to": receipt.receiver, "data": receipt.input, "value": hex(receipt.value),
+                "gas": hex(receipt.gas_limit)}
         data = (web3.provider.make_request("eth_call", [call, "latest"]).get("error") or {}).get("data")
         # Ganache's error data: {"0x<hash>": {"reason": "0x<selector+arguments>", ...}}
         reason = next((d.get("reason") for d in data.values() if isinstance(d, dict)), None) \
