@@ -269,15 +269,24 @@ def lean_brownie_transactions() -> None:
         sender = str(getattr(receipt.sender, "address", receipt.sender))  # an Account, or an address
         call = {"from": sender, "to": receipt.receiver, "data": receipt.input, "value": hex(receipt.value),
                 "gas": hex(receipt.gas_limit)}
-        data = (web3.provider.make_request("eth_call", [call, "latest"]).get("error") or {}).get("data")
-        # Ganache's error data: {"0x<hash>": {"reason": "0x<selector+arguments>", ...}}
-        reason = next((d.get("reason") for d in data.values() if isinstance(d, dict)), None) \
-            if isinstance(data, dict) else None
-        if not (isinstance(reason, str) and reason.startswith("0x")):
+        reason = revert_data(web3.provider.make_request("eth_call", [call, "latest"]).get("error") or {})
+        if reason is None:
             return traced(receipt, exc)
         raise exc._with_attr(source="", revert_msg=decode_typed_error(reason), dev_revert_msg=None)
 
     TransactionReceipt._raise_if_reverted = raise_if_reverted
+
+
+def revert_data(error: dict) -> str | None:
+    """The revert data ("0x<selector+arguments>") in a node's JSON-RPC error of a
+    reverted call: Ganache's {"data": {"0x<hash>": {"reason": "0x..."}}}, Anvil's
+    {"data": "0x..."}; None when the error carries none."""
+    data = error.get("data") or {}
+    for detail in ([{"reason": data}] if isinstance(data, str) else data.values()):
+        reason = detail.get("reason") if isinstance(detail, dict) else None
+        if isinstance(reason, str) and reason.startswith("0x"):
+            return reason
+    return None
 
 
 STAGES = ("keyed", "matched", "delivered", "submitted", "committed", "revealed")

@@ -35,7 +35,7 @@ from web3.logs import DISCARD
 from derelayl import TEST_PARAMS, SCORE_SCALE, TOKEN, ProtocolRevert, RelayProtocol
 from derelayl.chain import ErrorDecoder
 from derelayl.protocol import MAX_BUNDLE_LENGTH, Phase, SlotOutcome
-from conftest import Views, read_views, report
+from conftest import Views, read_views, report, revert_data
 from scripts.deploy import GENESIS_CID, GENESIS_HASH, deploy
 
 SCENARIOS = int(os.environ.get("DERELAYL_DIFF_SCENARIOS", "100"))
@@ -108,15 +108,11 @@ class RawRelay:
         return self.revert_name(answer["error"])
 
     def revert_name(self, error: dict) -> str:
-        """The custom error in the node's error payload: Ganache's {"data": {"0x": {"reason":
-        "0x<selector+args>"}}}, Anvil's {"data": "0x<selector+args>"}."""
-        data = error.get("data") or {}
-        for detail in ([{"reason": data}] if isinstance(data, str) else data.values()):
-            reason = detail.get("reason") if isinstance(detail, dict) else None
-            if isinstance(reason, str) and reason.startswith("0x"):
-                decoded = self.decoder.decode(bytes.fromhex(reason[2:]))
-                if decoded is not None:
-                    return decoded.name
+        """The name of the custom error in the node's error payload (conftest's `revert_data`)."""
+        reason = revert_data(error)
+        decoded = self.decoder.decode(bytes.fromhex(reason[2:])) if reason else None
+        if decoded is not None:
+            return decoded.name
         raise AssertionError(f"a revert without a decodable custom error: {error}")
 
     def event(self, receipt: dict, name: str) -> dict:
