@@ -251,7 +251,10 @@ def lean_brownie_transactions() -> None:
       not put in its error for a custom error. A reverted transaction changed nothing,
       so an `eth_call` of it at the latest block replays it exactly and returns the
       error's data; the trace stays for what the replay cannot name (and on Anvil,
-      which reports a revert in the receipt only)."""
+      which reports a revert in the receipt only), and for a reverted deployment: the
+      reverted transaction used its sender's nonce, so a replay at the latest block
+      would create the contract at another address than the one the deployment was
+      built for (a relay's token names its minter by that address)."""
     from brownie.exceptions import decode_typed_error
     from brownie.network.contract import ContractTx
     from brownie.network.state import Chain
@@ -264,7 +267,7 @@ def lean_brownie_transactions() -> None:
     traced = TransactionReceipt._raise_if_reverted
 
     def raise_if_reverted(receipt, exc) -> None:
-        if receipt.status or exc is None or exc.revert_msg is not None:
+        if receipt.status or exc is None or exc.revert_msg is not None or receipt.receiver is None:
             return traced(receipt, exc)
         sender = str(getattr(receipt.sender, "address", receipt.sender))  # an Account, or an address
         call = {"from": sender, "to": receipt.receiver, "data": receipt.input, "value": hex(receipt.value),
